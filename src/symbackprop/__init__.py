@@ -1,0 +1,25 @@
+"""symbackprop: derive, show, prove and use the backpropagation of a feed-forward network."""
+
+__version__ = "0.1.0"
+
+from .activations import ACTIVATIONS, Activation, get_activation  # noqa: E402
+from .costs import COSTS, Cost, get_cost  # noqa: E402
+from .derive import Derivation, derive  # noqa: E402
+from .errors import SymbackpropError  # noqa: E402
+from .spec import Dense, Network, parse_spec  # noqa: E402
+
+__all__ = [
+    "ACTIVATIONS",
+    "COSTS",
+    "Activation",
+    "Cost",
+    "Dense",
+    "Derivation",
+    "Network",
+    "SymbackpropError",
+    "__version__",
+    "derive",
+    "get_activation",
+    "get_cost",
+    "parse_spec",
+]

@@ -1,0 +1,70 @@
+"""LaTeX (an ``align`` block) and Markdown (``$$`` math) renderings of a derivation."""
+
+from __future__ import annotations
+
+from sympy.printing.latex import LatexPrinter
+
+from .. import naming
+from ..matrix import to_latex as mat_latex
+
+
+class MathPrinter(LatexPrinter):
+    """SymPy's LaTeX printer with symbackprop's names and ``[Z_1 > 0]`` for the step function."""
+
+    def _print_Symbol(self, expr, style="plain"):
+        return naming.latex_name(expr.name)
+
+    def _print_Heaviside(self, expr, exp=None):
+        return rf"\left[{self._print(expr.args[0])} > 0\right]"
+
+    def _print_logistic(self, expr, exp=None):
+        return rf"\sigma\left({self._print(expr.args[0])}\right)"
+
+
+def latex(expr) -> str:
+    return MathPrinter().doprint(expr)
+
+
+def equations(d, entries: bool = False, expanded: bool = False) -> list[tuple[str, str, str]]:
+    """``(section, lhs, rhs)`` LaTeX triples for every equation of the derivation."""
+    rows = []
+    for ld in d.local.values():
+        rows.append(("Local derivatives", naming.latex_name(ld.name), latex(ld.expr)))
+    for name, expr in d.output_forms.items():
+        rows.append(("Output forms", naming.latex_name(name), latex(expr)))
+    L = d.network.depth
+    if d.combined is not None:
+        rows.append(("Output layer with its cost", naming.latex_name(f"dC_dZ{L}"), latex(d.combined)))
+    for c in d.chains.values():
+        prod = r" \cdot ".join(naming.latex_name(f) for f in c.factors)
+        rhs = prod + (f" = {latex(c.expr)}" if d.is_scalar else "")
+        rows.append(("Chain rule", naming.latex_name(c.name), rhs))
+    for step in d.steps:
+        r, k = step.shape
+        rows.append(("Matrix form", naming.latex_name(step.lhs),
+                     rf"{mat_latex(step.rhs)} \quad ({r}\times {k})"))
+    if entries:
+        for name, expr in d.entries.gradients.items():
+            rows.append(("Per-entry gradients", naming.latex_name(f"dC_d{name}"), latex(expr)))
+    if expanded:
+        for name, expr in d.expanded().items():
+            rows.append(("Fully expanded", naming.latex_name(f"dC_d{name}"), latex(expr)))
+    return rows
+
+
+def render_latex(d, entries: bool = False, expanded: bool = False, environment: str = "align") -> str:
+    body = " \\\\\n".join(f"{lhs} &= {rhs}" for _, lhs, rhs in equations(d, entries, expanded))
+    return f"\\begin{{{environment}}}\n{body}\n\\end{{{environment}}}"
+
+
+def render_markdown(d, entries: bool = False, expanded: bool = False) -> str:
+    out = [f"# Backpropagation of `{d.network.spec}` with cost `{d.cost.name}`", "",
+           "Layer symbols stand for whole vectors; ⊙ is the elementwise product. "
+           "At a ReLU kink the derivative takes its left-hand value (relu'(0) = 0).", ""]
+    section = None
+    for sec, lhs, rhs in equations(d, entries, expanded):
+        if sec != section:
+            out += [f"## {sec}", ""]
+            section = sec
+        out += [f"$$ {lhs} = {rhs} $$", ""]
+    return "\n".join(out).rstrip() + "\n"

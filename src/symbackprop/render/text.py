@@ -1,0 +1,89 @@
+"""Plain-text and JSON renderings of a derivation, in the reference's notation (``Z1 > 0``)."""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.printing.str import StrPrinter
+
+from ..matrix import to_text
+
+
+class TextPrinter(StrPrinter):
+    """SymPy's str printer, but a step function prints as the reference writes it: ``Z1 > 0``."""
+
+    def _print_Heaviside(self, expr):
+        text = f"{self._print(expr.args[0])} > 0"
+        return text if self._top is expr else f"({text})"
+
+    def doprint(self, expr):
+        self._top = expr
+        return super().doprint(expr)
+
+
+def text(expr) -> str:
+    """One expression in the reference's notation."""
+    return TextPrinter().doprint(expr)
+
+
+def _shape(shape) -> str:
+    return f"{shape[0]}×{shape[1]}"
+
+
+def render_text(d, entries: bool = False, expanded: bool = False) -> str:
+    """The derivation as lines ``name = expression``; for the reference, exactly its eight lines first."""
+    lines: list[str] = []
+    scalar = d.is_scalar
+    if not scalar:
+        lines.append(f"# {d.network.spec}, cost {d.cost.name}: per sample; a batch takes the mean.")
+        lines.append("# Local derivatives (layer symbols stand for whole vectors; ⊙ is elementwise).")
+    for ld in d.local.values():
+        suffix = "" if scalar else f"   [{ld.kind}, {_shape(ld.shape)}]"
+        lines.append(f"{ld.name} = {text(ld.expr)}{suffix}")
+    if not scalar and d.output_forms:
+        lines.append("# Output forms (what generated code evaluates).")
+        lines += [f"{name} = {text(expr)}" for name, expr in d.output_forms.items()]
+    L = d.network.depth
+    if d.combined is not None:
+        lines.append(f"dC_dZ{L} = dC_dA{L} * dA{L}_dZ{L} = {text(d.combined)}")
+    if scalar:
+        lines += [f"{c.name} = {c.product} = {text(c.expr)}" for c in d.chains.values()]
+    else:
+        lines.append("# Chain rule per parameter.")
+        lines += [f"{c.name} = {c.product}" for c in d.chains.values()]
+        lines.append("# Matrix form, layer by layer (shapes per sample).")
+        lines += [str(step) for step in d.steps]
+        lines += [f"{c.name} = {to_text(c.matrix)}   ({_shape(c.shape)})" for c in d.chains.values()]
+    if entries:
+        lines.append("# Per-entry form: the backward pass entry by entry.")
+        lines += [f"{lhs} = {text(rhs)}" for lhs, rhs in d.entries.backward]
+        lines.append("# Per-entry gradients in named intermediates.")
+        lines += [f"dC_d{name} = {text(expr)}" for name, expr in d.entries.gradients.items()]
+    if expanded:
+        lines.append("# Fully expanded (inputs, targets and parameters only), one sample.")
+        lines += [f"dC_d{name} = {text(expr)}" for name, expr in d.expanded().items()]
+    return "\n".join(lines)
+
+
+def render_json(d, expanded: bool = False) -> dict:
+    """``{"spec", "cost", "local", "gradients", ...}``; every expression parses back with ``sympify``."""
+    from ..derive import EXPANDED_LIMIT
+
+    out = {
+        "spec": d.network.spec,
+        "cost": d.cost.name,
+        "local": {n: str(ld.expr) for n, ld in d.local.items()},
+        "output_forms": {n: str(e) for n, e in d.output_forms.items()},
+    }
+    if d.combined is not None:
+        out["combined"] = {f"dC_dZ{d.network.depth}": str(d.combined)}
+    if d.is_scalar:
+        out["gradients"] = {p: str(c.expr) for p, c in d.chains.items()}
+    elif d.network.n_params <= EXPANDED_LIMIT:
+        out["gradients"] = {n: str(e) for n, e in d.entries.gradients.items()}
+    else:
+        out["gradients"] = {}
+    out["chains"] = {p: list(c.factors) for p, c in d.chains.items()}
+    out["matrix"] = {s.lhs: {"expr": to_text(s.rhs), "shape": list(s.shape)} for s in d.steps}
+    if expanded:
+        out["expanded"] = {n: str(sp.sympify(e)) for n, e in d.expanded().items()}
+    return out

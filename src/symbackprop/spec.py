@@ -1,0 +1,127 @@
+"""Network specs: the ``3-3:relu-1:logistic`` string and the ``Network``/``Dense`` objects it parses into."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .activations import SOFTMAX, Activation, get_activation
+from .costs import SQUARED_ERROR, Cost, get_cost
+from .errors import SpecError
+
+MAX_WIDTH = 100_000
+_INT = re.compile(r"^\s*\d+\s*$")
+
+
+@dataclass(frozen=True)
+class Dense:
+    """A fully connected layer: ``Z = W·A_prev + B``, ``A = activation(Z)``."""
+
+    width: int
+    activation: Activation = field(default_factory=lambda: get_activation("identity"))
+
+    def __post_init__(self):
+        object.__setattr__(self, "activation", get_activation(self.activation))
+        if isinstance(self.width, bool) or not isinstance(self.width, int):
+            raise SpecError(f"layer width must be a whole number, not {self.width!r}")
+        if not 1 <= self.width <= MAX_WIDTH:
+            raise SpecError(f"layer width must be between 1 and {MAX_WIDTH}, not {self.width}")
+
+
+@dataclass(frozen=True)
+class Network:
+    """A feed-forward network: ``inputs`` features, then ``layers``, scored by ``cost``."""
+
+    inputs: int
+    layers: tuple[Dense, ...]
+    cost: Cost = SQUARED_ERROR
+
+    def __init__(self, inputs: int, layers, cost: str | Cost = "squared_error"):
+        object.__setattr__(self, "inputs", inputs)
+        object.__setattr__(self, "layers", tuple(layers))
+        object.__setattr__(self, "cost", get_cost(cost))
+        self._validate()
+
+    def _validate(self) -> None:
+        if isinstance(self.inputs, bool) or not isinstance(self.inputs, int):
+            raise SpecError(f"the number of inputs must be a whole number, not {self.inputs!r}")
+        if not 1 <= self.inputs <= MAX_WIDTH:
+            raise SpecError(f"the number of inputs must be between 1 and {MAX_WIDTH}, not {self.inputs}")
+        if not self.layers:
+            raise SpecError("a network needs at least one layer, e.g. '3-3:relu-1:logistic'")
+        for number, layer in enumerate(self.layers, start=1):
+            if not isinstance(layer, Dense):
+                raise SpecError(f"layer {number} must be a Dense layer, not {layer!r}")
+            if layer.activation is SOFTMAX and number != len(self.layers):
+                raise SpecError(f"softmax is for the output layer only, but layer {number} of "
+                                f"{len(self.layers)} uses it")
+        self.cost.check_fits(self.output.activation)
+
+    @property
+    def output(self) -> Dense:
+        return self.layers[-1]
+
+    @property
+    def outputs(self) -> int:
+        return self.output.width
+
+    @property
+    def depth(self) -> int:
+        return len(self.layers)
+
+    def widths(self) -> list[int]:
+        """``[inputs, n1, n2, ...]``."""
+        return [self.inputs, *(layer.width for layer in self.layers)]
+
+    def shapes(self) -> dict[str, tuple[int, int]]:
+        """Parameter shapes ``{"W1": (n1, n0), "B1": (n1, 1), ...}`` in layer order."""
+        from . import naming
+
+        widths = self.widths()
+        out: dict[str, tuple[int, int]] = {}
+        for layer in range(1, len(widths)):
+            out[naming.weight(layer)] = (widths[layer], widths[layer - 1])
+            out[naming.bias(layer)] = (widths[layer], 1)
+        return out
+
+    @property
+    def n_params(self) -> int:
+        return sum(r * c for r, c in self.shapes().values())
+
+    @property
+    def spec(self) -> str:
+        """The compact spec string, e.g. ``3-3:relu-1:logistic``."""
+        return "-".join([str(self.inputs)] + [f"{ly.width}:{ly.activation.name}" for ly in self.layers])
+
+    def __str__(self) -> str:
+        return self.spec
+
+    def with_cost(self, cost: str | Cost) -> Network:
+        return Network(self.inputs, self.layers, cost)
+
+
+def parse_spec(text: str, cost: str | Cost = "squared_error") -> Network:
+    """Parse ``INPUTS-WIDTH:ACT-WIDTH:ACT...`` into a :class:`Network`; clear errors name the bad token."""
+    if isinstance(text, Network):
+        return text if cost is None else text.with_cost(cost)
+    if not isinstance(text, str) or not text.strip():
+        raise SpecError("empty network spec; expected INPUTS-WIDTH:ACT-..., e.g. '3-3:relu-1:logistic'")
+    tokens = text.strip().split("-")
+    if not _INT.match(tokens[0]):
+        raise SpecError(f"spec '{text}' must start with the number of inputs, not '{tokens[0]}'")
+    if len(tokens) < 2:
+        raise SpecError(f"spec '{text}' has no layers; expected e.g. '{tokens[0].strip()}-1:logistic'")
+    layers = []
+    for number, token in enumerate(tokens[1:], start=1):
+        width, sep, act = token.partition(":")
+        if not _INT.match(width):
+            what = "missing width" if not width.strip() else f"bad width '{width.strip()}'"
+            raise SpecError(f"{what} in layer {number} ('{token}') of spec '{text}'; expected WIDTH:ACTIVATION")
+        if not sep or not act.strip():
+            raise SpecError(f"missing activation in layer {number} ('{token}') of spec '{text}'; "
+                            "expected WIDTH:ACTIVATION, e.g. '3:relu'")
+        try:
+            layers.append(Dense(int(width), act.strip()))
+        except SpecError as err:
+            raise SpecError(f"{err} (layer {number} of spec '{text}')") from None
+    return Network(int(tokens[0]), layers, cost)

@@ -1,0 +1,211 @@
+"""Derivation: the reference's eight lines, per-entry gradients against sympy.diff, matrix form, kinks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import sympy as sp
+from conftest import REFERENCE
+from networks import CORPUS, draw, ids
+
+from symbackprop import derive
+from symbackprop.errors import SpecError
+from symbackprop.naming import symbols
+from symbackprop.numeric import gradients as matrix_gradients
+
+REFERENCE_LINES = [
+    "dC_dA2 = 2*A2 - 2*Y",
+    "dA2_dZ2 = exp(-Z2)/(1 + exp(-Z2))**2",
+    "dZ2_dA1 = W2",
+    "dZ2_dW2 = A1",
+    "dZ2_dB2 = 1",
+    "dA1_dZ1 = Z1 > 0",
+    "dZ1_dW1 = X",
+    "dZ1_dB1 = 1",
+]
+
+# Written here from the textbook definitions, independently of symbackprop's activation objects.
+SYMPY_ACT = {
+    "identity": lambda v: v,
+    "relu": lambda v: sp.Max(v, 0),
+    "leaky_relu": lambda v: sp.Max(v, v / 100),
+    "logistic": lambda v: 1 / (1 + sp.exp(-v)),
+    "sigmoid": lambda v: 1 / (1 + sp.exp(-v)),
+    "tanh": sp.tanh,
+    "softplus": lambda v: sp.log(1 + sp.exp(v)),
+}
+SYMPY_COST = {
+    "squared_error": lambda A, Y: sum((a - y) ** 2 for a, y in zip(A, Y)),
+    "binary_cross_entropy": lambda A, Y: -sum(y * sp.log(a) + (1 - y) * sp.log(1 - a) for a, y in zip(A, Y)),
+    "cross_entropy": lambda A, Y: -sum(y * sp.log(a) for a, y in zip(A, Y)),
+}
+
+
+def substituted_cost(network):
+    """The per-sample cost in X, Y and parameter entries only, built straight from the definitions."""
+    A = symbols("X", (network.inputs, 1))
+    for layer, dense in enumerate(network.layers, start=1):
+        W = symbols(f"W{layer}", network.shapes()[f"W{layer}"])
+        B = symbols(f"B{layer}", (dense.width, 1))
+        Z = W * A + B
+        if dense.activation.name == "softmax":
+            s = sum(sp.exp(v) for v in Z)
+            A = sp.Matrix([sp.exp(v) / s for v in Z])
+        else:
+            A = Z.applyfunc(SYMPY_ACT[dense.activation.name])
+    return SYMPY_COST[network.cost.name](list(A), list(symbols("Y", (network.outputs, 1))))
+
+
+def values(network, params, x, y):
+    """Numeric values of every named symbol for one sample, by a plain NumPy forward pass."""
+    vals = {}
+
+    def put(name, arr):
+        for s, v in zip(symbols(name, arr.shape), arr.flatten()):
+            vals[s] = sp.Float(float(v), 30)
+
+    put("X", x)
+    put("Y", y)
+    for k, v in params.items():
+        put(k, v)
+    A = x
+    for layer, dense in enumerate(network.layers, start=1):
+        Z = params[f"W{layer}"] @ A + params[f"B{layer}"]
+        act = dense.activation.name
+        if act == "softmax":
+            A = np.exp(Z) / np.exp(Z).sum()
+        else:
+            A = {"identity": lambda v: v, "relu": lambda v: np.maximum(v, 0),
+                 "leaky_relu": lambda v: np.maximum(v, v / 100), "logistic": lambda v: 1 / (1 + np.exp(-v)),
+                 "tanh": np.tanh, "softplus": lambda v: np.log1p(np.exp(v))}[act](Z)
+        put(f"Z{layer}", Z)
+        put(f"A{layer}", A)
+    return vals
+
+
+def close(a, b, rel=1e-12):
+    return abs(a - b) <= rel * max(abs(a), abs(b)) + 1e-14
+
+
+def test_reference_eight_lines_exactly(run_cli):
+    code, out, _ = run_cli("derive")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[:8] == REFERENCE_LINES
+    assert lines[8] == "dC_dW2 = dC_dA2 * dA2_dZ2 * dZ2_dW2 = A1*(2*A2 - 2*Y)*exp(-Z2)/(1 + exp(-Z2))**2"
+    assert lines[10].startswith("dC_dW1 = dC_dA2 * dA2_dZ2 * dZ2_dA1 * dA1_dZ1 * dZ1_dW1 = ")
+    assert len(lines) == 12
+
+
+@pytest.mark.skipif(not REFERENCE.exists(), reason="the reference script lives in ../shared/reference")
+def test_matches_the_reference_script_itself(run_cli):
+    ref = subprocess.run([sys.executable, str(REFERENCE)], capture_output=True, text=True, check=True).stdout
+    ref_lines = [" ".join(line.split()) for line in ref.splitlines()]  # it prints "name = " then expr
+    _, out, _ = run_cli("derive")
+    assert out.splitlines()[:8] == ref_lines
+
+
+@pytest.mark.parametrize("spec,cost", CORPUS, ids=ids())
+def test_per_entry_gradients_equal_sympy_diff_of_substituted_cost(spec, cost):
+    d = derive(spec, cost)
+    net = d.network
+    total = substituted_cost(net)
+    ours = d.entries.gradients
+    rng = np.random.default_rng(7)
+    for _ in range(5):
+        params, X, Y = draw(net, rng, m=1)
+        vals = values(net, params, X, Y)
+        for name, expr in ours.items():
+            want = float(sp.diff(total, sp.Symbol(name, real=True)).xreplace(vals))
+            got = float(expr.xreplace(vals))
+            assert close(got, want), (name, got, want)
+
+
+@pytest.mark.parametrize("spec", ["1-1:relu-1:logistic", "1-1:tanh", "2-1:identity", "1-1:logistic-1:identity",
+                                  "1-1:softplus"])
+def test_symbolically_equal_where_simplify_decides(spec):
+    d = derive(spec)
+    total = substituted_cost(d.network)
+    for name, expr in d.expanded().items():
+        want = sp.diff(total, sp.Symbol(name, real=True))
+        # sympy.diff gives Heaviside(z) (H(0) = 1/2); away from the kink both are the same function.
+        diff = (expr.replace(sp.Heaviside, lambda *args: sp.Heaviside(args[0])) - want).rewrite(sp.exp)
+        assert sp.simplify(diff) == 0, name
+
+
+@pytest.mark.parametrize("spec,cost", CORPUS, ids=ids())
+def test_matrix_form_equals_per_entry_form(spec, cost):
+    d = derive(spec, cost)
+    net = d.network
+    params, X, Y = draw(net, np.random.default_rng(3), m=4)
+    _, mat = matrix_gradients(d, params, X, Y)
+    per_sample = [values(net, params, X[:, [k]], Y[:, [k]]) for k in range(4)]
+    for name, expr in d.entries.gradients.items():
+        p, *idx = name.split("_")
+        i, j = (int(idx[0]), int(idx[1]) if len(idx) > 1 else 0) if idx else (0, 0)
+        want = sum(float(expr.xreplace(v)) for v in per_sample) / 4
+        assert close(mat[p][i, j], want, 1e-10), name
+
+
+def test_relu_derivative_is_zero_at_the_kink():
+    d = derive("1-1:relu-1:identity")
+    assert d.local["dA1_dZ1"].expr == sp.Heaviside(sp.Symbol("Z1", real=True), 0)
+    # W1*X + B1 = 0 exactly: the kink
+    params = {"W1": np.array([[2.0]]), "B1": np.array([[-1.0]]), "W2": np.array([[3.0]]), "B2": np.array([[0.5]])}
+    X, Y = np.array([[0.5]]), np.array([[1.0]])
+    for grads in (matrix_gradients(d, params, X, Y)[1], d.compile("numpy")(params, X, Y)[1],
+                  d.compile("numba")(params, X, Y)[1]):
+        assert grads["W1"][0, 0] == 0.0 and grads["B1"][0, 0] == 0.0
+
+
+def test_leaky_relu_takes_its_slope_at_the_kink():
+    d = derive("1-1:leaky_relu-1:identity")
+    params = {"W1": np.array([[2.0]]), "B1": np.array([[-1.0]]), "W2": np.array([[3.0]]), "B2": np.array([[0.5]])}
+    X, Y = np.array([[0.5]]), np.array([[1.0]])
+    # C = (A2 - Y)^2, A2 = 3*0 + 0.5: dC/dB1 = 2*(0.5 - 1) * 3 * 0.01
+    for grads in (matrix_gradients(d, params, X, Y)[1], d.compile("numpy")(params, X, Y)[1],
+                  d.compile("numba")(params, X, Y)[1]):
+        assert grads["B1"][0, 0] == pytest.approx(-0.03, rel=1e-12)
+
+
+def test_softmax_cross_entropy_collapses_to_a_minus_y():
+    d = derive("3-2:tanh-3:softmax", "cross_entropy")
+    assert str(d.combined) == "A2 - Y"
+    assert "dC_dZ2 = dC_dA2 * dA2_dZ2 = A2 - Y" in d.to_text()
+    assert str(d.local["dA2_dZ2"].expr) == "A2_i*(-A2_j + KroneckerDelta(i, j))"
+
+
+def test_output_forms():
+    assert str(derive("1-1:logistic").output_forms["dA1_dZ1"]) == "A1*(1 - A1)"
+    assert str(derive("1-1:tanh").output_forms["dA1_dZ1"]) == "1 - A1**2"
+    assert "dA1_dZ1" not in derive("1-1:relu").output_forms
+
+
+def test_wide_network_derives_in_matrix_form_only():
+    d = derive("784-128:relu-10:softmax", "cross_entropy")
+    assert [s.lhs for s in d.steps][:3] == ["dC_dZ2", "dC_dW2", "dC_dB2"]
+    assert d.chains["W1"].shape == (128, 784)
+    assert "entries" not in d.__dict__  # nothing was expanded per entry
+    with pytest.raises(SpecError, match="matrix form"):
+        d.expanded()
+
+
+def test_matrix_form_text_has_transposes_hadamard_and_shapes():
+    text = derive("3-3:relu-1:logistic").to_text()
+    assert "dC_dA1 = W2ᵀ · dC_dZ2   (3×1)" in text
+    assert "dC_dZ1 = dC_dA1 ⊙ dA1_dZ1   (3×1)" in text
+    assert "dC_dW1 = ((W2ᵀ · (dC_dA2 ⊙ dA2_dZ2)) ⊙ dA1_dZ1) · Xᵀ   (3×3)" in text
+
+
+def test_expanded_with_cse_rebuilds_the_same_expressions():
+    d = derive("2-2:tanh-1:logistic")
+    plain = d.expanded()
+    reps, reduced = d.expanded(cse=True)
+    for name, expr in reduced.items():
+        rebuilt = expr
+        for sym, sub in reversed(reps):
+            rebuilt = rebuilt.xreplace({sym: sub})
+        assert sp.simplify(rebuilt - plain[name]) == 0
