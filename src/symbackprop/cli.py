@@ -34,6 +34,100 @@ def _cmd_derive(args) -> int:
     return 0
 
 
+def _train_options(p) -> None:
+    p.add_argument("--cost", default=None, help="squared_error (default), binary_cross_entropy, cross_entropy")
+    scale = p.add_mutually_exclusive_group()
+    scale.add_argument("--scale", type=float, metavar="K", help="divide every feature by K (e.g. 255)")
+    scale.add_argument("--standardize", action="store_true", help="use the train split's mean and std")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--per-sample", action="store_true", help="per-sample SGD (the textbook's; default)")
+    how.add_argument("--batch-size", type=int, metavar="N", help="mini-batch SGD with batches of N")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--iterations", type=int, metavar="N", help="per-sample steps (default 100000)")
+    length.add_argument("--epochs", type=int, metavar="N", help="passes over the data (default 100)")
+    p.add_argument("--lr", type=float, default=0.05, help="learning rate (default 0.05)")
+    p.add_argument("--seed", type=int, default=1, help="seed for the split, initialisation and order")
+    p.add_argument("--test-size", type=float, default=1 / 3, help="share of rows held out (default 1/3)")
+
+
+def _print_metrics(model) -> None:
+    for key, value in model.metrics.items():
+        print(f"{key}: {value:.4f}")
+
+
+def _cmd_train(args) -> int:
+    from .workflows import check_options, train_csv
+
+    check_options(args.lr, args.iterations, args.epochs, args.batch_size, args.test_size, args.scale)
+    if args.plot:
+        from .plot import require_matplotlib
+
+        require_matplotlib()
+    if args.per_sample and args.epochs:
+        raise SymbackpropError("--epochs goes with mini-batch training; use --iterations with --per-sample")
+    per_sample = args.per_sample or (args.batch_size is None and args.epochs is None)
+    if per_sample and args.epochs is None and args.batch_size is None:
+        per_sample = True
+    result = train_csv(args.data, args.net, target=args.target, cost=args.cost, scale=args.scale,
+                       standardize=args.standardize, per_sample=per_sample, batch_size=args.batch_size,
+                       iterations=args.iterations, epochs=args.epochs, lr=args.lr, seed=args.seed,
+                       test_size=args.test_size)
+    model = result.model
+    print(f"trained {model.network.spec} ({model.network.cost.name}) on {result.n_train} rows of {args.data}, "
+          f"tested on {result.n_test}: {result.method}, learning rate {args.lr:g}")
+    if args.plot:
+        from .plot import loss_curve
+
+        loss_curve(model.history, args.plot, title=f"{model.network.spec}, {result.method}")
+        print(f"loss curve written to {args.plot}")
+    if args.out:
+        model.save(args.out)
+        print(f"model written to {args.out}")
+    _print_metrics(model)
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    from .data import read_csv
+    from .model import load
+    from .workflows import describe, parse_values
+
+    model = load(args.model)
+    n = model.network.inputs
+    if args.csv:
+        ds = read_csv(args.csv, features=model.feature_names if model.feature_names else None,
+                      need_target=False)
+        if ds.X.shape[1] != n:
+            raise SymbackpropError(f"{args.csv}: has {ds.X.shape[1]} feature columns but the model takes {n}")
+        for line in describe(model, ds.X):
+            print(line)
+        return 0
+    if args.values:
+        print(describe(model, parse_values(args.values, n))[0])
+        return 0
+    if not sys.stdin.isatty():
+        raise SymbackpropError(f"give {n} values (or --csv FILE) to predict")
+    names = ",".join(model.feature_names or [f"x{i}" for i in range(n)])
+    while True:  # the textbook's loop: "Input values R,G,B"
+        try:
+            text = input(f"Input values {names} (empty to stop): ")
+        except EOFError:
+            return 0
+        if not text.strip():
+            return 0
+        try:
+            print(describe(model, parse_values(text, n))[0])
+        except SymbackpropError as err:
+            print(f"symbackprop: {err}", file=sys.stderr)
+
+
+def _cmd_demo(args) -> int:
+    from .workflows import demo
+
+    demo(data=args.data, seed=args.seed)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="symbackprop", description=__doc__.split(":")[0] if __doc__ else None)
     parser.description = "Derive, show, prove and use the backpropagation of a feed-forward network."
@@ -48,6 +142,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--entries", action="store_true", help="also the per-entry form")
     p.add_argument("--expanded", action="store_true", help="also the fully expanded form (small networks)")
     p.set_defaults(func=_cmd_derive)
+
+    p = sub.add_parser("train", help="train a network on a CSV file with the derived gradients")
+    p.add_argument("data", help="CSV with a header row; the target is the last column unless --target")
+    p.add_argument("--net", required=True, help="network spec, e.g. 3-3:relu-1:logistic")
+    p.add_argument("--target", help="name of the target column")
+    _train_options(p)
+    p.add_argument("--out", metavar="MODEL.json", help="write the trained model here")
+    p.add_argument("--plot", metavar="LOSS.png", help="write the train/test loss curve (needs matplotlib)")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("predict", help="predict with a trained model")
+    p.add_argument("model", help="MODEL.json written by train --out")
+    p.add_argument("values", nargs="*", help="one sample's feature values (or comma-separated)")
+    p.add_argument("--csv", metavar="FILE", help="predict every row of FILE")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("demo", help="the reference derivation, then train and use the textbook network")
+    p.add_argument("--data", metavar="PATH", help="train on this CSV (e.g. the textbook's) instead")
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(func=_cmd_demo)
     return parser
 
 

@@ -1,0 +1,199 @@
+"""CSV data: reading with precise errors, targets for an output layer, splitting and scaling."""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .activations import LOGISTIC, SOFTMAX
+from .errors import DataError
+
+
+@dataclass
+class Dataset:
+    """Features ``X`` (n_samples, n_features), raw targets ``y`` (n_samples,), and their names.
+
+    ``rows`` holds each sample's 1-based row number in the file, as an editor shows it.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    feature_names: list[str]
+    target_name: str
+    source: str = "<array>"
+    rows: np.ndarray = field(default=None)
+
+    def __post_init__(self):
+        if self.rows is None:
+            self.rows = np.arange(2, len(self.X) + 2)
+
+
+def _number(text: str, where: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise DataError(f"{where}: '{text}' is not a number") from None
+    if not math.isfinite(value):
+        raise DataError(f"{where}: '{text}' is not a finite number")
+    return value
+
+
+def read_csv(path: str | Path, target: str | None = None, features: list[str] | None = None,
+             need_target: bool = True) -> Dataset:
+    """Read a CSV with a header row; the target is the last column unless ``target`` names one.
+
+    With ``features`` (a model's feature names) those columns are the features, in that order.
+    Every problem is a :class:`DataError` naming the file, row (1-based), column and value.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a CSV file")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a text CSV file (it is not UTF-8)") from None
+    except csv.Error as err:
+        raise DataError(f"{path}: not a valid CSV file ({err})") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot read ({err.strerror})") from None
+    rows = [(n, r) for n, r in enumerate(rows, start=1) if any(c.strip() for c in r)]
+    if not rows:
+        raise DataError(f"{path}: the file is empty; expected a header row and data rows")
+    (_, header), data = rows[0], rows[1:]
+    header = [h.strip() for h in header]
+    if not data:
+        raise DataError(f"{path}: has a header row but no data rows")
+    if len(set(header)) != len(header):
+        dup = next(h for h in header if header.count(h) > 1)
+        raise DataError(f"{path}: column '{dup}' appears twice in the header")
+    if target is None:
+        target_col = len(header) - 1 if need_target else None
+    elif target in header:
+        target_col = header.index(target)
+    else:
+        raise DataError(f"{path}: no column named '{target}' for --target (columns: {', '.join(header)})")
+    if features is not None:
+        missing = [f for f in features if f not in header]
+        if missing:
+            raise DataError(f"{path}: no column named '{missing[0]}' (the model's features: {', '.join(features)})")
+        feat_cols = [header.index(f) for f in features]
+        if need_target and target is None:
+            target_col = None
+    else:
+        feat_cols = [i for i in range(len(header)) if i != target_col]
+    if need_target and target_col is None and features is None:
+        raise DataError(f"{path}: no target column")
+    if not feat_cols:
+        raise DataError(f"{path}: no feature columns besides the target '{header[target_col]}'")
+    X = np.empty((len(data), len(feat_cols)))
+    y = []
+    for k, (rowno, row) in enumerate(data):
+        if len(row) != len(header):
+            raise DataError(f"{path}, row {rowno}: has {len(row)} cells but the header has {len(header)}")
+        for c, col in enumerate(feat_cols):
+            X[k, c] = _number(row[col].strip(), f"{path}, row {rowno}, column '{header[col]}'")
+        if target_col is not None:
+            y.append(_number(row[target_col].strip(), f"{path}, row {rowno}, column '{header[target_col]}'"))
+    return Dataset(X, np.array(y), [header[c] for c in feat_cols],
+                   header[target_col] if target_col is not None else "", str(path),
+                   np.array([n for n, _ in data]))
+
+
+def task_of(network) -> str:
+    """``binary``, ``multiclass``, ``multilabel`` or ``regression``, from the output layer."""
+    act = network.output.activation
+    if act is SOFTMAX:
+        return "multiclass"
+    if act is LOGISTIC:
+        return "binary" if network.outputs == 1 else "multilabel"
+    return "regression"
+
+
+def encode_targets(network, y: np.ndarray, classes=None, where: str = "<array>", rows=None):
+    """Targets as the network's Y (n_outputs, n_samples), and the class labels (or ``None``).
+
+    ``y`` is (n_samples,) labels, or (n_samples, n_outputs) for several outputs.
+    """
+    y = np.asarray(y, dtype=float)
+    rows = np.arange(1, len(y) + 1) if rows is None else rows
+    task, n_out = task_of(network), network.outputs
+    if y.ndim == 2 and y.shape[1] == n_out and task != "multiclass":
+        return y.T.copy(), None
+    if y.ndim != 1 and not (y.ndim == 2 and y.shape[1] == 1):
+        raise DataError(f"{where}: targets have shape {y.shape}; expected ({len(y)},) or ({len(y)}, {n_out})")
+    y = y.reshape(-1)
+    if task == "multiclass":
+        bad = np.flatnonzero(y != np.round(y))
+        if bad.size:
+            raise DataError(f"{where}, row {rows[bad[0]]}: class label {y[bad[0]]:g} is not an integer")
+        labels = sorted({int(v) for v in y}) if classes is None else list(classes)
+        if len(labels) > n_out:
+            raise DataError(f"{where}: {len(labels)} classes ({', '.join(map(str, labels[:8]))}"
+                            f"{', ...' if len(labels) > 8 else ''}) but the softmax layer has {n_out} units")
+        index = {lab: i for i, lab in enumerate(labels)}
+        Y = np.zeros((n_out, len(y)))
+        for k, v in enumerate(y):
+            if int(v) not in index:
+                raise DataError(f"{where}, row {rows[k]}: class {int(v)} was not seen in training")
+            Y[index[int(v)], k] = 1.0
+        return Y, labels
+    if n_out != 1:
+        raise DataError(f"{where}: one target column but the output layer has {n_out} units; "
+                        "use a softmax output for classes, or a 1-unit output")
+    if task == "binary":
+        bad = np.flatnonzero((y != 0) & (y != 1))
+        if bad.size:
+            raise DataError(f"{where}, row {rows[bad[0]]}: label {y[bad[0]]:g} is not 0 or 1, "
+                            "as a single logistic output needs")
+        return y.reshape(1, -1), [0, 1]
+    return y.reshape(1, -1), None
+
+
+def split(n: int, test_size: float, seed: int | None):
+    """Shuffled train and test indices; ``test_size`` in (0, 1), or 0 for no test set."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_test = int(round(n * test_size))
+    if test_size > 0 and (n_test < 1 or n - n_test < 1):
+        raise DataError(f"{n} rows cannot be split into train and test sets with --test-size {test_size:g}")
+    return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+@dataclass
+class Scaling:
+    """Feature scaling applied before the network: none, divide by a constant, or standardize."""
+
+    kind: str = "none"
+    factor: float = 1.0
+    mean: list[float] | None = None
+    std: list[float] | None = None
+
+    @classmethod
+    def fit(cls, X: np.ndarray, scale: float | None = None, standardize: bool = False) -> Scaling:
+        if standardize:
+            std = X.std(axis=0)
+            return cls("standardize", mean=X.mean(axis=0).tolist(), std=np.where(std > 0, std, 1.0).tolist())
+        if scale is not None:
+            return cls("scale", factor=float(scale))
+        return cls()
+
+    def apply(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=float)
+        if self.kind == "scale":
+            return X / self.factor
+        if self.kind == "standardize":
+            return (X - np.asarray(self.mean)) / np.asarray(self.std)
+        return X
+
+    def to_json(self) -> dict:
+        if self.kind == "scale":
+            return {"kind": "scale", "factor": self.factor}
+        if self.kind == "standardize":
+            return {"kind": "standardize", "mean": self.mean, "std": self.std}
+        return {"kind": "none"}

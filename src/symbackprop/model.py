@@ -1,0 +1,171 @@
+"""Trained models: predicting in the user's own labels, and the JSON model file (never pickle)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .data import Scaling, task_of
+from .errors import ModelFileError, SymbackpropError
+from .fileio import atomic_write
+from .spec import Network, parse_spec
+
+FORMAT = "symbackprop-model"
+VERSION = 1
+
+
+@dataclass
+class Model:
+    """A network with trained parameters, the feature scaling it was trained with and its labels."""
+
+    network: Network
+    params: dict[str, np.ndarray]
+    scaling: Scaling = field(default_factory=Scaling)
+    feature_names: list[str] | None = None
+    target_name: str = "y"
+    classes: list | None = None
+    history: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+
+    @property
+    def task(self) -> str:
+        return task_of(self.network)
+
+    def _forward(self, X) -> np.ndarray:
+        from .codegen import numpy_module
+        from .derive import Derivation
+
+        X = np.asarray(X, dtype=float)
+        if X.ndim == 1:
+            X = X.reshape(1, -1)
+        if X.shape[1] != self.network.inputs:
+            raise SymbackpropError(f"expected {self.network.inputs} feature values per sample, got {X.shape[1]}")
+        module = _modules.get(self.network.spec + self.network.cost.name)
+        if module is None:
+            module = _modules.setdefault(self.network.spec + self.network.cost.name,
+                                         numpy_module(Derivation(self.network)))
+        return module.predict(self.params, self.scaling.apply(X).T).T
+
+    def predict_proba(self, X) -> np.ndarray:
+        """The output layer for each sample: (n_samples, n_outputs); for one logistic output, P(class 1)."""
+        return self._forward(X)
+
+    def predict(self, X) -> np.ndarray:
+        """Class labels (classification) or values (regression), one per sample."""
+        out = self._forward(X)
+        if self.task == "multiclass":
+            labels = np.asarray(self.classes if self.classes else range(out.shape[1]))
+            return labels[np.argmax(out, axis=1)]
+        if self.task == "binary":
+            return (out[:, 0] >= 0.5).astype(int)
+        if self.task == "multilabel":
+            return (out >= 0.5).astype(int)
+        return out[:, 0] if out.shape[1] == 1 else out
+
+    def score(self, X, y) -> dict[str, float]:
+        """``{"accuracy": ...}`` for classification, ``{"rmse": ...}`` for regression."""
+        y = np.asarray(y)
+        pred = self.predict(X)
+        if self.task == "regression":
+            return {"rmse": float(np.sqrt(np.mean((pred - y.reshape(pred.shape)) ** 2)))}
+        return {"accuracy": float(np.mean(pred.reshape(y.shape) == y))}
+
+    def to_json(self) -> dict:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "spec": self.network.spec,
+            "cost": self.network.cost.name,
+            "scaling": self.scaling.to_json(),
+            "features": self.feature_names,
+            "target": self.target_name,
+            "classes": self.classes,
+            "params": {k: np.asarray(v, dtype=float).tolist() for k, v in self.params.items()},
+            "history": self.history,
+            "metrics": self.metrics,
+        }
+
+    def save(self, path) -> None:
+        """Write the model as JSON, atomically: a failed write leaves any existing file untouched."""
+        atomic_write(path, json.dumps(self.to_json(), indent=1, allow_nan=False) + "\n")
+
+
+_modules: dict = {}
+
+
+def load(path) -> Model:
+    """Read and validate a model file; every problem is a one-line :class:`ModelFileError`."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such model file")
+    if path.is_dir():
+        raise ModelFileError(f"{path}: is a folder, not a model file")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelFileError(f"{path}: not a symbackprop model (not valid JSON: {err})") from None
+    return from_json(doc, str(path))
+
+
+def from_json(doc, where: str = "<model>") -> Model:
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ModelFileError(f"{where}: not a symbackprop model file (format is not '{FORMAT}')")
+    if doc.get("version") != VERSION:
+        raise ModelFileError(f"{where}: model file version {doc.get('version')!r} is not supported "
+                             f"(this symbackprop reads version {VERSION})")
+    try:
+        network = parse_spec(doc["spec"], doc.get("cost", "squared_error"))
+    except KeyError:
+        raise ModelFileError(f"{where}: the model file has no 'spec'") from None
+    except SymbackpropError as err:
+        raise ModelFileError(f"{where}: {err}") from None
+    raw = doc.get("params")
+    if not isinstance(raw, dict):
+        raise ModelFileError(f"{where}: the model file has no 'params'")
+    params = {}
+    for name, shape in network.shapes().items():
+        if name not in raw:
+            raise ModelFileError(f"{where}: parameter {name} is missing")
+        try:
+            arr = np.array(raw[name], dtype=float)
+        except (TypeError, ValueError):
+            raise ModelFileError(f"{where}: parameter {name} is not a matrix of numbers") from None
+        if arr.shape != shape:
+            raise ModelFileError(f"{where}: parameter {name} has shape {arr.shape}, but {network.spec} "
+                                 f"needs {shape}")
+        if not np.all(np.isfinite(arr)):
+            raise ModelFileError(f"{where}: parameter {name} has non-finite values")
+        params[name] = arr
+    extra = sorted(set(raw) - set(params))
+    if extra:
+        raise ModelFileError(f"{where}: unexpected parameter {extra[0]} for {network.spec}")
+    scaling = _scaling(doc.get("scaling") or {"kind": "none"}, network.inputs, where)
+    features = doc.get("features")
+    if features is not None and (not isinstance(features, list) or len(features) != network.inputs):
+        raise ModelFileError(f"{where}: 'features' must list {network.inputs} names")
+    classes = doc.get("classes")
+    if task_of(network) == "multiclass" and classes is not None and len(classes) > network.outputs:
+        raise ModelFileError(f"{where}: {len(classes)} classes but the softmax layer has {network.outputs} units")
+    return Model(network, params, scaling, features, doc.get("target", "y"), classes,
+                 doc.get("history") or {}, doc.get("metrics") or {})
+
+
+def _scaling(doc, n: int, where: str) -> Scaling:
+    kind = doc.get("kind") if isinstance(doc, dict) else None
+    if kind == "none":
+        return Scaling()
+    if kind == "scale":
+        factor = doc.get("factor")
+        if not isinstance(factor, (int, float)) or not math.isfinite(factor) or factor == 0:
+            raise ModelFileError(f"{where}: scaling factor must be a non-zero number")
+        return Scaling("scale", factor=float(factor))
+    if kind == "standardize":
+        mean, std = doc.get("mean"), doc.get("std")
+        if not (isinstance(mean, list) and isinstance(std, list) and len(mean) == len(std) == n):
+            raise ModelFileError(f"{where}: standardize scaling needs 'mean' and 'std' of {n} numbers")
+        return Scaling("standardize", mean=[float(v) for v in mean], std=[float(v) for v in std])
+    raise ModelFileError(f"{where}: unknown scaling {kind!r}")

@@ -1,0 +1,172 @@
+"""Training with the derived gradients: compiled per-sample SGD and vectorised mini-batch SGD."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from . import naming
+from .activations import LEAKY_RELU, RELU
+from .codegen import SCALAR_LIMIT, numpy_module, per_sample_module
+from .data import Scaling, encode_targets
+from .derive import Derivation
+from .errors import DivergedError, SymbackpropError
+from .model import Model
+from .spec import Network, parse_spec
+
+STEPS_PER_POINT = 1000  # per-sample history: one point per this many steps
+
+
+def init_params(network: Network, rng: np.random.Generator, init: str = "auto", X=None) -> dict:
+    """Initial parameters: He (ReLU-family) or Glorot (others) normal weights and zero biases.
+
+    ``init="uniform"`` is the textbook's ``np.random.rand`` for every weight and bias.  With the
+    training inputs ``X`` (n_inputs, m), a ReLU unit that would be inactive on every sample is
+    redrawn, so a small network never starts with its hidden layer dead.
+    """
+    if init not in ("auto", "uniform"):
+        raise SymbackpropError(f"unknown init '{init}' (choose auto or uniform)")
+    params, prev = {}, X
+    for layer, dense in enumerate(network.layers, start=1):
+        n, fan_in = network.shapes()[naming.weight(layer)]
+        if init == "uniform":
+            W, B = rng.random((n, fan_in)), rng.random((n, 1))
+        else:
+            relu_like = dense.activation in (RELU, LEAKY_RELU)
+            std = np.sqrt(2.0 / fan_in) if relu_like else np.sqrt(2.0 / (fan_in + n))
+            W, B = rng.normal(0.0, std, (n, fan_in)), np.zeros((n, 1))
+            if dense.activation is RELU and prev is not None:
+                for _ in range(20):
+                    dead = np.all(W @ prev + B <= 0, axis=1)
+                    if not dead.any():
+                        break
+                    W[dead] = rng.normal(0.0, std, (int(dead.sum()), fan_in))
+        params[naming.weight(layer)], params[naming.bias(layer)] = W, B
+        if prev is not None:
+            Z = W @ prev + B
+            prev = np.maximum(Z, 0) if dense.activation is RELU else Z
+    return params
+
+
+def _progress(total: int, enabled: bool | None, unit: str):
+    from tqdm.auto import tqdm
+
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    return tqdm(total=total, disable=not enabled, unit=unit, leave=False, file=sys.stderr)
+
+
+def _check_finite(params, where: str, lr: float):
+    for name, value in params.items():
+        if not np.all(np.isfinite(value)):
+            raise DivergedError(f"training diverged at {where}: {name} is not finite; "
+                                f"try a lower learning rate (now {lr:g})")
+
+
+def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None, iterations: int | None = None,
+          batch_size: int | None = None, epochs: int | None = None, lr: float = 0.05, seed: int | None = 0,
+          init: str = "auto", dtype: str = "float64", scale: float | None = None, standardize: bool = False,
+          validation=None, feature_names=None, target_name: str = "y", classes=None,
+          progress: bool | None = None) -> Model:
+    """Train ``spec`` on all rows of ``X`` (n_samples, n_features), ``y`` (n_samples,) or (n_samples, n_outputs).
+
+    Per-sample SGD (``per_sample=True, iterations=N``: N steps, each on one random row) runs a numba
+    loop generated from the derivation; mini-batch SGD (``batch_size=B, epochs=E``) runs the
+    generated NumPy code, shuffling each epoch.  ``validation=(X_test, y_test)`` adds a test curve
+    to ``history``.  Integer labels are one-hot encoded for a softmax output.  Same seed, same result.
+    """
+    network = spec if isinstance(spec, Network) and cost is None else parse_spec(
+        spec.spec if isinstance(spec, Network) else spec, cost or (spec.cost if isinstance(spec, Network)
+                                                                    else "squared_error"))
+    if lr is None or not np.isfinite(lr) or lr <= 0:
+        raise SymbackpropError(f"the learning rate must be a positive number, not {lr}")
+    if per_sample is None:
+        per_sample = batch_size is None and epochs is None
+    if per_sample and batch_size is not None:
+        raise SymbackpropError("choose per-sample SGD or a batch size, not both")
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2 or X.shape[1] != network.inputs:
+        raise SymbackpropError(f"X must be (n_samples, {network.inputs}) for {network.spec}, not {X.shape}")
+    if len(X) == 0:
+        raise SymbackpropError("no training rows")
+    scaling = Scaling.fit(X, scale, standardize)
+    Xt = scaling.apply(X).T.copy()  # (n_inputs, m): samples as columns, like the textbook
+    Y, labels = encode_targets(network, y, classes)
+    val = None
+    if validation is not None:
+        Xv, yv = validation
+        val = (scaling.apply(Xv).T.copy(), encode_targets(network, yv, labels)[0]) if len(Xv) else None
+    rng = np.random.default_rng(seed)
+    params = init_params(network, rng, init, Xt)
+    derivation = Derivation(network)
+    batch = numpy_module(derivation)
+    if per_sample:
+        steps = 100_000 if iterations is None else iterations
+        if steps < 1:
+            raise SymbackpropError(f"iterations must be at least 1, not {steps}")
+        history = _per_sample(network, batch, params, Xt, Y, steps, lr, rng, val, progress)
+    else:
+        n_epochs = 100 if epochs is None else epochs
+        size = 32 if batch_size is None else batch_size
+        if n_epochs < 1 or size < 1:
+            raise SymbackpropError("epochs and batch size must be at least 1")
+        params = {k: v.astype(dtype) for k, v in params.items()}
+        history = _mini_batch(batch, params, Xt.astype(dtype), Y.astype(dtype), n_epochs, size, lr, rng,
+                              val, progress)
+    model = Model(network, {k: np.asarray(v, dtype=float) for k, v in params.items()}, scaling,
+                  list(feature_names) if feature_names is not None else None, target_name, labels, history)
+    return model
+
+
+def _per_sample(network, batch, params, Xt, Y, steps, lr, rng, val, progress) -> dict:
+    if network.n_params > SCALAR_LIMIT:
+        return _mini_batch(batch, params, Xt, Y, 1, 1, lr, rng, val, progress, steps=steps)
+    module = per_sample_module(network)
+    order = rng.integers(0, Xt.shape[1], size=steps)
+    arrays = [np.ascontiguousarray(params[k]) for k in network.shapes()]
+    history = {"unit": f"{STEPS_PER_POINT} steps", "train": [], "test": []}
+    current = dict(zip(network.shapes(), arrays))  # the same arrays, updated in place by the loop
+    with _progress(steps, progress, "step") as bar:
+        for start in range(0, steps, STEPS_PER_POINT):
+            part = order[start:start + STEPS_PER_POINT]
+            losses = np.zeros(1)
+            failed = module.sgd(*arrays, Xt, Y, part, float(lr), len(part), losses)
+            if failed >= 0:
+                raise DivergedError(f"training diverged at step {start + failed + 1}: the loss is not finite; "
+                                    f"try a lower learning rate (now {lr:g})")
+            history["train"].append(float(losses[0]))
+            if val is not None:
+                history["test"].append(float(batch.gradients(current, *val)[0]))
+            bar.update(len(part))
+    _check_finite(dict(zip(network.shapes(), arrays)), f"step {steps}", lr)
+    params.update(zip(network.shapes(), arrays))
+    return history
+
+
+def _mini_batch(batch, params, Xt, Y, epochs, size, lr, rng, val, progress, steps=None) -> dict:
+    m = Xt.shape[1]
+    history = {"unit": "epoch", "train": [], "test": []}
+    total = steps if steps is not None else epochs
+    with _progress(total, progress, "step" if steps else "epoch") as bar:
+        for epoch in range(epochs if steps is None else 1):
+            order = rng.permutation(m) if steps is None else rng.integers(0, m, size=steps)
+            costs = []
+            for start in range(0, len(order), size):
+                idx = order[start:start + size]
+                c = batch.sgd_step(params, Xt[:, idx], Y[:, idx], lr)
+                if not np.isfinite(c):
+                    raise DivergedError(f"training diverged in epoch {epoch + 1}: the loss is not finite; "
+                                        f"try a lower learning rate (now {lr:g})")
+                costs.append(c * len(idx))
+                if steps is not None:
+                    bar.update(1)
+            _check_finite(params, f"epoch {epoch + 1}", lr)
+            history["train"].append(float(np.sum(costs) / len(order)))
+            if val is not None:
+                history["test"].append(float(batch.gradients(params, *val)[0]))
+            if steps is None:
+                bar.update(1)
+    return history
+
+

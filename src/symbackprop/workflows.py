@@ -1,0 +1,144 @@
+"""What the commands do, as library functions: train from a CSV, predict rows, run the demo."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .data import Dataset, read_csv, split
+from .errors import DataError, SymbackpropError
+from .model import Model
+from .spec import parse_spec
+from .train import train
+
+
+@dataclass
+class TrainResult:
+    model: Model
+    n_train: int
+    n_test: int
+    method: str
+
+
+def check_options(lr=None, iterations=None, epochs=None, batch_size=None, test_size=None, scale=None) -> None:
+    """One clear line for an option out of range, before any work starts."""
+    if lr is not None and not (np.isfinite(lr) and lr > 0):
+        raise SymbackpropError(f"--lr must be a positive number, not {lr:g}")
+    for name, value in (("--iterations", iterations), ("--epochs", epochs), ("--batch-size", batch_size)):
+        if value is not None and value < 1:
+            raise SymbackpropError(f"{name} must be at least 1, not {value}")
+    if test_size is not None and not 0 < test_size < 1:
+        raise SymbackpropError(f"--test-size must be between 0 and 1 (exclusive), not {test_size:g}")
+    if scale is not None and (not np.isfinite(scale) or scale == 0):
+        raise SymbackpropError(f"--scale must be a non-zero number, not {scale:g}")
+
+
+def train_dataset(ds: Dataset, net: str, cost: str | None = None, *, scale=None, standardize=False,
+                  per_sample=None, batch_size=None, iterations=None, epochs=None, lr=0.05, seed=0,
+                  test_size=1 / 3, progress=None) -> TrainResult:
+    """Split ``ds`` with the seed, train on the train part, score both parts into ``model.metrics``."""
+    check_options(lr, iterations, epochs, batch_size, test_size, scale)
+    network = parse_spec(net, cost or "squared_error")
+    if ds.X.shape[1] != network.inputs:
+        raise DataError(f"{ds.source}: has {ds.X.shape[1]} feature columns ({', '.join(ds.feature_names)}) "
+                        f"but {network.spec} takes {network.inputs} inputs")
+    from .data import encode_targets
+
+    _, classes = encode_targets(network, ds.y, where=ds.source, rows=ds.rows)  # every row's label is checked
+    tr, te = split(len(ds.X), test_size, seed)
+    if per_sample is None:
+        per_sample = batch_size is None and epochs is None
+    model = train(network, ds.X[tr], ds.y[tr], per_sample=per_sample, iterations=iterations,
+                  batch_size=batch_size, epochs=epochs, lr=lr, seed=seed, scale=scale, standardize=standardize,
+                  validation=(ds.X[te], ds.y[te]), feature_names=ds.feature_names,
+                  target_name=ds.target_name, classes=classes, progress=progress)
+    metrics = {f"train {k}": v for k, v in model.score(ds.X[tr], ds.y[tr]).items()}
+    metrics.update({f"test {k}": v for k, v in model.score(ds.X[te], ds.y[te]).items()})
+    model.metrics = metrics
+    method = (f"per-sample SGD, {iterations or 100_000} steps" if per_sample
+              else f"mini-batch SGD, batch size {batch_size or 32}, {epochs or 100} epochs")
+    return TrainResult(model, len(tr), len(te), method)
+
+
+def train_csv(path, net: str, target=None, **options) -> TrainResult:
+    """Read ``path`` (header row; the target is the last column unless ``target`` names one) and train."""
+    return train_dataset(read_csv(path, target=target), net, **options)
+
+
+def describe(model: Model, X) -> list[str]:
+    """One line per sample: ``class 1 (p=0.97)`` for a classifier, the value for a regression."""
+    X = np.asarray(X, dtype=float)
+    out = model.predict_proba(X)
+    pred = model.predict(X)
+    lines = []
+    for k in range(len(X)):
+        if model.task == "binary":
+            p = out[k, 0] if pred[k] == 1 else 1 - out[k, 0]
+            lines.append(f"class {pred[k]} (p={p:.2f})")
+        elif model.task == "multiclass":
+            lines.append(f"class {pred[k]} (p={out[k].max():.2f})")
+        elif model.task == "multilabel":
+            lines.append("classes " + " ".join(str(v) for v in pred[k]))
+        else:
+            lines.append(" ".join(f"{v:.6g}" for v in np.atleast_1d(out[k])))
+    return lines
+
+
+def parse_values(text: str | list[str], n: int, where: str = "values") -> np.ndarray:
+    """``"255,255,255"`` or ``["255", "255", "255"]`` into one row of ``n`` numbers."""
+    parts = text.replace(",", " ").split() if isinstance(text, str) else [v for t in text
+                                                                          for v in t.replace(",", " ").split()]
+    if len(parts) != n:
+        raise SymbackpropError(f"{where}: expected {n} numbers, got {len(parts)}")
+    try:
+        row = [float(v) for v in parts]
+    except ValueError:
+        bad = next(v for v in parts if not _is_number(v))
+        raise SymbackpropError(f"{where}: '{bad}' is not a number") from None
+    if not all(np.isfinite(row)):
+        raise SymbackpropError(f"{where}: values must be finite numbers")
+    return np.array([row])
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def demo(data=None, seed: int = 1, progress=None, say=print) -> TrainResult:
+    """Show the reference derivation, train the textbook 3-3-1 font network and predict named colours."""
+    from .demo import NAMED_COLOURS, font_colour_data
+    from .derive import derive
+
+    say("The reference network X -> Z1 = X*W1 + B1 -> A1 = ReLU(Z1) -> Z2 = A1*W2 + B2 -> A2 = logistic(Z2),")
+    say("cost C = (A2 - Y)**2. Each local derivative of backpropagation, derived by SymPy:")
+    say("")
+    for line in derive("1-1:relu-1:logistic").to_text().splitlines():
+        say("  " + line)
+    say("")
+    if data is None:
+        X, y = font_colour_data(1500, seed=0)
+        ds = Dataset(X, y, ["RED", "GREEN", "BLUE"], "LIGHT_OR_DARK_FONT_IND", "WCAG font-colour data")
+        say("Training the textbook's 3-3-1 network (ReLU, logistic) to choose a dark (1) or light (0) font")
+        say("for 1,500 random background colours, labelled by the WCAG 2 contrast rule.")
+    else:
+        ds = read_csv(data)
+        say(f"Training the textbook's 3-3-1 network (ReLU, logistic) on {data}.")
+    result = train_dataset(ds, "3-3:relu-1:logistic", scale=255, per_sample=True, iterations=100_000, lr=0.05,
+                           seed=seed, progress=progress)
+    say(f"{result.method}, learning rate 0.05, inputs / 255; {result.n_train} rows to train, "
+        f"{result.n_test} to test.")
+    say("")
+    names = list(NAMED_COLOURS)
+    rows = np.array([NAMED_COLOURS[n] for n in names], dtype=float)
+    for name, rgb, line, label in zip(names, rows, describe(result.model, rows), result.model.predict(rows)):
+        font = "dark font" if label == 1 else "light font"
+        say(f"  {name:<13} {tuple(int(v) for v in rgb)!s:<16} {font:<11} {line}")
+    say("")
+    for key, value in result.model.metrics.items():
+        say(f"{key}: {value:.4f}")
+    return result
