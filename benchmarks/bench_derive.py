@@ -61,7 +61,7 @@ def main():
                        ("64-64:relu-10:softmax", "cross_entropy"),
                        ("784-128:relu-10:softmax", "cross_entropy"),
                        ("784-256:relu-128:relu-64:relu-10:softmax", "cross_entropy")]:
-        t = median_time(lambda: derive(spec, cost), args.repeat)
+        t = median_time(lambda spec=spec, cost=cost: derive(spec, cost), args.repeat)
         cold = statistics.median(cold_time(spec, cost) for _ in range(args.repeat))
         print(f"{spec:<40} {derive(spec, cost).network.n_params:>8} {t:>8.3f} {cold:>8.3f}")
 
@@ -71,10 +71,10 @@ def main():
     baseline_on = True
     for n in range(1, args.max_n + 1):
         spec = f"3-{n}:relu-1:logistic"
-        ours = median_time(lambda: derive(spec).entries.gradients, args.repeat)
+        ours = median_time(lambda spec=spec: derive(spec).entries.gradients, args.repeat)
         base, ratio = "", ""
         if baseline_on:
-            b = median_time(lambda: substituted_baseline(spec), 1)
+            b = median_time(lambda spec=spec: substituted_baseline(spec), 1)
             base, ratio = f"{b:.3f}", f"{b / ours:.1f}x"
             baseline_on = b < args.baseline_limit
         params = derive(spec).network.n_params

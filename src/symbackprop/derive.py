@@ -9,7 +9,7 @@ import sympy as sp
 
 from . import matrix as mx
 from . import naming
-from .activations import a, z
+from .activations import a
 from .costs import y
 from .spec import Network, parse_spec
 

@@ -52,7 +52,7 @@ class EntryForm:
             if act.elementwise:
                 defs = [act.code_forward(v) if self.code else act.at(v) for v in zs]
             elif self.code:  # shift by the max so that no exponential overflows
-                m, s, lse = (sp.Symbol(n, real=True) for n in naming.softmax_temps(layer))
+                m, _, s, lse = (sp.Symbol(n, real=True) for n in naming.softmax_temps(layer))
                 out += [(m, sp.Max(*zs) if len(zs) > 1 else zs[0]),
                         (s, sum(sp.exp(v - m) for v in zs)), (lse, m + sp.log(s))]
                 defs = [sp.exp(v - m) / s for v in zs]

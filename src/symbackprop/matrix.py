@@ -93,7 +93,7 @@ def to_latex(x: Mat) -> str:
 def to_numpy(x: Mat, leaf=str) -> str:
     """NumPy source for the node; ``vjp`` uses the softmax identity ``A ⊙ (g - Aᵀg)`` per column."""
     ops = {"T": "{}.T", "dot": " @ ", "had": " * ", "sub": " - ",
-           "vjp": "{2} * ({1} - np.sum({2} * {1}, axis=0, keepdims=True))"}
+           "vjp": "{2} * ({1} - ({2} * {1}).sum(axis=0, keepdims=True))"}
     return _render(x, leaf, ops)
 
 

@@ -38,9 +38,9 @@ def local(num: str, den: str) -> str:
     return f"d{num}_d{den}"
 
 
-def softmax_temps(layer: int) -> tuple[str, str, str]:
-    """Names of the stable softmax's running max, sum of exponentials and log-sum-exp."""
-    return f"M{layer}", f"S{layer}", f"LSE{layer}"
+def softmax_temps(layer: int) -> tuple[str, str, str, str]:
+    """Names of the stable softmax's max, shifted exponentials, their sum, and the log-sum-exp."""
+    return f"M{layer}", f"E{layer}", f"S{layer}", f"LSE{layer}"
 
 
 def grad(name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 
 import numpy as np
@@ -154,8 +155,8 @@ def _mini_batch(batch, params, Xt, Y, epochs, size, lr, rng, val, progress, step
             costs = []
             for start in range(0, len(order), size):
                 idx = order[start:start + size]
-                c = batch.sgd_step(params, Xt[:, idx], Y[:, idx], lr)
-                if not np.isfinite(c):
+                c = float(batch.sgd_step(params, Xt[:, idx], Y[:, idx], lr))
+                if not math.isfinite(c):
                     raise DivergedError(f"training diverged in epoch {epoch + 1}: the loss is not finite; "
                                         f"try a lower learning rate (now {lr:g})")
                 costs.append(c * len(idx))

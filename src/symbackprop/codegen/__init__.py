@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import warnings
 
 import numpy as np
 
@@ -11,7 +10,7 @@ from . import loader
 from .program import scalar_program
 from .python import numpy_module_source, scalar_module_source
 
-GENERATOR = "3"  # bump when generated code changes, so disk caches are not reused
+GENERATOR = "5"  # bump when generated code changes, so disk caches are not reused
 SCALAR_LIMIT = 2000  # parameters; larger networks use the batch code with batches of one
 _WARNED: list[bool] = []
 
@@ -53,7 +52,7 @@ def numpy_module(derivation):
     """The NumPy batch module of a derivation, generated once per process."""
     net = derivation.network
     name = "symbackprop_generated_numpy_" + loader.key(net.spec, net.cost.name, "numpy", GENERATOR)
-    return loader.from_source(numpy_module_source(derivation), name)
+    return loader.cached(name) or loader.from_source(numpy_module_source(derivation), name)
 
 
 def per_sample_module(network):

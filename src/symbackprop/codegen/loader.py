@@ -27,6 +27,11 @@ def key(*parts: str) -> str:
     return hashlib.sha256("|".join((__version__, *parts)).encode()).hexdigest()[:16]
 
 
+def cached(name: str) -> types.ModuleType | None:
+    """A module generated earlier in this process, or ``None``."""
+    return _MEMORY.get(name)
+
+
 def from_source(source: str, name: str) -> types.ModuleType:
     """Execute ``source`` as module ``name``; its lines are registered so tracebacks show them."""
     if name in _MEMORY:

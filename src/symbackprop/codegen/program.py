@@ -89,17 +89,22 @@ def batch_program(derivation, printer) -> tuple[list[BatchStep], list[BatchStep]
         Z, A, prev = naming.pre(layer), naming.act(layer), naming.act(layer - 1)
         fwd.append(BatchStep(Z, f"{naming.weight(layer)} @ {prev} + {naming.bias(layer)}",
                              f"{Z} = {naming.weight(layer)}·{prev} + {naming.bias(layer)}"))
-        if dense.activation is SOFTMAX:
-            code = f"_softmax({Z})"
+        if dense.activation is SOFTMAX:  # shifted by the column max: no exponential overflows
+            M, E, S, _ = naming.softmax_temps(layer)
+            fwd.append(BatchStep(M, f"{Z}.max(axis=0, keepdims=True)", "column max, for stability"))
+            fwd.append(BatchStep(E, f"np.exp({Z} - {M})", ""))
+            fwd.append(BatchStep(S, f"{E}.sum(axis=0, keepdims=True)", ""))
+            code = f"{E} / {S}"
         else:
             code = printer.doprint(dense.activation.code_forward(sp.Symbol(Z)))
         fwd.append(BatchStep(A, code, f"{A} = {dense.activation.name}({Z})"))
     Z_L, A_L, Y = (sp.Symbol(n) for n in (naming.pre(L), naming.act(L), naming.TARGET))
     if net.cost.pairs_with is net.output.activation and net.output.activation is SOFTMAX:
-        cost = f"np.sum(Y * (_logsumexp({Z_L}) - {Z_L})) / m"
+        M, _, S, _ = naming.softmax_temps(L)
+        cost = f"(Y * ({M} + np.log({S}) - {Z_L})).sum() / m"
     else:
         per = net.cost.code_cost([Z_L], [A_L], [Y])
-        cost = f"np.sum({printer.doprint(per)}) / m"
+        cost = f"({printer.doprint(per)}).sum() / m"
     leaves: dict[str, str] = {}
     if derivation.combined is None:
         local = net.cost.derivative.subs({a: A_L, y: Y}, simultaneous=True)
@@ -120,7 +125,8 @@ def batch_program(derivation, printer) -> tuple[list[BatchStep], list[BatchStep]
         if step.lhs == naming.grad(Z_L.name) and derivation.combined is not None:
             code = f"({code}) / m"
         if step.lhs.startswith("dC_dB"):
-            code = f"np.sum({code}, axis=1, keepdims=True)"
+            code = f"{code}.sum(axis=1, keepdims=True)" if step.rhs.op == "sym" else \
+                f"({code}).sum(axis=1, keepdims=True)"
         bwd.append(BatchStep(step.lhs, code, f"{step.lhs} = {to_text(step.rhs)}"))
     return fwd, bwd, cost
 

@@ -11,17 +11,6 @@ def _logistic(x):
     """1/(1 + exp(-x)) without overflow for any x."""
     return np.exp(-np.logaddexp(0.0, -x))
 
-
-def _logsumexp(z):
-    """log(sum(exp(z))) down each column, shifted by the column max."""
-    top = np.max(z, axis=0, keepdims=True)
-    return top + np.log(np.sum(np.exp(z - top), axis=0, keepdims=True))
-
-
-def _softmax(z):
-    """Softmax down each column, shifted by the column max."""
-    e = np.exp(z - np.max(z, axis=0, keepdims=True))
-    return e / np.sum(e, axis=0, keepdims=True)
 '''
 
 
@@ -37,10 +26,11 @@ def numpy_module_source(derivation) -> str:
     fwd, bwd, cost = batch_program(derivation, ArrayNumPy())
     shapes = net.shapes()
     unpack = "\n".join(f'    {p} = params["{p}"]' for p in shapes)
-    fwd_lines = "\n".join(f"    {s.lhs} = {s.code}  # {s.comment}" for s in fwd)
+    fwd_lines = "\n".join(f"    {s.lhs} = {s.code}" + (f"  # {s.comment}" if s.comment else "") for s in fwd)
     bwd_lines = "\n".join(f"    # {s.comment}\n    {s.lhs} = {s.code}" for s in bwd)
-    layers = ", ".join(f'"{n}": {n}' for s in fwd for n in [s.lhs])
+    layers = ", ".join(f'"{s.lhs}": {s.lhs}' for s in fwd if s.lhs[0] in "ZA")
     grads = ", ".join(f'"{p}": {naming.grad(p)}' for p in shapes)
+    updates = "\n".join(f"    {p} -= lr * {naming.grad(p)}" for p in shapes)
     out = naming.act(net.depth)
     return f'''{_header(derivation, "Forward pass, gradients and SGD")}
 import numpy as np
@@ -74,9 +64,12 @@ def gradients(params, X, Y):
 
 def sgd_step(params, X, Y, lr):
     """One step of gradient descent on the batch (X, Y), in place; returns the cost before it."""
-    cost, grads = gradients(params, X, Y)
-    for name, grad in grads.items():
-        params[name] -= lr * grad
+{unpack}
+    m = X.shape[1]
+{fwd_lines}
+    cost = {cost}
+{bwd_lines}
+{updates}
     return cost
 '''
 

@@ -1,0 +1,166 @@
+"""Training: the textbook's font network, digits, seeds, models, predicting and the demo."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from symbackprop import derive
+from symbackprop.codegen import numpy_module, per_sample_module
+from symbackprop.model import load
+from symbackprop.train import init_params, train
+from symbackprop.workflows import demo
+
+
+def test_textbook_font_network_from_the_cli(run_cli, font_csv, tmp_path):
+    model = tmp_path / "m.json"
+    code, out, err = run_cli("train", font_csv, "--net", "3-3:relu-1:logistic", "--scale", "255", "--per-sample",
+                             "--iterations", "100000", "--lr", "0.05", "--seed", "1", "--out", model)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[-2].startswith("train accuracy: ") and lines[-1].startswith("test accuracy: ")
+    assert float(lines[-1].split(": ")[1]) >= 0.95
+    assert run_cli("predict", model, "255", "255", "255")[1].startswith("class 1 (p=")
+    assert run_cli("predict", model, "0", "0", "0")[1].startswith("class 0 (p=")
+    doc = json.loads(model.read_text())
+    assert doc["format"] == "symbackprop-model" and doc["scaling"] == {"kind": "scale", "factor": 255.0}
+    assert doc["features"] == ["RED", "GREEN", "BLUE"] and doc["classes"] == [0, 1]
+
+
+def test_digits_with_softmax_and_cross_entropy(run_cli, tmp_path):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    data = np.column_stack([digits.data, digits.target])
+    csv = tmp_path / "digits.csv"
+    header = ",".join([f"p{i}" for i in range(64)] + ["digit"])
+    np.savetxt(csv, data, delimiter=",", header=header, comments="", fmt="%g")
+    code, out, err = run_cli("train", csv, "--net", "64-64:relu-10:softmax", "--cost", "cross_entropy",
+                             "--scale", "16", "--batch-size", "32", "--epochs", "100", "--lr", "0.1",
+                             "--out", tmp_path / "d.json")
+    assert code == 0, err
+    assert float(out.splitlines()[-1].split(": ")[1]) >= 0.95
+    assert run_cli("predict", tmp_path / "d.json", *[str(v) for v in digits.data[0]])[1].startswith("class 0")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_demo_reaches_its_accuracy_for_any_seed(seed):
+    lines = []
+    result = demo(seed=seed, say=lines.append)
+    assert result.model.metrics["test accuracy"] >= 0.95
+    assert any("white" in line and "dark font" in line for line in lines)
+    assert any("black" in line and "light font" in line for line in lines)
+
+
+def test_demo_command_on_the_textbook_csv(run_cli, font_csv):
+    code, out, _ = run_cli("demo", "--data", font_csv)
+    assert code == 0
+    assert "dA1_dZ1 = Z1 > 0" in out
+    assert float(out.splitlines()[-1].split(": ")[1]) >= 0.95
+
+
+def _xor_like(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, size=(n, 2))
+    return X, (X[:, 0] * X[:, 1] > 0).astype(int)
+
+
+def test_same_seed_same_result_and_seeds_differ():
+    X, y = _xor_like()
+    a = train("2-4:tanh-1:logistic", X, y, iterations=5000, lr=0.1, seed=3)
+    b = train("2-4:tanh-1:logistic", X, y, iterations=5000, lr=0.1, seed=3)
+    c = train("2-4:tanh-1:logistic", X, y, iterations=5000, lr=0.1, seed=4)
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k])
+    assert not np.array_equal(a.params["W1"], c.params["W1"])
+
+
+def test_per_sample_loop_equals_stepping_the_numpy_code_one_sample_at_a_time():
+    net = derive("2-3:relu-2:softmax", "cross_entropy").network
+    rng = np.random.default_rng(0)
+    params = init_params(net, rng)
+    X, Y = rng.normal(size=(2, 20)), np.eye(2)[:, rng.integers(0, 2, 20)]
+    order = rng.integers(0, 20, size=300)
+    arrays = [params[k].copy() for k in net.shapes()]
+    assert per_sample_module(net).sgd(*arrays, X, Y, order, 0.1, 300, np.zeros(1)) == -1
+    ref = {k: v.copy() for k, v in params.items()}
+    mod = numpy_module(derive(net))
+    for k in order:
+        mod.sgd_step(ref, X[:, [k]], Y[:, [k]], 0.1)
+    for name, arr in zip(net.shapes(), arrays):
+        np.testing.assert_allclose(arr, ref[name], rtol=1e-12, atol=1e-14)
+
+
+def test_softmax_answers_in_the_users_own_labels(tmp_path):
+    X, y01 = _xor_like(300)
+    y = np.where(y01 == 1, 7, 3)
+    model = train("2-8:tanh-2:softmax", X, y, "cross_entropy", batch_size=16, epochs=60, lr=0.3, seed=0)
+    assert set(model.predict(X)) <= {3, 7}
+    assert model.score(X, y)["accuracy"] > 0.9
+    model.save(tmp_path / "m.json")
+    again = load(tmp_path / "m.json")
+    np.testing.assert_array_equal(again.predict(X), model.predict(X))
+    assert again.classes == [3, 7]
+
+
+def test_history_has_one_point_per_epoch_or_per_thousand_steps():
+    X, y = _xor_like()
+    m1 = train("2-3:tanh-1:logistic", X, y, iterations=10_000, seed=0, validation=(X, y))
+    assert m1.history["unit"] == "1000 steps" and len(m1.history["train"]) == len(m1.history["test"]) == 10
+    m2 = train("2-3:tanh-1:logistic", X, y, batch_size=8, epochs=7, seed=0)
+    assert m2.history["unit"] == "epoch" and len(m2.history["train"]) == 7
+
+
+def test_float32_mini_batch_and_uniform_init():
+    X, y = _xor_like()
+    m = train("2-6:tanh-1:logistic", X, y, "binary_cross_entropy", batch_size=16, epochs=150, lr=0.5, seed=0,
+              dtype="float32")
+    assert m.score(X, y)["accuracy"] > 0.85
+    u = init_params(derive("3-3:relu-1:logistic").network, np.random.default_rng(0), "uniform")
+    assert all((v >= 0).all() and (v < 1).all() for v in u.values())
+
+
+def test_default_init_leaves_no_relu_unit_dead_on_the_data():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 1, size=(3, 50))
+    net = derive("3-3:relu-1:logistic").network
+    for seed in range(200):
+        p = init_params(net, np.random.default_rng(seed), X=X)
+        assert (p["W1"] @ X + p["B1"] > 0).any(axis=1).all()
+
+
+def test_regression_reports_rmse(run_cli, tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(300, 2))
+    csv = tmp_path / "r.csv"
+    np.savetxt(csv, np.column_stack([X, X[:, 0] - 2 * X[:, 1]]), delimiter=",", header="a,b,y", comments="")
+    code, out, _ = run_cli("train", csv, "--net", "2-1:identity", "--epochs", "50", "--lr", "0.05")
+    assert code == 0 and out.splitlines()[-1].startswith("test rmse: ")
+    assert float(out.splitlines()[-1].split(": ")[1]) < 0.05
+
+
+def test_plot_writes_a_png(run_cli, tmp_path):
+    X, y = _xor_like()
+    csv = tmp_path / "x.csv"
+    np.savetxt(csv, np.column_stack([X, y]), delimiter=",", header="a,b,y", comments="", fmt="%g")
+    code, out, _ = run_cli("train", csv, "--net", "2-4:tanh-1:logistic", "--iterations", "3000",
+                           "--plot", tmp_path / "loss.png")
+    assert code == 0
+    assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_predict_csv_and_prompt(run_cli, tmp_path, monkeypatch):
+    X, y = _xor_like()
+    model = train("2-4:tanh-1:logistic", X, y, iterations=20_000, lr=0.1, seed=0, feature_names=["a", "b"])
+    model.save(tmp_path / "m.json")
+    csv = tmp_path / "p.csv"
+    csv.write_text("b,a\n0.5,0.5\n-0.5,0.5\n")
+    code, out, _ = run_cli("predict", tmp_path / "m.json", "--csv", csv)
+    assert code == 0 and [line.split()[1] for line in out.splitlines()] == ["1", "0"]
+    answers = iter(["0.5, 0.5", "0.5,-0.5", ""])
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True, raising=False)
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
+    code, out, _ = run_cli("predict", tmp_path / "m.json")
+    assert code == 0 and [line.split()[1] for line in out.splitlines()] == ["1", "0"]
