@@ -3,10 +3,13 @@
 __version__ = "0.1.0"
 
 from .activations import ACTIVATIONS, Activation, get_activation  # noqa: E402
+from .check import Report, check_backprop, gradcheck  # noqa: E402
 from .costs import COSTS, Cost, get_cost  # noqa: E402
 from .derive import Derivation, derive  # noqa: E402
 from .errors import SymbackpropError  # noqa: E402
+from .model import Model, load  # noqa: E402
 from .spec import Dense, Network, parse_spec  # noqa: E402
+from .train import train  # noqa: E402
 
 __all__ = [
     "ACTIVATIONS",
@@ -15,11 +18,17 @@ __all__ = [
     "Cost",
     "Dense",
     "Derivation",
+    "Model",
     "Network",
+    "Report",
     "SymbackpropError",
     "__version__",
+    "check_backprop",
     "derive",
     "get_activation",
     "get_cost",
+    "gradcheck",
+    "load",
     "parse_spec",
+    "train",
 ]

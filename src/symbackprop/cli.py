@@ -128,6 +128,22 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _cmd_check(args) -> int:
+    from .check import check_file
+
+    report = check_file(args.spec, args.function, cost=args.cost, trials=args.trials, seed=args.seed)
+    print(json.dumps(report.to_json(), indent=2) if args.json else report.to_text())
+    return 0 if report.ok else 1
+
+
+def _cmd_gradcheck(args) -> int:
+    from .check import gradcheck
+
+    report = gradcheck(args.spec, args.cost, seed=args.seed)
+    print(json.dumps(report.to_json(), indent=2) if args.json else report.to_text())
+    return 0 if report.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="symbackprop", description=__doc__.split(":")[0] if __doc__ else None)
     parser.description = "Derive, show, prove and use the backpropagation of a feed-forward network."
@@ -157,6 +173,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("values", nargs="*", help="one sample's feature values (or comma-separated)")
     p.add_argument("--csv", metavar="FILE", help="predict every row of FILE")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("check", help="check your own backprop function entry by entry")
+    p.add_argument("spec", help="network spec, e.g. 3-3:relu-1:logistic")
+    p.add_argument("function", metavar="FILE.py:FUNC", help="FUNC(params, X, Y) returning the gradients")
+    p.add_argument("--cost", default="squared_error")
+    p.add_argument("--trials", type=int, default=5, help="random draws, each with 1 sample and a batch (default 5)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("gradcheck", help="finite differences against the derived gradients")
+    p.add_argument("spec", nargs="?", default=REFERENCE_SPEC)
+    p.add_argument("--cost", default="squared_error")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_gradcheck)
 
     p = sub.add_parser("demo", help="the reference derivation, then train and use the textbook network")
     p.add_argument("--data", metavar="PATH", help="train on this CSV (e.g. the textbook's) instead")

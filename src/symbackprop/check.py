@@ -1,0 +1,257 @@
+"""Proving gradients: finite differences against the compiled code, and checking a user's own backprop."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .activations import LEAKY_RELU, RELU
+from .derive import Derivation, derive
+from .errors import SymbackpropError, UserCodeError
+
+
+def random_problem(network, rng: np.random.Generator, m: int = 3):
+    """Random parameters N(0, 1), inputs X (n_inputs, m) and targets Y (n_outputs, m) that fit the cost."""
+    params = {k: rng.normal(size=s) for k, s in network.shapes().items()}
+    X = rng.normal(size=(network.inputs, m))
+    n = network.outputs
+    if network.cost.name == "cross_entropy":
+        Y = np.eye(n)[:, rng.integers(0, n, size=m)]
+    elif network.cost.name == "binary_cross_entropy":
+        Y = rng.integers(0, 2, size=(n, m)).astype(float)
+    else:
+        Y = rng.normal(size=(n, m))
+    return params, X, Y
+
+
+def _near_kink(derivation, params, X, margin: float) -> bool:
+    """True when a ReLU-family pre-activation lies within ``margin`` of its kink at 0."""
+    layers = derivation.compile("numpy").module.forward(params, X)
+    return any(np.any(np.abs(layers[f"Z{layer}"]) < margin)
+               for layer, dense in enumerate(derivation.network.layers, start=1)
+               if dense.activation in (RELU, LEAKY_RELU))
+
+
+@dataclass
+class ParamResult:
+    """How one parameter's gradient compared: shape, worst errors and the first wrong entries."""
+
+    name: str
+    expected_shape: tuple[int, int]
+    shape: tuple | None = None
+    max_abs: float = 0.0
+    max_rel: float = 0.0
+    wrong: list[dict] = field(default_factory=list)
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None and not self.wrong
+
+
+@dataclass
+class Report:
+    """The outcome of :func:`gradcheck` or :func:`check_backprop`."""
+
+    title: str
+    params: list[ParamResult]
+    extra: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(p.ok for p in self.params) and not self.extra
+
+    @property
+    def worst_rel(self) -> float:
+        return max((p.max_rel for p in self.params), default=0.0)
+
+    def to_text(self) -> str:
+        lines = [self.title]
+        for p in self.params:
+            mark = "✓" if p.ok else "✗"
+            if p.problem:
+                lines.append(f"  {mark} {p.name:<4} {p.problem}")
+                continue
+            lines.append(f"  {mark} {p.name:<4} {str(p.expected_shape):<9} max abs err {p.max_abs:.2e}   "
+                         f"max rel err {p.max_rel:.2e}")
+            for w in p.wrong[:3]:
+                lines.append(f"      {p.name}[{w['index'][0]}, {w['index'][1]}]: yours {w['yours']:.6g}, "
+                             f"correct {w['correct']:.6g} ({w['case']})")
+            if len(p.wrong) > 3:
+                lines.append(f"      ... and {len(p.wrong) - 3} more wrong entries")
+        for name in self.extra:
+            lines.append(f"  ✗ {name:<4} is not a parameter of this network")
+        lines += [f"  note: {n}" for n in self.notes]
+        bad = sum(not p.ok for p in self.params) + len(self.extra)
+        lines.append("OK: every gradient agrees" if self.ok else
+                     f"FAIL: {bad} of {len(self.params)} parameters disagree")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        return {
+            "title": self.title, "ok": self.ok, "worst_rel": self.worst_rel, "extra": self.extra,
+            "notes": self.notes,
+            "params": [{"name": p.name, "ok": p.ok, "expected_shape": list(p.expected_shape),
+                        "shape": list(p.shape) if p.shape is not None else None, "max_abs": p.max_abs,
+                        "max_rel": p.max_rel, "wrong": p.wrong[:10], "problem": p.problem} for p in self.params],
+        }
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+
+def _compare(result: ParamResult, got, want, rtol, atol, case: str) -> None:
+    err = np.abs(got - want)
+    rel = err / np.maximum(np.maximum(np.abs(want), np.abs(got)), 1e-300)  # at most 2
+    result.max_abs = max(result.max_abs, float(err.max(initial=0.0)))
+    result.max_rel = max(result.max_rel, float(rel.max(initial=0.0)))
+    for i, j in zip(*np.nonzero(err > atol + rtol * np.abs(want))):
+        result.wrong.append({"index": [int(i), int(j)], "yours": float(got[i, j]),
+                             "correct": float(want[i, j]), "case": case})
+
+
+def _derivation(spec_or_derivation, cost) -> Derivation:
+    if isinstance(spec_or_derivation, Derivation):
+        return spec_or_derivation
+    return derive(spec_or_derivation, cost)
+
+
+def gradcheck(spec_or_derivation, cost: str | None = None, seed: int = 0, m: int = 3, eps: float = 1e-6,
+              atol: float = 1e-5, rtol: float = 1e-3, backend: str = "numpy") -> Report:
+    """Central finite differences in float64 for every parameter entry against the compiled gradients.
+
+    Tolerances default to ``torch.autograd.gradcheck``'s.  Draws whose ReLU pre-activations lie
+    within a few eps of a kink are redrawn (and the report says so).
+    """
+    d = _derivation(spec_or_derivation, cost)
+    net = d.network
+    f = d.compile(backend)
+    cost_fn = d.compile("numpy").module.gradients
+    rng = np.random.default_rng(seed)
+    redraws = 0
+    params, X, Y = random_problem(net, rng, m)
+    while _near_kink(d, params, X, 100 * eps) and redraws < 50:
+        redraws += 1
+        params, X, Y = random_problem(net, rng, m)
+    _, grads = f(params, X, Y)
+    report = Report(f"gradcheck {net.spec} ({net.cost.name}): central differences, eps {eps:g}, "
+                    f"{m} samples", [])
+    for name, shape in net.shapes().items():
+        fd = np.zeros(shape)
+        for idx in np.ndindex(*shape):
+            plus = {k: v.copy() for k, v in params.items()}
+            minus = {k: v.copy() for k, v in params.items()}
+            plus[name][idx] += eps
+            minus[name][idx] -= eps
+            fd[idx] = (cost_fn(plus, X, Y)[0] - cost_fn(minus, X, Y)[0]) / (2 * eps)
+        result = ParamResult(name, shape, shape)
+        _compare(result, fd, grads[name], rtol, atol, "finite difference vs derived")
+        report.params.append(result)
+    if redraws:
+        report.notes.append(f"redrew the random point {redraws} time(s) to keep ReLU pre-activations "
+                            f"away from their kinks")
+    return report
+
+
+def load_user_function(target: str):
+    """``FILE.py:FUNC`` -> the function; a failing import is one line at the user's own location."""
+    path_text, sep, func = target.rpartition(":")
+    if not sep or not path_text or not func:
+        raise UserCodeError(f"'{target}': expected FILE.py:FUNCTION, e.g. examples/textbook_backprop.py:backprop")
+    path = Path(path_text)
+    if not path.is_file():
+        raise UserCodeError(f"{path}: no such file" if not path.exists() else f"{path}: is not a file")
+    name = f"symbackprop_user_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise UserCodeError(f"{path}: cannot be imported as Python")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as err:
+        raise UserCodeError(f"{err.filename}:{err.lineno}: SyntaxError: {err.msg}") from None
+    except Exception as err:  # noqa: BLE001 - the user's code may raise anything
+        raise UserCodeError(f"importing {path} failed: {_user_error(err, path)}") from None
+    fn = getattr(module, func, None)
+    if not callable(fn):
+        names = sorted(n for n, v in vars(module).items() if callable(v) and getattr(v, "__module__", "") == name)
+        raise UserCodeError(f"{path} has no function '{func}'" + (f" (it has: {', '.join(names)})" if names else ""))
+    return fn, path
+
+
+def _user_error(err: BaseException, path: Path | None) -> str:
+    """``FILE:LINE in FUNC: ExcType: message`` at the deepest frame in the user's file."""
+    frames = traceback.extract_tb(err.__traceback__)
+    mine = [fr for fr in frames if path is not None and Path(fr.filename).resolve() == path.resolve()]
+    where = mine[-1] if mine else (frames[-1] if frames else None)
+    loc = f"{where.filename}:{where.lineno} in {where.name}: " if where else ""
+    msg = str(err).splitlines()[0] if str(err) else ""
+    return f"{loc}{type(err).__name__}: {msg}".rstrip(": ")
+
+
+def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int = 0, rtol: float = 1e-6,
+                   atol: float = 1e-9, path: Path | None = None, label: str | None = None) -> Report:
+    """Call ``fn(params, X, Y)`` on ``trials`` random draws (one sample, then a batch of 4) and compare
+    every returned entry with the derived gradient.  ``fn`` returns ``grads`` or ``(cost, grads)``."""
+    d = _derivation(spec, cost)
+    net = d.network
+    ref = d.compile("numpy")
+    rng = np.random.default_rng(seed)
+    shapes = net.shapes()
+    results = {k: ParamResult(k, s) for k, s in shapes.items()}
+    extra: set[str] = set()
+    title = (f"check {net.spec} ({net.cost.name}) against {label or getattr(fn, '__name__', 'fn')}: "
+             f"{trials} draws, each with 1 sample and a batch of 4")
+    for trial in range(1, trials + 1):
+        for m in (1, 4):
+            params, X, Y = random_problem(net, rng, m)
+            want_cost, want = ref(params, X, Y)
+            try:
+                out = fn({k: v.copy() for k, v in params.items()}, X.copy(), Y.copy())
+            except Exception as err:  # noqa: BLE001 - report the user's own error, not ours
+                raise UserCodeError(_user_error(err, path)) from None
+            if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict):
+                out = out[1]
+            if not isinstance(out, dict):
+                raise UserCodeError(f"the function returned {type(out).__name__}; expected a dict of gradients "
+                                    f"with keys {', '.join(shapes)}")
+            extra |= set(map(str, out)) - set(shapes)
+            case = f"draw {trial}, {'1 sample' if m == 1 else f'batch of {m}'}"
+            for name, res in results.items():
+                if res.problem:
+                    continue
+                if name not in out:
+                    res.problem = "missing from the returned gradients"
+                    continue
+                try:
+                    got = np.asarray(out[name], dtype=float)
+                except (TypeError, ValueError):
+                    res.problem = f"is not an array of numbers ({type(out[name]).__name__})"
+                    continue
+                if got.shape != shapes[name]:
+                    res.shape = got.shape
+                    res.problem = f"has shape {got.shape}, expected {shapes[name]} ({case})"
+                    continue
+                res.shape = got.shape
+                _compare(res, got, want[name], rtol, atol, case)
+    return Report(title, list(results.values()), sorted(extra))
+
+
+def check_file(spec, target: str, cost: str | None = None, trials: int = 5, seed: int = 0) -> Report:
+    """``check_backprop`` on ``FILE.py:FUNC``."""
+    if trials < 1:
+        raise SymbackpropError(f"--trials must be at least 1, not {trials}")
+    d = derive(spec, cost)
+    fn, path = load_user_function(target)
+    return check_backprop(d, fn, trials=trials, seed=seed, path=path, label=target)
+
+
+def report_json(report: Report) -> str:
+    return json.dumps(report.to_json(), indent=2)
+

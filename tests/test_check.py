@@ -1,0 +1,187 @@
+"""Proof: the compiled gradients against HIPS autograd and PyTorch, finite differences, and `check`."""
+
+from __future__ import annotations
+
+import json
+
+import autograd
+import autograd.numpy as anp
+import numpy as np
+import pytest
+from networks import CORPUS, draw, ids, random_corpus
+
+from symbackprop import derive
+from symbackprop.check import check_backprop, gradcheck
+
+RANDOM = random_corpus(50)
+EXAMPLES = "examples/textbook_backprop.py"
+WRONG = "examples/wrong_backprops.py"
+
+# Forward rules as PyTorch defines them; where selects a branch, so relu'(0) = 0, leaky_relu'(0) = 0.01.
+AG_ACT = {
+    "identity": lambda z: z,
+    "relu": lambda z: anp.where(z > 0, z, 0.0),
+    "leaky_relu": lambda z: anp.where(z > 0, z, 0.01 * z),
+    "logistic": lambda z: 1 / (1 + anp.exp(-z)),
+    "tanh": anp.tanh,
+    "softplus": lambda z: anp.logaddexp(0.0, z),
+}
+
+
+def autograd_gradients(net, params, X, Y):
+    names = list(net.shapes())
+
+    def cost(*flat):
+        p = dict(zip(names, flat))
+        A, Z = X, None
+        for layer, dense in enumerate(net.layers, start=1):
+            Z = anp.dot(p[f"W{layer}"], A) + p[f"B{layer}"]
+            if dense.activation.name == "softmax":
+                E = anp.exp(Z - anp.max(Z, axis=0, keepdims=True))
+                A = E / anp.sum(E, axis=0, keepdims=True)
+            else:
+                A = AG_ACT[dense.activation.name](Z)
+        m = X.shape[1]
+        if net.cost.name == "squared_error":
+            return anp.sum((A - Y) ** 2) / m
+        # the cross-entropies from the logits, as PyTorch computes them (log(1 - A) loses digits near A = 1)
+        if net.cost.name == "binary_cross_entropy":
+            return anp.sum(anp.logaddexp(0.0, Z) - Y * Z) / m
+        top = anp.max(Z, axis=0, keepdims=True)
+        log_softmax = Z - top - anp.log(anp.sum(anp.exp(Z - top), axis=0, keepdims=True))
+        return -anp.sum(Y * log_softmax) / m
+
+    flat = [params[k] for k in names]
+    return {k: autograd.grad(cost, i)(*flat) for i, k in enumerate(names)}
+
+
+def torch_gradients(net, params, X, Y):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    p = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()}
+    A, Yt = torch.tensor(X, dtype=torch.float64), torch.tensor(Y, dtype=torch.float64)
+    acts = {"identity": lambda z: z, "relu": F.relu, "leaky_relu": lambda z: F.leaky_relu(z, 0.01),
+            "logistic": torch.sigmoid, "tanh": torch.tanh, "softplus": F.softplus,
+            "softmax": lambda z: torch.softmax(z, dim=0)}
+    Z = None
+    for layer, dense in enumerate(net.layers, start=1):
+        Z = p[f"W{layer}"] @ A + p[f"B{layer}"]
+        A = acts[dense.activation.name](Z)
+    m = X.shape[1]
+    if net.cost.name == "squared_error":
+        cost = ((A - Yt) ** 2).sum() / m
+    elif net.cost.name == "binary_cross_entropy":
+        cost = F.binary_cross_entropy_with_logits(Z, Yt, reduction="sum") / m
+    else:
+        cost = -(Yt * torch.log_softmax(Z, dim=0)).sum() / m
+    cost.backward()
+    return {k: v.grad.numpy() for k, v in p.items()}
+
+
+def assert_agree(got, want, rel=1e-10):
+    for k in want:
+        scale = np.maximum(np.abs(want[k]), np.abs(got[k]))
+        assert np.all(np.abs(got[k] - want[k]) <= rel * scale + 1e-15), (k, got[k], want[k])
+
+
+def kink_problem(net, seed):
+    """Small integers and halves, so that the first hidden layer's pre-activation of sample 0 is exactly 0."""
+    rng = np.random.default_rng(seed)
+    params = {k: rng.integers(-3, 4, size=s).astype(float) / 2 for k, s in net.shapes().items()}
+    _, X, Y = draw(net, rng, m=3)
+    X = np.round(X * 4) / 4
+    params["B1"][:, 0] = -(params["W1"] @ X[:, 0])
+    return params, X, Y
+
+
+@pytest.mark.parametrize("spec,cost", RANDOM, ids=ids(RANDOM))
+def test_fifty_random_architectures_agree_with_autograd_and_torch(spec, cost):
+    d = derive(spec, cost)
+    f_np, f_nb = d.compile("numpy"), d.compile("numba")
+    for seed in range(2):
+        params, X, Y = draw(d.network, np.random.default_rng(seed), m=4)
+        want = autograd_gradients(d.network, params, X, Y)
+        assert_agree(f_np(params, X, Y)[1], want)
+        assert_agree(f_nb(params, X, Y)[1], want)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return
+    assert_agree(f_np(params, X, Y)[1], torch_gradients(d.network, params, X, Y))
+
+
+@pytest.mark.parametrize("spec,cost", [("2-3:relu-2:softmax", "cross_entropy"),
+                                       ("3-2:leaky_relu-1:logistic", "binary_cross_entropy"),
+                                       ("2-3:relu-3:relu-1:identity", "squared_error"),
+                                       ("3-3:leaky_relu-2:tanh", "squared_error")])
+def test_exact_kinks_take_the_left_hand_derivative_like_pytorch(spec, cost):
+    d = derive(spec, cost)
+    params, X, Y = kink_problem(d.network, 0)
+    assert np.any(d.compile("numpy").module.forward(params, X)["Z1"][:, 0] == 0)
+    want = autograd_gradients(d.network, params, X, Y)
+    for backend in ("numpy", "numba"):
+        assert_agree(d.compile(backend)(params, X, Y)[1], want)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return
+    assert_agree(d.compile("numpy")(params, X, Y)[1], torch_gradients(d.network, params, X, Y))
+
+
+def test_torch_is_checked_where_installed():
+    pytest.importorskip("torch", reason="PyTorch is not installed: the PyTorch cross-check is skipped")
+    d = derive("3-3:relu-1:logistic")
+    params, X, Y = draw(d.network, np.random.default_rng(0), m=5)
+    assert_agree(d.compile("numba")(params, X, Y)[1], torch_gradients(d.network, params, X, Y))
+
+
+@pytest.mark.parametrize("spec,cost", CORPUS, ids=ids())
+def test_gradcheck_passes_on_the_corpus(spec, cost):
+    report = gradcheck(spec, cost, seed=1)
+    assert report.ok, report.to_text()
+    assert report.worst_rel < 1e-3
+
+
+def test_gradcheck_redraws_near_kinks_and_says_so():
+    report = gradcheck("1-6:relu-6:relu-1:identity", seed=0, eps=1e-2)  # a wide margin forces redraws
+    assert report.ok
+    assert any("redrew" in note for note in report.notes)
+
+
+def test_check_passes_the_textbook_example(run_cli):
+    code, out, _ = run_cli("check", "3-3:relu-1:logistic", f"{EXAMPLES}:backprop")
+    assert code == 0
+    assert out.count("✓") == 4 and out.rstrip().endswith("OK: every gradient agrees")
+
+
+@pytest.mark.parametrize("func,bad", [("missing_sigmoid_derivative", {"W1", "B1", "W2", "B2"}),
+                                      ("transposed_weight_gradient", {"W1"}),
+                                      ("elementwise_for_matrix_product", {"W1"})])
+def test_check_flags_wrong_backprops_naming_the_parameters(run_cli, func, bad):
+    code, out, _ = run_cli("check", "3-3:relu-1:logistic", f"{WRONG}:{func}", "--json")
+    assert code == 1
+    report = json.loads(out)
+    assert {p["name"] for p in report["params"] if not p["ok"]} == bad
+    if func == "elementwise_for_matrix_product":
+        w1 = next(p for p in report["params"] if p["name"] == "W1")
+        assert "shape (1, 3), expected (3, 3)" in w1["problem"]
+
+
+def test_check_shows_the_users_value_beside_the_correct_one(run_cli):
+    _, out, _ = run_cli("check", "3-3:relu-1:logistic", f"{WRONG}:transposed_weight_gradient")
+    assert "✗ W1" in out and "yours " in out and ", correct " in out
+    assert "FAIL: 1 of 4 parameters disagree" in out
+
+
+def test_check_reports_missing_and_extra_keys():
+    def partial(params, X, Y):
+        return {"W1": np.zeros((3, 3)), "dC_dA1": 0}
+
+    report = check_backprop("3-3:relu-1:logistic", partial, trials=1)
+    assert not report.ok and report.extra == ["dC_dA1"]
+    assert {p.name for p in report.params if p.problem and "missing" in p.problem} == {"B1", "W2", "B2"}
+
+
+def test_check_accepts_cost_and_grads_like_the_compiled_callable():
+    d = derive("2-3:tanh-2:softmax", "cross_entropy")
+    assert check_backprop(d, d.compile("numpy")).ok
