@@ -193,5 +193,5 @@ def get_activation(name: str | Activation) -> Activation:
     key = str(name).strip().lower()
     if key in _BY_NAME:
         return _BY_NAME[key]
-    raise SpecError(f"unknown activation '{name}'{did_you_mean(key, _BY_NAME)}"
+    raise SpecError(f"unknown activation {str(name)!r}{did_you_mean(key, _BY_NAME)}"
                     f" (choose from {', '.join(ACTIVATIONS)})")

@@ -207,10 +207,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return args.func(args)
     except SymbackpropError as err:
-        print(f"symbackprop: error: {err}", file=sys.stderr)
+        message = " ".join(str(err).split("\n"))  # always one line
+        print(f"symbackprop: error: {message}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print("symbackprop: interrupted", file=sys.stderr)
+        print("symbackprop: interrupted; nothing was written", file=sys.stderr)
         return 130
     except BrokenPipeError:  # pragma: no cover - e.g. piped into head
         return 0

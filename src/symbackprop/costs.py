@@ -132,5 +132,5 @@ def get_cost(name: str | Cost) -> Cost:
     key = str(name).strip().lower()
     if key in _BY_NAME:
         return _BY_NAME[key]
-    raise SpecError(f"unknown cost '{name}'{did_you_mean(key, _BY_NAME)}"
+    raise SpecError(f"unknown cost {str(name)!r}{did_you_mean(key, _BY_NAME)}"
                     f" (choose from {', '.join(COSTS)})")

@@ -36,9 +36,9 @@ def _number(text: str, where: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise DataError(f"{where}: '{text}' is not a number") from None
+        raise DataError(f"{where}: {text!r} is not a number") from None
     if not math.isfinite(value):
-        raise DataError(f"{where}: '{text}' is not a finite number")
+        raise DataError(f"{where}: {text!r} is not a finite number")
     return value
 
 
@@ -116,13 +116,18 @@ def task_of(network) -> str:
     return "regression"
 
 
-def encode_targets(network, y: np.ndarray, classes=None, where: str = "<array>", rows=None):
+def encode_targets(network, y: np.ndarray, classes=None, where: str = "<array>", rows=None, column: str = ""):
     """Targets as the network's Y (n_outputs, n_samples), and the class labels (or ``None``).
 
-    ``y`` is (n_samples,) labels, or (n_samples, n_outputs) for several outputs.
+    ``y`` is (n_samples,) labels, or (n_samples, n_outputs) for several outputs.  Errors name
+    ``where``, the row (``rows[k]``, 1-based) and the ``column``.
     """
     y = np.asarray(y, dtype=float)
     rows = np.arange(1, len(y) + 1) if rows is None else rows
+
+    def at(k: int) -> str:
+        return f"{where}, row {rows[k]}" + (f", column '{column}'" if column else "")
+
     task, n_out = task_of(network), network.outputs
     if y.ndim == 2 and y.shape[1] == n_out and task != "multiclass":
         return y.T.copy(), None
@@ -132,7 +137,7 @@ def encode_targets(network, y: np.ndarray, classes=None, where: str = "<array>",
     if task == "multiclass":
         bad = np.flatnonzero(y != np.round(y))
         if bad.size:
-            raise DataError(f"{where}, row {rows[bad[0]]}: class label {y[bad[0]]:g} is not an integer")
+            raise DataError(f"{at(bad[0])}: class label {y[bad[0]]:g} is not an integer")
         labels = sorted({int(v) for v in y}) if classes is None else list(classes)
         if len(labels) > n_out:
             raise DataError(f"{where}: {len(labels)} classes ({', '.join(map(str, labels[:8]))}"
@@ -141,7 +146,7 @@ def encode_targets(network, y: np.ndarray, classes=None, where: str = "<array>",
         Y = np.zeros((n_out, len(y)))
         for k, v in enumerate(y):
             if int(v) not in index:
-                raise DataError(f"{where}, row {rows[k]}: class {int(v)} was not seen in training")
+                raise DataError(f"{at(k)}: class {int(v)} was not seen in training")
             Y[index[int(v)], k] = 1.0
         return Y, labels
     if n_out != 1:
@@ -150,7 +155,7 @@ def encode_targets(network, y: np.ndarray, classes=None, where: str = "<array>",
     if task == "binary":
         bad = np.flatnonzero((y != 0) & (y != 1))
         if bad.size:
-            raise DataError(f"{where}, row {rows[bad[0]]}: label {y[bad[0]]:g} is not 0 or 1, "
+            raise DataError(f"{at(bad[0])}: label {y[bad[0]]:g} is not 0 or 1, "
                             "as a single logistic output needs")
         return y.reshape(1, -1), [0, 1]
     return y.reshape(1, -1), None

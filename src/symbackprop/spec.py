@@ -108,20 +108,20 @@ def parse_spec(text: str, cost: str | Cost = "squared_error") -> Network:
         raise SpecError("empty network spec; expected INPUTS-WIDTH:ACT-..., e.g. '3-3:relu-1:logistic'")
     tokens = text.strip().split("-")
     if not _INT.match(tokens[0]):
-        raise SpecError(f"spec '{text}' must start with the number of inputs, not '{tokens[0]}'")
+        raise SpecError(f"spec {text!r} must start with the number of inputs, not {tokens[0]!r}")
     if len(tokens) < 2:
-        raise SpecError(f"spec '{text}' has no layers; expected e.g. '{tokens[0].strip()}-1:logistic'")
+        raise SpecError(f"spec {text!r} has no layers; expected e.g. '{tokens[0].strip()}-1:logistic'")
     layers = []
     for number, token in enumerate(tokens[1:], start=1):
         width, sep, act = token.partition(":")
         if not _INT.match(width):
-            what = "missing width" if not width.strip() else f"bad width '{width.strip()}'"
-            raise SpecError(f"{what} in layer {number} ('{token}') of spec '{text}'; expected WIDTH:ACTIVATION")
+            what = "missing width" if not width.strip() else f"bad width {width.strip()!r}"
+            raise SpecError(f"{what} in layer {number} ({token!r}) of spec {text!r}; expected WIDTH:ACTIVATION")
         if not sep or not act.strip():
-            raise SpecError(f"missing activation in layer {number} ('{token}') of spec '{text}'; "
+            raise SpecError(f"missing activation in layer {number} ({token!r}) of spec {text!r}; "
                             "expected WIDTH:ACTIVATION, e.g. '3:relu'")
         try:
             layers.append(Dense(int(width), act.strip()))
         except SpecError as err:
-            raise SpecError(f"{err} (layer {number} of spec '{text}')") from None
+            raise SpecError(f"{err} (layer {number} of spec {text!r})") from None
     return Network(int(tokens[0]), layers, cost)

@@ -128,7 +128,7 @@ def _per_sample(network, batch, params, Xt, Y, steps, lr, rng, val, progress) ->
     arrays = [np.ascontiguousarray(params[k]) for k in network.shapes()]
     history = {"unit": f"{STEPS_PER_POINT} steps", "train": [], "test": []}
     current = dict(zip(network.shapes(), arrays))  # the same arrays, updated in place by the loop
-    with _progress(steps, progress, "step") as bar:
+    with _progress(steps, progress, "step") as bar, np.errstate(over="ignore", invalid="ignore"):
         for start in range(0, steps, STEPS_PER_POINT):
             part = order[start:start + STEPS_PER_POINT]
             losses = np.zeros(1)
@@ -149,7 +149,8 @@ def _mini_batch(batch, params, Xt, Y, epochs, size, lr, rng, val, progress, step
     m = Xt.shape[1]
     history = {"unit": "epoch", "train": [], "test": []}
     total = steps if steps is not None else epochs
-    with _progress(total, progress, "step" if steps else "epoch") as bar:
+    # overflow on the way to divergence is detected below and reported as such, not as a warning
+    with _progress(total, progress, "step" if steps else "epoch") as bar, np.errstate(over="ignore", invalid="ignore"):
         for epoch in range(epochs if steps is None else 1):
             order = rng.permutation(m) if steps is None else rng.integers(0, m, size=steps)
             costs = []

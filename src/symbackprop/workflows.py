@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import Dataset, read_csv, split
+from .data import Dataset, encode_targets, read_csv, split
 from .errors import DataError, SymbackpropError
 from .model import Model
 from .spec import parse_spec
@@ -43,9 +43,8 @@ def train_dataset(ds: Dataset, net: str, cost: str | None = None, *, scale=None,
     if ds.X.shape[1] != network.inputs:
         raise DataError(f"{ds.source}: has {ds.X.shape[1]} feature columns ({', '.join(ds.feature_names)}) "
                         f"but {network.spec} takes {network.inputs} inputs")
-    from .data import encode_targets
-
-    _, classes = encode_targets(network, ds.y, where=ds.source, rows=ds.rows)  # every row's label is checked
+    # every row's label is checked here, so an error names the row in the file
+    _, classes = encode_targets(network, ds.y, where=ds.source, rows=ds.rows, column=ds.target_name)
     tr, te = split(len(ds.X), test_size, seed)
     if per_sample is None:
         per_sample = batch_size is None and epochs is None
