@@ -144,6 +144,15 @@ def _cmd_gradcheck(args) -> int:
     return 0 if report.ok else 1
 
 
+def _cmd_report(args) -> int:
+    from .workflows import write_report
+
+    out = args.out or ("report.md" if args.format == "markdown" else "report.html")
+    write_report(out, spec=args.spec, cost=args.cost, model=args.model, fmt=args.format)
+    print(f"report written to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="symbackprop", description=__doc__.split(":")[0] if __doc__ else None)
     parser.description = "Derive, show, prove and use the backpropagation of a feed-forward network."
@@ -189,6 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_gradcheck)
+
+    p = sub.add_parser("report", help="a self-contained HTML (or Markdown) report of the derivation")
+    p.add_argument("spec", nargs="?", default=None, help=f"network spec (default {REFERENCE_SPEC}, or the model's)")
+    p.add_argument("--cost", default=None)
+    p.add_argument("--model", metavar="MODEL.json", help="report on a trained model: its weights, curves, pictures")
+    p.add_argument("--out", metavar="FILE", help="default report.html (report.md with --format markdown)")
+    p.add_argument("--format", choices=["html", "markdown"], default="html")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("demo", help="the reference derivation, then train and use the textbook network")
     p.add_argument("--data", metavar="PATH", help="train on this CSV (e.g. the textbook's) instead")

@@ -213,6 +213,11 @@ class Derivation:
 
         return "$$" + render_latex(self, environment="aligned") + "$$"
 
+    def _repr_html_(self) -> str:
+        from .render.report import derivation_html
+
+        return derivation_html(self)
+
     def compile(self, backend: str = "numpy", dtype="float64"):
         """A callable ``f(params, X, Y) -> (cost, grads)`` generated from this derivation."""
         from .codegen import compile_gradients

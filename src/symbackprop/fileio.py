@@ -24,6 +24,9 @@ def atomic_path(path: str | os.PathLike):
         raise SymbackpropError(f"{target}: is a folder, not a file")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~umask)  # as open() would
     try:
         yield Path(tmp)
         os.replace(tmp, target)

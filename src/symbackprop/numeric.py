@@ -56,6 +56,12 @@ def evaluate(derivation, params: dict, X, Y) -> dict[str, np.ndarray]:
         per = _elementwise(net.cost.expr, a, y)(A_L, Y)
         env[naming.grad(naming.act(L))] = _elementwise(net.cost.derivative, a, y)(A_L, Y)
     env[naming.COST] = np.array(per.sum() / m)
+    for layer in range(1, L + 1):  # the linear layer's local derivatives: W, the layer's input, ones
+        Z, W, B, prev = naming.pre(layer), naming.weight(layer), naming.bias(layer), naming.act(layer - 1)
+        if layer > 1:
+            env[naming.local(Z, prev)] = env[W]
+        env[naming.local(Z, W)] = env[prev]
+        env[naming.local(Z, B)] = np.ones((net.widths()[layer], m))
     for step in derivation.steps:
         value = mx.evaluate(step.rhs, env)
         env[step.lhs] = value

@@ -141,3 +141,19 @@ def demo(data=None, seed: int = 1, progress=None, say=print) -> TrainResult:
     for key, value in result.model.metrics.items():
         say(f"{key}: {value:.4f}")
     return result
+
+
+def write_report(out, spec: str | None = None, cost: str | None = None, model=None, fmt: str = "html") -> None:
+    """Write the report for ``spec`` (default the reference network) or a model file, atomically."""
+    from .derive import derive
+    from .fileio import atomic_write
+    from .model import load
+    from .render.report import render_html, render_report_markdown
+
+    loaded = load(model) if model else None
+    if loaded is not None and spec is not None and parse_spec(spec).spec != loaded.network.spec:
+        raise SymbackpropError(f"the spec {spec!r} does not match the model's {loaded.network.spec!r}")
+    network = loaded.network if loaded else parse_spec(spec or "1-1:relu-1:logistic", cost or "squared_error")
+    d = derive(network)
+    text = render_report_markdown(d, loaded) if fmt == "markdown" else render_html(d, loaded)
+    atomic_write(out, text)

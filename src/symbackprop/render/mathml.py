@@ -1,0 +1,106 @@
+"""Presentation MathML for names, SymPy expressions, matrix-form expressions and numbers (no CDN, no JS)."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import numpy as np
+from sympy.printing.mathml import MathMLPresentationPrinter
+
+from ..matrix import Mat
+
+_NAME = re.compile(r"^([A-Za-z]+)(\d*)((?:_(?:\d+|[a-z]))*)$")
+
+
+def name(text: str) -> str:
+    """``dC_dW1`` -> a fraction of partials; ``W1_0_2`` -> W with subscript 1;0,2."""
+    if text.startswith("d") and "_d" in text:
+        num, den = text[1:].split("_d", 1)
+        return f"<mfrac><mrow><mo>∂</mo>{name(num)}</mrow><mrow><mo>∂</mo>{name(den)}</mrow></mfrac>"
+    m = _NAME.match(text)
+    if not m:
+        return f"<mi>{html.escape(text)}</mi>"
+    base, layer, idx = m.groups()
+    parts = [layer] if layer else []
+    if idx:
+        parts.append(",".join(idx.strip("_").split("_")))
+    if not parts:
+        return f"<mi>{base}</mi>"
+    return f"<msub><mi>{base}</mi><mrow><mn>{';'.join(parts)}</mn></mrow></msub>"
+
+
+class _Printer(MathMLPresentationPrinter):
+    """SymPy's presentation MathML with symbackprop's names and ``[z > 0]`` for the step function."""
+
+    def _print_Symbol(self, sym, style="plain"):
+        from xml.dom.minidom import parseString
+
+        node = parseString(f'<r xmlns="">{name(sym.name)}</r>').documentElement.firstChild
+        return self.dom.importNode(node, True)
+
+    def _print_Heaviside(self, expr):
+        row = self.dom.createElement("mrow")
+        for text in ("[",):
+            mo = self.dom.createElement("mo")
+            mo.appendChild(self.dom.createTextNode(text))
+            row.appendChild(mo)
+        row.appendChild(self._print(expr.args[0]))
+        for text in (">",):
+            mo = self.dom.createElement("mo")
+            mo.appendChild(self.dom.createTextNode(text))
+            row.appendChild(mo)
+        mn = self.dom.createElement("mn")
+        mn.appendChild(self.dom.createTextNode("0"))
+        row.appendChild(mn)
+        mo = self.dom.createElement("mo")
+        mo.appendChild(self.dom.createTextNode("]"))
+        row.appendChild(mo)
+        return row
+
+
+def expr(e) -> str:
+    """A SymPy expression as presentation MathML (without the ``<math>`` element)."""
+    return _Printer().doprint(e)
+
+
+_OPS = {"dot": "<mo>·</mo>", "had": "<mo>⊙</mo>", "sub": "<mo>−</mo>"}
+_PREC = {"sym": 9, "T": 8, "had": 5, "dot": 5, "sub": 3, "vjp": 8}
+
+
+def matrix_expr(x: Mat, parent: int = 0) -> str:
+    """The matrix form (``W2ᵀ · (dC_dA2 ⊙ dA2_dZ2)``) as MathML."""
+    if x.op == "sym":
+        return name(x.name)
+    if x.op == "T":
+        return f"<msup><mrow>{matrix_expr(x.args[0], 8)}</mrow><mi>T</mi></msup>"
+    if x.op == "vjp":
+        return f"<msup><mrow>{matrix_expr(x.args[0], 8)}</mrow><mi>T</mi></msup><mo>·</mo>{matrix_expr(x.args[1], 8)}"
+    prec = _PREC[x.op]
+    inner = _OPS[x.op].join(matrix_expr(a, prec + 1) for a in x.args)
+    return f"<mrow><mo>(</mo>{inner}<mo>)</mo></mrow>" if prec < parent else f"<mrow>{inner}</mrow>"
+
+
+def number(v: float) -> str:
+    v = float(v) + 0.0  # no "-0"
+    return f"<mn>{v:.4g}</mn>" if v >= 0 else f"<mrow><mo>−</mo><mn>{-v:.4g}</mn></mrow>"
+
+
+def array(a) -> str:
+    """A scalar as a number; a vector or matrix as a bracketed table of numbers (4 significant digits)."""
+    a = np.atleast_2d(np.asarray(a, dtype=float))
+    if a.size == 1:
+        return number(float(a.ravel()[0]))
+    rows = "".join("<mtr>" + "".join(f"<mtd>{number(float(v))}</mtd>" for v in row) + "</mtr>" for row in a)
+    return f"<mrow><mo>[</mo><mtable>{rows}</mtable><mo>]</mo></mrow>"
+
+
+def math(inner: str, display: bool = True, label: str = "") -> str:
+    """Wrap MathML in a ``<math>`` element (``display="block"`` for an equation on its own line)."""
+    attr = ' display="block"' if display else ""
+    aria = f' alttext="{html.escape(label)}"' if label else ""
+    return f'<math xmlns="http://www.w3.org/1998/Math/MathML"{attr}{aria}>{inner}</math>'
+
+
+def equation(lhs: str, rhs: str, display: bool = True, label: str = "") -> str:
+    return math(f"<mrow>{lhs}<mo>=</mo>{rhs}</mrow>", display, label)

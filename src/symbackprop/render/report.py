@@ -1,0 +1,208 @@
+"""The report: one self-contained HTML file (MathML and inline SVG, no JavaScript) or Markdown."""
+
+from __future__ import annotations
+
+import html
+import json
+
+import numpy as np
+import sympy as sp
+
+from .. import naming
+from ..activations import a as a_sym
+from ..check import random_problem
+from ..costs import y as y_sym
+from ..numeric import evaluate
+from . import mathml, svg
+from .latex import latex, render_markdown
+
+RELU_POLICY = ("At a kink (a ReLU pre-activation of exactly 0) the derivative takes its left-hand value, as "
+               "PyTorch does: relu′(0) = 0 and leaky_relu′(0) = 0.01.")
+
+CSS = """
+body { font-family: sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
+h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }
+table { border-collapse: collapse; margin: .5em 0; } td, th { padding: .3em .8em; border-bottom: 1px solid #eee;
+ text-align: left; vertical-align: middle; }
+.edge { font-size: 14px; } .note { color: #555; } figure { margin: 1em 0; overflow-x: auto; }
+math[display="block"] { margin: .3em 0; }
+"""
+
+
+def worked_example(derivation, params=None, x=None, y=None, seed: int = 0) -> dict:
+    """One sample pushed through: every intermediate, local derivative and gradient (``numeric.evaluate``).
+
+    Without ``params`` they are seeded random; ``x`` (n_inputs, 1) and ``y`` (n_outputs, 1) likewise.
+    """
+    net = derivation.network
+    for attempt in range(50):  # prefer a draw where no ReLU is inactive: a livelier example
+        rng = np.random.default_rng(seed + attempt)
+        p0, x0, y0 = random_problem(net, rng, 1)
+        p0 = {k: v * 0.5 for k, v in p0.items()}
+        if params is not None or not _dead_relu(derivation, p0, x0 if x is None else x):
+            break
+    if net.output.activation.name == "logistic":  # a label, as a classifier would see
+        y0 = rng.integers(0, 2, size=y0.shape).astype(float)
+    elif net.output.activation.name == "softmax":
+        y0 = np.eye(net.outputs)[:, [int(rng.integers(0, net.outputs))]]
+    params = {k: np.asarray(v, dtype=float) for k, v in (params or p0).items()}
+    x = x0 if x is None else np.asarray(x, dtype=float).reshape(-1, 1)
+    y = y0 if y is None else np.asarray(y, dtype=float).reshape(-1, 1)
+    return {"params": params, "x": x, "y": y, "values": evaluate(derivation, params, x, y)}
+
+
+def _dead_relu(derivation, params, x) -> bool:
+    layers = derivation.compile("numpy").module.forward(params, np.asarray(x, dtype=float).reshape(-1, 1))
+    return any(np.any(layers[naming.pre(k)] <= 0) for k, dense in enumerate(derivation.network.layers, start=1)
+               if dense.activation.name in ("relu", "leaky_relu"))
+
+
+def _row(cells: list[str]) -> str:
+    return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
+def derivation_html(d) -> str:
+    """Section 2: local derivatives (raw and output form), chains, the matrix form, the ReLU policy."""
+    out = [f'<p class="note">{RELU_POLICY} Layer symbols stand for whole vectors; ⊙ is the elementwise '
+           "product; shapes are per sample.</p>", "<h3>Local derivatives</h3><table>",
+           _row(["<b>derivative</b>", "<b>derived by SymPy</b>", "<b>output form (used in code)</b>"])]
+    for ld in d.local.values():
+        form = mathml.math(mathml.expr(ld.output_form), False) if ld.output_form is not None else ""
+        out.append(_row([mathml.math(mathml.name(ld.name), False, ld.name),
+                         mathml.math(mathml.expr(ld.expr), False), form]))
+    out.append("</table>")
+    if d.combined is not None:
+        L = d.network.depth
+        out.append(f"<p>With {d.cost.name} on a {d.network.output.activation.name} output the two output factors "
+                   "collapse (SymPy checks it):</p>")
+        out.append(mathml.equation(mathml.name(f"dC_dZ{L}"), mathml.expr(d.combined)))
+    out.append("<h3>Chain rule, parameter by parameter</h3>")
+    for c in d.chains.values():
+        factors = "<mo>·</mo>".join(mathml.name(f) for f in c.factors)
+        rhs = factors + (f"<mo>=</mo>{mathml.expr(c.expr)}" if d.is_scalar else "")
+        out.append(mathml.equation(mathml.name(c.name), rhs, label=c.name))
+        out.append(mathml.equation(mathml.name(c.name), mathml.matrix_expr(c.matrix) +
+                                   f"<mspace width='1em'/><mtext>({c.shape[0]}×{c.shape[1]})</mtext>"))
+    out.append("<h3>Matrix form, layer by layer</h3>")
+    for step in d.steps:
+        r, k = step.shape
+        out.append(mathml.equation(mathml.name(step.lhs), mathml.matrix_expr(step.rhs) +
+                                   f"<mspace width='1em'/><mtext>({r}×{k})</mtext>", label=step.lhs))
+    return "\n".join(out)
+
+
+def example_html(d, ex: dict) -> str:
+    """Section 3: the worked example, each number beside its equation; gradients carry ``data-`` values."""
+    v, net = ex["values"], d.network
+    out = ['<p class="note">One sample: ' + mathml.math(mathml.name(naming.INPUT) + "<mo>=</mo>" +
+                                                        mathml.array(ex["x"]), False) +
+           ", target " + mathml.math(mathml.name(naming.TARGET) + "<mo>=</mo>" + mathml.array(ex["y"]), False) +
+           ".</p>", "<h3>Forward pass</h3><table>"]
+    for layer, dense in enumerate(net.layers, start=1):
+        Z, A, W, B, prev = (naming.pre(layer), naming.act(layer), naming.weight(layer), naming.bias(layer),
+                            naming.act(layer - 1))
+        out.append(_row([mathml.math(f"{mathml.name(Z)}<mo>=</mo>{mathml.name(W)}<mo>·</mo>{mathml.name(prev)}"
+                                     f"<mo>+</mo>{mathml.name(B)}", False),
+                         mathml.math(f"<mo>=</mo>{mathml.array(v[Z])}", False)]))
+        out.append(_row([mathml.math(f"{mathml.name(A)}<mo>=</mo><mi>{dense.activation.name}</mi>"
+                                     f"<mo>(</mo>{mathml.name(Z)}<mo>)</mo>", False),
+                         mathml.math(f"<mo>=</mo>{mathml.array(v[A])}", False)]))
+    cost_expr = d.cost.expr.subs({a_sym: sp.Symbol(naming.act(net.depth)), y_sym: sp.Symbol(naming.TARGET)},
+                                 simultaneous=True)
+    out.append(_row([mathml.math(f"{mathml.name(naming.COST)}<mo>=</mo>" + mathml.expr(cost_expr), False), mathml.math(
+        f"<mo>=</mo>{mathml.array(v[naming.COST])}", False)]))
+    out.append("</table><h3>Local derivatives at this sample</h3><table>")
+    for name, ld in d.local.items():
+        if name in v:
+            out.append(_row([mathml.math(f"{mathml.name(name)}<mo>=</mo>{mathml.expr(ld.expr)}", False),
+                             mathml.math(f"<mo>=</mo>{mathml.array(v[name])}", False)]))
+    out.append("</table><h3>The chain rule with these numbers</h3><table>")
+    for step in d.steps:
+        out.append(_row([mathml.math(f"{mathml.name(step.lhs)}<mo>=</mo>{mathml.matrix_expr(step.rhs)}", False),
+                         mathml.math(f"<mo>=</mo>{mathml.array(v[step.lhs])}", False)]))
+    out.append("</table><h3>Gradients</h3><table>")
+    for p in net.shapes():
+        g = v[naming.grad(p)]
+        data = html.escape(json.dumps(np.asarray(g).tolist()))
+        out.append(f'<tr class="gradient" data-name="{p}" data-values="{data}"><td>'
+                   f'{mathml.math(mathml.name(naming.grad(p)), False)}</td><td>'
+                   f'{mathml.math("<mo>=</mo>" + mathml.array(g), False)}</td></tr>')
+    out.append("</table>")
+    if d.is_scalar:
+        for c in d.chains.values():
+            nums = [v[f] for f in c.factors if f in v]
+            if len(nums) == len(c.factors):
+                prod = float(np.prod([float(np.ravel(n)[0]) for n in nums]))
+                terms = "<mo>·</mo>".join(mathml.array(n) for n in nums)
+                out.append(mathml.equation(mathml.name(c.name), f"{terms}<mo>=</mo>{mathml.number(prod)}"))
+    return "\n".join(out)
+
+
+def model_html(model) -> str:
+    """Section 4: training curves, final metrics and a picture of what the model learned."""
+    out = ["<h3>Training</h3>", f"<figure>{svg.loss_curves(model.history)}</figure>" if model.history else ""]
+    if model.metrics:
+        out.append("<table>" + "".join(_row([html.escape(k), f"{val:.4f}"]) for k, val in model.metrics.items())
+                   + "</table>")
+    if model.network.inputs == 3 and model.task == "binary" and model.scaling.kind == "scale":
+        out.append("<h3>What it learned: the font colour it picks for each background</h3>")
+        out.append(f"<figure>{svg.font_grid(model)}</figure>")
+    elif model.network.inputs == 2:
+        out.append("<h3>What it learned: decision regions over the two inputs</h3>")
+        out.append(f"<figure>{svg.decision_regions(model)}</figure>")
+    return "\n".join(out)
+
+
+def render_html(d, model=None, seed: int = 0) -> str:
+    net = d.network
+    ex = worked_example(d, model.params if model else None, seed=seed, x=_model_sample(model))
+    sections = [
+        f"<h1>Backpropagation of <code>{net.spec}</code> with cost <code>{net.cost.name}</code></h1>",
+        '<section id="network"><h2>1. The network</h2>',
+        f"<figure>{svg.network(net)}</figure>",
+        "<p>The computational graph: each edge carries its local derivative.</p>",
+        f"<figure>{svg.graph(d)}</figure></section>",
+        f'<section id="derivation"><h2>2. The derivation</h2>{derivation_html(d)}</section>',
+        f'<section id="example"><h2>3. A worked example</h2>{example_html(d, ex)}</section>',
+    ]
+    if model is not None:
+        sections.append(f'<section id="model"><h2>4. The trained model</h2>{model_html(model)}</section>')
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>symbackprop: {net.spec}</title><style>{CSS}</style></head><body>\n"
+            + "\n".join(sections) + "\n<p class=\"note\">Generated by symbackprop.</p></body></html>\n")
+
+
+def _model_sample(model):
+    if model is None:
+        return None
+    rng = np.random.default_rng(0)
+    raw = rng.uniform(0, model.scaling.factor if model.scaling.kind == "scale" else 1.0, model.network.inputs)
+    if model.scaling.kind == "standardize":
+        raw = np.asarray(model.scaling.mean) + rng.normal(size=model.network.inputs) * np.asarray(model.scaling.std)
+    return model.scaling.apply(raw.reshape(1, -1)).reshape(-1, 1)
+
+
+def render_report_markdown(d, model=None, seed: int = 0) -> str:
+    """The derivation and the worked example as Markdown with ``$$`` math, for notes and slides."""
+    ex = worked_example(d, model.params if model else None, seed=seed, x=_model_sample(model))
+    v = ex["values"]
+
+    def arr(a) -> str:
+        a = np.atleast_2d(np.asarray(a, dtype=float))
+        if a.size == 1:
+            return f"{float(a.ravel()[0]):.4g}"
+        rows = r" \\ ".join(" & ".join(f"{x:.4g}" for x in row) for row in a)
+        return r"\begin{bmatrix}" + rows + r"\end{bmatrix}"
+
+    out = [render_markdown(d).rstrip(), "", "## A worked example", ""]
+    out += [f"$$ X = {arr(ex['x'])}, \\quad Y = {arr(ex['y'])} $$", ""]
+    for layer in range(1, d.network.depth + 1):
+        for n in (naming.pre(layer), naming.act(layer)):
+            out += [f"$$ {naming.latex_name(n)} = {arr(v[n])} $$", ""]
+    out += [f"$$ C = {arr(v[naming.COST])} $$", ""]
+    for name, ld in d.local.items():
+        if name in v:
+            out += [f"$$ {naming.latex_name(name)} = {latex(ld.expr)} = {arr(v[name])} $$", ""]
+    for step in d.steps:
+        out += [f"$$ {naming.latex_name(step.lhs)} = {arr(v[step.lhs])} $$", ""]
+    return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,192 @@
+"""Inline SVG pictures: the layered network, the computational graph, loss curves and what a model learned."""
+
+from __future__ import annotations
+
+import colorsys
+import html
+
+import numpy as np
+
+from .. import naming
+from . import mathml
+
+_FONT = 'font-family="sans-serif"'
+
+
+def _svg(width: int, height: int, body: str, label: str) -> str:
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(label)}">{body}</svg>')
+
+
+def network(net) -> str:
+    """Inputs and every layer as a column of units (a wide layer as one box with its width)."""
+    widths = net.widths()
+    acts = ["input"] + [layer.activation.name for layer in net.layers]
+    col, top, height = 150, 40, 260
+    width = col * len(widths) + 40
+    body, centres = [], []
+    for k, n in enumerate(widths):
+        x = 70 + k * col
+        if n <= 8:
+            ys = [top + 20 + (i + 0.5) * (height - 40) / n for i in range(n)]
+            centres.append([(x, y) for y in ys])
+        else:
+            centres.append([(x, top + height / 2)])
+    for k in range(1, len(centres)):
+        for x0, y0 in centres[k - 1]:
+            for x1, y1 in centres[k]:
+                body.append(f'<line x1="{x0}" y1="{y0:.1f}" x2="{x1}" y2="{y1:.1f}" stroke="#bbb"/>')
+    for k, (n, act) in enumerate(zip(widths, acts)):
+        x = 70 + k * col
+        fill = "#e8f0fe" if k == 0 else ("#fde8e8" if k == len(widths) - 1 else "#e8f7ec")
+        if n <= 8:
+            for _, y in centres[k]:
+                body.append(f'<circle cx="{x}" cy="{y:.1f}" r="14" fill="{fill}" stroke="#333"/>')
+        else:
+            body.append(f'<rect x="{x - 30}" y="{top + 20}" width="60" height="{height - 40}" rx="10" '
+                        f'fill="{fill}" stroke="#333"/>')
+            body.append(f'<text x="{x}" y="{top + height / 2 + 5}" text-anchor="middle" {_FONT} '
+                        f'font-size="14">{n}</text>')
+        title = naming.INPUT if k == 0 else naming.act(k)
+        body.append(f'<text x="{x}" y="{top}" text-anchor="middle" {_FONT} font-size="15" '
+                    f'font-weight="bold">{title}</text>')
+        body.append(f'<text x="{x}" y="{top + height + 10}" text-anchor="middle" {_FONT} font-size="13">'
+                    f'{html.escape(act)}, {n} unit{"s" if n != 1 else ""}</text>')
+    return _svg(width, top + height + 30, "".join(body), f"the network {net.spec}")
+
+
+def _node(x, y, label, fill="#fff") -> str:
+    return (f'<ellipse cx="{x}" cy="{y}" rx="28" ry="18" fill="{fill}" stroke="#333"/>'
+            f'<text x="{x}" y="{y + 5}" text-anchor="middle" {_FONT} font-size="15">{label}</text>')
+
+
+def _label(x, y, w, h, inner) -> str:
+    return (f'<foreignObject x="{x}" y="{y}" width="{w}" height="{h}">'
+            f'<div xmlns="http://www.w3.org/1999/xhtml" class="edge">{inner}</div></foreignObject>')
+
+
+def graph(derivation) -> str:
+    """X → Z1 → A1 → ... → C with W and B feeding in; each edge carries its local derivative as math."""
+    L = derivation.network.depth
+    col, mid = 300, 170
+    chain = [naming.INPUT]
+    for layer in range(1, L + 1):
+        chain += [naming.pre(layer), naming.act(layer)]
+    chain.append(naming.COST)
+    pos = {n: (60 + i * col // 2, mid) for i, n in enumerate(chain)}
+    width = 60 + (len(chain) - 1) * col // 2 + 80
+    body = ['<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
+            'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>']
+    edges = []
+    for a, b in zip(chain, chain[1:]):
+        if a == naming.INPUT:
+            edges.append((a, b, None, "below"))
+        else:
+            edges.append((a, b, naming.local(b, a) if b != naming.COST else naming.grad(a), "below"))
+    for layer in range(1, L + 1):
+        zx = pos[naming.pre(layer)][0]
+        pos[naming.weight(layer)] = (zx - 45, mid - 110)
+        pos[naming.bias(layer)] = (zx + 45, mid - 110)
+        edges.append((naming.weight(layer), naming.pre(layer), naming.local(naming.pre(layer), naming.weight(layer)),
+                      "left"))
+        edges.append((naming.bias(layer), naming.pre(layer), naming.local(naming.pre(layer), naming.bias(layer)),
+                      "right"))
+    pos[naming.TARGET] = (pos[naming.COST][0], mid + 110)
+    edges.append((naming.TARGET, naming.COST, None, "right"))
+    for a, b, local, where in edges:
+        (x0, y0), (x1, y1) = pos[a], pos[b]
+        dx, dy = x1 - x0, y1 - y0
+        dist = (dx * dx + dy * dy) ** 0.5
+        sx, sy, ex, ey = x0 + dx / dist * 28, y0 + dy / dist * 18, x1 - dx / dist * 28, y1 - dy / dist * 18
+        body.append(f'<line x1="{sx:.1f}" y1="{sy:.1f}" x2="{ex:.1f}" y2="{ey:.1f}" stroke="#555" '
+                    f'marker-end="url(#arrow)"/>')
+        if local and local in derivation.local:
+            ld = derivation.local[local]
+            math = mathml.equation(mathml.name(local), mathml.expr(ld.expr), display=False, label=local)
+            if where == "below":
+                body.append(_label((x0 + x1) / 2 - 70, y0 + 22, 140, 90, math))
+            elif where == "left":
+                body.append(_label(x0 - 100, (y0 + y1) / 2 - 24, 92, 60, math))
+            else:
+                body.append(_label(x0 + 8, (y0 + y1) / 2 - 24, 92, 60, math))
+    colours = {naming.COST: "#fde8e8", naming.INPUT: "#e8f0fe", naming.TARGET: "#e8f0fe"}
+    for n, (x, y) in pos.items():
+        fill = colours.get(n, "#fff8e1" if n[0] in "WB" else "#fff")
+        body.append(_node(x, y, n, fill))
+    return _svg(width, mid + 150, "".join(body), "the computational graph with each local derivative")
+
+
+def loss_curves(history: dict, width: int = 560, height: int = 280) -> str:
+    """Train and test loss (log scale) per epoch or per 1,000 steps."""
+    series = [(k, np.asarray(history.get(k) or [], dtype=float)) for k in ("train", "test")]
+    series = [(k, v[np.isfinite(v) & (v > 0)]) for k, v in series if len(v)]
+    if not series:
+        return ""
+    lo = min(v.min() for _, v in series)
+    hi = max(v.max() for _, v in series)
+    lo, hi = np.log10(lo), np.log10(hi) if hi > lo else np.log10(lo) + 1
+    n = max(len(v) for _, v in series)
+    left, right, top, bottom = 60, 20, 20, 40
+    body = [f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" '
+            'fill="#fafafa" stroke="#999"/>']
+    colours = {"train": "#1f77b4", "test": "#ff7f0e"}
+    for k, v in series:
+        xs = left + np.arange(len(v)) * (width - left - right) / max(n - 1, 1)
+        ys = top + (hi - np.log10(v)) / (hi - lo or 1) * (height - top - bottom)
+        points = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys))
+        body.append(f'<polyline points="{points}" fill="none" stroke="{colours[k]}" stroke-width="2"/>')
+    for i, (k, _) in enumerate(series):
+        body.append(f'<text x="{width - 90}" y="{top + 20 + 18 * i}" fill="{colours[k]}" {_FONT} '
+                    f'font-size="13">{k}</text>')
+    body.append(f'<text x="{left}" y="{height - 10}" {_FONT} font-size="12">{html.escape(history.get("unit", ""))} '
+                f'1 … {n}</text>')
+    body.append(f'<text x="4" y="{top + 10}" {_FONT} font-size="11">{10 ** hi:.3g}</text>')
+    body.append(f'<text x="4" y="{height - bottom}" {_FONT} font-size="11">{10 ** lo:.3g}</text>')
+    return _svg(width, height, "".join(body), "training loss curves")
+
+
+def font_grid(model, cols: int = 10, rows: int = 6) -> str:
+    """Background colours, each with sample text in the font colour the model predicts."""
+    colours = []
+    for r in range(rows):
+        for c in range(cols):
+            light = 0.15 + 0.7 * r / (rows - 1)
+            rgb = colorsys.hls_to_rgb(c / cols, light, 0.85)
+            colours.append([round(v * 255) for v in rgb])
+    rgb = np.array(colours, dtype=float)
+    p = model.predict_proba(rgb)[:, 0]
+    size, body = 64, []
+    for k, ((red, green, blue), prob) in enumerate(zip(rgb.astype(int), p)):
+        x, y = (k % cols) * size, (k // cols) * size
+        ink = "#000" if prob >= 0.5 else "#fff"
+        body.append(f'<rect x="{x}" y="{y}" width="{size}" height="{size}" fill="rgb({red},{green},{blue})"/>')
+        body.append(f'<text x="{x + size / 2}" y="{y + 30}" text-anchor="middle" fill="{ink}" {_FONT} '
+                    f'font-size="20" font-weight="bold">Aa</text>')
+        body.append(f'<text x="{x + size / 2}" y="{y + 50}" text-anchor="middle" fill="{ink}" {_FONT} '
+                    f'font-size="11">p={prob:.2f}</text>')
+    return _svg(cols * size, rows * size, "".join(body), "predicted font colour on each background")
+
+
+def decision_regions(model, n: int = 60) -> str:
+    """For a 2-input model: the predicted class (or P(class 1)) over the input range."""
+    sc = model.scaling
+    if sc.kind == "scale":
+        lo, hi = np.zeros(2), np.full(2, sc.factor)
+    elif sc.kind == "standardize":
+        lo, hi = np.asarray(sc.mean) - 3 * np.asarray(sc.std), np.asarray(sc.mean) + 3 * np.asarray(sc.std)
+    else:
+        lo, hi = np.full(2, -3.0), np.full(2, 3.0)
+    g0, g1 = np.meshgrid(np.linspace(lo[0], hi[0], n), np.linspace(hi[1], lo[1], n))
+    grid = np.column_stack([g0.ravel(), g1.ravel()])
+    out = model.predict_proba(grid)
+    cell, body = 6, []
+    palette = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#ff9da7"]
+    for k, row in enumerate(out):
+        x, y = (k % n) * cell, (k // n) * cell
+        if out.shape[1] == 1:
+            v = int(255 * (1 - row[0]))
+            fill = f"rgb(255,{v},{v})"
+        else:
+            fill = palette[int(np.argmax(row)) % len(palette)]
+        body.append(f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="{fill}"/>')
+    return _svg(n * cell, n * cell, "".join(body), "decision regions over the two inputs")

@@ -1,0 +1,140 @@
+"""The report: HTML with MathML and SVG checked in a real browser, Markdown, and the worked example's numbers."""
+
+from __future__ import annotations
+
+import html as htmllib
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from symbackprop import derive
+from symbackprop.demo import font_colour_data
+from symbackprop.render.report import render_html, worked_example
+from symbackprop.train import train
+
+CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+needs_browser = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (Debian: apt-get install "
+                                                            "chromium); the browser checks are skipped")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--enable-logging=stderr", "--v=0"]
+
+PROBE = """<script>
+window.__errors = [];
+window.addEventListener('error', e => window.__errors.push(String(e.message || (e.target && e.target.src))), true);
+console.error = (...a) => window.__errors.push(a.join(' '));
+window.addEventListener('load', () => {
+  const sizes = s => Array.from(document.querySelectorAll(s)).map(e => {
+    const r = e.getBoundingClientRect(); return [r.width, r.height]; });
+  const pre = document.createElement('pre');
+  pre.id = 'probe';
+  pre.textContent = JSON.stringify({math: sizes('math'), svg: sizes('svg'), errors: window.__errors});
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+@pytest.fixture(scope="module")
+def font_model():
+    X, y = font_colour_data(600, seed=0)
+    return train("3-3:relu-1:logistic", X, y, scale=255, iterations=30_000, lr=0.05, seed=1,
+                 validation=(X[:100], y[:100]), feature_names=["RED", "GREEN", "BLUE"])
+
+
+def browse(page, tmp_path, name):
+    """Open the page in headless Chromium: a screenshot, and the probe's measurements."""
+    probed = tmp_path / f"{name}-probed.html"
+    probed.write_text(page.replace("<head>", "<head>" + PROBE, 1))
+    profile = tmp_path / f"profile-{name}"
+    dom = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--dump-dom", probed.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    shot = tmp_path / f"{name}.png"
+    plain = tmp_path / f"{name}.html"
+    plain.write_text(page)
+    run = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}-2", "--window-size=1000,1400",
+                          f"--screenshot={shot}", "--hide-scrollbars", plain.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    found = re.search(r'<pre id="probe">(.*?)</pre>', dom.stdout, re.S)
+    assert found, dom.stderr[-2000:]
+    result = json.loads(htmllib.unescape(found.group(1)))
+    console = [line for line in (dom.stderr + run.stderr).splitlines() if ":CONSOLE(" in line or "Uncaught" in line]
+    return result, shot, console
+
+
+@needs_browser
+@pytest.mark.parametrize("which", ["reference", "font model"])
+def test_report_renders_in_a_real_browser(which, font_model, tmp_path):
+    if which == "reference":
+        page = render_html(derive("1-1:relu-1:logistic"))
+    else:
+        page = render_html(derive(font_model.network), font_model)
+    result, shot, console = browse(page, tmp_path, which.replace(" ", "-"))
+    assert result["errors"] == [] and console == []
+    assert len(result["math"]) > 30 and all(w > 0 and h > 0 for w, h in result["math"])
+    assert len(result["svg"]) >= (2 if which == "reference" else 4)
+    assert all(w > 0 and h > 0 for w, h in result["svg"])
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+    target = os.environ.get("SYMBACKPROP_SCREENSHOT_DIR")
+    if target:  # how docs/report-*.png were made
+        shutil.copy(shot, os.path.join(target, f"report-{which.replace(' ', '-')}.png"))
+
+
+def test_report_is_self_contained(font_model):
+    page = render_html(derive(font_model.network), font_model)
+    assert "<script" not in page and "http://" not in page.replace("http://www.w3.org/", "")
+    assert "https://" not in page
+    assert page.count("<svg") >= 4 and "<math" in page and "foreignObject" in page
+
+
+@pytest.mark.parametrize("spec,cost", [("1-1:relu-1:logistic", "squared_error"),
+                                       ("3-3:relu-1:logistic", "squared_error"),
+                                       ("2-4:tanh-3:softmax", "cross_entropy")])
+def test_worked_example_numbers_match_the_compiled_gradients(spec, cost):
+    d = derive(spec, cost)
+    ex = worked_example(d, seed=3)
+    page = render_html(d, seed=3)
+    shown = {m.group(1): np.array(json.loads(htmllib.unescape(m.group(2))))
+             for m in re.finditer(r'class="gradient" data-name="(\w+)" data-values="([^"]*)"', page)}
+    cost_value, grads = d.compile("numba")(ex["params"], ex["x"], ex["y"])
+    assert set(shown) == set(grads)
+    for k in grads:
+        np.testing.assert_allclose(shown[k], grads[k], rtol=1e-12, atol=1e-15)
+    assert float(ex["values"]["C"]) == pytest.approx(cost_value, rel=1e-12)
+
+
+def test_scalar_chain_products_equal_the_gradients():
+    d = derive("1-1:relu-1:logistic")
+    ex = worked_example(d, seed=5)
+    v = ex["values"]
+    for c in d.chains.values():
+        product = np.prod([float(np.ravel(v[f])[0]) for f in c.factors])
+        assert product == pytest.approx(float(v[c.name][0, 0]), rel=1e-12)
+
+
+def test_report_command_html_markdown_and_errors(run_cli, tmp_path, font_model):
+    code, out, _ = run_cli("report", "--out", tmp_path / "r.html")
+    assert code == 0 and (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
+    code, _, _ = run_cli("report", "2-3:tanh-2:softmax", "--cost", "cross_entropy", "--format", "markdown",
+                         "--out", tmp_path / "r.md")
+    md = (tmp_path / "r.md").read_text()
+    assert code == 0 and "$$" in md and "## A worked example" in md
+    font_model.save(tmp_path / "m.json")
+    code, _, _ = run_cli("report", "--model", tmp_path / "m.json", "--out", tmp_path / "m.html")
+    assert code == 0 and "What it learned" in (tmp_path / "m.html").read_text()
+    (tmp_path / "old.html").write_text("keep me")
+    code, _, err = run_cli("report", "3-3:rleu-1:logistic", "--out", tmp_path / "old.html")
+    assert code == 2 and "did you mean 'relu'" in err
+    assert (tmp_path / "old.html").read_text() == "keep me"
+    code, _, err = run_cli("report", "--model", tmp_path / "missing.json")
+    assert code == 2 and "no such model file" in err
+
+
+def test_derivation_displays_in_jupyter():
+    d = derive("3-3:relu-1:logistic")
+    assert "<math" in d._repr_html_()
+    assert d._repr_latex_().startswith("$$\\begin{aligned}")
