@@ -153,6 +153,19 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_export(args) -> int:
+    from .export import export
+
+    target = args.target
+    if target.endswith(".json"):
+        from .model import load
+
+        target = load(target)
+    for path in export(target, args.to, out_dir=args.out, name=args.name, dtype=args.dtype):
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="symbackprop", description=__doc__.split(":")[0] if __doc__ else None)
     parser.description = "Derive, show, prove and use the backpropagation of a feed-forward network."
@@ -206,6 +219,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE", help="default report.html (report.md with --format markdown)")
     p.add_argument("--format", choices=["html", "markdown"], default="html")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("export", help="export as a NumPy module, C99 with a test harness, or a web page")
+    p.add_argument("target", metavar="SPEC|MODEL.json", help="a spec (weights are parameters) or a trained model")
+    p.add_argument("--to", required=True, choices=["numpy", "c", "js"])
+    p.add_argument("--out", default=".", metavar="DIR", help="folder to write into (default .)")
+    p.add_argument("--name", default="network", help="base name of the files and C symbols (default network)")
+    p.add_argument("--dtype", default="float64", choices=["float32", "float64"])
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("demo", help="the reference derivation, then train and use the textbook network")
     p.add_argument("--data", metavar="PATH", help="train on this CSV (e.g. the textbook's) instead")

@@ -100,10 +100,14 @@ class Network:
         return Network(self.inputs, self.layers, cost)
 
 
-def parse_spec(text: str, cost: str | Cost = "squared_error") -> Network:
-    """Parse ``INPUTS-WIDTH:ACT-WIDTH:ACT...`` into a :class:`Network`; clear errors name the bad token."""
+def parse_spec(text: str, cost: str | Cost | None = None) -> Network:
+    """Parse ``INPUTS-WIDTH:ACT-WIDTH:ACT...`` into a :class:`Network`; clear errors name the bad token.
+
+    ``cost`` defaults to squared_error; a :class:`Network` passes through, keeping its cost unless one is given.
+    """
     if isinstance(text, Network):
         return text if cost is None else text.with_cost(cost)
+    cost = "squared_error" if cost is None else cost
     if not isinstance(text, str) or not text.strip():
         raise SpecError("empty network spec; expected INPUTS-WIDTH:ACT-..., e.g. '3-3:relu-1:logistic'")
     tokens = text.strip().split("-")

@@ -135,3 +135,16 @@ def _leaf_names(x) -> list[str]:
     if x.op == "sym":
         return [x.name]
     return [n for arg in x.args for n in _leaf_names(arg)]
+
+
+def needed(statements: list[tuple[sp.Symbol, sp.Expr]], roots) -> list[tuple[sp.Symbol, sp.Expr]]:
+    """The statements that ``roots`` (expressions) depend on, in their original order."""
+    wanted: set[sp.Symbol] = set()
+    for r in roots:
+        wanted |= r.free_symbols
+    keep = []
+    for lhs, rhs in reversed(statements):
+        if lhs in wanted:
+            keep.append((lhs, rhs))
+            wanted |= rhs.free_symbols
+    return keep[::-1]

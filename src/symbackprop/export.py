@@ -1,0 +1,106 @@
+"""Export what was derived: a standalone NumPy module, C99 with a test harness, or an interactive web page."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .codegen import c, js, numpy_module
+from .codegen.program import scalar_program
+from .codegen.python import numpy_module_source
+from .derive import Derivation
+from .errors import SymbackpropError
+from .fileio import atomic_write
+from .model import Model
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _model_section(model: Model) -> str:
+    params = ",\n".join(f'    "{k}": np.array({np.asarray(v).tolist()!r})' for k, v in model.params.items())
+    sc = model.scaling
+    if sc.kind == "scale":
+        scale = f"    return rows / {sc.factor!r}"
+    elif sc.kind == "standardize":
+        scale = f"    return (rows - np.array({sc.mean!r})) / np.array({sc.std!r})"
+    else:
+        scale = "    return rows"
+    return f'''
+
+# -- the trained model -----------------------------------------------------------------------------
+PARAMS = {{
+{params}
+}}
+CLASSES = {model.classes!r}
+FEATURES = {model.feature_names!r}
+
+
+def scale(rows):
+    """The input scaling used in training, on raw rows (n_samples, n_features)."""
+    rows = np.asarray(rows, dtype=float)
+{scale}
+
+
+def predict_rows(rows):
+    """The trained network's output layer for raw rows (n_samples, n_features): (n_samples, n_outputs)."""
+    return predict(PARAMS, scale(rows).T).T
+'''
+
+
+def export(target, to: str, out_dir=".", name: str | None = None, dtype: str = "float64") -> list[Path]:
+    """Write the export of ``target`` (a spec string or a :class:`Model`) for ``to`` in numpy, c or js.
+
+    Returns the paths written.  With a model, its weights and input scaling are embedded.
+    """
+    from .spec import parse_spec
+
+    model = target if isinstance(target, Model) else None
+    network = model.network if model else parse_spec(target)
+    name = name or "network"
+    if not _NAME.match(name):
+        raise SymbackpropError(f"--name must be a C/Python identifier, not {name!r}")
+    if dtype not in ("float32", "float64"):
+        raise SymbackpropError(f"--dtype must be float32 or float64, not {dtype!r}")
+    folder = Path(out_dir)
+    if not folder.is_dir():
+        raise SymbackpropError(f"--out {folder}: no such folder")
+    if to == "numpy":
+        source = numpy_module_source(Derivation(network)) + (_model_section(model) if model else "")
+        path = folder / f"{name}.py"
+        atomic_write(path, source)
+        return [path]
+    if to in ("c", "js") and network.n_params > 2000:
+        raise SymbackpropError(f"{to} export writes straight-line code for up to 2000 parameters; "
+                               f"{network.spec} has {network.n_params}")
+    prog = scalar_program(network)
+    if to == "c":
+        files = {f"{name}.h": c.header(prog, name, dtype, model), f"{name}.c": c.source(prog, name, dtype, model),
+                 f"test_{name}.c": _harness(prog, name, dtype, model)}
+        for fname, text in files.items():
+            atomic_write(folder / fname, text)
+        return [folder / f for f in files]
+    if to == "js":
+        if model is None:
+            raise SymbackpropError("js export needs a trained MODEL.json (the page runs the trained network)")
+        path = folder / f"{name}.html"
+        atomic_write(path, js.page(prog, model, name))
+        return [path]
+    raise SymbackpropError(f"--to must be numpy, c or js, not {to!r}")
+
+
+def _harness(prog, name, dtype, model) -> str:
+    net = prog.network
+    rng = np.random.default_rng(0)
+    from .check import random_problem
+
+    params, X, Y = random_problem(net, rng, 4)
+    if model is not None:
+        params = model.params
+    d = Derivation(net)
+    mod = numpy_module(d)
+    outputs = mod.predict(params, X)
+    costs = np.array([mod.gradients(params, X[:, [k]], Y[:, [k]])[0] for k in range(X.shape[1])])
+    grads = [mod.gradients(params, X[:, [k]], Y[:, [k]])[1] for k in range(X.shape[1])]
+    return c.harness(prog, name, dtype, params, X, Y, outputs, costs, grads)
