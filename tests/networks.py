@@ -37,17 +37,10 @@ def ids(corpus=CORPUS):
 
 
 def draw(network, rng: np.random.Generator, m: int = 3):
-    """Random parameters (N(0, 1)), inputs X (n_inputs, m) and targets Y (n_outputs, m) that fit the cost."""
-    params = {k: rng.normal(size=s) for k, s in network.shapes().items()}
-    X = rng.normal(size=(network.inputs, m))
-    n = network.outputs
-    if network.cost.name == "cross_entropy":
-        Y = np.eye(n)[:, rng.integers(0, n, size=m)]
-    elif network.cost.name == "binary_cross_entropy":
-        Y = rng.integers(0, 2, size=(n, m)).astype(float)
-    else:
-        Y = rng.normal(size=(n, m))
-    return params, X, Y
+    """Random parameters N(0, 1), inputs X (n_inputs, m) and targets Y (n_outputs, m) that fit the cost."""
+    from symbackprop.check import random_problem
+
+    return random_problem(network, rng, m)
 
 
 def random_corpus(count: int, seed: int = 2024):

@@ -66,8 +66,6 @@ def _cmd_train(args) -> int:
     if args.per_sample and args.epochs:
         raise SymbackpropError("--epochs goes with mini-batch training; use --iterations with --per-sample")
     per_sample = args.per_sample or (args.batch_size is None and args.epochs is None)
-    if per_sample and args.epochs is None and args.batch_size is None:
-        per_sample = True
     result = train_csv(args.data, args.net, target=args.target, cost=args.cost, scale=args.scale,
                        standardize=args.standardize, per_sample=per_sample, batch_size=args.batch_size,
                        iterations=args.iterations, epochs=args.epochs, lr=args.lr, seed=args.seed,

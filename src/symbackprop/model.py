@@ -37,18 +37,13 @@ class Model:
 
     def _forward(self, X) -> np.ndarray:
         from .codegen import numpy_module
-        from .derive import Derivation
 
         X = np.asarray(X, dtype=float)
         if X.ndim == 1:
             X = X.reshape(1, -1)
         if X.shape[1] != self.network.inputs:
             raise SymbackpropError(f"expected {self.network.inputs} feature values per sample, got {X.shape[1]}")
-        module = _modules.get(self.network.spec + self.network.cost.name)
-        if module is None:
-            module = _modules.setdefault(self.network.spec + self.network.cost.name,
-                                         numpy_module(Derivation(self.network)))
-        return module.predict(self.params, self.scaling.apply(X).T).T
+        return numpy_module(self.network).predict(self.params, self.scaling.apply(X).T).T
 
     def predict_proba(self, X) -> np.ndarray:
         """The output layer for each sample: (n_samples, n_outputs); for one logistic output, P(class 1)."""
@@ -92,9 +87,6 @@ class Model:
     def save(self, path) -> None:
         """Write the model as JSON, atomically: a failed write leaves any existing file untouched."""
         atomic_write(path, json.dumps(self.to_json(), indent=1, allow_nan=False) + "\n")
-
-
-_modules: dict = {}
 
 
 def load(path) -> Model:

@@ -11,7 +11,6 @@ from . import naming
 from .activations import LEAKY_RELU, RELU
 from .codegen import SCALAR_LIMIT, numpy_module, per_sample_module
 from .data import Scaling, encode_targets
-from .derive import Derivation
 from .errors import DivergedError, SymbackpropError
 from .model import Model
 from .spec import Network, parse_spec
@@ -77,9 +76,7 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
     generated NumPy code, shuffling each epoch.  ``validation=(X_test, y_test)`` adds a test curve
     to ``history``.  Integer labels are one-hot encoded for a softmax output.  Same seed, same result.
     """
-    network = spec if isinstance(spec, Network) and cost is None else parse_spec(
-        spec.spec if isinstance(spec, Network) else spec, cost or (spec.cost if isinstance(spec, Network)
-                                                                    else "squared_error"))
+    network = parse_spec(spec, cost)
     if lr is None or not np.isfinite(lr) or lr <= 0:
         raise SymbackpropError(f"the learning rate must be a positive number, not {lr}")
     if per_sample is None:
@@ -100,8 +97,7 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
         val = (scaling.apply(Xv).T.copy(), encode_targets(network, yv, labels)[0]) if len(Xv) else None
     rng = np.random.default_rng(seed)
     params = init_params(network, rng, init, Xt)
-    derivation = Derivation(network)
-    batch = numpy_module(derivation)
+    batch = numpy_module(network)
     if per_sample:
         steps = 100_000 if iterations is None else iterations
         if steps < 1:

@@ -48,11 +48,17 @@ class CompiledGradients:
         return f"<compiled gradients of {self.network.spec} ({self.backend})>"
 
 
-def numpy_module(derivation):
-    """The NumPy batch module of a derivation, generated once per process."""
-    net = derivation.network
+def numpy_module(derivation_or_network):
+    """The NumPy batch module of a derivation (or a network, derived only when not generated yet)."""
+    from ..derive import Derivation
+
+    net = getattr(derivation_or_network, "network", derivation_or_network)
     name = "symbackprop_generated_numpy_" + loader.key(net.spec, net.cost.name, "numpy", GENERATOR)
-    return loader.cached(name) or loader.from_source(numpy_module_source(derivation), name)
+    module = loader.cached(name)
+    if module is None:
+        d = derivation_or_network if isinstance(derivation_or_network, Derivation) else Derivation(net)
+        module = loader.from_source(numpy_module_source(d), name)
+    return module
 
 
 def per_sample_module(network):
