@@ -72,19 +72,35 @@ def symbols(name: str, shape: tuple[int, int]) -> sp.Matrix:
     return sp.Matrix([[sp.Symbol(n, real=True) for n in row] for row in entry_names(name, shape)])
 
 
-def latex_name(name: str) -> str:
-    """LaTeX for a name: ``W1_0_2`` -> ``W^{(1)}_{0,2}``-like ``W_{1;0,2}``; ``dC_dW1`` -> a fraction."""
+def derivative_parts(name: str) -> tuple[str, str] | None:
+    """``dC_dW1`` -> ``("C", "W1")``; ``None`` for a name that is not a derivative."""
     if name.startswith("d") and "_d" in name:
         num, den = name[1:].split("_d", 1)
-        return rf"\frac{{\partial {latex_name(num)}}}{{\partial {latex_name(den)}}}"
+        return num, den
+    return None
+
+
+def subscript(name: str) -> tuple[str, str] | None:
+    """``W1_0_2`` -> ``("W", "1;0,2")``, ``Z2`` -> ``("Z", "2")``, ``X`` -> ``("X", "")``; ``None`` if no match."""
     m = _ENTRY.match(name)
     if not m:
-        return name
+        return None
     base, layer, idx = m.groups()
     parts = [layer] if layer else []
     if idx:
         parts.append(",".join(idx.strip("_").split("_")))
-    return base if not parts else f"{base}_{{{';'.join(parts)}}}"
+    return base, ";".join(parts)
+
+
+def latex_name(name: str) -> str:
+    """LaTeX for a name: ``W1_0_2`` -> ``W_{1;0,2}``; ``dC_dW1`` -> a fraction of partials."""
+    parts = derivative_parts(name)
+    if parts:
+        return rf"\frac{{\partial {latex_name(parts[0])}}}{{\partial {latex_name(parts[1])}}}"
+    sub = subscript(name)
+    if sub is None:
+        return name
+    return sub[0] if not sub[1] else f"{sub[0]}_{{{sub[1]}}}"
 
 
 def latex_symbol_names(expr: sp.Basic) -> dict[sp.Symbol, str]:

@@ -21,7 +21,24 @@ def _param_index(name: str, shapes: dict) -> tuple[str, int, int] | None:
     return m.group(1), idx[0], idx[1] if len(idx) > 1 else 0
 
 
-class ScalarPython(PythonCodePrinter):
+class _StableNodes:
+    """What every target prints its own way: the step function (H(0) = 0) and the stable helpers."""
+
+    step = "({} > 0)"
+    logistic = "_logistic({})"
+    softplus = "_softplus({})"
+
+    def _print_Heaviside(self, expr):
+        return self.step.format(self._print(expr.args[0]))
+
+    def _print_logistic(self, expr):
+        return self.logistic.format(self._print(expr.args[0]))
+
+    def _print_softplus(self, expr):
+        return self.softplus.format(self._print(expr.args[0]))
+
+
+class ScalarPython(_StableNodes, PythonCodePrinter):
     """Scalar Python (what numba compiles): ``W1_0_2`` reads ``W1[0, 2]``; H(z) is ``(z > 0)``."""
 
     def __init__(self, shapes: dict | None = None, **kw):
@@ -32,20 +49,13 @@ class ScalarPython(PythonCodePrinter):
         hit = _param_index(expr.name, self.shapes)
         return self.param(*hit) if hit else expr.name
 
+    step = "({} > 0.0)"
+
     def param(self, name, i, j):
         return f"{name}[{i}, {j}]"
 
-    def _print_Heaviside(self, expr):
-        return f"({self._print(expr.args[0])} > 0.0)"
 
-    def _print_logistic(self, expr):
-        return f"_logistic({self._print(expr.args[0])})"
-
-    def _print_softplus(self, expr):
-        return f"_softplus({self._print(expr.args[0])})"
-
-
-class ArrayNumPy(NumPyPrinter):
+class ArrayNumPy(_StableNodes, NumPyPrinter):
     """NumPy over whole arrays (samples as columns): ``Max`` is ``np.maximum``, H(z) is ``(z > 0)``."""
 
     def __init__(self, **kw):
@@ -62,17 +72,10 @@ class ArrayNumPy(NumPyPrinter):
             out = f"np.maximum({out}, {arg})"
         return out
 
-    def _print_Heaviside(self, expr):
-        return f"({self._print(expr.args[0])} > 0)"
-
-    def _print_logistic(self, expr):
-        return f"_logistic({self._print(expr.args[0])})"
-
-    def _print_softplus(self, expr):
-        return f"np.logaddexp(0.0, {self._print(expr.args[0])})"
+    softplus = "np.logaddexp(0.0, {})"
 
 
-class C99(C99CodePrinter):
+class C99(_StableNodes, C99CodePrinter):
     """C99 with static parameter arrays: ``W1_0_2`` is ``p->W1[0][2]``, H(z) is ``(z > 0)``."""
 
     def __init__(self, shapes: dict | None = None, prefix: str = "p->", ctype: str = "double", **kw):
@@ -85,17 +88,11 @@ class C99(C99CodePrinter):
             return f"{self.prefix}{hit[0]}[{hit[1]}][{hit[2]}]"
         return expr.name
 
-    def _print_Heaviside(self, expr):
-        return f"({self._print(expr.args[0])} > 0)"
-
-    def _print_logistic(self, expr):
-        return f"sbp_logistic({self._print(expr.args[0])})"
-
-    def _print_softplus(self, expr):
-        return f"sbp_softplus({self._print(expr.args[0])})"
+    logistic = "sbp_logistic({})"
+    softplus = "sbp_softplus({})"
 
 
-class JavaScript(JavascriptCodePrinter):
+class JavaScript(_StableNodes, JavascriptCodePrinter):
     """JavaScript: parameters read ``W1[0][2]``; H(z) is ``(z > 0 ? 1 : 0)``."""
 
     def __init__(self, shapes: dict | None = None, **kw):
@@ -106,11 +103,6 @@ class JavaScript(JavascriptCodePrinter):
         hit = _param_index(expr.name, self.shapes)
         return f"{hit[0]}[{hit[1]}][{hit[2]}]" if hit else expr.name
 
-    def _print_Heaviside(self, expr):
-        return f"({self._print(expr.args[0])} > 0 ? 1 : 0)"
-
-    def _print_logistic(self, expr):
-        return f"sbpLogistic({self._print(expr.args[0])})"
-
-    def _print_softplus(self, expr):
-        return f"sbpSoftplus({self._print(expr.args[0])})"
+    step = "({} > 0 ? 1 : 0)"
+    logistic = "sbpLogistic({})"
+    softplus = "sbpSoftplus({})"

@@ -3,31 +3,25 @@
 from __future__ import annotations
 
 import html
-import re
 
 import numpy as np
 from sympy.printing.mathml import MathMLPresentationPrinter
 
+from .. import naming
 from ..matrix import Mat
-
-_NAME = re.compile(r"^([A-Za-z]+)(\d*)((?:_(?:\d+|[a-z]))*)$")
 
 
 def name(text: str) -> str:
     """``dC_dW1`` -> a fraction of partials; ``W1_0_2`` -> W with subscript 1;0,2."""
-    if text.startswith("d") and "_d" in text:
-        num, den = text[1:].split("_d", 1)
-        return f"<mfrac><mrow><mo>∂</mo>{name(num)}</mrow><mrow><mo>∂</mo>{name(den)}</mrow></mfrac>"
-    m = _NAME.match(text)
-    if not m:
+    parts = naming.derivative_parts(text)
+    if parts:
+        return f"<mfrac><mrow><mo>∂</mo>{name(parts[0])}</mrow><mrow><mo>∂</mo>{name(parts[1])}</mrow></mfrac>"
+    sub = naming.subscript(text)
+    if sub is None:
         return f"<mi>{html.escape(text)}</mi>"
-    base, layer, idx = m.groups()
-    parts = [layer] if layer else []
-    if idx:
-        parts.append(",".join(idx.strip("_").split("_")))
-    if not parts:
-        return f"<mi>{base}</mi>"
-    return f"<msub><mi>{base}</mi><mrow><mn>{';'.join(parts)}</mn></mrow></msub>"
+    if not sub[1]:
+        return f"<mi>{sub[0]}</mi>"
+    return f"<msub><mi>{sub[0]}</mi><mrow><mn>{sub[1]}</mn></mrow></msub>"
 
 
 class _Printer(MathMLPresentationPrinter):
