@@ -209,3 +209,31 @@ def test_expanded_with_cse_rebuilds_the_same_expressions():
         for sym, sub in reversed(reps):
             rebuilt = rebuilt.xreplace({sym: sub})
         assert sp.simplify(rebuilt - plain[name]) == 0
+
+
+@pytest.mark.parametrize("spec,cost", [("1-1:relu-1:logistic", "squared_error"),
+                                       ("2-3:tanh-3:softmax", "cross_entropy"),
+                                       ("2-2:leaky_relu-1:logistic", "binary_cross_entropy")])
+def test_json_expressions_parse_back_with_sympify(run_cli, spec, cost):
+    import json
+
+    code, out, _ = run_cli("derive", spec, "--cost", cost, "--format", "json", "--expanded")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["spec"] == spec and doc["cost"] == cost
+    for section in ("local", "gradients", "expanded", "output_forms"):
+        for name, text in doc[section].items():
+            assert isinstance(sp.sympify(text), sp.Basic), (section, name)
+    if spec.startswith("1-1"):
+        assert doc["local"]["dA1_dZ1"] == "Heaviside(Z1, 0)"
+        assert set(doc["gradients"]) == {"W1", "B1", "W2", "B2"}
+        ours = sp.sympify(doc["expanded"]["W1"])
+        assert ours.free_symbols == {sp.Symbol(n) for n in ("X", "Y", "W1", "B1", "W2", "B2")}
+
+
+def test_latex_and_markdown_formats(run_cli):
+    code, out, _ = run_cli("derive", "--format", "latex")
+    assert code == 0 and out.startswith("\\begin{align}") and out.rstrip().endswith("\\end{align}")
+    assert r"\frac{\partial A_{1}}{\partial Z_{1}} &= \left[Z_{1} > 0\right]" in out
+    code, out, _ = run_cli("derive", "3-3:relu-1:logistic", "--format", "markdown", "--entries")
+    assert code == 0 and out.count("$$") % 2 == 0 and "## Matrix form" in out and "## Per-entry gradients" in out

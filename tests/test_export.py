@@ -186,3 +186,23 @@ def test_export_command_and_its_errors(run_cli, tmp_path, font_model):
     assert code == 2 and "--name must be a C/Python identifier" in err
     code, _, err = run_cli("export", "3-3:relu-1:logistic", "--to", "c", "--out", tmp_path / "nope")
     assert code == 2 and "no such folder" in err
+
+
+@needs_cc
+def test_c_predict_with_the_embedded_weights_answers_like_the_model(font_model, tmp_path):
+    export(font_model, "c", tmp_path, "font")
+    (tmp_path / "main.c").write_text("""#include <stdio.h>
+#include "font.h"
+int main(void) {
+    const font_real colours[3][3] = {{255, 255, 255}, {0, 0, 0}, {30, 100, 200}};
+    for (int k = 0; k < 3; ++k) {
+        font_real out[1];
+        font_predict(&font_weights, colours[k], out);
+        printf("%.17g\\n", out[0]);
+    }
+    return 0;
+}
+""")
+    run = compile_and_run(tmp_path, [tmp_path / "main.c", tmp_path / "font.c"], "main")
+    want = font_model.predict_proba(np.array([[255, 255, 255], [0, 0, 0], [30, 100, 200]], dtype=float))[:, 0]
+    np.testing.assert_allclose([float(v) for v in run.stdout.split()], want, rtol=1e-12)

@@ -64,10 +64,13 @@ void {name}_forward(const {name}_params *p, const {name}_real x[{net.inputs}], {
 /* One step of gradient descent on the sample (x, y), in place; returns the cost before it. */
 {name}_real {name}_sgd_step({name}_params *p, const {name}_real x[{net.inputs}],
     const {name}_real y[{net.outputs}], {name}_real lr);
-""" + (f"""
-/* The trained model on raw features (scaled as in training): out = the output layer. */
-void {name}_predict(const {name}_real features[{net.inputs}], {name}_real out[{net.outputs}]);
-""" if model is not None else "") + f"\n#endif /* {name.upper()}_H */\n"
+
+/* out = the output layer for raw features, scaled as in training.
+ * With a model: {name}_predict(&{name}_weights, features, out). */
+void {name}_predict(const {name}_params *p, const {name}_real features[{net.inputs}], {name}_real out[{net.outputs}]);
+
+#endif /* {name.upper()}_H */
+"""
 
 
 def source(prog: ScalarProgram, name: str, dtype: str, model=None) -> str:
@@ -130,32 +133,28 @@ void {name}_forward(const {name}_params *p, const {name}_real x[{net.inputs}], {
     if not uses_softplus:
         start = text.index("static inline " + name + "_real sbp_softplus")
         text = text[:start] + text[text.index("void " + name + "_forward"):]
-    if model is not None:
-        text += _model_part(prog, name, dtype, model)
-    return text
+    return text + _predict_part(prog, name, dtype, model)
 
 
-def _model_part(prog, name, dtype, model) -> str:
-    weights = ",\n".join(f"    .{q} = {_array(model.params[q], dtype)}" for q in prog.shapes)
-    sc = model.scaling
+def _predict_part(prog, name, dtype, model) -> str:
     n = prog.network.inputs
-    if sc.kind == "scale":
+    sc = model.scaling if model is not None else None
+    if sc is not None and sc.kind == "scale":
         body = f"    for (int i = 0; i < {n}; ++i) x[i] = features[i] / {_literal(sc.factor, dtype)};"
-    elif sc.kind == "standardize":
+    elif sc is not None and sc.kind == "standardize":
         mean, std = _array(np.array(sc.mean), dtype), _array(np.array(sc.std), dtype)
         body = (f"    static const {name}_real mean[1][{n}] = {mean}, std[1][{n}] = {std};\n"
                 f"    for (int i = 0; i < {n}; ++i) x[i] = (features[i] - mean[0][i]) / std[0][i];")
     else:
         body = f"    for (int i = 0; i < {n}; ++i) x[i] = features[i];"
-    return f"""
-const {name}_params {name}_weights = {{
-{weights}
-}};
-
-void {name}_predict(const {name}_real features[{n}], {name}_real out[{prog.network.outputs}]) {{
+    weights = "" if model is None else (
+        f"\nconst {name}_params {name}_weights = {{\n"
+        + ",\n".join(f"    .{q} = {_array(model.params[q], dtype)}" for q in prog.shapes) + "\n};\n")
+    return f"""{weights}
+void {name}_predict(const {name}_params *p, const {name}_real features[{n}], {name}_real out[{prog.network.outputs}]) {{
     {name}_real x[{n}];
 {body}
-    {name}_forward(&{name}_weights, x, out);
+    {name}_forward(p, x, out);
 }}
 """
 
