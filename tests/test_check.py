@@ -152,6 +152,7 @@ def test_check_passes_the_textbook_example(run_cli):
     code, out, _ = run_cli("check", "3-3:relu-1:logistic", f"{EXAMPLES}:backprop")
     assert code == 0
     assert out.count("✓") == 4 and out.rstrip().endswith("OK: every gradient agrees")
+    assert "worst relative error: " in out
 
 
 @pytest.mark.parametrize("func,bad", [("missing_sigmoid_derivative", {"W1", "B1", "W2", "B2"}),

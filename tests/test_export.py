@@ -206,3 +206,13 @@ int main(void) {
     run = compile_and_run(tmp_path, [tmp_path / "main.c", tmp_path / "font.c"], "main")
     want = font_model.predict_proba(np.array([[255, 255, 255], [0, 0, 0], [30, 100, 200]], dtype=float))[:, 0]
     np.testing.assert_allclose([float(v) for v in run.stdout.split()], want, rtol=1e-12)
+
+
+def test_js_page_for_other_models_has_a_field_per_feature(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(100, 2))
+    model = train("2-3:tanh-1:identity", X, X[:, 0] - X[:, 1], iterations=2000, feature_names=["left", "right"])
+    [page] = export(model, "js", tmp_path, "reg")
+    text = page.read_text()
+    assert text.count('class="feature"') == 2 and "left" in text and "right" in text
+    assert "function forward(P, x)" in text and "<script src" not in text

@@ -138,3 +138,14 @@ def test_derivation_displays_in_jupyter():
     d = derive("3-3:relu-1:logistic")
     assert "<math" in d._repr_html_()
     assert d._repr_latex_().startswith("$$\\begin{aligned}")
+
+
+def test_two_input_model_report_shows_decision_regions(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(200, 2))
+    y = (X[:, 0] * X[:, 1] > 0).astype(int) + 2 * (X[:, 0] > 0.5)
+    model = train("2-6:tanh-4:softmax", X, y, "cross_entropy", batch_size=16, epochs=20, lr=0.3, seed=0,
+                  standardize=True, validation=(X[:50], y[:50]))
+    page = render_html(derive(model.network), model)
+    assert "decision regions over the two inputs" in page
+    assert page.count("<rect") > 60 * 60  # one cell per grid point

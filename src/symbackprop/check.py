@@ -89,6 +89,7 @@ class Report:
             lines.append(f"  ✗ {name:<4} is not a parameter of this network")
         lines += [f"  note: {n}" for n in self.notes]
         bad = sum(not p.ok for p in self.params) + len(self.extra)
+        lines.append(f"worst relative error: {self.worst_rel:.2e}")
         lines.append("OK: every gradient agrees" if self.ok else
                      f"FAIL: {bad} of {len(self.params)} parameters disagree")
         return "\n".join(lines)
