@@ -134,7 +134,14 @@ def _softmax_jacobian_check(n: int = 3) -> sp.Matrix:
 
 
 class Softmax(Activation):
-    """Softmax over the whole layer: ``A_i = exp(Z_i) / sum_j exp(Z_j)``; output layer only."""
+    """Softmax over the whole layer: ``A_i = exp(Z_i) / sum_j exp(Z_j)``; output layer only.
+
+    It is not elementwise, so it has no scalar ``derivative``: its local derivative is the Jacobian.
+    """
+
+    @property
+    def derivative(self):
+        raise TypeError("softmax is not elementwise: use Softmax.jacobian")
 
     def jacobian(self, zs: list[sp.Expr], outs: list[sp.Expr]) -> sp.Matrix:
         """``dA_dZ`` in output form ``A_i*(delta_ij - A_j)``, verified by SymPy once per process."""
