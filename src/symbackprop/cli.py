@@ -16,7 +16,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is our one-line error with exit code 2."""
 
     def error(self, message):
-        raise SymbackpropError(f"{self.prog}: {message}")
+        command = self.prog.split()[-1]
+        raise SymbackpropError(message if command == "symbackprop" else f"{command}: {message}")
 
 
 def _cmd_derive(args) -> int:
