@@ -80,13 +80,29 @@ def number(v: float) -> str:
     return f"<mn>{v:.4g}</mn>" if v >= 0 else f"<mrow><mo>−</mo><mn>{-v:.4g}</mn></mrow>"
 
 
+SHOWN = 6  # rows or columns of an array shown before an ellipsis
+
+
+def _cut(n: int) -> list[int | None]:
+    """Indices to show of ``n``: all when few, else the first ones, an ellipsis (``None``) and the last."""
+    return list(range(n)) if n <= SHOWN + 1 else [*range(SHOWN - 1), None, n - 1]
+
+
 def array(a) -> str:
-    """A scalar as a number; a vector or matrix as a bracketed table of numbers (4 significant digits)."""
+    """A scalar as a number; a vector or matrix as a bracketed table (4 significant digits, large ones cut)."""
     a = np.atleast_2d(np.asarray(a, dtype=float))
     if a.size == 1:
         return number(float(a.ravel()[0]))
-    rows = "".join("<mtr>" + "".join(f"<mtd>{number(float(v))}</mtd>" for v in row) + "</mtr>" for row in a)
-    return f"<mrow><mo>[</mo><mtable>{rows}</mtable><mo>]</mo></mrow>"
+    rows = []
+    for i in _cut(a.shape[0]):
+        cells = []
+        for j in _cut(a.shape[1]):
+            if i is None:
+                cells.append("<mtd><mo>⋮</mo></mtd>" if j is not None else "<mtd><mo>⋱</mo></mtd>")
+            else:
+                cells.append("<mtd><mo>⋯</mo></mtd>" if j is None else f"<mtd>{number(float(a[i, j]))}</mtd>")
+        rows.append("<mtr>" + "".join(cells) + "</mtr>")
+    return f"<mrow><mo>[</mo><mtable>{''.join(rows)}</mtable><mo>]</mo></mrow>"
 
 
 def math(inner: str, display: bool = True, label: str = "") -> str:

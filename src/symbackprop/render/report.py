@@ -38,7 +38,7 @@ def worked_example(derivation, params=None, x=None, y=None, seed: int = 0) -> di
     for attempt in range(50):  # prefer a draw where no ReLU is inactive: a livelier example
         rng = np.random.default_rng(seed + attempt)
         p0, x0, y0 = random_problem(net, rng, 1)
-        p0 = {k: v * 0.5 for k, v in p0.items()}
+        p0 = {k: v / np.sqrt(v.shape[1]) if k.startswith("W") else v * 0.1 for k, v in p0.items()}
         if params is not None or not _dead_relu(derivation, p0, x0 if x is None else x):
             break
     if net.output.activation.name == "logistic":  # a label, as a classifier would see
@@ -123,7 +123,7 @@ def example_html(d, ex: dict) -> str:
     out.append("</table><h3>Gradients</h3><table>")
     for p in net.shapes():
         g = v[naming.grad(p)]
-        data = html.escape(json.dumps(np.asarray(g).tolist()))
+        data = html.escape(json.dumps(np.asarray(g).tolist())) if np.size(g) <= 4096 else ""
         out.append(f'<tr class="gradient" data-name="{p}" data-values="{data}"><td>'
                    f'{mathml.math(mathml.name(naming.grad(p)), False)}</td><td>'
                    f'{mathml.math("<mo>=</mo>" + mathml.array(g), False)}</td></tr>')
@@ -191,8 +191,11 @@ def render_report_markdown(d, model=None, seed: int = 0) -> str:
         a = np.atleast_2d(np.asarray(a, dtype=float))
         if a.size == 1:
             return f"{float(a.ravel()[0]):.4g}"
-        rows = r" \\ ".join(" & ".join(f"{x:.4g}" for x in row) for row in a)
-        return r"\begin{bmatrix}" + rows + r"\end{bmatrix}"
+        cut = mathml._cut
+        rows = [" & ".join((r"\cdots" if j is None else f"{a[i, j]:.4g}") if i is not None else
+                           (r"\vdots" if j is not None else r"\ddots") for j in cut(a.shape[1]))
+                for i in cut(a.shape[0])]
+        return r"\begin{bmatrix}" + r" \\ ".join(rows) + r"\end{bmatrix}"
 
     out = [render_markdown(d).rstrip(), "", "## A worked example", ""]
     out += [f"$$ X = {arr(ex['x'])}, \\quad Y = {arr(ex['y'])} $$", ""]
