@@ -146,7 +146,7 @@ def loss_curves(history: dict, width: int = 560, height: int = 280) -> str:
 
 
 def font_grid(model, cols: int = 10, rows: int = 6) -> str:
-    """Background colours, each with sample text in the font colour the model predicts."""
+    """Background colours, each with sample text in the font colour the model predicts, and its probability."""
     colours = []
     for r in range(rows):
         for c in range(cols):
@@ -162,8 +162,9 @@ def font_grid(model, cols: int = 10, rows: int = 6) -> str:
         body.append(f'<rect x="{x}" y="{y}" width="{size}" height="{size}" fill="rgb({red},{green},{blue})"/>')
         body.append(f'<text x="{x + size / 2}" y="{y + 30}" text-anchor="middle" fill="{ink}" {_FONT} '
                     f'font-size="20" font-weight="bold">Aa</text>')
+        sure = prob if prob >= 0.5 else 1 - prob  # the probability of the font colour shown
         body.append(f'<text x="{x + size / 2}" y="{y + 50}" text-anchor="middle" fill="{ink}" {_FONT} '
-                    f'font-size="11">p={prob:.2f}</text>')
+                    f'font-size="11">p={sure:.2f}</text>')
     return _svg(cols * size, rows * size, "".join(body), "predicted font colour on each background")
 
 
