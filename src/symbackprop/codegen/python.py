@@ -110,8 +110,13 @@ def _scalar_body(prog: ScalarProgram, indent: str) -> list[str]:
     for pname, rows in prog.grads.items():
         for i, row in enumerate(rows):
             for j, expr in enumerate(row):
-                lines.append(f"d_{pname}_{i}_{j} = {p.doprint(expr)}")
+                lines.append(f"{_grad_name(prog, pname, i, j)} = {p.doprint(expr)}")
     return [indent + line for line in lines]
+
+
+def _grad_name(prog: ScalarProgram, pname: str, i: int, j: int) -> str:
+    """``dC_dW1_0_2``: the local variable holding one gradient entry."""
+    return naming.grad(naming.entry(pname, prog.shapes[pname], i, j))
 
 
 def scalar_module_source(prog: ScalarProgram) -> str:
@@ -121,9 +126,9 @@ def scalar_module_source(prog: ScalarProgram) -> str:
     gargs = ", ".join(f"g_{q}" for q in params)
     ind = " " * 8
     body = "\n".join(_scalar_body(prog, ind))
-    acc = "\n".join(f"{ind}g_{q}[{i}, {j}] += d_{q}_{i}_{j}"
+    acc = "\n".join(f"{ind}g_{q}[{i}, {j}] += {_grad_name(prog, q, i, j)}"
                     for q, rows in prog.grads.items() for i, row in enumerate(rows) for j in range(len(row)))
-    upd = "\n".join(f"{ind}{q}[{i}, {j}] -= lr * d_{q}_{i}_{j}"
+    upd = "\n".join(f"{ind}{q}[{i}, {j}] -= lr * {_grad_name(prog, q, i, j)}"
                     for q, rows in prog.grads.items() for i, row in enumerate(rows) for j in range(len(row)))
     return f'''{_header(prog.network, "Per-sample gradients and the SGD loop")}
 import math
