@@ -142,12 +142,13 @@ def encode_targets(network, y: np.ndarray, classes=None, where: str = "<array>",
         if len(labels) > n_out:
             raise DataError(f"{where}: {len(labels)} classes ({', '.join(map(str, labels[:8]))}"
                             f"{', ...' if len(labels) > 8 else ''}) but the softmax layer has {n_out} units")
-        index = {lab: i for i, lab in enumerate(labels)}
+        known = np.asarray(labels, dtype=float)
+        pos = np.clip(np.searchsorted(known, y), 0, len(known) - 1)
+        unseen = np.flatnonzero(known[pos] != y)
+        if unseen.size:
+            raise DataError(f"{at(unseen[0])}: class {int(y[unseen[0]])} was not seen in training")
         Y = np.zeros((n_out, len(y)))
-        for k, v in enumerate(y):
-            if int(v) not in index:
-                raise DataError(f"{at(k)}: class {int(v)} was not seen in training")
-            Y[index[int(v)], k] = 1.0
+        Y[pos, np.arange(len(y))] = 1.0
         return Y, labels
     if n_out != 1:
         raise DataError(f"{where}: one target column but the output layer has {n_out} units; "

@@ -37,6 +37,7 @@ def init_params(network: Network, rng: np.random.Generator, init: str = "auto", 
             std = np.sqrt(2.0 / fan_in) if relu_like else np.sqrt(2.0 / (fan_in + n))
             W, B = rng.normal(0.0, std, (n, fan_in)), np.zeros((n, 1))
             if dense.activation is RELU and prev is not None:
+                prev = prev[:, :512]  # enough samples to tell a dead unit
                 for _ in range(20):
                     dead = np.all(W @ prev + B <= 0, axis=1)
                     if not dead.any():

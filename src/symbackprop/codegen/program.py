@@ -100,8 +100,9 @@ def batch_program(derivation, printer) -> tuple[list[BatchStep], list[BatchStep]
         fwd.append(BatchStep(A, code, f"{A} = {dense.activation.name}({Z})"))
     Z_L, A_L, Y = (sp.Symbol(n) for n in (naming.pre(L), naming.act(L), naming.TARGET))
     if net.cost.pairs_with is net.output.activation and net.output.activation is SOFTMAX:
+        # sum_k Y_k (LSE - Z_k) with sum_k Y_k = 1 per sample, as the collapse dC_dZ = A - Y assumes
         M, _, S, _ = naming.softmax_temps(L)
-        cost = f"(Y * ({M} + np.log({S}) - {Z_L})).sum() / m"
+        cost = f"((np.log({S}) + {M}).sum() - (Y * {Z_L}).sum()) / m"
     else:
         per = net.cost.code_cost([Z_L], [A_L], [Y])
         cost = f"({printer.doprint(per)}).sum() / m"
