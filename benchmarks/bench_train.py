@@ -23,12 +23,18 @@ from symbackprop.train import init_params, train
 
 
 def timed(fn, repeat):
-    times = []
+    return interleaved([fn], repeat)[0]
+
+
+def interleaved(fns, repeat):
+    """Median time of each function, running them in turn so that machine noise hits all alike."""
+    times = [[] for _ in fns]
     for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        for k, fn in enumerate(fns):
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+    return [statistics.median(ts) for ts in times]
 
 
 # -- the textbook's loop: NumPy, one random sample a step -----------------------------------------
@@ -120,7 +126,7 @@ def per_sample(repeat):
         numba_loop(*(params[k].copy() for k in ("W1", "B1", "W2", "B2")), Xt, Y, order, lr)
 
     ours(), hand_numba(), ours_train()  # compile / warm the caches
-    t_ours, t_train, t_numba = timed(ours, repeat), timed(ours_train, repeat), timed(hand_numba, repeat)
+    t_ours, t_train, t_numba = interleaved([ours, ours_train, hand_numba], repeat)
     t_book = timed(lambda: textbook_loop(Xt, Y, params, steps, lr, 1), max(1, repeat // 2))
     print("Per-sample SGD, 100,000 steps, 3-3:relu-1:logistic (median seconds)")
     rows = [("textbook-style NumPy loop", t_book), ("hand-written numba loop", t_numba),
@@ -195,8 +201,7 @@ def mini_batch(repeat, epochs):
         train(net, X, y, scale=16, batch_size=bs, epochs=epochs, lr=lr, seed=0, progress=False)
 
     ours()
-    t_ours = timed(ours, repeat)
-    t_np = timed(lambda: hand_numpy_minibatch(Xt, Y, params, epochs, bs, lr, 0), repeat)
+    t_ours, t_np = interleaved([ours, lambda: hand_numpy_minibatch(Xt, Y, params, epochs, bs, lr, 0)], repeat)
     print()
     print(f"Mini-batch SGD on digits (1797 x 64), 64-64:relu-10:softmax, batch {bs}, {epochs} epochs, float64")
     print(f"  {'hand-written NumPy loop':<34} {t_np:9.4f} s")

@@ -138,7 +138,7 @@ def encode_targets(network, y: np.ndarray, classes=None, where: str = "<array>",
         bad = np.flatnonzero(y != np.round(y))
         if bad.size:
             raise DataError(f"{at(bad[0])}: class label {y[bad[0]]:g} is not an integer")
-        labels = sorted({int(v) for v in y}) if classes is None else list(classes)
+        labels = [int(v) for v in np.unique(y)] if classes is None else list(classes)
         if len(labels) > n_out:
             raise DataError(f"{where}: {len(labels)} classes ({', '.join(map(str, labels[:8]))}"
                             f"{', ...' if len(labels) > 8 else ''}) but the softmax layer has {n_out} units")

@@ -150,18 +150,18 @@ def _mini_batch(batch, params, Xt, Y, epochs, size, lr, rng, val, progress, step
     with _progress(total, progress, "step" if steps else "epoch") as bar, np.errstate(over="ignore", invalid="ignore"):
         for epoch in range(epochs if steps is None else 1):
             order = rng.permutation(m) if steps is None else rng.integers(0, m, size=steps)
-            costs = []
+            total_cost = 0.0
             for start in range(0, len(order), size):
                 idx = order[start:start + size]
-                c = float(batch.sgd_step(params, Xt[:, idx], Y[:, idx], lr))
+                c = batch.sgd_step(params, Xt[:, idx], Y[:, idx], lr)
                 if not math.isfinite(c):
                     raise DivergedError(f"training diverged in epoch {epoch + 1}: the loss is not finite; "
                                         f"try a lower learning rate (now {lr:g})")
-                costs.append(c * len(idx))
+                total_cost += c * len(idx)
                 if steps is not None:
                     bar.update(1)
             _check_finite(params, f"epoch {epoch + 1}", lr)
-            history["train"].append(float(np.sum(costs) / len(order)))
+            history["train"].append(float(total_cost / len(order)))
             if val is not None:
                 history["test"].append(float(batch.gradients(params, *val)[0]))
             if steps is None:

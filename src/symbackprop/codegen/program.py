@@ -73,11 +73,13 @@ class BatchStep:
     comment: str = ""
 
 
-def batch_program(derivation, printer) -> tuple[list[BatchStep], list[BatchStep], str]:
+def batch_program(derivation, printer, mean: bool = True) -> tuple[list[BatchStep], list[BatchStep], str]:
     """The matrix form as NumPy over a batch (samples as columns): ``(forward, backward, cost)``.
 
-    The cost and ``dC_dZ`` of the output layer carry ``1/m`` so that every gradient is a mean.
+    The cost is a mean over the m samples; with ``mean`` the output layer's ``dC_dZ`` (or ``dC_dA``)
+    carries ``1/m`` too, so that every gradient is a mean; without it the gradients are sums.
     """
+    per_m = " / m" if mean else ""
     from ..activations import a
     from ..costs import y
     from ..matrix import to_numpy, to_text
@@ -102,14 +104,14 @@ def batch_program(derivation, printer) -> tuple[list[BatchStep], list[BatchStep]
     if net.cost.pairs_with is net.output.activation and net.output.activation is SOFTMAX:
         # sum_k Y_k (LSE - Z_k) with sum_k Y_k = 1 per sample, as the collapse dC_dZ = A - Y assumes
         M, _, S, _ = naming.softmax_temps(L)
-        cost = f"((np.log({S}) + {M}).sum() - (Y * {Z_L}).sum()) / m"
+        cost = f"((np.log({S}) + {M}).sum() - np.vdot(Y, {Z_L})) / m"
     else:
         per = net.cost.code_cost([Z_L], [A_L], [Y])
         cost = f"({printer.doprint(per)}).sum() / m"
     leaves: dict[str, str] = {}
     if derivation.combined is None:
         local = net.cost.derivative.subs({a: A_L, y: Y}, simultaneous=True)
-        leaves[naming.grad(A_L.name)] = f"({printer.doprint(local)}) / m"
+        leaves[naming.grad(A_L.name)] = f"({printer.doprint(local)}){per_m}" if mean else printer.doprint(local)
     for layer, dense in enumerate(net.layers, start=1):
         if dense.activation.elementwise:
             Zs, As = sp.Symbol(naming.pre(layer)), sp.Symbol(naming.act(layer))
@@ -123,7 +125,7 @@ def batch_program(derivation, printer) -> tuple[list[BatchStep], list[BatchStep]
                 used.add(leaf)
                 bwd.append(BatchStep(leaf, leaves[leaf], f"{leaf}, local derivative"))
         code = to_numpy(step.rhs)
-        if step.lhs == naming.grad(Z_L.name) and derivation.combined is not None:
+        if step.lhs == naming.grad(Z_L.name) and derivation.combined is not None and mean:
             code = f"({code}) / m"
         if step.lhs.startswith("dC_dB"):
             code = f"{code}.sum(axis=1, keepdims=True)" if step.rhs.op == "sym" else \

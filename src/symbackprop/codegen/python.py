@@ -24,13 +24,15 @@ def numpy_module_source(derivation) -> str:
     """A standalone module importing only NumPy: ``forward``, ``predict``, ``gradients``, ``sgd_step``."""
     net = derivation.network
     fwd, bwd, cost = batch_program(derivation, ArrayNumPy())
+    _, bwd_sum, _ = batch_program(derivation, ArrayNumPy(), mean=False)  # sgd_step folds 1/m into the step
     shapes = net.shapes()
     unpack = "\n".join(f'    {p} = params["{p}"]' for p in shapes)
     fwd_lines = "\n".join(f"    {s.lhs} = {s.code}" + (f"  # {s.comment}" if s.comment else "") for s in fwd)
     bwd_lines = "\n".join(f"    # {s.comment}\n    {s.lhs} = {s.code}" for s in bwd)
     layers = ", ".join(f'"{s.lhs}": {s.lhs}' for s in fwd if s.lhs[0] in "ZA")
     grads = ", ".join(f'"{p}": {naming.grad(p)}' for p in shapes)
-    updates = "\n".join(f"    {p} -= lr * {naming.grad(p)}" for p in shapes)
+    updates = "\n".join(f"    {p} -= step * {naming.grad(p)}" for p in shapes)
+    bwd_sum_lines = "\n".join(f"    # {s.comment}\n    {s.lhs} = {s.code}" for s in bwd_sum)
     out = naming.act(net.depth)
     return f'''{_header(derivation, "Forward pass, gradients and SGD")}
 import numpy as np
@@ -63,12 +65,15 @@ def gradients(params, X, Y):
 
 
 def sgd_step(params, X, Y, lr):
-    """One step of gradient descent on the batch (X, Y), in place; returns the cost before it."""
+    """One step of gradient descent on the batch (X, Y), in place; returns the cost before it.
+
+    The gradients below are sums over the batch; the step lr/m makes them means."""
 {unpack}
     m = X.shape[1]
 {fwd_lines}
     cost = {cost}
-{bwd_lines}
+{bwd_sum_lines}
+    step = lr / m
 {updates}
     return cost
 '''
