@@ -237,3 +237,10 @@ def test_latex_and_markdown_formats(run_cli):
     assert r"\frac{\partial A_{1}}{\partial Z_{1}} &= \left[Z_{1} > 0\right]" in out
     code, out, _ = run_cli("derive", "3-3:relu-1:logistic", "--format", "markdown", "--entries")
     assert code == 0 and out.count("$$") % 2 == 0 and "## Matrix form" in out and "## Per-entry gradients" in out
+
+
+def test_cse_form_from_the_command_line(run_cli):
+    code, out, _ = run_cli("derive", "--cse")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("x0 = ") and any(line.startswith("dC_dW1 = ") for line in lines)

@@ -149,3 +149,11 @@ def test_two_input_model_report_shows_decision_regions(tmp_path):
     page = render_html(derive(model.network), model)
     assert "decision regions over the two inputs" in page
     assert page.count("<rect") > 60 * 60  # one cell per grid point
+
+
+def test_a_wide_layer_is_one_box_with_its_width():
+    from symbackprop.render.svg import network
+
+    picture = network(derive("784-128:relu-3:softmax", "cross_entropy").network)
+    assert ">784</text>" in picture and ">128</text>" in picture
+    assert picture.count("<circle") == 3  # the 3 output units; the wide layers are boxes

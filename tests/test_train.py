@@ -164,3 +164,26 @@ def test_predict_csv_and_prompt(run_cli, tmp_path, monkeypatch):
     monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
     code, out, _ = run_cli("predict", tmp_path / "m.json")
     assert code == 0 and [line.split()[1] for line in out.splitlines()] == ["1", "0"]
+
+
+def test_without_numba_per_sample_training_still_works_and_says_so_once(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['numba'] = None\n"
+            "import numpy as np, symbackprop\n"
+            "X = np.random.default_rng(0).uniform(size=(50, 2)); y = (X[:, 0] > X[:, 1]).astype(int)\n"
+            "for seed in (0, 1):\n"
+            "    m = symbackprop.train('2-3:tanh-1:logistic', X, y, iterations=2000, lr=0.5, seed=seed)\n"
+            "print(m.score(X, y)['accuracy'])\n")
+    env = {**__import__("os").environ, "SYMBACKPROP_CACHE_DIR": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.count("numba is not available") == 1
+    assert float(run.stdout) > 0.8
+
+
+def test_progress_bar_on_a_terminal(capsys):
+    X, y = _xor_like()
+    train("2-3:tanh-1:logistic", X, y, iterations=3000, progress=True)
+    assert "step" in capsys.readouterr().err

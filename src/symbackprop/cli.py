@@ -24,6 +24,15 @@ def _cmd_derive(args) -> int:
     from .derive import derive
 
     d = derive(args.spec, args.cost)
+    if args.cse:
+        from .render.text import text
+
+        replacements, reduced = d.expanded(cse=True)
+        for sym, expr in replacements:
+            print(f"{sym} = {text(expr)}")
+        for name, expr in reduced.items():
+            print(f"dC_d{name} = {text(expr)}")
+        return 0
     if args.format == "json":
         print(json.dumps(d.to_json(expanded=args.expanded), indent=2))
     elif args.format == "latex":
@@ -178,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["text", "latex", "markdown", "json"], default="text")
     p.add_argument("--entries", action="store_true", help="also the per-entry form")
     p.add_argument("--expanded", action="store_true", help="also the fully expanded form (small networks)")
+    p.add_argument("--cse", action="store_true",
+                   help="only the fully expanded form, after common-subexpression elimination")
     p.set_defaults(func=_cmd_derive)
 
     p = sub.add_parser("train", help="train a network on a CSV file with the derived gradients")
