@@ -218,3 +218,10 @@ def test_check_with_broken_user_code(run_cli, tmp_path, target, expected):
     assert expected in line
     if "raises" in target:
         assert f"{tmp_path / 'raises.py'}:2" in line
+
+
+def test_plot_without_matplotlib_fails_before_training(run_cli, csv, tmp_path, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
+    code, out, err = run_cli("train", csv(GOOD), "--net", NET, "--plot", tmp_path / "loss.png")
+    assert code == 2 and "--plot needs matplotlib" in one_line(err)
+    assert out == "" and not (tmp_path / "loss.png").exists()

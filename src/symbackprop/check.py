@@ -212,7 +212,7 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
     for trial in range(1, trials + 1):
         for m in (1, 4):
             params, X, Y = random_problem(net, rng, m)
-            want_cost, want = ref(params, X, Y)
+            _, want = ref(params, X, Y)
             try:
                 out = fn({k: v.copy() for k, v in params.items()}, X.copy(), Y.copy())
             except Exception as err:  # noqa: BLE001 - report the user's own error, not ours
@@ -251,8 +251,3 @@ def check_file(spec, target: str, cost: str | None = None, trials: int = 5, seed
     d = derive(spec, cost)
     fn, path = load_user_function(target)
     return check_backprop(d, fn, trials=trials, seed=seed, path=path, label=target)
-
-
-def report_json(report: Report) -> str:
-    return json.dumps(report.to_json(), indent=2)
-

@@ -101,8 +101,3 @@ def latex_name(name: str) -> str:
     if sub is None:
         return name
     return sub[0] if not sub[1] else f"{sub[0]}_{{{sub[1]}}}"
-
-
-def latex_symbol_names(expr: sp.Basic) -> dict[sp.Symbol, str]:
-    """The ``symbol_names`` mapping for :func:`sympy.latex` of an expression."""
-    return {s: latex_name(s.name) for s in expr.free_symbols}
