@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
