@@ -225,3 +225,8 @@ def test_plot_without_matplotlib_fails_before_training(run_cli, csv, tmp_path, m
     code, out, err = run_cli("train", csv(GOOD), "--net", NET, "--plot", tmp_path / "loss.png")
     assert code == 2 and "--plot needs matplotlib" in one_line(err)
     assert out == "" and not (tmp_path / "loss.png").exists()
+
+
+def test_iterations_with_a_batch_size_is_refused(run_cli, csv):
+    code, _, err = run_cli("train", csv(GOOD), "--net", NET, "--batch-size", "8", "--iterations", "100")
+    assert code == 2 and "iterations are for per-sample SGD" in one_line(err)

@@ -132,7 +132,7 @@ def gradcheck(spec_or_derivation, cost: str | None = None, seed: int = 0, m: int
     d = _derivation(spec_or_derivation, cost)
     net = d.network
     f = d.compile(backend)
-    cost_fn = d.compile("numpy").module.gradients
+    cost_fn = d.compile("numpy").module.cost
     rng = np.random.default_rng(seed)
     redraws = 0
     params, X, Y = random_problem(net, rng, m)
@@ -149,7 +149,7 @@ def gradcheck(spec_or_derivation, cost: str | None = None, seed: int = 0, m: int
             minus = {k: v.copy() for k, v in params.items()}
             plus[name][idx] += eps
             minus[name][idx] -= eps
-            fd[idx] = (cost_fn(plus, X, Y)[0] - cost_fn(minus, X, Y)[0]) / (2 * eps)
+            fd[idx] = (cost_fn(plus, X, Y) - cost_fn(minus, X, Y)) / (2 * eps)
         result = ParamResult(name, shape, shape)
         _compare(result, fd, grads[name], rtol, atol, "finite difference vs derived")
         report.params.append(result)

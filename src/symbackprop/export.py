@@ -101,6 +101,7 @@ def _harness(prog, name, dtype, model) -> str:
     d = Derivation(net)
     mod = numpy_module(d)
     outputs = mod.predict(params, X)
-    costs = np.array([mod.gradients(params, X[:, [k]], Y[:, [k]])[0] for k in range(X.shape[1])])
-    grads = [mod.gradients(params, X[:, [k]], Y[:, [k]])[1] for k in range(X.shape[1])]
+    per_sample = [mod.gradients(params, X[:, [k]], Y[:, [k]]) for k in range(X.shape[1])]
+    costs = np.array([c for c, _ in per_sample])
+    grads = [g for _, g in per_sample]
     return c.harness(prog, name, dtype, params, X, Y, outputs, costs, grads)

@@ -82,8 +82,11 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
         raise SymbackpropError(f"the learning rate must be a positive number, not {lr}")
     if per_sample is None:
         per_sample = batch_size is None and epochs is None
-    if per_sample and batch_size is not None:
-        raise SymbackpropError("choose per-sample SGD or a batch size, not both")
+    if per_sample and (batch_size is not None or epochs is not None):
+        raise SymbackpropError("per-sample SGD runs for a number of iterations; batch size and epochs are for "
+                               "mini-batch training")
+    if not per_sample and iterations is not None:
+        raise SymbackpropError("iterations are for per-sample SGD; mini-batch training runs for a number of epochs")
     X = np.asarray(X, dtype=float)
     if X.ndim != 2 or X.shape[1] != network.inputs:
         raise SymbackpropError(f"X must be (n_samples, {network.inputs}) for {network.spec}, not {X.shape}")
@@ -135,7 +138,7 @@ def _per_sample(network, batch, params, Xt, Y, steps, lr, rng, val, progress) ->
                                     f"try a lower learning rate (now {lr:g})")
             history["train"].append(float(losses[0]))
             if val is not None:
-                history["test"].append(float(batch.gradients(current, *val)[0]))
+                history["test"].append(float(batch.cost(current, *val)))
             bar.update(len(part))
     _check_finite(dict(zip(network.shapes(), arrays)), f"step {steps}", lr)
     params.update(zip(network.shapes(), arrays))
@@ -163,7 +166,7 @@ def _mini_batch(batch, params, Xt, Y, epochs, size, lr, rng, val, progress, step
             _check_finite(params, f"epoch {epoch + 1}", lr)
             history["train"].append(float(total_cost / len(order)))
             if val is not None:
-                history["test"].append(float(batch.gradients(params, *val)[0]))
+                history["test"].append(float(batch.cost(params, *val)))
             if steps is None:
                 bar.update(1)
     return history

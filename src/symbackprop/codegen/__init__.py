@@ -10,7 +10,7 @@ from . import loader
 from .program import scalar_program
 from .python import numpy_module_source, scalar_module_source
 
-GENERATOR = "8"  # bump when generated code changes, so disk caches are not reused
+GENERATOR = "9"  # bump when generated code changes, so disk caches are not reused
 SCALAR_LIMIT = 2000  # parameters; larger networks use the batch code with batches of one
 _WARNED: list[bool] = []
 

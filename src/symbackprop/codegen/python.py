@@ -54,6 +54,14 @@ def predict(params, X):
     return forward(params, X)["{out}"]
 
 
+def cost(params, X, Y):
+    """The mean cost over the m columns of X, Y."""
+{unpack}
+    m = X.shape[1]
+{fwd_lines}
+    return {cost}
+
+
 def gradients(params, X, Y):
     """(cost, grads): the mean cost over the m columns of X, Y and its gradient for every parameter."""
 {unpack}
