@@ -186,3 +186,18 @@ def test_check_reports_missing_and_extra_keys():
 def test_check_accepts_cost_and_grads_like_the_compiled_callable():
     d = derive("2-3:tanh-2:softmax", "cross_entropy")
     assert check_backprop(d, d.compile("numpy")).ok
+
+
+def test_check_compares_a_returned_cost_too():
+    d = derive("3-3:relu-1:logistic")
+    f = d.compile("numpy")
+
+    def summed_not_mean(params, X, Y):
+        cost, grads = f(params, X, Y)
+        return cost * X.shape[1], grads
+
+    report = check_backprop(d, summed_not_mean, trials=2)
+    assert not report.ok
+    assert [p.name for p in report.params if not p.ok] == ["cost"]
+    assert "FAIL: the cost disagrees" in report.to_text()
+    assert check_backprop(d, f, trials=2).ok

@@ -80,17 +80,19 @@ class Report:
             lines.append(f"  {mark} {p.name:<4} {str(p.expected_shape):<9} max abs err {p.max_abs:.2e}   "
                          f"max rel err {p.max_rel:.2e}")
             for w in p.wrong[:3]:
-                lines.append(f"      {p.name}[{w['index'][0]}, {w['index'][1]}]: yours {w['yours']:.6g}, "
+                where = "" if p.name == "cost" else f"[{w['index'][0]}, {w['index'][1]}]"
+                lines.append(f"      {p.name}{where}: yours {w['yours']:.6g}, "
                              f"correct {w['correct']:.6g} ({w['case']})")
             if len(p.wrong) > 3:
                 lines.append(f"      ... and {len(p.wrong) - 3} more wrong entries")
         for name in self.extra:
             lines.append(f"  ✗ {name:<4} is not a parameter of this network")
         lines += [f"  note: {n}" for n in self.notes]
-        bad = sum(not p.ok for p in self.params) + len(self.extra)
+        bad = sum(not p.ok for p in self.params if p.name != "cost") + len(self.extra)
         lines.append(f"worst relative error: {self.worst_rel:.2e}")
+        params = [p for p in self.params if p.name != "cost"]
         lines.append("OK: every gradient agrees" if self.ok else
-                     f"FAIL: {bad} of {len(self.params)} parameters disagree")
+                     f"FAIL: {bad} of {len(params)} parameters disagree" if bad else "FAIL: the cost disagrees")
         return "\n".join(lines)
 
     def to_json(self) -> dict:
@@ -211,12 +213,20 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
     for trial in range(1, trials + 1):
         for m in (1, 4):
             params, X, Y = random_problem(net, rng, m)
-            _, want = ref(params, X, Y)
+            want_cost, want = ref(params, X, Y)
             try:
                 out = fn({k: v.copy() for k, v in params.items()}, X.copy(), Y.copy())
             except Exception as err:  # noqa: BLE001 - report the user's own error, not ours
                 raise UserCodeError(_user_error(err, path)) from None
             if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict):
+                cost_result = results.setdefault("cost", ParamResult("cost", (1, 1), (1, 1)))
+                try:
+                    got_cost = np.asarray(out[0], dtype=float).reshape(1, 1)
+                except (TypeError, ValueError):
+                    cost_result.problem = "the returned cost is not one number (the mean over the samples)"
+                else:
+                    _compare(cost_result, got_cost, np.array([[want_cost]]), rtol, atol,
+                             f"draw {trial}, {'1 sample' if m == 1 else f'batch of {m}'}")
                 out = out[1]
             if not isinstance(out, dict):
                 raise UserCodeError(f"the function returned {type(out).__name__}; expected a dict of gradients "
@@ -224,7 +234,7 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
             extra |= set(map(str, out)) - set(shapes)
             case = f"draw {trial}, {'1 sample' if m == 1 else f'batch of {m}'}"
             for name, res in results.items():
-                if res.problem:
+                if res.problem or name == "cost":
                     continue
                 if name not in out:
                     res.problem = "missing from the returned gradients"
