@@ -12,6 +12,7 @@ import numpy as np
 from .activations import LEAKY_RELU, RELU
 from .derive import Derivation, derive
 from .errors import SymbackpropError, UserCodeError
+from .fileio import existing_file
 
 
 def random_problem(network, rng: np.random.Generator, m: int = 3):
@@ -166,9 +167,7 @@ def load_user_function(target: str):
     path_text, sep, func = target.rpartition(":")
     if not sep or not path_text or not func:
         raise UserCodeError(f"'{target}': expected FILE.py:FUNCTION, e.g. examples/textbook_backprop.py:backprop")
-    path = Path(path_text)
-    if not path.is_file():
-        raise UserCodeError(f"{path}: no such file" if not path.exists() else f"{path}: is not a file")
+    path = existing_file(path_text, "file", UserCodeError)
     name = f"symbackprop_user_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:

@@ -11,6 +11,7 @@ import numpy as np
 
 from .activations import LOGISTIC, SOFTMAX
 from .errors import DataError
+from .fileio import existing_file
 
 
 @dataclass
@@ -49,11 +50,7 @@ def read_csv(path: str | Path, target: str | None = None, features: list[str] | 
     With ``features`` (a model's feature names) those columns are the features, in that order.
     Every problem is a :class:`DataError` naming the file, row (1-based), column and value.
     """
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder, not a CSV file")
+    path = existing_file(path, "file", DataError)
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.reader(fh))

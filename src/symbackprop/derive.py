@@ -13,8 +13,6 @@ from .activations import a
 from .costs import y
 from .spec import Network, parse_spec
 
-EXPANDED_LIMIT = 2000  # parameters; above this the fully expanded form is refused
-
 
 def layer_symbol(name: str) -> sp.Symbol:
     """A layer quantity (``Z2``, ``A1``, ``W2``) as one real symbol, as the reference writes it."""

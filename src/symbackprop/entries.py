@@ -7,8 +7,12 @@ from functools import cached_property
 import sympy as sp
 
 from . import naming
+from .activations import a
+from .costs import y
 from .errors import SpecError
 from .spec import Network
+
+ENTRY_LIMIT = 2000  # parameters; above this nothing is written entry by entry (use the matrix form)
 
 
 class EntryForm:
@@ -25,9 +29,9 @@ class EntryForm:
         self.network = network
         self.code = code
         self.lse = None
-        if network.n_params > _limit():
+        if network.n_params > ENTRY_LIMIT:
             raise SpecError(
-                f"the per-entry and fully expanded forms are limited to {_limit()} parameters and "
+                f"the per-entry and fully expanded forms are limited to {ENTRY_LIMIT} parameters and "
                 f"{network.spec} has {network.n_params}; use the matrix form instead"
             )
         widths = network.widths()
@@ -73,7 +77,7 @@ class EntryForm:
         out_act, Z_L, A_L = net.output.activation, list(self.Z[L]), list(self.A[L])
         combined = net.cost.combined(out_act)
         if combined is not None:
-            dZ = [_subs_generic(combined, ak, yk) for ak, yk in zip(A_L, self.Y)]
+            dZ = [combined.subs({a: ak, y: yk}, simultaneous=True) for ak, yk in zip(A_L, self.Y)]
         else:
             dA = [net.cost.derivative_at(ak, yk) for ak, yk in zip(A_L, self.Y)]
             dA_syms = [dsym(s.name) for s in A_L]
@@ -144,16 +148,3 @@ class EntryForm:
             return out
         replacements, reduced = sp.cse(list(out.values()))
         return replacements, dict(zip(out, reduced))
-
-
-def _subs_generic(expr: sp.Expr, aval: sp.Expr, yval: sp.Expr) -> sp.Expr:
-    from .activations import a
-    from .costs import y
-
-    return expr.subs({a: aval, y: yval}, simultaneous=True)
-
-
-def _limit() -> int:
-    from .derive import EXPANDED_LIMIT
-
-    return EXPANDED_LIMIT

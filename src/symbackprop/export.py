@@ -11,6 +11,7 @@ from .codegen import c, js, numpy_module
 from .codegen.program import scalar_program
 from .codegen.python import numpy_module_source
 from .derive import Derivation
+from .entries import ENTRY_LIMIT
 from .errors import SymbackpropError
 from .fileio import atomic_write
 from .model import Model
@@ -71,8 +72,8 @@ def export(target, to: str, out_dir=".", name: str | None = None, dtype: str = "
         path = folder / f"{name}.py"
         atomic_write(path, source)
         return [path]
-    if to in ("c", "js") and network.n_params > 2000:
-        raise SymbackpropError(f"{to} export writes straight-line code for up to 2000 parameters; "
+    if to in ("c", "js") and network.n_params > ENTRY_LIMIT:
+        raise SymbackpropError(f"{to} export writes straight-line code for up to {ENTRY_LIMIT} parameters; "
                                f"{network.spec} has {network.n_params}")
     prog = scalar_program(network)
     if to == "c":

@@ -10,6 +10,16 @@ from pathlib import Path
 from .errors import SymbackpropError
 
 
+def existing_file(path: str | os.PathLike, what: str, error: type[SymbackpropError] = SymbackpropError) -> Path:
+    """``path`` as a Path when it is a file; otherwise ``error`` saying it is missing or a folder."""
+    path = Path(path)
+    if not path.exists():
+        raise error(f"{path}: no such {what}")
+    if not path.is_file():
+        raise error(f"{path}: is a folder, not a {what}" if path.is_dir() else f"{path}: is not a {what}")
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path in the target's folder; on success it replaces ``path`` at once.

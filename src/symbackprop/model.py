@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from .data import Scaling, task_of
 from .errors import ModelFileError, SymbackpropError
-from .fileio import atomic_write
+from .fileio import atomic_write, existing_file
 from .spec import Network, parse_spec
 
 FORMAT = "symbackprop-model"
@@ -91,11 +90,7 @@ class Model:
 
 def load(path) -> Model:
     """Read and validate a model file; every problem is a one-line :class:`ModelFileError`."""
-    path = Path(path)
-    if not path.exists():
-        raise ModelFileError(f"{path}: no such model file")
-    if path.is_dir():
-        raise ModelFileError(f"{path}: is a folder, not a model file")
+    path = existing_file(path, "model file", ModelFileError)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:

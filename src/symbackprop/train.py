@@ -9,8 +9,9 @@ import numpy as np
 
 from . import naming
 from .activations import LEAKY_RELU, RELU
-from .codegen import SCALAR_LIMIT, numpy_module, per_sample_module
+from .codegen import numpy_module, per_sample_module
 from .data import Scaling, encode_targets
+from .entries import ENTRY_LIMIT
 from .errors import DivergedError, SymbackpropError
 from .model import Model
 from .spec import Network, parse_spec
@@ -121,7 +122,7 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
 
 
 def _per_sample(network, batch, params, Xt, Y, steps, lr, rng, val, progress) -> dict:
-    if network.n_params > SCALAR_LIMIT:
+    if network.n_params > ENTRY_LIMIT:  # no per-sample code that large: the NumPy code, one sample a step
         return _mini_batch(batch, params, Xt, Y, 1, 1, lr, rng, val, progress, steps=steps)
     module = per_sample_module(network)
     order = rng.integers(0, Xt.shape[1], size=steps)

@@ -11,7 +11,6 @@ from .program import scalar_program
 from .python import numpy_module_source, scalar_module_source
 
 GENERATOR = "9"  # bump when generated code changes, so disk caches are not reused
-SCALAR_LIMIT = 2000  # parameters; larger networks use the batch code with batches of one
 _WARNED: list[bool] = []
 
 
@@ -63,8 +62,6 @@ def numpy_module(derivation_or_network):
 
 def per_sample_module(network):
     """The numba per-sample module: from memory, else the disk cache, else derived and compiled."""
-    if network.n_params > SCALAR_LIMIT:
-        raise ValueError(f"per-sample code is generated for up to {SCALAR_LIMIT} parameters")
     key = loader.key(network.spec, network.cost.name, "scalar", GENERATOR)
     module = loader.cached_on_disk(key)
     if module is None:

@@ -66,7 +66,7 @@ def render_text(d, entries: bool = False, expanded: bool = False) -> str:
 
 def render_json(d, expanded: bool = False) -> dict:
     """``{"spec", "cost", "local", "gradients", ...}``; every expression parses back with ``sympify``."""
-    from ..derive import EXPANDED_LIMIT
+    from ..entries import ENTRY_LIMIT
 
     out = {
         "spec": d.network.spec,
@@ -78,7 +78,7 @@ def render_json(d, expanded: bool = False) -> dict:
         out["combined"] = {f"dC_dZ{d.network.depth}": str(d.combined)}
     if d.is_scalar:
         out["gradients"] = {p: str(c.expr) for p, c in d.chains.items()}
-    elif d.network.n_params <= EXPANDED_LIMIT:
+    elif d.network.n_params <= ENTRY_LIMIT:
         out["gradients"] = {n: str(e) for n, e in d.entries.gradients.items()}
     else:
         out["gradients"] = {}
