@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from symbackprop import derive
-from symbackprop.codegen import per_sample_module
+from symbackprop.backends import per_sample_module
 from symbackprop.demo import font_colour_data
 from symbackprop.export import export
 from symbackprop.train import init_params

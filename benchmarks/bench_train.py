@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from symbackprop import derive
-from symbackprop.codegen import per_sample_module
+from symbackprop.backends import per_sample_module
 from symbackprop.demo import font_colour_data
 from symbackprop.train import init_params, train
 

@@ -38,7 +38,7 @@ def ids(corpus=CORPUS):
 
 def draw(network, rng: np.random.Generator, m: int = 3):
     """Random parameters N(0, 1), inputs X (n_inputs, m) and targets Y (n_outputs, m) that fit the cost."""
-    from symbackprop.check import random_problem
+    from symbackprop.draws import random_problem
 
     return random_problem(network, rng, m)
 
@@ -63,3 +63,39 @@ def random_corpus(count: int, seed: int = 2024):
         spec = "-".join([str(widths[0])] + [f"{w}:{a}" for w, a in zip(widths[1:], acts)])
         out.append((spec, cost))
     return out
+
+
+def derived_gradients(derivation, params, X, Y):
+    """``(cost, grads)`` from the Program lowered entry by entry (SymPy), evaluated numerically and
+    averaged over the samples: the derivation itself, not generated code."""
+    import sympy as sp
+
+    from symbackprop.activations import logistic, softplus
+
+    ef = derivation.entries
+    subs = ef.substitution()
+    names = list(ef.gradients)
+    exprs = [ef.gradients[n].xreplace(subs) for n in names] + [ef.cost.xreplace(subs)]
+    modules = [{"Heaviside": lambda x, h0=0.0: np.heaviside(x, h0), "logistic": lambda x: 1 / (1 + np.exp(-x)),
+                "softplus": lambda x: np.logaddexp(0, x)}, "numpy"]
+    assert logistic.__name__ == "logistic" and softplus.__name__ == "softplus"
+    where = {}  # symbol -> (array name, row, column)
+    for name, mat in [("X", ef.X), ("Y", ef.Y), *ef.params.items()]:
+        for i in range(mat.rows):
+            for j in range(mat.cols):
+                where[mat[i, j]] = (name, i, j)
+    syms = sorted(where, key=lambda s: s.name)
+    fn = sp.lambdify(syms, exprs, modules=modules)
+    arrays = {"X": X, "Y": Y, **params}
+    rows = []
+    for k in range(X.shape[1]):
+        args = [arrays[n][i, k] if n in ("X", "Y") else arrays[n][i, j] for n, i, j in (where[s] for s in syms)]
+        rows.append(np.asarray(fn(*args), dtype=float))
+    mean = np.mean(rows, axis=0)
+    entry = {mat[i, j].name: (name, i, j) for name, mat in ef.params.items()
+             for i in range(mat.rows) for j in range(mat.cols)}
+    grads = {p: np.zeros(np.shape(v)) for p, v in params.items()}
+    for value, name in zip(mean, names):
+        p, i, j = entry[name]
+        grads[p][i, j] = value
+    return float(mean[-1]), grads

@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 import sympy as sp
 from conftest import REFERENCE
-from networks import CORPUS, draw, ids
+from networks import CORPUS, derived_gradients, draw, ids
 
 from symbackprop import derive
 from symbackprop.errors import SpecError
 from symbackprop.naming import symbols
-from symbackprop.numeric import gradients as matrix_gradients
 
 REFERENCE_LINES = [
     "dC_dA2 = 2*A2 - 2*Y",
@@ -48,7 +47,7 @@ def substituted_cost(network):
     """The per-sample cost in X, Y and parameter entries only, built straight from the definitions."""
     A = symbols("X", (network.inputs, 1))
     for layer, dense in enumerate(network.layers, start=1):
-        W = symbols(f"W{layer}", network.shapes()[f"W{layer}"])
+        W = symbols(f"W{layer}", network.shapes()[f"W{layer}"], matrix=True)
         B = symbols(f"B{layer}", (dense.width, 1))
         Z = W * A + B
         if dense.activation.name == "softmax":
@@ -64,7 +63,7 @@ def values(network, params, x, y):
     vals = {}
 
     def put(name, arr):
-        for s, v in zip(symbols(name, arr.shape), arr.flatten()):
+        for s, v in zip(symbols(name, arr.shape, matrix=name.startswith("W")), arr.flatten()):
             vals[s] = sp.Float(float(v), 30)
 
     put("X", x)
@@ -141,7 +140,7 @@ def test_matrix_form_equals_per_entry_form(spec, cost):
     d = derive(spec, cost)
     net = d.network
     params, X, Y = draw(net, np.random.default_rng(3), m=4)
-    _, mat = matrix_gradients(d, params, X, Y)
+    _, mat = d.compile("numpy")(params, X, Y)  # the matrix form's code
     per_sample = [values(net, params, X[:, [k]], Y[:, [k]]) for k in range(4)]
     for name, expr in d.entries.gradients.items():
         p, *idx = name.split("_")
@@ -156,7 +155,7 @@ def test_relu_derivative_is_zero_at_the_kink():
     # W1*X + B1 = 0 exactly: the kink
     params = {"W1": np.array([[2.0]]), "B1": np.array([[-1.0]]), "W2": np.array([[3.0]]), "B2": np.array([[0.5]])}
     X, Y = np.array([[0.5]]), np.array([[1.0]])
-    for grads in (matrix_gradients(d, params, X, Y)[1], d.compile("numpy")(params, X, Y)[1],
+    for grads in (derived_gradients(d, params, X, Y)[1], d.compile("numpy")(params, X, Y)[1],
                   d.compile("numba")(params, X, Y)[1]):
         assert grads["W1"][0, 0] == 0.0 and grads["B1"][0, 0] == 0.0
 
@@ -166,7 +165,7 @@ def test_leaky_relu_takes_its_slope_at_the_kink():
     params = {"W1": np.array([[2.0]]), "B1": np.array([[-1.0]]), "W2": np.array([[3.0]]), "B2": np.array([[0.5]])}
     X, Y = np.array([[0.5]]), np.array([[1.0]])
     # C = (A2 - Y)^2, A2 = 3*0 + 0.5: dC/dB1 = 2*(0.5 - 1) * 3 * 0.01
-    for grads in (matrix_gradients(d, params, X, Y)[1], d.compile("numpy")(params, X, Y)[1],
+    for grads in (derived_gradients(d, params, X, Y)[1], d.compile("numpy")(params, X, Y)[1],
                   d.compile("numba")(params, X, Y)[1]):
         assert grads["B1"][0, 0] == pytest.approx(-0.03, rel=1e-12)
 

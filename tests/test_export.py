@@ -16,7 +16,7 @@ from networks import CORPUS, draw, ids
 from test_report import CHROMIUM, FLAGS
 
 from symbackprop import derive
-from symbackprop.codegen import per_sample_module
+from symbackprop.backends import per_sample_module
 from symbackprop.demo import font_colour_data
 from symbackprop.export import export
 from symbackprop.train import init_params, train

@@ -8,7 +8,7 @@ import sympy as sp
 from symbackprop import ACTIVATIONS, Dense, Network, get_activation, get_cost, parse_spec
 from symbackprop.activations import z
 from symbackprop.errors import SpecError
-from symbackprop.naming import entry, latex_name
+from symbackprop.naming import Key, entry, grad, latex_name, symbols
 
 
 def test_string_parses_into_the_python_form():
@@ -60,5 +60,7 @@ def test_entry_names():
     assert entry("B1", (3, 1), 2) == "B1_2"
     assert entry("W2", (1, 3), 0, 2) == "W2_0_2"
     assert entry("X", (3, 1), 0) == "X_0"
-    assert latex_name("dC_dW1") == r"\frac{\partial C}{\partial W_{1}}"
-    assert latex_name("W1_0_2") == "W_{1;0,2}"
+    assert latex_name(grad(Key("W", 1))) == r"\frac{\partial C}{\partial W_{1}}"
+    assert entry("W1", (3, 1), 2, 0, matrix=True) == "W1_2_0"  # weights are always W{l}_{i}_{j}
+    w = symbols(Key("W", 1), (2, 3), matrix=True)
+    assert w[0, 2].name == "W1_0_2" and latex_name(w[0, 2].name) == "W_{1;0,2}"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from symbackprop import derive
-from symbackprop.codegen import numpy_module, per_sample_module
+from symbackprop.backends import numpy_module, per_sample_module
 from symbackprop.model import load
 from symbackprop.train import init_params, train
 from symbackprop.workflows import demo

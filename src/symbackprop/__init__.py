@@ -2,11 +2,14 @@
 
 __version__ = "0.1.0"
 
+# The printers and backends register themselves by name when imported; the public API follows.
+from . import backends, render  # noqa: E402,F401
 from .activations import ACTIVATIONS, Activation, get_activation  # noqa: E402
 from .check import Report, check_backprop, gradcheck  # noqa: E402
 from .costs import COSTS, Cost, get_cost  # noqa: E402
 from .derive import Derivation, derive  # noqa: E402
 from .errors import SymbackpropError  # noqa: E402
+from .layers import Elementwise, Layer  # noqa: E402
 from .model import Model, load  # noqa: E402
 from .spec import Dense, Network, parse_spec  # noqa: E402
 from .train import train  # noqa: E402
@@ -18,6 +21,8 @@ __all__ = [
     "Cost",
     "Dense",
     "Derivation",
+    "Elementwise",
+    "Layer",
     "Model",
     "Network",
     "Report",

@@ -9,32 +9,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .activations import LEAKY_RELU, RELU
 from .derive import Derivation, derive
+from .draws import random_problem
 from .errors import SymbackpropError, UserCodeError
 from .fileio import existing_file
 
 
-def random_problem(network, rng: np.random.Generator, m: int = 3):
-    """Random parameters N(0, 1), inputs X (n_inputs, m) and targets Y (n_outputs, m) that fit the cost."""
-    params = {k: rng.normal(size=s) for k, s in network.shapes().items()}
-    X = rng.normal(size=(network.inputs, m))
-    n = network.outputs
-    if network.cost.name == "cross_entropy":
-        Y = np.eye(n)[:, rng.integers(0, n, size=m)]
-    elif network.cost.name == "binary_cross_entropy":
-        Y = rng.integers(0, 2, size=(n, m)).astype(float)
-    else:
-        Y = rng.normal(size=(n, m))
-    return params, X, Y
-
-
 def _near_kink(derivation, params, X, margin: float) -> bool:
-    """True when a ReLU-family pre-activation lies within ``margin`` of its kink at 0."""
-    layers = derivation.compile("numpy").module.forward(params, X)
-    return any(np.any(np.abs(layers[f"Z{layer}"]) < margin)
-               for layer, dense in enumerate(derivation.network.layers, start=1)
-               if dense.activation in (RELU, LEAKY_RELU))
+    """True when the input of a layer with a kink (ReLU-family) lies within ``margin`` of its kink at 0."""
+    values = derivation.compile("numpy").module.forward(params, X)
+    return any(np.any(np.abs(values[str(node.site.ins[0])]) < margin)
+               for node in derivation.network.nodes if "kink" in node.layer.traits)
 
 
 @dataclass

@@ -1,33 +1,37 @@
-"""Cost functions: each one object holding its SymPy definition and all derived from it."""
+"""Cost functions: each one object holding its SymPy definition; its derivative and code are derived from it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cached_property
 
 import sympy as sp
 
-from .activations import LOGISTIC, SOFTMAX, Activation, a, softplus, z
-from .errors import SpecError, did_you_mean
+from . import matexpr as mx
+from . import naming
+from .activations import a, softplus, z
+from .errors import SpecError
+from .layers.elementwise import layer_symbol
+from .program import Step
+from .registry import COSTS as REGISTRY
 
 y = sp.Symbol("y", real=True)  # generic target entry
 
 
-@dataclass(frozen=True, eq=False)
 class Cost:
     """A per-sample cost ``C = sum_k c(A_k, Y_k)``; the cost of a batch is the mean over samples.
 
-    ``fits`` names the output activations the cost is defined for (``None``: any).
-    ``pairs_with`` is the output activation with which dC/dZ collapses to ``A - Y``.
+    ``fits`` names the output activations the cost is defined for (``None``: any).  ``pairs_with``
+    names the output activation with which dC/dZ collapses to ``A - Y`` (checked by SymPy); with it the
+    cost is computed from the logits (stable for any Z).
     """
 
-    name: str
-    definition: Callable[[sp.Expr, sp.Expr], sp.Expr]
-    fits: tuple[Activation, ...] | None = None
-    pairs_with: Activation | None = None
-    aliases: tuple[str, ...] = ()
-    description: str = ""
+    def __init__(self, name: str, definition: Callable, fits: tuple[str, ...] | None = None,
+                 pairs_with: str | None = None, aliases=(), description: str = "", targets: str = "real"):
+        self.name, self.definition, self.fits, self.pairs_with = name, definition, fits, pairs_with
+        self.targets = targets  # "real", "binary" or "one-hot": what Y holds
+        self.aliases, self.description = tuple(aliases), description
+        self._verified = False
 
     def __repr__(self) -> str:
         return f"Cost({self.name!r})"
@@ -45,92 +49,83 @@ class Cost:
         """``dc/da``, derived by SymPy (the reference's ``dC_dA2 = 2*A2 - 2*Y``)."""
         return sp.diff(self.expr, a)
 
-    def at(self, aval: sp.Expr, yval: sp.Expr) -> sp.Expr:
+    def at(self, aval, yval) -> sp.Expr:
         return self.expr.subs({a: aval, y: yval}, simultaneous=True)
 
-    def derivative_at(self, aval: sp.Expr, yval: sp.Expr) -> sp.Expr:
+    def derivative_at(self, aval, yval) -> sp.Expr:
         return self.derivative.subs({a: aval, y: yval}, simultaneous=True)
 
-    def check_fits(self, activation: Activation) -> None:
+    def check_fits(self, activation) -> None:
         """Raise a clear error when this cost is not defined for that output activation."""
-        if self.fits is not None and activation not in self.fits:
-            names = " or ".join(act.name for act in self.fits)
-            raise SpecError(
-                f"cost '{self.name}' needs a {names} output layer, not '{activation.name}'"
-            )
+        if self.fits is not None and activation.name not in self.fits:
+            raise SpecError(f"cost '{self.name}' needs a {' or '.join(self.fits)} output layer, "
+                            f"not '{activation.name}'")
 
-    def combined(self, activation: Activation) -> sp.Expr | None:
-        """``dC/dZ`` of the output layer as ``a - y`` where this cost pairs with ``activation``.
-
-        The collapse is derived once by SymPy (for softmax using that the targets sum to 1).
-        """
-        if self.pairs_with is not activation:
+    def combined(self, activation) -> sp.Expr | None:
+        """``dC/dZ`` of the output layer as ``a - y`` where this cost pairs with ``activation``."""
+        if self.pairs_with is None or activation.name != self.pairs_with:
             return None
-        _verify_collapse(self, activation)
+        if not self._verified:
+            self._verified = _collapses(self, activation)
         return a - y
 
-    def code_cost(self, zs: list, outs: list, ys: list, lse=None) -> sp.Expr:
-        """The per-sample cost for generated code, from the logits where that is stabler."""
-        if self.pairs_with is LOGISTIC and all(isinstance(v, sp.Basic) for v in zs):
-            return sum(softplus(zk) - yk * zk for zk, yk in zip(zs, ys))
-        if self.pairs_with is SOFTMAX and lse is not None:
-            return sum(yk * (lse - zk) for zk, yk in zip(zs, ys))
-        return sum(self.at(ak, yk) for ak, yk in zip(outs, ys))
+    # -- the Program's cost steps ----------------------------------------------------------------
+    def steps(self, out_layer, site, target: mx.M) -> list[Step]:
+        """The per-sample cost ``C``, from the logits where the output activation pairs with it."""
+        A, Z = site.y, site.x()
+        if self.combined(out_layer) is not None and out_layer.elementwise:
+            f = mx.ScalarFn(self.name, softplus(z) - y * z, (z, y))
+            expr = mx.fn(f, Z, target)
+        elif self.combined(out_layer) is not None:
+            expr = mx.had(target, mx.sub(out_layer.log_normaliser(site), Z))
+        else:
+            expr = mx.fn(mx.ScalarFn(self.name, self.expr, (a, y)), A, target)
+        return [Step(naming.C, mx.colsum(expr), (1, 1), "cost")]
+
+    def local(self, site, target: mx.M) -> Step:
+        """``dC_dA`` of the output layer, derived by SymPy."""
+        f = mx.ScalarFn(str(naming.grad(site.out)), self.derivative, (a, y))
+        scalar = self.derivative_at(layer_symbol(site.out), layer_symbol(target.key))
+        return Step(naming.grad(site.out), mx.fn(f, site.y, target), site.shape, "local", scalar=scalar,
+                    kind="elementwise")
 
 
-_VERIFIED: set[str] = set()
-
-
-def _verify_collapse(cost: Cost, activation: Activation) -> None:
-    if cost.name in _VERIFIED:
-        return
+def _collapses(cost: Cost, activation) -> bool:
+    """SymPy checks that dC/dZ is ``A - Y`` (for softmax with targets summing to 1)."""
     if activation.elementwise:
         raw = sp.diff(cost.at(activation.expr, y), z)
         ok = sp.simplify(raw - (activation.expr - y)) == 0
     else:
         n = 3
-        zs = sp.symbols(f"z0:{n}", real=True)
-        ys = sp.symbols(f"y0:{n}", real=True)
-        outs = SOFTMAX.raw_entries(list(zs))
+        zs, ys = sp.symbols(f"z0:{n}", real=True), sp.symbols(f"y0:{n}", real=True)
+        total_exp = sum(sp.exp(v) for v in zs)
+        outs = [sp.exp(v) / total_exp for v in zs]
         total = sum(sp.expand_log(cost.at(o, t), force=True) for o, t in zip(outs, ys))
         raw = sp.diff(total, zs[0]).subs(ys[-1], 1 - sum(ys[:-1]))
         ok = sp.simplify(raw - (outs[0] - ys[0])) == 0
     if not ok:  # pragma: no cover - a SymPy regression
         raise AssertionError(f"{cost.name} with {activation.name} does not collapse to A - Y")
-    _VERIFIED.add(cost.name)
+    return True
 
 
-SQUARED_ERROR = Cost(
-    "squared_error", lambda av, yv: (av - yv) ** 2, aliases=("mse", "squared"),
-    description="C = sum_k (A_k - Y_k)^2",
-)
-BINARY_CROSS_ENTROPY = Cost(
-    "binary_cross_entropy",
-    lambda av, yv: -(yv * sp.log(av) + (1 - yv) * sp.log(1 - av)),
-    fits=(LOGISTIC,),
-    pairs_with=LOGISTIC,
-    aliases=("bce", "log_loss"),
-    description="C = -sum_k [Y_k log A_k + (1 - Y_k) log(1 - A_k)]",
-)
-CROSS_ENTROPY = Cost(
-    "cross_entropy",
-    lambda av, yv: -yv * sp.log(av),
-    fits=(SOFTMAX,),
-    pairs_with=SOFTMAX,
-    aliases=("ce", "categorical_cross_entropy"),
-    description="C = -sum_k Y_k log A_k",
-)
-
-COSTS: dict[str, Cost] = {c.name: c for c in (SQUARED_ERROR, BINARY_CROSS_ENTROPY, CROSS_ENTROPY)}
-_BY_NAME = {alias: c for c in COSTS.values() for alias in (c.name, *c.aliases)}
+def register(cost: Cost) -> Cost:
+    """Add a cost to the names ``--cost`` may use."""
+    return REGISTRY.register(cost.name, cost, cost.aliases)
 
 
-def get_cost(name: str | Cost) -> Cost:
+SQUARED_ERROR = register(Cost("squared_error", lambda av, yv: (av - yv) ** 2, aliases=("mse", "squared"),
+                              description="C = sum_k (A_k - Y_k)^2"))
+BINARY_CROSS_ENTROPY = register(Cost(
+    "binary_cross_entropy", lambda av, yv: -(yv * sp.log(av) + (1 - yv) * sp.log(1 - av)),
+    fits=("logistic",), pairs_with="logistic", aliases=("bce", "log_loss"), targets="binary",
+    description="C = -sum_k [Y_k log A_k + (1 - Y_k) log(1 - A_k)]"))
+CROSS_ENTROPY = register(Cost(
+    "cross_entropy", lambda av, yv: -yv * sp.log(av), fits=("softmax",), pairs_with="softmax",
+    aliases=("ce", "categorical_cross_entropy"), targets="one-hot", description="C = -sum_k Y_k log A_k"))
+
+COSTS = REGISTRY.view()
+
+
+def get_cost(name) -> Cost:
     """The cost called ``name`` (or an alias); a clear error with a suggestion otherwise."""
-    if isinstance(name, Cost):
-        return name
-    key = str(name).strip().lower()
-    if key in _BY_NAME:
-        return _BY_NAME[key]
-    raise SpecError(f"unknown cost {str(name)!r}{did_you_mean(key, _BY_NAME)}"
-                    f" (choose from {', '.join(COSTS)})")
+    return name if isinstance(name, Cost) else REGISTRY.get(name)

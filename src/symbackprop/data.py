@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .activations import LOGISTIC, SOFTMAX
 from .errors import DataError
 from .fileio import existing_file
 
@@ -105,10 +104,10 @@ def read_csv(path: str | Path, target: str | None = None, features: list[str] | 
 
 def task_of(network) -> str:
     """``binary``, ``multiclass``, ``multilabel`` or ``regression``, from the output layer."""
-    act = network.output.activation
-    if act is SOFTMAX:
+    kind = network.output.activation.outputs
+    if kind == "distribution":
         return "multiclass"
-    if act is LOGISTIC:
+    if kind == "probability":
         return "binary" if network.outputs == 1 else "multilabel"
     return "regression"
 

@@ -7,11 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .codegen import c, js, numpy_module
-from .codegen.program import scalar_program
-from .codegen.python import numpy_module_source
-from .derive import Derivation
-from .entries import ENTRY_LIMIT
+from .backends import c_code, js_code, numpy_code, numpy_module, program_of
+from .draws import random_problem
 from .errors import SymbackpropError
 from .fileio import atomic_write
 from .model import Model
@@ -67,18 +64,16 @@ def export(target, to: str, out_dir=".", name: str | None = None, dtype: str = "
     folder = Path(out_dir)
     if not folder.is_dir():
         raise SymbackpropError(f"--out {folder}: no such folder")
+    program = program_of(network)
     if to == "numpy":
-        source = numpy_module_source(Derivation(network)) + (_model_section(model) if model else "")
+        source = numpy_code.module_source(program) + (_model_section(model) if model else "")
         path = folder / f"{name}.py"
         atomic_write(path, source)
         return [path]
-    if to in ("c", "js") and network.n_params > ENTRY_LIMIT:
-        raise SymbackpropError(f"{to} export writes straight-line code for up to {ENTRY_LIMIT} parameters; "
-                               f"{network.spec} has {network.n_params}")
-    prog = scalar_program(network)
     if to == "c":
-        files = {f"{name}.h": c.header(prog, name, dtype, model), f"{name}.c": c.source(prog, name, dtype, model),
-                 f"test_{name}.c": _harness(prog, name, dtype, model)}
+        files = {f"{name}.h": c_code.header(program, name, dtype, model),
+                 f"{name}.c": c_code.source(program, name, dtype, model),
+                 f"test_{name}.c": _harness(network, program, name, dtype, model)}
         for fname, text in files.items():
             atomic_write(folder / fname, text)
         return [folder / f for f in files]
@@ -86,23 +81,18 @@ def export(target, to: str, out_dir=".", name: str | None = None, dtype: str = "
         if model is None:
             raise SymbackpropError("js export needs a trained MODEL.json (the page runs the trained network)")
         path = folder / f"{name}.html"
-        atomic_write(path, js.page(prog, model, name))
+        atomic_write(path, js_code.page(program, model, name))
         return [path]
     raise SymbackpropError(f"--to must be numpy, c or js, not {to!r}")
 
 
-def _harness(prog, name, dtype, model) -> str:
-    net = prog.network
-    rng = np.random.default_rng(0)
-    from .check import random_problem
-
-    params, X, Y = random_problem(net, rng, 4)
+def _harness(network, program, name, dtype, model) -> str:
+    params, X, Y = random_problem(network, np.random.default_rng(0), 4)
     if model is not None:
         params = model.params
-    d = Derivation(net)
-    mod = numpy_module(d)
+    mod = numpy_module(network)
     outputs = mod.predict(params, X)
     per_sample = [mod.gradients(params, X[:, [k]], Y[:, [k]]) for k in range(X.shape[1])]
     costs = np.array([c for c, _ in per_sample])
     grads = [g for _, g in per_sample]
-    return c.harness(prog, name, dtype, params, X, Y, outputs, costs, grads)
+    return c_code.harness(program, name, dtype, params, X, Y, outputs, costs, grads)

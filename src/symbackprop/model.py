@@ -35,7 +35,7 @@ class Model:
         return task_of(self.network)
 
     def _forward(self, X) -> np.ndarray:
-        from .codegen import numpy_module
+        from .backends import numpy_module
 
         X = np.asarray(X, dtype=float)
         if X.ndim == 1:

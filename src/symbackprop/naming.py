@@ -1,103 +1,145 @@
-"""Every name symbackprop gives a symbol: parameters, layer values, entries and derivatives."""
+"""Every name symbackprop shows, generated from structured keys (templates) and never parsed back."""
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 
 import sympy as sp
 
-INPUT = "X"
-TARGET = "Y"
-COST = "C"
-
-_ENTRY = re.compile(r"^([A-Za-z]+)(\d*)((?:_(?:\d+|[a-z]))*)$")
+# What each name symbackprop generated stands for (its key and entry index), so that printers show it
+# (subscripts, fractions of partials) from the structure: a symbol table, filled as names are made.
+_MEANING: dict[str, tuple] = {}
 
 
-def weight(layer: int) -> str:
+@dataclass(frozen=True, order=True)
+class Key:
+    """A named quantity: ``Key("W", 1)`` prints ``W1``, ``Key("X")`` prints ``X``, ``Key("gamma", 2)`` ``gamma2``."""
+
+    base: str
+    layer: int | None = None
+
+    def __post_init__(self):
+        _MEANING.setdefault(str(self), (self, ()))
+
+    def __str__(self) -> str:
+        return self.base if self.layer is None else f"{self.base}{self.layer}"
+
+
+@dataclass(frozen=True)
+class Deriv:
+    """The derivative of ``num`` with respect to ``den``: prints ``dA2_dZ2``; ``Deriv(C, W1)`` is ``dC_dW1``."""
+
+    num: Key
+    den: Key
+
+    def __post_init__(self):
+        _MEANING.setdefault(str(self), (self, ()))
+
+    def __str__(self) -> str:
+        return f"d{self.num}_d{self.den}"
+
+
+INPUT, TARGET, COST = "X", "Y", "C"
+X, Y, C = Key(INPUT), Key(TARGET), Key(COST)
+
+
+def weight(layer: int) -> Key:
     """``W{l}``: the weights of layer ``l`` (1-based)."""
-    return f"W{layer}"
+    return Key("W", layer)
 
 
-def bias(layer: int) -> str:
+def bias(layer: int) -> Key:
     """``B{l}``: the biases of layer ``l``."""
-    return f"B{layer}"
+    return Key("B", layer)
 
 
-def pre(layer: int) -> str:
+def pre(layer: int) -> Key:
     """``Z{l}``: the pre-activation of layer ``l``."""
-    return f"Z{layer}"
+    return Key("Z", layer)
 
 
-def act(layer: int) -> str:
+def act(layer: int) -> Key:
     """``A{l}``: the activation of layer ``l``; ``A0`` is the input ``X``."""
-    return INPUT if layer == 0 else f"A{layer}"
+    return X if layer == 0 else Key("A", layer)
 
 
-def local(num: str, den: str) -> str:
+def local(num: Key, den: Key) -> Deriv:
     """The local derivative of ``num`` with respect to ``den``: ``dA2_dZ2``."""
-    return f"d{num}_d{den}"
+    return Deriv(num, den)
 
 
-def softmax_temps(layer: int) -> tuple[str, str, str, str]:
-    """Names of the stable softmax's max, shifted exponentials, their sum, and the log-sum-exp."""
-    return f"M{layer}", f"E{layer}", f"S{layer}", f"LSE{layer}"
+def grad(key: Key) -> Deriv:
+    """The gradient of the cost with respect to ``key``: ``dC_dW1``."""
+    return Deriv(C, key)
 
 
-def grad(name: str) -> str:
-    """The gradient of the cost with respect to ``name``: ``dC_dW1``."""
-    return local(COST, name)
-
-
-def entry(name: str, shape: tuple[int, int], i: int, j: int = 0) -> str:
+def entry(name, shape: tuple[int, int], i, j=0, matrix: bool = False) -> str:
     """Name of entry (i, j) of a vector or matrix called ``name``.
 
-    A quantity with exactly one entry keeps its plain name (``W1``, ``B2``, ``X``); a column
-    vector's entries are ``NAME_i`` and a matrix's ``NAME_i_j``, 0-based.
+    A quantity with exactly one entry keeps its plain name (``W1``, ``B2``, ``X``); a column vector's
+    entries are ``NAME_i``, a matrix's (``matrix=True``: weights, whatever their shape) ``NAME_i_j``, 0-based.
     """
     rows, cols = shape
     if rows * cols == 1:
-        return name
-    if cols == 1:
+        return str(name)
+    if cols == 1 and not matrix:
         return f"{name}_{i}"
     return f"{name}_{i}_{j}"
 
 
-def entry_names(name: str, shape: tuple[int, int]) -> list[list[str]]:
-    """All entry names of ``name``, row by row."""
-    return [[entry(name, shape, i, j) for j in range(shape[1])] for i in range(shape[0])]
+
+def symbol(key: Key | Deriv, index: tuple = (), name: str | None = None) -> sp.Symbol:
+    """A real SymPy symbol for ``key`` (or one entry of it), remembered for the printers."""
+    text = name if name is not None else str(key)
+    if isinstance(key, (Key, Deriv)):
+        _MEANING.setdefault(text, (key, tuple(index)))
+    return sp.Symbol(text, real=True)
 
 
-def symbols(name: str, shape: tuple[int, int]) -> sp.Matrix:
+def symbols(key: Key | Deriv, shape: tuple[int, int], matrix: bool = False) -> sp.Matrix:
     """A SymPy matrix of real symbols, one per entry, named by :func:`entry`."""
-    return sp.Matrix([[sp.Symbol(n, real=True) for n in row] for row in entry_names(name, shape)])
+    rows, cols = shape
+    one = rows * cols == 1
+    return sp.Matrix(rows, cols, lambda i, j: symbol(
+        key, () if one else ((i, j) if matrix or cols > 1 else (i,)), entry(key, shape, i, j, matrix)))
 
 
-def derivative_parts(name: str) -> tuple[str, str] | None:
-    """``dC_dW1`` -> ``("C", "W1")``; ``None`` for a name that is not a derivative."""
-    if name.startswith("d") and "_d" in name:
-        num, den = name[1:].split("_d", 1)
-        return num, den
-    return None
+def meaning(name: str) -> tuple[Key | Deriv, tuple] | None:
+    """What a symbol created by :func:`symbol` stands for, or ``None`` for any other name."""
+    return _MEANING.get(name)
 
 
-def subscript(name: str) -> tuple[str, str] | None:
-    """``W1_0_2`` -> ``("W", "1;0,2")``, ``Z2`` -> ``("Z", "2")``, ``X`` -> ``("X", "")``; ``None`` if no match."""
-    m = _ENTRY.match(name)
-    if not m:
-        return None
-    base, layer, idx = m.groups()
-    parts = [layer] if layer else []
-    if idx:
-        parts.append(",".join(idx.strip("_").split("_")))
-    return base, ";".join(parts)
+def _sub(key: Key, index: tuple) -> tuple[str, str]:
+    parts = [str(key.layer)] if key.layer is not None else []
+    if index:
+        parts.append(",".join(str(v) for v in index))
+    return key.base, ";".join(parts)
 
 
-def latex_name(name: str) -> str:
-    """LaTeX for a name: ``W1_0_2`` -> ``W_{1;0,2}``; ``dC_dW1`` -> a fraction of partials."""
-    parts = derivative_parts(name)
-    if parts:
-        return rf"\frac{{\partial {latex_name(parts[0])}}}{{\partial {latex_name(parts[1])}}}"
-    sub = subscript(name)
-    if sub is None:
-        return name
-    return sub[0] if not sub[1] else f"{sub[0]}_{{{sub[1]}}}"
+def parts(obj: Key | Deriv, index: tuple = ()):
+    """``(base, subscript)`` for a key, or ``((num_base, num_sub), (den_base, den_sub))`` for a derivative."""
+    if isinstance(obj, Deriv):
+        num_index = () if obj.num == C else index
+        return _sub(obj.num, num_index), _sub(obj.den, index)
+    return _sub(obj, index)
+
+
+def _latex_sub(base: str, sub: str) -> str:
+    base = {"gamma": r"\gamma", "beta": r"\beta"}.get(base, base)
+    return base if not sub else f"{base}_{{{sub}}}"
+
+
+def latex_of(obj: Key | Deriv, index: tuple = ()) -> str:
+    """LaTeX for a key (``W_{1;0,2}``) or a derivative (a fraction of partials)."""
+    if isinstance(obj, Deriv):
+        (nb, ns), (db, ds) = parts(obj, index)
+        return rf"\frac{{\partial {_latex_sub(nb, ns)}}}{{\partial {_latex_sub(db, ds)}}}"
+    return _latex_sub(*parts(obj, index))
+
+
+def latex_name(name) -> str:
+    """LaTeX for a key, a derivative or a symbol's name that symbackprop created; other text as it is."""
+    if isinstance(name, (Key, Deriv)):
+        return latex_of(name)
+    known = meaning(str(name))
+    return latex_of(*known) if known else str(name)

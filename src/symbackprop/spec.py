@@ -1,13 +1,18 @@
-"""Network specs: the ``3-3:relu-1:logistic`` string and the ``Network``/``Dense`` objects it parses into."""
+"""Network specs: the ``3-3:relu-1:logistic`` string, the ``Network``/``Dense`` objects, and their layer graph."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
-from .activations import SOFTMAX, Activation, get_activation
+from . import naming
+from .activations import get_activation
 from .costs import SQUARED_ERROR, Cost, get_cost
 from .errors import SpecError
+from .layers.base import Layer, Site
+from .layers.dense import Linear
+from .program import Param
 
 MAX_WIDTH = 100_000
 _INT = re.compile(r"^\s*\d+\s*$")
@@ -15,10 +20,13 @@ _INT = re.compile(r"^\s*\d+\s*$")
 
 @dataclass(frozen=True)
 class Dense:
-    """A fully connected layer: ``Z = W·A_prev + B``, ``A = activation(Z)``."""
+    """A fully connected layer: ``Z = W·A_prev + B``, ``A = activation(Z)``.
+
+    ``activation`` is a name, an activation, or any elementwise layer object (its own parameters too).
+    """
 
     width: int
-    activation: Activation = field(default_factory=lambda: get_activation("identity"))
+    activation: Layer = field(default_factory=lambda: get_activation("identity"))
 
     def __post_init__(self):
         object.__setattr__(self, "activation", get_activation(self.activation))
@@ -26,6 +34,20 @@ class Dense:
             raise SpecError(f"layer width must be a whole number, not {self.width!r}")
         if not 1 <= self.width <= MAX_WIDTH:
             raise SpecError(f"layer width must be between 1 and {MAX_WIDTH}, not {self.width}")
+
+    def nodes(self, number: int, prev: naming.Key, n_in: int) -> list[tuple[Layer, naming.Key, naming.Key, int]]:
+        """``(layer, out, in, n_in)`` for the dense part and the activation of layer ``number``."""
+        init = "he" if getattr(self.activation, "he_init", False) else "glorot"
+        return [(Linear(self.width, init), naming.pre(number), prev, n_in),
+                (self.activation, naming.act(number), naming.pre(number), self.width)]
+
+
+@dataclass(frozen=True)
+class Node:
+    """One layer of the graph at its site: what it reads and writes, and its parameters."""
+
+    layer: Layer
+    site: Site
 
 
 @dataclass(frozen=True)
@@ -52,10 +74,27 @@ class Network:
         for number, layer in enumerate(self.layers, start=1):
             if not isinstance(layer, Dense):
                 raise SpecError(f"layer {number} must be a Dense layer, not {layer!r}")
-            if layer.activation is SOFTMAX and number != len(self.layers):
-                raise SpecError(f"softmax is for the output layer only, but layer {number} of "
+            if "output-only" in layer.activation.traits and number != len(self.layers):
+                raise SpecError(f"{layer.activation.name} is for the output layer only, but layer {number} of "
                                 f"{len(self.layers)} uses it")
         self.cost.check_fits(self.output.activation)
+
+    @cached_property
+    def nodes(self) -> tuple[Node, ...]:
+        """The layer graph in topological order (each node's inputs come before it)."""
+        out, prev, n_in = [], naming.X, self.inputs
+        for number, dense in enumerate(self.layers, start=1):
+            for layer, key, src, width_in in dense.nodes(number, prev, n_in):
+                shape = (layer.width(width_in), 1)
+                site = Site(number, key, (src,), ((width_in, 1),), shape, layer.params(number, width_in),
+                            (src != naming.X,))
+                out.append(Node(layer, site))
+                prev, n_in = key, shape[0]
+        return tuple(out)
+
+    @cached_property
+    def params(self) -> tuple[Param, ...]:
+        return tuple(p for node in self.nodes for p in node.site.params)
 
     @property
     def output(self) -> Dense:
@@ -75,18 +114,11 @@ class Network:
 
     def shapes(self) -> dict[str, tuple[int, int]]:
         """Parameter shapes ``{"W1": (n1, n0), "B1": (n1, 1), ...}`` in layer order."""
-        from . import naming
-
-        widths = self.widths()
-        out: dict[str, tuple[int, int]] = {}
-        for layer in range(1, len(widths)):
-            out[naming.weight(layer)] = (widths[layer], widths[layer - 1])
-            out[naming.bias(layer)] = (widths[layer], 1)
-        return out
+        return {p.name: p.shape for p in self.params}
 
     @property
     def n_params(self) -> int:
-        return sum(r * c for r, c in self.shapes().values())
+        return sum(p.size for p in self.params)
 
     @property
     def spec(self) -> str:

@@ -8,10 +8,8 @@ import sys
 import numpy as np
 
 from . import naming
-from .activations import LEAKY_RELU, RELU
-from .codegen import numpy_module, per_sample_module
+from .backends import numpy_module, per_sample_module
 from .data import Scaling, encode_targets
-from .entries import ENTRY_LIMIT
 from .errors import DivergedError, SymbackpropError
 from .model import Model
 from .spec import Network, parse_spec
@@ -19,35 +17,41 @@ from .spec import Network, parse_spec
 STEPS_PER_POINT = 1000  # per-sample history: one point per this many steps
 
 
+def _draw(param, rng: np.random.Generator, uniform: bool) -> np.ndarray:
+    """One parameter's initial value, by its ``init``: He or Glorot normal, zeros or ones."""
+    if uniform:
+        return rng.random(param.shape)
+    if param.init in ("he", "glorot"):
+        fan_out, fan_in = param.shape
+        std = np.sqrt(2.0 / fan_in) if param.init == "he" else np.sqrt(2.0 / (fan_in + fan_out))
+        return rng.normal(0.0, std, param.shape)
+    return np.ones(param.shape) if param.init == "ones" else np.zeros(param.shape)
+
+
 def init_params(network: Network, rng: np.random.Generator, init: str = "auto", X=None) -> dict:
-    """Initial parameters: He (ReLU-family) or Glorot (others) normal weights and zero biases.
+    """Initial parameters, each as its layer declares (He for the weights before a ReLU-family activation,
+    Glorot otherwise, zero biases).
 
     ``init="uniform"`` is the textbook's ``np.random.rand`` for every weight and bias.  With the
-    training inputs ``X`` (n_inputs, m), a ReLU unit that would be inactive on every sample is
-    redrawn, so a small network never starts with its hidden layer dead.
+    training inputs ``X`` (n_inputs, m), a unit whose activation learns nothing below 0 (ReLU) and that
+    would be below 0 on every sample is redrawn, so a small network never starts with a dead layer.
     """
     if init not in ("auto", "uniform"):
         raise SymbackpropError(f"unknown init '{init}' (choose auto or uniform)")
-    params, prev = {}, X
-    for layer, dense in enumerate(network.layers, start=1):
-        n, fan_in = network.shapes()[naming.weight(layer)]
-        if init == "uniform":
-            W, B = rng.random((n, fan_in)), rng.random((n, 1))
-        else:
-            relu_like = dense.activation in (RELU, LEAKY_RELU)
-            std = np.sqrt(2.0 / fan_in) if relu_like else np.sqrt(2.0 / (fan_in + n))
-            W, B = rng.normal(0.0, std, (n, fan_in)), np.zeros((n, 1))
-            if dense.activation is RELU and prev is not None:
-                prev = prev[:, :512]  # enough samples to tell a dead unit
-                for _ in range(20):
-                    dead = np.all(W @ prev + B <= 0, axis=1)
-                    if not dead.any():
-                        break
-                    W[dead] = rng.normal(0.0, std, (int(dead.sum()), fan_in))
-        params[naming.weight(layer)], params[naming.bias(layer)] = W, B
-        if prev is not None:
-            Z = W @ prev + B
-            prev = np.maximum(Z, 0) if dense.activation is RELU else Z
+    params = {p.name: _draw(p, rng, init == "uniform") for p in network.params}
+    if init == "uniform" or X is None:
+        return params
+    forward = numpy_module(network).forward
+    sample = X[:, :512]  # enough samples to tell a dead unit
+    for number, dense in enumerate(network.layers, start=1):
+        if not getattr(dense.activation, "dead_left", False):
+            continue
+        W = next(p for p in network.params if p.key == naming.weight(number))
+        for _ in range(20):
+            dead = np.all(forward(params, sample)[str(naming.pre(number))] <= 0, axis=1)
+            if not dead.any():
+                break
+            params[W.name][dead] = _draw(W, rng, False)[dead]
     return params
 
 
@@ -122,8 +126,6 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
 
 
 def _per_sample(network, batch, params, Xt, Y, steps, lr, rng, val, progress) -> dict:
-    if network.n_params > ENTRY_LIMIT:  # no per-sample code that large: the NumPy code, one sample a step
-        return _mini_batch(batch, params, Xt, Y, 1, 1, lr, rng, val, progress, steps=steps)
     module = per_sample_module(network)
     order = rng.integers(0, Xt.shape[1], size=steps)
     arrays = [np.ascontiguousarray(params[k]) for k in network.shapes()]

@@ -1,1 +1,3 @@
-"""Renderers of a derivation: text and JSON, LaTeX and Markdown, MathML and the HTML report."""
+"""Renderers of a derivation: text and JSON, LaTeX and Markdown, MathML, SVG and the HTML report."""
+
+from . import latex, report, text  # noqa: F401 - each registers its formats

@@ -5,7 +5,8 @@ from __future__ import annotations
 from sympy.printing.latex import LatexPrinter
 
 from .. import naming
-from ..matrix import to_latex as mat_latex
+from ..matexpr import M, render
+from ..registry import RENDERERS
 
 
 class MathPrinter(LatexPrinter):
@@ -25,6 +26,16 @@ def latex(expr) -> str:
     return MathPrinter().doprint(expr)
 
 
+_OPS = {"T": "{{{}}}^{{\\mathsf{{T}}}}", "dot": " \\cdot ", "had": " \\odot ", "add": " + ", "sub": " - ",
+        "fn": "\\operatorname{{{name}}}({})", "colsum": "\\textstyle\\sum({})", "colmax": "\\max({})",
+        "ones": "1", "const": "{:g}"}
+
+
+def mat_latex(x: M) -> str:
+    """A matrix expression in LaTeX: ``{W_{2}}^{\\mathsf{T}} \\cdot \\frac{...}{...}``."""
+    return render(x, naming.latex_name, _OPS)
+
+
 def equations(d, entries: bool = False, expanded: bool = False) -> list[tuple[str, str, str]]:
     """``(section, lhs, rhs)`` LaTeX triples for every equation of the derivation."""
     rows = []
@@ -32,9 +43,9 @@ def equations(d, entries: bool = False, expanded: bool = False) -> list[tuple[st
         rows.append(("Local derivatives", naming.latex_name(ld.name), latex(ld.expr)))
     for name, expr in d.output_forms.items():
         rows.append(("Output forms", naming.latex_name(name), latex(expr)))
-    L = d.network.depth
     if d.combined is not None:
-        rows.append(("Output layer with its cost", naming.latex_name(f"dC_dZ{L}"), latex(d.combined)))
+        lhs = naming.grad(d.network.nodes[-1].site.ins[0])
+        rows.append(("Output layer with its cost", naming.latex_name(lhs), latex(d.combined)))
     for c in d.chains.values():
         prod = r" \cdot ".join(naming.latex_name(f) for f in c.factors)
         rhs = prod + (f" = {latex(c.expr)}" if d.is_scalar else "")
@@ -45,11 +56,17 @@ def equations(d, entries: bool = False, expanded: bool = False) -> list[tuple[st
                      rf"{mat_latex(step.rhs)} \quad ({r}\times {k})"))
     if entries:
         for name, expr in d.entries.gradients.items():
-            rows.append(("Per-entry gradients", naming.latex_name(f"dC_d{name}"), latex(expr)))
+            rows.append(("Per-entry gradients", _grad_latex(name), latex(expr)))
     if expanded:
         for name, expr in d.expanded().items():
-            rows.append(("Fully expanded", naming.latex_name(f"dC_d{name}"), latex(expr)))
+            rows.append(("Fully expanded", _grad_latex(name), latex(expr)))
     return rows
+
+
+def _grad_latex(entry: str) -> str:
+    """∂C/∂(entry) for a parameter entry's name that symbackprop created."""
+    known = naming.meaning(entry)
+    return naming.latex_of(naming.grad(known[0]), known[1]) if known else naming.latex_name(entry)
 
 
 def render_latex(d, entries: bool = False, expanded: bool = False, environment: str = "align") -> str:
@@ -68,3 +85,7 @@ def render_markdown(d, entries: bool = False, expanded: bool = False) -> str:
             section = sec
         out += [f"$$ {lhs} = {rhs} $$", ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+RENDERERS.register("latex", render_latex)
+RENDERERS.register("markdown", render_markdown)

@@ -8,20 +8,24 @@ import numpy as np
 from sympy.printing.mathml import MathMLPresentationPrinter
 
 from .. import naming
-from ..matrix import Mat
+from ..matexpr import M
 
 
-def name(text: str) -> str:
-    """``dC_dW1`` -> a fraction of partials; ``W1_0_2`` -> W with subscript 1;0,2."""
-    parts = naming.derivative_parts(text)
-    if parts:
-        return f"<mfrac><mrow><mo>∂</mo>{name(parts[0])}</mrow><mrow><mo>∂</mo>{name(parts[1])}</mrow></mfrac>"
-    sub = naming.subscript(text)
-    if sub is None:
-        return f"<mi>{html.escape(text)}</mi>"
-    if not sub[1]:
-        return f"<mi>{sub[0]}</mi>"
-    return f"<msub><mi>{sub[0]}</mi><mrow><mn>{sub[1]}</mn></mrow></msub>"
+def _mi(base: str, sub: str) -> str:
+    base = html.escape({"gamma": "γ", "beta": "β"}.get(base, base))
+    return f"<mi>{base}</mi>" if not sub else f"<msub><mi>{base}</mi><mrow><mn>{html.escape(sub)}</mn></mrow></msub>"
+
+
+def name(text) -> str:
+    """A key or generated name: ``dC_dW1`` -> a fraction of partials; ``W1_0_2`` -> W with subscript 1;0,2."""
+    known = naming.meaning(str(text))
+    if known is None:
+        return f"<mi>{html.escape(str(text))}</mi>"
+    obj, index = known
+    if isinstance(obj, naming.Deriv):
+        (nb, ns), (db, ds) = naming.parts(obj, index)
+        return f"<mfrac><mrow><mo>∂</mo>{_mi(nb, ns)}</mrow><mrow><mo>∂</mo>{_mi(db, ds)}</mrow></mfrac>"
+    return _mi(*naming.parts(obj, index))
 
 
 class _Printer(MathMLPresentationPrinter):
@@ -58,18 +62,24 @@ def expr(e) -> str:
     return _Printer().doprint(e)
 
 
-_OPS = {"dot": "<mo>·</mo>", "had": "<mo>⊙</mo>", "sub": "<mo>−</mo>"}
-_PREC = {"sym": 9, "T": 8, "had": 5, "dot": 5, "sub": 3, "vjp": 8}
+_OPS = {"dot": "<mo>·</mo>", "had": "<mo>⊙</mo>", "add": "<mo>+</mo>", "sub": "<mo>−</mo>"}
+_PREC = {"T": 8, "had": 5, "dot": 5, "add": 3, "sub": 3}
 
 
-def matrix_expr(x: Mat, parent: int = 0) -> str:
+def matrix_expr(x: M, parent: int = 0) -> str:
     """The matrix form (``W2ᵀ · (dC_dA2 ⊙ dA2_dZ2)``) as MathML."""
-    if x.op == "sym":
-        return name(x.name)
+    if x.op == "ref":
+        return name(x.key)
+    if x.op == "ones":
+        return "<mn>1</mn>"
+    if x.op == "const":
+        return number(x.value)
     if x.op == "T":
         return f"<msup><mrow>{matrix_expr(x.args[0], 8)}</mrow><mi>T</mi></msup>"
-    if x.op == "vjp":
-        return f"<msup><mrow>{matrix_expr(x.args[0], 8)}</mrow><mi>T</mi></msup><mo>·</mo>{matrix_expr(x.args[1], 8)}"
+    if x.op in ("fn", "colsum", "colmax"):
+        label = {"colsum": "Σ", "colmax": "max"}.get(x.op) or x.fn.name
+        inner = "<mo>,</mo>".join(matrix_expr(a) for a in x.args)
+        return f"<mrow><mi>{html.escape(label)}</mi><mo>(</mo>{inner}<mo>)</mo></mrow>"
     prec = _PREC[x.op]
     inner = _OPS[x.op].join(matrix_expr(a, prec + 1) for a in x.args)
     return f"<mrow><mo>(</mo>{inner}<mo>)</mo></mrow>" if prec < parent else f"<mrow>{inner}</mrow>"

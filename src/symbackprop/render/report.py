@@ -6,13 +6,13 @@ import html
 import json
 
 import numpy as np
-import sympy as sp
 
 from .. import naming
 from ..activations import a as a_sym
-from ..check import random_problem
+from ..backends import numpy_module
 from ..costs import y as y_sym
-from ..numeric import evaluate
+from ..draws import random_problem
+from ..registry import RENDERERS
 from . import mathml, svg
 from .latex import latex, render_markdown
 
@@ -30,31 +30,28 @@ math[display="block"] { margin: .3em 0; }
 
 
 def worked_example(derivation, params=None, x=None, y=None, seed: int = 0) -> dict:
-    """One sample pushed through: every intermediate, local derivative and gradient (``numeric.evaluate``).
+    """One sample pushed through: every step of the Program at it (its generated ``trace``).
 
     Without ``params`` they are seeded random; ``x`` (n_inputs, 1) and ``y`` (n_outputs, 1) likewise.
     """
     net = derivation.network
-    for attempt in range(50):  # prefer a draw where no ReLU is inactive: a livelier example
+    for attempt in range(50):  # prefer a draw where no ReLU-like unit is inactive: a livelier example
         rng = np.random.default_rng(seed + attempt)
         p0, x0, y0 = random_problem(net, rng, 1)
-        p0 = {k: v / np.sqrt(v.shape[1]) if k.startswith("W") else v * 0.1 for k, v in p0.items()}
-        if params is not None or not _dead_relu(derivation, p0, x0 if x is None else x):
+        p0 = {k: v / np.sqrt(v.shape[1]) if v.shape[1] > 1 else v * 0.1 for k, v in p0.items()}
+        if params is not None or not _inactive(derivation, p0, x0 if x is None else x):
             break
-    if net.output.activation.name == "logistic":  # a label, as a classifier would see
-        y0 = rng.integers(0, 2, size=y0.shape).astype(float)
-    elif net.output.activation.name == "softmax":
-        y0 = np.eye(net.outputs)[:, [int(rng.integers(0, net.outputs))]]
     params = {k: np.asarray(v, dtype=float) for k, v in (params or p0).items()}
     x = x0 if x is None else np.asarray(x, dtype=float).reshape(-1, 1)
     y = y0 if y is None else np.asarray(y, dtype=float).reshape(-1, 1)
-    return {"params": params, "x": x, "y": y, "values": evaluate(derivation, params, x, y)}
+    return {"params": params, "x": x, "y": y, "values": numpy_module(derivation).trace(params, x, y)}
 
 
-def _dead_relu(derivation, params, x) -> bool:
-    layers = derivation.compile("numpy").module.forward(params, np.asarray(x, dtype=float).reshape(-1, 1))
-    return any(np.any(layers[naming.pre(k)] <= 0) for k, dense in enumerate(derivation.network.layers, start=1)
-               if dense.activation.name in ("relu", "leaky_relu"))
+def _inactive(derivation, params, x) -> bool:
+    """True when a unit whose activation learns nothing below 0 (ReLU) is below 0 at ``x``."""
+    values = numpy_module(derivation).forward(params, np.asarray(x, dtype=float).reshape(-1, 1))
+    return any(np.any(values[str(node.site.ins[0])] <= 0) for node in derivation.network.nodes
+               if getattr(node.layer, "dead_left", False))
 
 
 def _row(cells: list[str]) -> str:
@@ -72,10 +69,10 @@ def derivation_html(d) -> str:
                          mathml.math(mathml.expr(ld.expr), False), form]))
     out.append("</table>")
     if d.combined is not None:
-        L = d.network.depth
         out.append(f"<p>With {d.cost.name} on a {d.network.output.activation.name} output the two output factors "
                    "collapse (SymPy checks it):</p>")
-        out.append(mathml.equation(mathml.name(f"dC_dZ{L}"), mathml.expr(d.combined)))
+        out.append(mathml.equation(mathml.name(naming.grad(d.network.nodes[-1].site.ins[0])),
+                                   mathml.expr(d.combined)))
     out.append("<h3>Chain rule, parameter by parameter</h3>")
     for c in d.chains.values():
         factors = "<mo>·</mo>".join(mathml.name(f) for f in c.factors)
@@ -98,16 +95,10 @@ def example_html(d, ex: dict) -> str:
                                                         mathml.array(ex["x"]), False) +
            ", target " + mathml.math(mathml.name(naming.TARGET) + "<mo>=</mo>" + mathml.array(ex["y"]), False) +
            ".</p>", "<h3>Forward pass</h3><table>"]
-    for layer, dense in enumerate(net.layers, start=1):
-        Z, A, W, B, prev = (naming.pre(layer), naming.act(layer), naming.weight(layer), naming.bias(layer),
-                            naming.act(layer - 1))
-        out.append(_row([mathml.math(f"{mathml.name(Z)}<mo>=</mo>{mathml.name(W)}<mo>·</mo>{mathml.name(prev)}"
-                                     f"<mo>+</mo>{mathml.name(B)}", False),
-                         mathml.math(f"<mo>=</mo>{mathml.array(v[Z])}", False)]))
-        out.append(_row([mathml.math(f"{mathml.name(A)}<mo>=</mo><mi>{dense.activation.name}</mi>"
-                                     f"<mo>(</mo>{mathml.name(Z)}<mo>)</mo>", False),
-                         mathml.math(f"<mo>=</mo>{mathml.array(v[A])}", False)]))
-    cost_expr = d.cost.expr.subs({a_sym: sp.Symbol(naming.act(net.depth)), y_sym: sp.Symbol(naming.TARGET)},
+    for step in d.program.role("forward"):
+        out.append(_row([mathml.math(f"{mathml.name(step.key)}<mo>=</mo>{mathml.matrix_expr(step.expr)}", False),
+                         mathml.math(f"<mo>=</mo>{mathml.array(v[step.lhs])}", False)]))
+    cost_expr = d.cost.expr.subs({a_sym: naming.symbol(d.program.output.key), y_sym: naming.symbol(naming.Y)},
                                  simultaneous=True)
     out.append(_row([mathml.math(f"{mathml.name(naming.COST)}<mo>=</mo>" + mathml.expr(cost_expr), False), mathml.math(
         f"<mo>=</mo>{mathml.array(v[naming.COST])}", False)]))
@@ -121,11 +112,11 @@ def example_html(d, ex: dict) -> str:
         out.append(_row([mathml.math(f"{mathml.name(step.lhs)}<mo>=</mo>{mathml.matrix_expr(step.rhs)}", False),
                          mathml.math(f"<mo>=</mo>{mathml.array(v[step.lhs])}", False)]))
     out.append("</table><h3>Gradients</h3><table>")
-    for p in net.shapes():
-        g = v[naming.grad(p)]
+    for q in net.params:
+        p, g = q.name, v[str(naming.grad(q.key))]
         data = html.escape(json.dumps(np.asarray(g).tolist())) if np.size(g) <= 4096 else ""
         out.append(f'<tr class="gradient" data-name="{p}" data-values="{data}"><td>'
-                   f'{mathml.math(mathml.name(naming.grad(p)), False)}</td><td>'
+                   f'{mathml.math(mathml.name(naming.grad(q.key)), False)}</td><td>'
                    f'{mathml.math("<mo>=</mo>" + mathml.array(g), False)}</td></tr>')
     out.append("</table>")
     if d.is_scalar:
@@ -199,9 +190,8 @@ def render_report_markdown(d, model=None, seed: int = 0) -> str:
 
     out = [render_markdown(d).rstrip(), "", "## A worked example", ""]
     out += [f"$$ X = {arr(ex['x'])}, \\quad Y = {arr(ex['y'])} $$", ""]
-    for layer in range(1, d.network.depth + 1):
-        for n in (naming.pre(layer), naming.act(layer)):
-            out += [f"$$ {naming.latex_name(n)} = {arr(v[n])} $$", ""]
+    for step in d.program.role("forward"):
+        out += [f"$$ {naming.latex_name(step.key)} = {arr(v[step.lhs])} $$", ""]
     out += [f"$$ C = {arr(v[naming.COST])} $$", ""]
     for name, ld in d.local.items():
         if name in v:
@@ -209,3 +199,6 @@ def render_report_markdown(d, model=None, seed: int = 0) -> str:
     for step in d.steps:
         out += [f"$$ {naming.latex_name(step.lhs)} = {arr(v[step.lhs])} $$", ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+RENDERERS.register("html", derivation_html)

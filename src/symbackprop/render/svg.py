@@ -47,7 +47,7 @@ def network(net) -> str:
                         f'fill="{fill}" stroke="#333"/>')
             body.append(f'<text x="{x}" y="{top + height / 2 + 5}" text-anchor="middle" {_FONT} '
                         f'font-size="14">{n}</text>')
-        title = naming.INPUT if k == 0 else naming.act(k)
+        title = str(naming.act(k))
         body.append(f'<text x="{x}" y="{top}" text-anchor="middle" {_FONT} font-size="15" '
                     f'font-weight="bold">{title}</text>')
         body.append(f'<text x="{x}" y="{top + height + 10}" text-anchor="middle" {_FONT} font-size="13">'
@@ -66,33 +66,29 @@ def _label(x, y, w, h, inner) -> str:
 
 
 def graph(derivation) -> str:
-    """X → Z1 → A1 → ... → C with W and B feeding in; each edge carries its local derivative as math."""
-    L = derivation.network.depth
+    """X → Z1 → A1 → ... → C with each layer's parameters feeding in; each edge carries its local derivative."""
+    nodes = derivation.network.nodes
     col, mid = 300, 170
-    chain = [naming.INPUT]
-    for layer in range(1, L + 1):
-        chain += [naming.pre(layer), naming.act(layer)]
-    chain.append(naming.COST)
-    pos = {n: (60 + i * col // 2, mid) for i, n in enumerate(chain)}
+    chain = [naming.X] + [node.site.out for node in nodes] + [naming.C]
+    pos = {k: (60 + i * col // 2, mid) for i, k in enumerate(chain)}
     width = 60 + (len(chain) - 1) * col // 2 + 80
     body = ['<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
             'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>']
-    edges = []
-    for a, b in zip(chain, chain[1:]):
-        if a == naming.INPUT:
-            edges.append((a, b, None, "below"))
-        else:
-            edges.append((a, b, naming.local(b, a) if b != naming.COST else naming.grad(a), "below"))
-    for layer in range(1, L + 1):
-        zx = pos[naming.pre(layer)][0]
-        pos[naming.weight(layer)] = (zx - 45, mid - 110)
-        pos[naming.bias(layer)] = (zx + 45, mid - 110)
-        edges.append((naming.weight(layer), naming.pre(layer), naming.local(naming.pre(layer), naming.weight(layer)),
-                      "left"))
-        edges.append((naming.bias(layer), naming.pre(layer), naming.local(naming.pre(layer), naming.bias(layer)),
-                      "right"))
-    pos[naming.TARGET] = (pos[naming.COST][0], mid + 110)
-    edges.append((naming.TARGET, naming.COST, None, "right"))
+    last = nodes[-1].site.out
+    edges = [(last, naming.C, naming.grad(last), "below"), (naming.Y, naming.C, None, "right")]
+    params = set()
+    for node in nodes:
+        site = node.site
+        for src in site.ins:
+            edges.append((src, site.out, naming.local(site.out, src) if site.needs_grad[0] else None, "below"))
+        x = pos[site.out][0]
+        offsets = [0] if len(site.params) == 1 else [-45 + 90 * k / (len(site.params) - 1)
+                                                      for k in range(len(site.params))]
+        for q, dx in zip(site.params, offsets):
+            pos[q.key] = (x + dx, mid - 110)
+            params.add(q.key)
+            edges.append((q.key, site.out, naming.local(site.out, q.key), "left" if dx <= 0 else "right"))
+    pos[naming.Y] = (pos[naming.C][0], mid + 110)
     for a, b, local, where in edges:
         (x0, y0), (x1, y1) = pos[a], pos[b]
         dx, dy = x1 - x0, y1 - y0
@@ -100,19 +96,19 @@ def graph(derivation) -> str:
         sx, sy, ex, ey = x0 + dx / dist * 28, y0 + dy / dist * 18, x1 - dx / dist * 28, y1 - dy / dist * 18
         body.append(f'<line x1="{sx:.1f}" y1="{sy:.1f}" x2="{ex:.1f}" y2="{ey:.1f}" stroke="#555" '
                     f'marker-end="url(#arrow)"/>')
-        if local and local in derivation.local:
-            ld = derivation.local[local]
-            math = mathml.equation(mathml.name(local), mathml.expr(ld.expr), display=False, label=local)
+        ld = derivation.local.get(str(local)) if local is not None else None
+        if ld is not None:
+            math = mathml.equation(mathml.name(local), mathml.expr(ld.expr), display=False, label=str(local))
             if where == "below":
                 body.append(_label((x0 + x1) / 2 - 70, y0 + 22, 140, 90, math))
             elif where == "left":
                 body.append(_label(x0 - 100, (y0 + y1) / 2 - 24, 92, 60, math))
             else:
                 body.append(_label(x0 + 8, (y0 + y1) / 2 - 24, 92, 60, math))
-    colours = {naming.COST: "#fde8e8", naming.INPUT: "#e8f0fe", naming.TARGET: "#e8f0fe"}
-    for n, (x, y) in pos.items():
-        fill = colours.get(n, "#fff8e1" if n[0] in "WB" else "#fff")
-        body.append(_node(x, y, n, fill))
+    colours = {naming.C: "#fde8e8", naming.X: "#e8f0fe", naming.Y: "#e8f0fe"}
+    for k, (x, y) in pos.items():
+        fill = colours.get(k, "#fff8e1" if k in params else "#fff")
+        body.append(_node(x, y, html.escape(str(k)), fill))
     return _svg(width, mid + 150, "".join(body), "the computational graph with each local derivative")
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import sympy as sp
 from sympy.printing.str import StrPrinter
 
-from ..matrix import to_text
+from .. import naming
+from ..matexpr import to_text
+from ..registry import RENDERERS
 
 
 class TextPrinter(StrPrinter):
@@ -42,9 +44,8 @@ def render_text(d, entries: bool = False, expanded: bool = False) -> str:
     if not scalar and d.output_forms:
         lines.append("# Output forms (what generated code evaluates).")
         lines += [f"{name} = {text(expr)}" for name, expr in d.output_forms.items()]
-    L = d.network.depth
     if d.combined is not None:
-        lines.append(f"dC_dZ{L} = dC_dA{L} * dA{L}_dZ{L} = {text(d.combined)}")
+        lines.append(f"{combined_lhs(d)} = {text(d.combined)}")
     if scalar:
         lines += [f"{c.name} = {c.product} = {text(c.expr)}" for c in d.chains.values()]
     else:
@@ -64,9 +65,15 @@ def render_text(d, entries: bool = False, expanded: bool = False) -> str:
     return "\n".join(lines)
 
 
+def combined_lhs(d) -> str:
+    """``dC_dZ2 = dC_dA2 * dA2_dZ2``: what the output layer's collapse stands for."""
+    last = d.network.nodes[-1].site
+    return f"{naming.grad(last.ins[0])} = {naming.grad(last.out)} * {naming.local(last.out, last.ins[0])}"
+
+
 def render_json(d, expanded: bool = False) -> dict:
     """``{"spec", "cost", "local", "gradients", ...}``; every expression parses back with ``sympify``."""
-    from ..entries import ENTRY_LIMIT
+    from ..derive.lower import ENTRY_LIMIT
 
     out = {
         "spec": d.network.spec,
@@ -75,7 +82,7 @@ def render_json(d, expanded: bool = False) -> dict:
         "output_forms": {n: str(e) for n, e in d.output_forms.items()},
     }
     if d.combined is not None:
-        out["combined"] = {f"dC_dZ{d.network.depth}": str(d.combined)}
+        out["combined"] = {str(naming.grad(d.network.nodes[-1].site.ins[0])): str(d.combined)}
     if d.is_scalar:
         out["gradients"] = {p: str(c.expr) for p, c in d.chains.items()}
     elif d.network.n_params <= ENTRY_LIMIT:
@@ -87,3 +94,7 @@ def render_json(d, expanded: bool = False) -> dict:
     if expanded:
         out["expanded"] = {n: str(sp.sympify(e)) for n, e in d.expanded().items()}
     return out
+
+
+RENDERERS.register("text", render_text)
+RENDERERS.register("json", render_json)

@@ -1,16 +1,15 @@
-"""Compiling a derivation into callables: ``f(params, X, Y) -> (cost, grads)`` and the SGD loop."""
+"""Backends: printers and emitters of a Program, each registered by name; compiled gradients."""
 
 from __future__ import annotations
 
 import sys
+from functools import lru_cache
 
 import numpy as np
 
-from . import loader
-from .program import scalar_program
-from .python import numpy_module_source, scalar_module_source
+from ..registry import BACKENDS
+from . import loader, numba_code, numpy_code
 
-GENERATOR = "9"  # bump when generated code changes, so disk caches are not reused
 _WARNED: list[bool] = []
 
 
@@ -36,7 +35,7 @@ class CompiledGradients:
         if self.backend == "numpy":
             ps = {k: np.asarray(params[k], dtype=self.dtype) for k in self.shapes}
             return self.module.gradients(ps, X, Y)
-        ps = [np.ascontiguousarray(params[k], dtype=np.float64) for k in self.shapes]
+        ps = [np.array(params[k], dtype=np.float64) for k in self.shapes]
         gs = [np.zeros(s) for s in self.shapes.values()]
         m = X.shape[1]
         total = self.module.grad_sum(*ps, np.ascontiguousarray(X, np.float64),
@@ -47,25 +46,28 @@ class CompiledGradients:
         return f"<compiled gradients of {self.network.spec} ({self.backend})>"
 
 
+@lru_cache(maxsize=256)
+def _program(network):
+    from ..derive.sweep import sweep
+
+    return sweep(network)
+
+
+def program_of(derivation_or_network):
+    """The Program of a derivation, or of a network (swept once per network in this process)."""
+    program = getattr(derivation_or_network, "program", None)
+    return program if program is not None else _program(derivation_or_network)
+
+
 def numpy_module(derivation_or_network):
-    """The NumPy batch module of a derivation (or a network, derived only when not generated yet)."""
-    from ..derive import Derivation
-
-    net = getattr(derivation_or_network, "network", derivation_or_network)
-    name = "symbackprop_generated_numpy_" + loader.key(net.spec, net.cost.name, "numpy", GENERATOR)
-    module = loader.cached(name)
-    if module is None:
-        d = derivation_or_network if isinstance(derivation_or_network, Derivation) else Derivation(net)
-        module = loader.from_source(numpy_module_source(d), name)
-    return module
+    """The NumPy batch module of a derivation or a network."""
+    return loader.from_source(numpy_code.module_source(program_of(derivation_or_network)))
 
 
-def per_sample_module(network):
-    """The numba per-sample module: from memory, else the disk cache, else derived and compiled."""
-    key = loader.key(network.spec, network.cost.name, "scalar", GENERATOR)
-    module = loader.cached_on_disk(key)
-    if module is None:
-        module = loader.to_disk(scalar_module_source(scalar_program(network)), key)
+def per_sample_module(derivation_or_network):
+    """The numba per-sample module: from memory, else the verified disk cache, else written and compiled."""
+    program = program_of(derivation_or_network)
+    module = loader.on_disk(numba_code.module_source(program), numba_code.module_source(program, cache=False))
     if not module.NUMBA and not _WARNED:
         _WARNED.append(True)
         print("symbackprop: numba is not available; per-sample code runs as plain Python (slow)",
@@ -73,12 +75,21 @@ def per_sample_module(network):
     return module
 
 
-def compile_gradients(derivation, backend: str = "numpy", dtype="float64") -> CompiledGradients:
-    """Generate and load the gradient code of ``derivation`` for ``backend`` ("numpy" or "numba")."""
-    if backend == "numpy":
+class NumpyBackend:
+    name = "numpy"
+
+    @staticmethod
+    def compile(derivation, dtype="float64"):
         return CompiledGradients(derivation.network, numpy_module(derivation), "numpy", dtype)
-    if backend == "numba":
-        return CompiledGradients(derivation.network, per_sample_module(derivation.network), "numba")
-    raise ValueError(f"unknown backend '{backend}' (choose numpy or numba)")
 
 
+class NumbaBackend:
+    name = "numba"
+
+    @staticmethod
+    def compile(derivation, dtype="float64"):
+        return CompiledGradients(derivation.network, per_sample_module(derivation), "numba")
+
+
+BACKENDS.register("numpy", NumpyBackend)
+BACKENDS.register("numba", NumbaBackend)

@@ -1,0 +1,80 @@
+"""Thin per-target SymPy printers: each changes only how a target spells what differs from Python.
+
+Symbols print as their names; the loop printers name entry symbols by the array access they stand
+for (``Z1[i, 0]``), so no printer ever reads a name back.
+"""
+
+from __future__ import annotations
+
+from sympy.printing.c import C99CodePrinter
+from sympy.printing.jscode import JavascriptCodePrinter
+from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.pycode import PythonCodePrinter
+
+
+class _StableNodes:
+    """What every target prints its own way: the step function (H(0) = 0) and the stable helpers."""
+
+    step = "({} > 0)"
+    logistic = "_logistic({})"
+    softplus = "_softplus({})"
+
+    def _print_Heaviside(self, expr):
+        return self.step.format(self._print(expr.args[0]))
+
+    def _print_logistic(self, expr):
+        return self.logistic.format(self._print(expr.args[0]))
+
+    def _print_softplus(self, expr):
+        return self.softplus.format(self._print(expr.args[0]))
+
+
+class ScalarPython(_StableNodes, PythonCodePrinter):
+    """Scalar Python (what numba compiles): ``math.exp``; H(z) is ``(z > 0.0)``."""
+
+    step = "({} > 0.0)"
+
+    def __init__(self, **kw):
+        super().__init__({"fully_qualified_modules": True, **kw})
+
+
+class ArrayNumPy(_StableNodes, NumPyPrinter):
+    """NumPy over whole arrays (samples as columns): ``Max`` is ``np.maximum``, H(z) is ``(z > 0)``."""
+
+    softplus = "np.logaddexp(0.0, {})"
+
+    def __init__(self, **kw):
+        super().__init__({"fully_qualified_modules": False, **kw})
+        self._module = "np"
+
+    def _module_format(self, fqn, register=True):
+        return "np." + fqn.split(".")[-1] if fqn.startswith(("numpy.", "math.")) else fqn
+
+    def _print_Max(self, expr):
+        args = [self._print(a) for a in expr.args]
+        out = args[0]
+        for arg in args[1:]:
+            out = f"np.maximum({out}, {arg})"
+        return out
+
+    def _print_Min(self, expr):
+        args = [self._print(a) for a in expr.args]
+        out = args[0]
+        for arg in args[1:]:
+            out = f"np.minimum({out}, {arg})"
+        return out
+
+
+class C99(_StableNodes, C99CodePrinter):
+    """C99: the stable helpers are ``sbp_logistic``/``sbp_softplus``; H(z) is ``(z > 0)``."""
+
+    logistic = "sbp_logistic({})"
+    softplus = "sbp_softplus({})"
+
+
+class JavaScript(_StableNodes, JavascriptCodePrinter):
+    """JavaScript: H(z) is ``(z > 0 ? 1 : 0)``."""
+
+    step = "({} > 0 ? 1 : 0)"
+    logistic = "sbpLogistic({})"
+    softplus = "sbpSoftplus({})"

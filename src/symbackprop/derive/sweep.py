@@ -1,0 +1,79 @@
+"""One reverse sweep: a network's layer graph becomes one Program of named, shaped steps."""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from .. import matexpr as mx
+from .. import naming
+from ..activations import a
+from ..costs import y
+from ..layers.elementwise import layer_symbol
+from ..program import Program, Step
+
+
+def sweep(network) -> Program:
+    """Forward steps in graph order, the cost, every local derivative, then one reverse pass.
+
+    The reverse pass visits nodes from the output back; a node's δ (``dC_d{out}``) is the sum of what
+    every consumer sent it (a fan-in adds), and its VJP sends on to its inputs and parameters.
+    """
+    nodes = network.nodes
+    last = nodes[-1]
+    target = mx.ref(naming.Y, (network.outputs, 1))
+    steps: list[Step] = []
+    for node in nodes:
+        steps += node.layer.forward(node.site)
+    steps += network.cost.steps(last.layer, last.site, target)
+    steps.append(network.cost.local(last.site, target))
+    for node in reversed(nodes):
+        steps += node.layer.local(node.site)
+    combined = network.cost.combined(last.layer)
+    param_shapes = {p.key: p.shape for p in network.params}
+    pending: dict = {}
+    for node in reversed(nodes):
+        site = node.site
+        if node is last and combined is not None:  # the output activation with its cost: dC_dZ = A - Y
+            pending[site.ins[0]] = [(mx.sub(site.y, target), None)]
+            continue
+        if node is last:
+            g = mx.ref(naming.grad(site.out), site.shape)  # the cost's local derivative itself
+        else:
+            parts = pending.pop(site.out)
+            shown = mx.add(*(s for s, _ in parts))
+            computed = mx.add(*(c or s for s, c in parts))
+            steps.append(Step(naming.grad(site.out), computed, site.shape, "delta",
+                              shown=None if computed == shown else shown))
+            g = mx.ref(naming.grad(site.out), site.shape)
+        for key, shown, computed in node.layer.vjp(site, g):
+            if key in param_shapes:
+                steps.append(Step(naming.grad(key), computed or shown, param_shapes[key], "gradient",
+                                  shown=shown if computed is not None else None))
+            elif site.needs_grad[site.ins.index(key)]:
+                pending.setdefault(key, []).append((shown, computed))
+    shown_combined = None
+    if combined is not None:
+        shown_combined = combined.subs({a: layer_symbol(last.site.out), y: layer_symbol(naming.Y)},
+                                       simultaneous=True)
+    return Program(network.spec, network.cost.name, tuple(steps), network.params,
+                   mx.ref(naming.X, (network.inputs, 1)), target, last.site.y, naming.C, shown_combined)
+
+
+def paths(network, key) -> list[list]:
+    """Every chain of local-derivative keys from the cost down to ``key`` (one per path through the graph)."""
+    last = network.nodes[-1].site.out
+    if key == last:
+        return [[naming.grad(last)]]
+    out = []
+    for node in network.nodes:
+        if key in node.site.ins:
+            out += [p + [naming.local(node.site.out, key)] for p in paths(network, node.site.out)]
+    return out
+
+
+def chain_product(program: Program, local: dict, factors) -> sp.Expr:
+    """The product of the local derivatives along a chain, with the output collapse where it applies."""
+    exprs = [local[str(f)].expr for f in factors]
+    if program.combined is not None:
+        exprs = [program.combined, *exprs[2:]]
+    return sp.Mul(*exprs)

@@ -1,0 +1,53 @@
+"""The fully connected layer ``Z = W·A + B``."""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from .. import matexpr as mx
+from .. import naming
+from ..program import Param, Step
+from .base import Layer, Site
+from .elementwise import layer_symbol
+
+
+class Linear(Layer):
+    """``Z = W·A_prev + B``: weights (units × inputs), initialised for the activation that follows."""
+
+    kind = "dense"
+    symbol = "Z"
+
+    def __init__(self, units: int, init: str = "glorot"):
+        self.units, self.init = units, init
+        self.name = f"dense({units})"
+
+    def width(self, n_in: int) -> int:
+        return self.units
+
+    def params(self, layer: int, n_in: int) -> tuple[Param, ...]:
+        return (Param(naming.weight(layer), (self.units, n_in), self.init, matrix=True, penalised=True),
+                Param(naming.bias(layer), (self.units, 1), "zeros"))
+
+    def forward(self, site: Site) -> list[Step]:
+        return [Step(site.out, mx.add(mx.dot(site.p("W"), site.x()), site.p("B")), site.shape, "forward")]
+
+    def local(self, site: Site) -> list[Step]:
+        """Each local derivative, by SymPy, of the layer written in whole-layer symbols (as the reference)."""
+        W, B = site.param("W"), site.param("B")
+        Ws, Bs, As = layer_symbol(W.key), layer_symbol(B.key), layer_symbol(site.ins[0])
+        Z = Ws * As + Bs
+        n, n_in = W.shape
+        out = []
+        if site.needs_grad[0]:
+            out.append(Step(naming.local(site.out, site.ins[0]), site.p("W"), (n, n_in), "local",
+                            scalar=sp.diff(Z, As), kind="weights"))
+        out.append(Step(naming.local(site.out, W.key), site.x(), (n_in, 1), "local", scalar=sp.diff(Z, Ws),
+                        kind="inputs"))
+        out.append(Step(naming.local(site.out, B.key), mx.ones((n, 1)), (n, 1), "local", scalar=sp.diff(Z, Bs),
+                        kind="ones"))
+        return out
+
+    def vjp(self, site: Site, g: mx.M):
+        return [(site.param("W").key, mx.dot(g, mx.T(site.x())), None),
+                (site.param("B").key, g, None),
+                (site.ins[0], mx.dot(mx.T(site.p("W")), g), None)]

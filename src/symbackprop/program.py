@@ -1,0 +1,141 @@
+"""The Program: the derivation as ordered, named, shaped steps (forward, cost, local, δ, gradient)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import sympy as sp
+
+from . import matexpr as mx
+from .naming import Deriv, Key
+
+ROLES = ("forward", "cost", "local", "delta", "gradient")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One learnable tensor of a layer.
+
+    ``init``: "he" or "glorot" (normal, scaled by fan-in/out), "zeros", "ones" or "uniform"; ``matrix``:
+    entries are named ``NAME_i_j`` whatever the shape; per-sample gradients add up over a batch.
+    """
+
+    key: Key
+    shape: tuple[int, int]
+    init: str = "zeros"
+    matrix: bool = False
+    penalised: bool = False
+
+    @property
+    def name(self) -> str:
+        return str(self.key)
+
+    @property
+    def size(self) -> int:
+        return self.shape[0] * self.shape[1]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One equation: ``key = expr`` of per-sample ``shape``.
+
+    ``expr`` is what code computes (``None``: shown only, e.g. a softmax Jacobian); ``shown`` the matrix
+    form displayed where it differs (the softmax VJP as ``dA_dZᵀ · dC_dA``).  A local derivative also
+    carries ``scalar`` (its expression in layer symbols, derived by SymPy), ``output_form`` and ``kind``.
+    """
+
+    key: Key | Deriv
+    expr: mx.M | None
+    shape: tuple[int, int]
+    role: str
+    shown: mx.M | None = None
+    scalar: sp.Expr | None = None
+    output_form: sp.Expr | None = None
+    kind: str = ""
+
+    @property
+    def lhs(self) -> str:
+        return str(self.key)
+
+    @property
+    def rhs(self) -> mx.M:
+        return self.shown if self.shown is not None else self.expr
+
+    @property
+    def name(self) -> str:
+        return str(self.key)
+
+    def __str__(self) -> str:
+        r, c = self.shape
+        rhs = mx.to_text(self.rhs) if self.rhs is not None else str(self.scalar)
+        return f"{self.lhs} = {rhs}   ({r}×{c})"
+
+
+@dataclass
+class Program:
+    """The steps of one network's derivation and what they are about."""
+
+    spec: str
+    cost_name: str
+    steps: tuple[Step, ...]
+    params: tuple[Param, ...]
+    input: mx.M
+    target: mx.M
+    output: mx.M
+    cost: Key
+    combined: sp.Expr | None = None
+    traits: dict = field(default_factory=dict)
+
+    @cached_property
+    def by_key(self) -> dict:
+        return {s.key: s for s in self.steps}
+
+    @cached_property
+    def shapes(self) -> dict:
+        """Every key's per-sample shape: inputs, targets, parameters and steps."""
+        out = {self.input.key: self.input.shape, self.target.key: self.target.shape}
+        out.update({p.key: p.shape for p in self.params})
+        out.update({s.key: s.shape for s in self.steps})
+        return out
+
+    @cached_property
+    def param_keys(self) -> frozenset:
+        return frozenset(p.key for p in self.params)
+
+    def role(self, *roles: str) -> list[Step]:
+        return [s for s in self.steps if s.role in roles]
+
+    def gradient(self, param: Param) -> Step:
+        from .naming import grad
+
+        return self.by_key[grad(param.key)]
+
+    def needed(self, roots) -> list[Step]:
+        """The computed steps ``roots`` (keys) depend on, in program order, roots included."""
+        wanted = set(roots)
+        keep = []
+        for s in reversed(self.steps):
+            if s.key in wanted and s.expr is not None:
+                keep.append(s)
+                wanted |= set(mx.refs(s.expr))
+        return keep[::-1]
+
+    def gradient_steps(self) -> list[Step]:
+        return [self.gradient(p) for p in self.params]
+
+    def batched(self, x: mx.M) -> str | None:
+        """Where the samples of a batch lie in ``x``: "col" (columns), "row" (after a transpose), or
+        ``None`` (summed by a product, or a parameter)."""
+        if x.op == "ref":
+            return None if x.key in self.param_keys else "col"
+        if x.op in ("ones", "const"):
+            return None
+        kinds = [self.batched(a) for a in x.args]
+        if x.op == "T":
+            return {"col": "row", "row": "col", None: None}[kinds[0]]
+        if x.op == "dot":
+            if kinds == ["col", "row"]:
+                return None
+            return kinds[1] if kinds[0] is None else kinds[0]
+        return "col" if "col" in kinds else None

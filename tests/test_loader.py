@@ -1,0 +1,96 @@
+"""The code cache runs only what it wrote: altered, truncated or foreign files are rewritten; an unusable
+cache folder means compiling without one (one warning), never a traceback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from symbackprop import derive
+from symbackprop.backends import loader, per_sample_module
+
+
+def _fresh_module(net):
+    loader._MEMORY.clear()
+    return per_sample_module(net)
+
+
+def test_an_altered_module_is_not_run_and_is_rewritten(monkeypatch):
+    net = derive("2-3:tanh-1:logistic").network
+    path = Path(_fresh_module(net).__file__)
+    original = path.read_text()
+    monkeypatch.delenv("SBP_PLANTED", raising=False)
+    path.write_text(original + "\nimport os\nos.environ['SBP_PLANTED'] = '1'\n")
+    module = _fresh_module(net)
+    assert "SBP_PLANTED" not in os.environ
+    assert path.read_text() == original and module.__source__ == original
+
+
+def test_a_truncated_module_is_rewritten_and_trains():
+    net = derive("2-3:tanh-1:logistic").network
+    path = Path(_fresh_module(net).__file__)
+    original = path.read_text()
+    path.write_text(original[: len(original) // 2])
+    module = _fresh_module(net)
+    assert path.read_text() == original
+    arrays = [np.full(s, 0.1) for s in net.shapes().values()]
+    X, Y = np.ones((2, 4)), np.ones((1, 4))
+    assert module.sgd(*arrays, X, Y, np.arange(4), 0.1, 4, np.zeros(1)) == -1
+
+
+def test_a_foreign_file_under_another_name_is_never_imported(monkeypatch):
+    net = derive("2-3:tanh-1:logistic").network
+    folder = loader.cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sbp_0000000000000000000000.py").write_text("import os\nos.environ['SBP_PLANTED'] = '2'\n")
+    monkeypatch.delenv("SBP_PLANTED", raising=False)
+    _fresh_module(net)
+    assert "SBP_PLANTED" not in os.environ
+
+
+def _train_in_a_subprocess(tmp_path, cache: Path):
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    rows = "\n".join(f"{a},{b},{int(a * b > 0)}" for a, b in X)
+    (data / "d.csv").write_text("a,b,label\n" + rows + "\n")
+    env = {**os.environ, "SYMBACKPROP_CACHE_DIR": str(cache), "HOME": str(data)}
+    return subprocess.run([sys.executable, "-m", "symbackprop", "train", str(data / "d.csv"), "--net",
+                           "2-5:tanh-1:logistic", "--iterations", "3000", "--seed", "1"],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_a_cache_path_that_is_a_file_still_trains(tmp_path):
+    cache = tmp_path / "cache-file"
+    cache.write_text("not a folder")
+    run = _train_in_a_subprocess(tmp_path, cache)
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    assert run.stderr.count("cannot use the code cache") == 1
+    assert "test accuracy" in run.stdout
+
+
+def test_a_read_only_cache_folder_still_trains(tmp_path):
+    cache = tmp_path / "ro-cache"
+    cache.mkdir()
+    os.chmod(cache, stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
+    immutable = hasattr(os, "geteuid") and os.geteuid() == 0  # root writes anywhere: make it immutable
+    if immutable and (shutil.which("chattr") is None
+                      or subprocess.run(["chattr", "+i", str(cache)], capture_output=True).returncode != 0):
+        pytest.skip("running as root, and chattr +i (to make the folder read-only for root) is not available here")
+    try:
+        run = _train_in_a_subprocess(tmp_path, cache)
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(cache)], check=True)
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr and "cannot use the code cache" in run.stderr
+    assert not any(cache.iterdir())
