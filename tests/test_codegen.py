@@ -68,3 +68,28 @@ def test_float32_backend_keeps_float32():
     _, want = d.compile("numpy")(params, X, Y)
     for k in want:
         np.testing.assert_allclose(grads[k], want[k], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("spec,cost", CORPUS[:12], ids=ids(CORPUS[:12]))
+def test_deep_network_plan_of_kernels_equals_the_fused_loops(spec, cost, monkeypatch):
+    """Deep networks run a plan of shared kernels over one buffer; forced here on small ones."""
+    from symbackprop.backends import numba_code, per_sample_module
+
+    d = derive(spec, cost)
+    params, X, Y = draw(d.network, np.random.default_rng(2), m=5)
+    want_cost, want = d.compile("numpy")(params, X, Y)
+    monkeypatch.setattr(numba_code, "FUSE_LIMIT", 0)
+    module = per_sample_module(d.network)
+    assert "FORWARD_BACKWARD = np.array" in module.__source__
+    got_cost, got = d.compile("numba")(params, X, Y)
+    assert got_cost == pytest.approx(want_cost, rel=1e-12)
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-11, atol=1e-14)
+    arrays = [params[k].copy() for k in d.network.shapes()]
+    order = np.arange(5).repeat(3)
+    assert module.sgd(*arrays, X, Y, order, 0.01, 5, np.zeros(3)) == -1
+    ref = {k: v.copy() for k, v in params.items()}
+    for k in order:
+        d.compile("numpy").module.sgd_step(ref, X[:, [k]], Y[:, [k]], 0.01)
+    for name, arr in zip(d.network.shapes(), arrays):
+        np.testing.assert_allclose(arr, ref[name], rtol=1e-11, atol=1e-14)

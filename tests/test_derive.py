@@ -243,3 +243,20 @@ def test_cse_form_from_the_command_line(run_cli):
     assert code == 0
     lines = out.splitlines()
     assert lines[0].startswith("x0 = ") and any(line.startswith("dC_dW1 = ") for line in lines)
+
+
+@pytest.mark.parametrize("argv", [["30-40:relu-10:logistic", "--expanded"],
+                                  ["2-4:tanh-4:tanh-4:tanh-4:tanh-4:tanh-1:logistic", "--cse"]])
+def test_expanded_forms_too_large_to_finish_in_30_s_are_refused_at_once(run_cli, argv):
+    import time
+
+    start = time.perf_counter()
+    code, out, err = run_cli("derive", *argv)
+    assert code == 2 and not out
+    assert err.count("\n") == 1 and "would take more than about 30 s" in err
+    assert time.perf_counter() - start < 10
+
+
+def test_expanded_forms_within_the_limits_are_produced(run_cli):
+    code, out, _ = run_cli("derive", "2-4:tanh-4:tanh-4:tanh-4:tanh-1:logistic", "--cse")
+    assert code == 0 and "dC_dW1_3_1 = " in out

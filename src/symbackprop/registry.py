@@ -43,6 +43,7 @@ class Registry:
         return MappingProxyType(self._entries)
 
 
+LAYERS = Registry("layer kind")
 ACTIVATIONS = Registry("activation")
 COSTS = Registry("cost")
 BACKENDS = Registry("backend")

@@ -12,25 +12,15 @@ from .printers import C99
 
 
 class CLoops(Syntax):
+    loop_open, loop_close = "for (int {v} = 0; {v} < {n}; ++{v}) {{", "}"
+    assign_form = "{target} {op} {code};"
+    minus_infinity = "(-INFINITY)"
+
     def __init__(self, dtype: str, ctype: str):
-        self.f = "f" if dtype == "float32" else ""
-        self.ctype = ctype
+        self.f = self.suffix = "f" if dtype == "float32" else ""
+        self.local_form = ctype + " {name} = {init};"
+        self.max_form = f"fmax{self.f}({{}}, {{}})"
         self.printer = C99({"type_aliases": {real: float32 if dtype == "float32" else float64}})
-
-    def loop(self, var, n):
-        return f"for (int {var} = 0; {var} < {n}; ++{var}) {{", "}"
-
-    def local(self, name, init):
-        return f"{self.ctype} {name} = {init};"
-
-    def assign(self, target, code, op="="):
-        return f"{target} {op} {code};"
-
-    def maximum(self, u, v):
-        return f"fmax{self.f}({u}, {v})"
-
-    def number(self, v):
-        return "(-INFINITY)" if v == float("-inf") else _literal(v, "float32" if self.f else "float64")
 
 
 def _literal(v: float, dtype: str) -> str:

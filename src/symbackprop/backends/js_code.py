@@ -14,21 +14,11 @@ from .printers import JavaScript
 class JSLoops(Syntax):
     indent = "  "
     printer = JavaScript()
-
-    def loop(self, var, n):
-        return f"for (let {var} = 0; {var} < {n}; {var}++) {{", "}"
-
-    def local(self, name, init):
-        return f"let {name} = {init};"
-
-    def assign(self, target, code, op="="):
-        return f"{target} {op} {code};"
-
-    def maximum(self, u, v):
-        return f"Math.max({u}, {v})"
-
-    def number(self, v):
-        return "-Infinity" if v == float("-inf") else repr(float(v))
+    loop_open, loop_close = "for (let {v} = 0; {v} < {n}; {v}++) {{", "}"
+    local_form = "let {name} = {init};"
+    assign_form = "{target} {op} {code};"
+    max_form = "Math.max({}, {})"
+    minus_infinity = "-Infinity"
 
 
 def forward_js(program: Program) -> str:

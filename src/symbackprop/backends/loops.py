@@ -17,26 +17,33 @@ from ..program import Step
 
 
 class Syntax:
-    """How a target spells loops and entries; subclasses override what differs."""
+    """How a target spells loops, locals, assignments and numbers: templates a target overrides (these are
+    Python's), and the SymPy ``printer`` for scalar expressions."""
 
     indent = "    "
     printer = None
+    loop_open, loop_close = "for {v} in range({n}):", None
+    local_form = "{name} = {init}"
+    assign_form = "{target} {op} {code}"
+    max_form = "max({}, {})"
+    minus_infinity = "-math.inf"
+    suffix = ""
 
     def loop(self, var: str, n: int) -> tuple[str, str | None]:
         """The opening line of a loop over ``range(n)`` and its closing line (``None`` for none)."""
-        raise NotImplementedError
+        return self.loop_open.format(v=var, n=n), self.loop_close
 
     def local(self, name: str, init: str) -> str:
-        raise NotImplementedError
+        return self.local_form.format(name=name, init=init)
 
     def assign(self, target: str, code: str, op: str = "=") -> str:
-        raise NotImplementedError
+        return self.assign_form.format(target=target, op=op, code=code)
 
     def maximum(self, u: str, v: str) -> str:
-        return f"max({u}, {v})"
+        return self.max_form.format(u, v)
 
     def number(self, v: float) -> str:
-        return repr(float(v))
+        return self.minus_infinity if v == float("-inf") else repr(float(v)) + self.suffix
 
     def scalar(self, expr: sp.Expr) -> str:
         return self.printer.doprint(expr)

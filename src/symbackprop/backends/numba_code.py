@@ -38,51 +38,59 @@ def _softplus(x):
 class PythonLoops(Syntax):
     printer = ScalarPython()
 
-    def loop(self, var, n):
-        return f"for {var} in range({n}):", None
-
-    def local(self, name, init):
-        return f"{name} = {init}"
-
-    def assign(self, target, code, op="="):
-        return f"{target} {op} {code}"
-
-    def number(self, v):
-        return "-math.inf" if v == float("-inf") else repr(float(v))
-
 
 FUSE_LIMIT = 40  # steps; up to this many the loops are written in one function (measured: see the README)
 
 
 class Kernels:
-    """One small compiled function per distinct loop nest: every layer of the same kind and size shares
-    one, so compile time grows with the kinds of steps, not with depth."""
+    """One small compiled function per group of steps (a layer's forward pass, its backward pass) over one
+    flat buffer of values; layers of the same kind and size share one, so compile time grows with the kinds
+    of layers, not with depth.  ``offsets`` places every parameter, value and gradient in the buffer."""
 
     def __init__(self, program: Program):
         self.program, self.sources, self.names = program, [], {}
+        self.offsets: dict = {}
+        self.arity: dict[int, int] = {}
+        self.size = 0
 
-    def call(self, target, expr, shape, extra=(), what: str = "") -> str:
-        """The kernel computing ``target`` from ``expr`` (defining it if new) and the line that calls it."""
+    def place(self, key, shape) -> int:
+        if key not in self.offsets:
+            self.offsets[key] = self.size
+            self.size += shape[0] * shape[1]
+        return self.offsets[key]
+
+    def call(self, items, extra=()) -> list[str]:
+        """The kernel computing each ``(target, expr, shape, what)`` (defined if new), and the call."""
         program = self.program
-        keys = [k for k in mx.refs(expr) if k not in extra]
-        slot = {k: f"a{n}" for n, k in enumerate(keys)}
-        per_sample = {program.input.key, program.target.key}
+        shapes = {**program.shapes, **{t: shape for t, _, shape, _ in items}}
+        slot: dict = {}
+        for target, expr, _, _ in items:
+            for k in [target, *mx.refs(expr)]:
+                if k not in (program.input.key, program.target.key):
+                    slot.setdefault(k, f"o{len(slot)}")
+                    self.place(k, shapes[k])
 
         def access(key, i, j):
-            return f"{slot[key]}[{i}, s]" if key in per_sample else f"{slot[key]}[{i}, {j}]"
+            if key in (program.input.key, program.target.key):
+                return f"{_array_name(program, key)}[{i}, s]"
+            cols = shapes[key][1]
+            at = [slot[key]] + ([i] if i != "0" else []) if cols == 1 else \
+                [slot[key]] + ([f"{i}*{cols}"] if i != "0" else []) + ([j] if j != "0" else [])
+            return f"buf[{' + '.join(at)}]"
 
-        shapes = {**program.shapes, target: shape}
         writer = LoopWriter(PythonLoops(), access, shapes)
-        lines = writer.step(target, expr, shape, into=lambda i, j: f"out[{i}, {j}]")
-        params = ", ".join(["out", *slot.values(), "s", *extra])
+        lines = [line for target, expr, shape, _ in items for line in writer.step(target, expr, shape)]
+        params = ", ".join(["buf", *slot.values(), "Xs", "Ys", "s", "lr"])
         body = "\n".join("    " + line for line in lines)
         text = f"def {{name}}({params}):\n{body}\n"
         if text not in self.names:
             self.names[text] = f"_k{len(self.names)}"
-            note = f"# first for {what}\n" if what else ""
+            note = "".join(f"# {what}\n" for *_, what in items)
             self.sources.append(note + "@_jit\n" + text.format(name=self.names[text]))
-        args = [_array_name(program, k) for k in keys]
-        return [f"{self.names[text]}({', '.join([str(target), *args, 's', *extra])})"]
+        number = int(self.names[text][2:])
+        self.arity[number] = len(slot)
+        row = [number, *(self.offsets[k] for k in slot)]
+        return [(row, "; ".join(what for *_, what in items))]
 
 
 class Inline:
@@ -100,13 +108,35 @@ class Inline:
         self.shapes = dict(program.shapes)
         self.writer = LoopWriter(PythonLoops(), access, self.shapes)
 
-    def call(self, target, expr, shape, extra=(), what: str = "") -> list[str]:
-        self.shapes[target] = shape
-        return self.writer.step(target, expr, shape)
+    def call(self, items, extra=()) -> list[str]:
+        lines = []
+        for target, expr, shape, what in items:
+            self.shapes[target] = shape
+            lines += [f"# {what}", *self.writer.step(target, expr, shape)]
+        return lines
 
 
 def _array_name(program, key) -> str:
     return {program.input.key: "Xs", program.target.key: "Ys"}.get(key, str(key))
+
+
+def _layer(key) -> int | None:
+    """The layer a step belongs to: ``Z2``, ``dA2_dZ2`` and ``dC_dZ2`` to 2, ``dC_dA1`` to 1."""
+    if isinstance(key, naming.Deriv):
+        key = key.den if key.num == naming.C else key.num
+    return key.layer
+
+
+def _groups(steps):
+    """Consecutive steps of one layer and one phase (forward or backward): one kernel call each."""
+    out: list[list] = []
+    for s in steps:
+        tag = (_layer(s.key), s.role == "forward")
+        if out and out[-1][0] == tag:
+            out[-1][1].append(s)
+        else:
+            out.append((tag, [s]))
+    return [group for _, group in out]
 
 
 def module_source(program: Program, cache: bool = True) -> str:
@@ -120,16 +150,19 @@ def module_source(program: Program, cache: bool = True) -> str:
     work = [s for s in steps if s.key not in pkeys]
     ind = " " * 8
     body = []
-    for s in steps:
-        body.append(f"# {comment(s)}")
-        body += kernels.call(s.key, s.expr, s.shape, what=comment(s))
+    for group in _groups(steps):
+        body += kernels.call([(s.key, s.expr, s.shape, comment(s)) for s in group])
     alloc = "\n".join(f"    {s.lhs} = np.empty({s.shape!r})" for s in work)
+    if isinstance(kernels, Kernels):
+        return _flat_source(program, kernels, body, cache)
     apply, add = [], []
-    for p, g in zip(program.params, grads):
-        scaled = mx.fn(mx.ScalarFn("step", _P - _LR * _G, (_P, _G)), mx.ref(p.key, p.shape), mx.ref(g.key, g.shape))
-        apply += kernels.call(p.key, scaled, p.shape, extra=("lr",), what=f"{p.name} -= lr * {g.lhs}")
-        total = mx.add(mx.ref(_gkey(p), p.shape), mx.ref(g.key, g.shape))
-        add += kernels.call(_gkey(p), total, p.shape, what=f"g_{p.name} += {g.lhs}")
+    for layer in dict.fromkeys(p.key.layer for p in program.params):
+        ps = [(p, g) for p, g in zip(program.params, grads) if p.key.layer == layer]
+        step = mx.ScalarFn("step", _P - _LR * _G, (_P, _G))
+        apply += kernels.call([(p.key, mx.fn(step, mx.ref(p.key, p.shape), mx.ref(g.key, g.shape)), p.shape,
+                                f"{p.name} -= lr * {g.lhs}") for p, g in ps], extra=("lr",))
+        add += kernels.call([(_gkey(p), mx.add(mx.ref(_gkey(p), p.shape), mx.ref(g.key, g.shape)), p.shape,
+                              f"g_{p.name} += {g.lhs}") for p, g in ps])
     args = ", ".join(params)
     gargs = ", ".join(f"g_{q}" for q in params)
     text = "\n".join(ind + line for line in body)
@@ -197,3 +230,117 @@ _LR, _G, _P = (sp.Symbol(n, real=True) for n in ("lr", "g", "p"))
 def _gkey(param):
     """The accumulator of a parameter's gradient in ``grad_sum`` (``g_W1``)."""
     return naming.Key(f"g_{param.key.base}", param.key.layer)
+
+
+def _plan(rows) -> str:
+    """A plan as a NumPy array literal, one row (kernel, offsets...) per call, with the equations it computes."""
+    width = max(len(row) for row, _ in rows)
+    lines = [f"    {row + [0] * (width - len(row))!r},  # {what}" for row, what in rows]
+    return "np.array([\n" + "\n".join(lines) + "\n], dtype=np.int64)"
+
+
+def _flat_source(program: Program, kernels: Kernels, body, cache: bool) -> str:
+    """The module for a deep network: ``run`` follows a plan of kernel calls (one per layer phase) on one
+    flat buffer, so its code does not grow with depth."""
+    params = [p.name for p in program.params]
+    grads = [program.gradient(p) for p in program.params]
+    update, add = [], []
+    for layer in dict.fromkeys(p.key.layer for p in program.params):
+        ps = [(p, g) for p, g in zip(program.params, grads) if p.key.layer == layer]
+        step = mx.ScalarFn("step", _P - _LR * _G, (_P, _G))
+        update += kernels.call([(p.key, mx.fn(step, mx.ref(p.key, p.shape), mx.ref(g.key, g.shape)), p.shape,
+                                 f"{p.name} -= lr * {g.lhs}") for p, g in ps])
+        add += kernels.call([(_gkey(p), mx.add(mx.ref(_gkey(p), p.shape), mx.ref(g.key, g.shape)), p.shape,
+                              f"g_{p.name} += {g.lhs}") for p, g in ps])
+    args = ", ".join(params)
+    gargs = ", ".join(f"g_{q}" for q in params)
+    layout = {p.name: (kernels.offsets[p.key], p.shape) for p in program.params}
+    offsets = {p.name: kernels.offsets[_gkey(p)] for p in program.params}
+    dispatch = "\n".join(
+        f"        {'if' if k == 0 else 'elif'} k == {k}:\n"
+        f"            _k{k}(buf, {', '.join(f'plan[g, {n + 1}]' for n in range(kernels.arity[k]))}, Xs, Ys, s, lr)"
+        for k in sorted(kernels.arity))
+    kernel_text = "\n\n".join(kernels.sources)
+    return f'''"""Per-sample gradients and the SGD loop for {program.spec} with cost {program.cost_name}, generated by
+symbackprop {__version__} from its derivation: a plan of kernel calls (one per layer phase; layers alike share a
+kernel) over one flat buffer, so that the code does not grow with depth. Do not edit."""
+
+import math
+
+import numpy as np
+
+CACHE = {cache!r}
+{HELPERS}
+SPEC = {program.spec!r}
+COST = {program.cost_name!r}
+PARAMS = {tuple(params)!r}
+LAYOUT = {layout!r}  # parameter: (offset in the buffer, shape)
+GRADS = {offsets!r}  # parameter: offset of its summed gradient
+SIZE = {kernels.size}
+COST_AT = {kernels.offsets[program.cost]}
+
+# Each row: the kernel, then the offsets of what it reads and writes.
+FORWARD_BACKWARD = {_plan(body)}
+UPDATE = {_plan(update)}
+ACCUMULATE = {_plan(add)}
+
+
+{kernel_text}
+
+@_jit
+def _follow(plan, buf, Xs, Ys, s, lr):
+    """Call each kernel of ``plan`` in turn."""
+    for g in range(plan.shape[0]):
+        k = plan[g, 0]
+{dispatch}
+
+
+@_jit
+def run(buf, Xs, Ys, order, lr, every, losses, accumulate, forward_backward, update, add):
+    """Per-sample SGD over the samples in ``order`` on the values in ``buf``, the mean cost of each ``every``
+    steps going to ``losses``; with ``accumulate`` each gradient is added up instead.
+    Returns (-1 or the step at which the cost stopped being finite, the summed cost)."""
+    window = 0.0
+    total = 0.0
+    for step in range(order.shape[0]):
+        s = order[step]
+        _follow(forward_backward, buf, Xs, Ys, s, lr)
+        cost = buf[COST_AT]
+        if not math.isfinite(cost) and not accumulate:
+            return step, total
+        window += cost
+        total += cost
+        _follow(add if accumulate else update, buf, Xs, Ys, s, lr)
+        if (step + 1) % every == 0:
+            losses[(step + 1) // every - 1] = window / every
+            window = 0.0
+    return -1, total
+
+
+def _pack(arrays):
+    buf = np.zeros(SIZE)
+    for (offset, _), a in zip(LAYOUT.values(), arrays):
+        buf[offset:offset + a.size] = a.ravel()
+    return buf
+
+
+def sgd({args}, Xs, Ys, order, lr, every, losses):
+    """Per-sample SGD in place; returns -1, or the step at which the cost stopped being finite."""
+    arrays = ({args},)
+    buf = _pack(arrays)
+    failed = run(buf, Xs, Ys, order, lr, every, losses, False, FORWARD_BACKWARD, UPDATE, ACCUMULATE)[0]
+    for (offset, shape), a in zip(LAYOUT.values(), arrays):
+        a[...] = buf[offset:offset + a.size].reshape(shape)
+    return failed
+
+
+def grad_sum({args}, Xs, Ys, {gargs}):
+    """Add each sample's gradient into g_*; return the summed cost (samples are columns)."""
+    buf = _pack(({args},))
+    order = np.arange(Xs.shape[1])
+    total = run(buf, Xs, Ys, order, 0.0, order.shape[0] + 1, np.zeros(1), True, FORWARD_BACKWARD, UPDATE,
+                ACCUMULATE)[1]
+    for offset, g in zip(GRADS.values(), ({gargs},)):
+        g += buf[offset:offset + g.size].reshape(g.shape)
+    return total
+'''

@@ -50,19 +50,19 @@ class ArrayNumPy(_StableNodes, NumPyPrinter):
     def _module_format(self, fqn, register=True):
         return "np." + fqn.split(".")[-1] if fqn.startswith(("numpy.", "math.")) else fqn
 
-    def _print_Max(self, expr):
+    def _fold(self, func: str, expr) -> str:
+        """``np.maximum(np.maximum(a, b), c)`` for ``Max(a, b, c)``."""
         args = [self._print(a) for a in expr.args]
         out = args[0]
         for arg in args[1:]:
-            out = f"np.maximum({out}, {arg})"
+            out = f"{func}({out}, {arg})"
         return out
 
+    def _print_Max(self, expr):
+        return self._fold("np.maximum", expr)
+
     def _print_Min(self, expr):
-        args = [self._print(a) for a in expr.args]
-        out = args[0]
-        for arg in args[1:]:
-            out = f"np.minimum({out}, {arg})"
-        return out
+        return self._fold("np.minimum", expr)
 
 
 class C99(_StableNodes, C99CodePrinter):

@@ -33,6 +33,7 @@ class Chain:
     """The chain rule for one parameter: its factor names, scalar product and matrix form."""
 
     param: str
+    key: naming.Key
     factors: tuple[str, ...]
     expr: sp.Expr | None  # the product in layer symbols; meaningful as a scalar when all widths are 1
     matrix: mx.M  # the composed matrix form, e.g. ((W2ᵀ · dC_dZ2) ⊙ dA1_dZ1) · Xᵀ
@@ -40,7 +41,7 @@ class Chain:
 
     @property
     def name(self) -> str:
-        return f"dC_d{self.param}"
+        return str(naming.grad(self.key))
 
     @property
     def product(self) -> str:
@@ -82,7 +83,7 @@ class Derivation:
         for p in self._params_output_first():
             route = paths(self.network, owner[p.key])[0] + [naming.local(owner[p.key], p.key)]
             factors = tuple(str(f) for f in route)
-            chains[p.name] = Chain(p.name, factors, chain_product(self.program, self.local, factors),
+            chains[p.name] = Chain(p.name, p.key, factors, chain_product(self.program, self.local, factors),
                                    mx.substitute(defs[naming.grad(p.key)], defs), p.shape)
         return chains
 

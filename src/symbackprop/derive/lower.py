@@ -12,7 +12,11 @@ from ..errors import SpecError
 from ..program import Program
 
 ENTRY_LIMIT = 2000  # parameters; above this nothing is written entry by entry (use the matrix form)
-EXPANDED_LIMIT = 60_000  # estimated operations of the expanded form; about 30 s of SymPy here (benchmarked)
+# Limits on the estimated size (operations, each name replaced by its definition) of the expanded form:
+# printing 813,563 took 21 s here, and common-subexpression elimination took 54 s at 162,633,171 for a
+# five-layer tanh network but 3-8 s from 10 to 128 million for shallower ones: about 30 s at most each.
+EXPANDED_LIMIT = 1_000_000
+CSE_LIMIT = 50_000_000
 
 
 def entries_of(x: mx.M, env: dict) -> sp.Matrix:
@@ -113,10 +117,11 @@ class EntryForm:
 
     def expanded(self, cse: bool = False):
         """Every gradient entry in X, Y and parameter entries only; with ``cse`` a ``(replacements, dict)``."""
-        estimate = self.expanded_size()
-        if estimate > EXPANDED_LIMIT:
-            raise SpecError(f"the expanded form of {self.program.spec} would have about {estimate:,} operations "
-                            f"(limit {EXPANDED_LIMIT:,}, about 30 s); use --entries or the matrix form")
+        estimate, limit = self.expanded_size(), CSE_LIMIT if cse else EXPANDED_LIMIT
+        if estimate > limit:
+            what = "common-subexpression form" if cse else "expanded form"
+            raise SpecError(f"the {what} of {self.program.spec} would take more than about 30 s (an estimated "
+                            f"{estimate:,} operations, limit {limit:,}); use --entries or the matrix form")
         subs = self.substitution()
         out = {name: expr.xreplace(subs) for name, expr in self.gradients.items()}
         if not cse:
