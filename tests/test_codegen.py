@@ -71,11 +71,14 @@ def test_float32_backend_keeps_float32():
 
 
 @pytest.mark.parametrize("spec,cost", CORPUS[:12], ids=ids(CORPUS[:12]))
-def test_deep_network_plan_of_kernels_equals_the_fused_loops(spec, cost, monkeypatch):
+def test_deep_network_plan_of_kernels_equals_the_fused_loops(spec, cost, monkeypatch, request):
     """Deep networks run a plan of shared kernels over one buffer; forced here on small ones."""
+    from symbackprop import backends
     from symbackprop.backends import numba_code, per_sample_module
 
     d = derive(spec, cost)
+    backends._sources.cache_clear()  # sources are generated once per process: generate these anew
+    request.addfinalizer(backends._sources.cache_clear)
     params, X, Y = draw(d.network, np.random.default_rng(2), m=5)
     want_cost, want = d.compile("numpy")(params, X, Y)
     monkeypatch.setattr(numba_code, "FUSE_LIMIT", 0)

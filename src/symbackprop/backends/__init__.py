@@ -59,15 +59,25 @@ def program_of(derivation_or_network):
     return program if program is not None else _program(derivation_or_network)
 
 
+@lru_cache(maxsize=256)
+def _sources(network, target: str) -> tuple[str, ...]:
+    """The generated sources of a network (generated once per process)."""
+    program = program_of(network)
+    if target == "numpy":
+        return (numpy_code.module_source(program),)
+    return numba_code.module_source(program), numba_code.module_source(program, cache=False)
+
+
 def numpy_module(derivation_or_network):
     """The NumPy batch module of a derivation or a network."""
-    return loader.from_source(numpy_code.module_source(program_of(derivation_or_network)))
+    network = getattr(derivation_or_network, "network", derivation_or_network)
+    return loader.from_source(*_sources(network, "numpy"))
 
 
 def per_sample_module(derivation_or_network):
     """The numba per-sample module: from memory, else the verified disk cache, else written and compiled."""
-    program = program_of(derivation_or_network)
-    module = loader.on_disk(numba_code.module_source(program), numba_code.module_source(program, cache=False))
+    network = getattr(derivation_or_network, "network", derivation_or_network)
+    module = loader.on_disk(*_sources(network, "numba"))
     if not module.NUMBA and not _WARNED:
         _WARNED.append(True)
         print("symbackprop: numba is not available; per-sample code runs as plain Python (slow)",

@@ -101,8 +101,15 @@ class Inline:
 
     def __init__(self, program: Program):
         per_sample = {program.input.key: "Xs", program.target.key: "Ys"}
+        self.scalars = {s.key for s in program.steps if s.shape == (1, 1) and s.key not in program.param_keys}
+        # a step that only renames another value (dC_dB1 = dC_dZ1) reads that value
+        self.aliases = {s.key: s.expr.key for s in program.steps if s.expr is not None and s.expr.op == "ref"}
 
         def access(key, i, j):
+            while key in self.aliases:
+                key = self.aliases[key]
+            if key in self.scalars:  # a 1×1 value lives in a local, not an array
+                return str(key)
             return f"{per_sample[key]}[{i}, s]" if key in per_sample else f"{key}[{i}, {j}]"
 
         self.shapes = dict(program.shapes)
@@ -112,6 +119,9 @@ class Inline:
         lines = []
         for target, expr, shape, what in items:
             self.shapes[target] = shape
+            if target in self.aliases:
+                lines.append(f"# {what}: the same values")
+                continue
             lines += [f"# {what}", *self.writer.step(target, expr, shape)]
         return lines
 
@@ -139,6 +149,35 @@ def _groups(steps):
     return [group for _, group in out]
 
 
+def _folded(program: Program, steps) -> dict:
+    """Steps computed where they are used instead of stored: an elementwise step (no sum in it) read by
+    exactly one other step, entry by entry (not through a product).  ``{key: expr}``."""
+    reads: dict = {}
+    for s in steps:
+        for k in mx.refs(s.expr):
+            reads.setdefault(k, []).append(s)
+    out = {}
+    for s in steps:
+        users = reads.get(s.key, [])
+        if (s.role in ("local", "delta") and s.shape != (1, 1) and len(users) == 1 and _entrywise(s.expr)
+                and _only_entrywise(users[0].expr, s.key) and users[0].role != "gradient"):
+            out[s.key] = s.expr
+    return out
+
+
+def _entrywise(x: mx.M) -> bool:
+    return x.op not in ("dot", "colsum", "colmax", "T") and all(_entrywise(a) for a in x.args)
+
+
+def _only_entrywise(x: mx.M, key) -> bool:
+    """``key`` is read by ``x`` only entry by entry (never under a product, sum or transpose)."""
+    if x.op == "ref":
+        return True
+    if x.op in ("dot", "colsum", "colmax", "T"):
+        return key not in mx.refs(x)
+    return all(_only_entrywise(a, key) for a in x.args)
+
+
 def module_source(program: Program, cache: bool = True) -> str:
     """A module with ``run``: per-sample SGD over ``order`` (or, with ``accumulate``, the gradients summed
     into ``g_*``), and the wrappers ``sgd`` and ``grad_sum``."""
@@ -147,11 +186,14 @@ def module_source(program: Program, cache: bool = True) -> str:
     grads = [program.gradient(p) for p in program.params]
     steps = program.needed([program.cost] + [g.key for g in grads])
     kernels = Inline(program) if len(steps) <= FUSE_LIMIT else Kernels(program)
-    work = [s for s in steps if s.key not in pkeys]
+    folded = _folded(program, steps) if isinstance(kernels, Inline) else {}
+    inline = set(getattr(kernels, "scalars", ())) | set(getattr(kernels, "aliases", ())) | set(folded)
+    work = [s for s in steps if s.key not in pkeys and s.key not in inline]
     ind = " " * 8
     body = []
     for group in _groups(steps):
-        body += kernels.call([(s.key, s.expr, s.shape, comment(s)) for s in group])
+        body += kernels.call([(s.key, mx.substitute(s.expr, folded), s.shape, comment(s)) for s in group
+                              if s.key not in folded])
     alloc = "\n".join(f"    {s.lhs} = np.empty({s.shape!r})" for s in work)
     if isinstance(kernels, Kernels):
         return _flat_source(program, kernels, body, cache)
@@ -193,10 +235,11 @@ def run({args}, Xs, Ys, order, lr, every, losses, {gargs}, accumulate):
 {alloc}
     window = 0.0
     total = 0.0
+    left = every
     for step in range(order.shape[0]):
         s = order[step]
 {text}
-        cost = C[0, 0]
+        cost = C
         if not math.isfinite(cost) and not accumulate:
             return step, total
         window += cost
@@ -205,9 +248,11 @@ def run({args}, Xs, Ys, order, lr, every, losses, {gargs}, accumulate):
 {acc}
         else:
 {upd}
-        if (step + 1) % every == 0:
+        left -= 1
+        if left == 0:  # a countdown, not a modulo: no division in the loop
             losses[(step + 1) // every - 1] = window / every
             window = 0.0
+            left = every
     return -1, total
 
 
@@ -302,6 +347,7 @@ def run(buf, Xs, Ys, order, lr, every, losses, accumulate, forward_backward, upd
     Returns (-1 or the step at which the cost stopped being finite, the summed cost)."""
     window = 0.0
     total = 0.0
+    left = every
     for step in range(order.shape[0]):
         s = order[step]
         _follow(forward_backward, buf, Xs, Ys, s, lr)
@@ -311,9 +357,11 @@ def run(buf, Xs, Ys, order, lr, every, losses, accumulate, forward_backward, upd
         window += cost
         total += cost
         _follow(add if accumulate else update, buf, Xs, Ys, s, lr)
-        if (step + 1) % every == 0:
+        left -= 1
+        if left == 0:  # a countdown, not a modulo: no division in the loop
             losses[(step + 1) // every - 1] = window / every
             window = 0.0
+            left = every
     return -1, total
 
 
