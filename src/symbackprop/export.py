@@ -10,10 +10,10 @@ import numpy as np
 from .backends import c_code, js_code, numpy_code, numpy_module, program_of
 from .draws import random_problem
 from .errors import SymbackpropError
-from .fileio import atomic_write
+from .fileio import atomic_write, atomic_write_all
 from .model import Model
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _model_section(model: Model) -> str:
@@ -57,7 +57,7 @@ def export(target, to: str, out_dir=".", name: str | None = None, dtype: str = "
     model = target if isinstance(target, Model) else None
     network = model.network if model else parse_spec(target)
     name = name or "network"
-    if not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise SymbackpropError(f"--name must be a C/Python identifier, not {name!r}")
     if dtype not in ("float32", "float64"):
         raise SymbackpropError(f"--dtype must be float32 or float64, not {dtype!r}")
@@ -74,8 +74,7 @@ def export(target, to: str, out_dir=".", name: str | None = None, dtype: str = "
         files = {f"{name}.h": c_code.header(program, name, dtype, model),
                  f"{name}.c": c_code.source(program, name, dtype, model),
                  f"test_{name}.c": _harness(network, program, name, dtype, model)}
-        for fname, text in files.items():
-            atomic_write(folder / fname, text)
+        atomic_write_all({folder / fname: text for fname, text in files.items()})
         return [folder / f for f in files]
     if to == "js":
         if model is None:

@@ -46,6 +46,15 @@ def forward_js(program: Program) -> str:
             "function forward(P, x) {\n" + "\n".join("  " + line for line in lines) + "\n}\n")
 
 
+_SCRIPT_SAFE = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def script_json(data) -> str:
+    """JSON that cannot end or break the ``<script>`` element it sits in: ``<``, ``>``, ``&`` and the JavaScript
+    line separators are written as escapes (the same values once parsed)."""
+    return json.dumps(data, ensure_ascii=False).translate(_SCRIPT_SAFE)
+
+
 def page(program: Program, model, name: str) -> str:
     """The page: a colour picker for the font-colour model (3 inputs, scale 255), else one field per feature."""
     features = model.feature_names or [f"x{i}" for i in range(program.input.shape[0])]
@@ -75,7 +84,7 @@ body {{ font-family: sans-serif; max-width: 40em; margin: 2em auto; }}
 {controls}
 <p id="prediction"></p>
 <script>
-const MODEL = {json.dumps(data)};
+const MODEL = {script_json(data)};
 {forward_js(program)}
 function scale(raw) {{
   const s = MODEL.scaling;
