@@ -80,3 +80,89 @@ def test_c_export_writes_all_three_files_or_none(run_cli, tmp_path):
     code, _, err = run_cli("export", "3-3:relu-1:logistic", "--to", "c", "--name", "net", "--out", tmp_path)
     assert code == 2 and "is a folder" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["test_net.c"]
+
+
+CHECKED = '''
+import sys
+import numpy as np
+
+def good(params, X, Y):
+    from symbackprop import derive
+    return derive("2-2:tanh-1:identity").compile("numpy")(params, X, Y)
+
+def one_nan(params, X, Y):
+    cost, grads = good(params, X, Y)
+    grads["W1"][0, 1] = np.nan
+    return grads
+
+def all_nan(params, X, Y):
+    return {k: np.full(v.shape, np.nan) for k, v in params.items()}
+
+def nan_cost(params, X, Y):
+    return np.nan, good(params, X, Y)[1]
+
+def inf_grad(params, X, Y):
+    grads = good(params, X, Y)[1]
+    grads["B2"][0, 0] = np.inf
+    return grads
+
+def complex_grad(params, X, Y):
+    grads = good(params, X, Y)[1]
+    grads["W2"] = grads["W2"] + 0j
+    return grads
+
+def exits_zero(params, X, Y):
+    sys.exit(0)
+
+def exits_three(params, X, Y):
+    sys.exit(3)
+
+def chatty(params, X, Y):
+    print("debugging output")
+    return good(params, X, Y)
+
+def slow(params, X, Y):
+    while True:
+        pass
+'''
+
+
+@pytest.fixture
+def checked(tmp_path):
+    path = tmp_path / "mine.py"
+    path.write_text(CHECKED)
+    return path
+
+
+@pytest.mark.parametrize("func,bad", [("one_nan", "W1"), ("all_nan", "W1"), ("nan_cost", "cost"),
+                                      ("inf_grad", "B2"), ("complex_grad", "W2")])
+def test_check_never_passes_non_finite_or_complex_values(run_cli, checked, func, bad):
+    code, out, err = run_cli("check", "2-2:tanh-1:identity", f"{checked}:{func}")
+    assert code == 1, out + err
+    line = next(row for row in out.splitlines() if row.lstrip().startswith(f"✗ {bad}"))
+    assert "0.00e+00" not in line
+    assert "OK" not in out.splitlines()[-1]
+
+
+@pytest.mark.parametrize("func", ["exits_zero", "exits_three"])
+def test_user_code_cannot_choose_the_exit_code(run_cli, checked, func):
+    code, out, err = run_cli("check", "2-2:tanh-1:identity", f"{checked}:{func}")
+    assert code == 2 and not out and err.count("\n") == 1
+    assert f"{checked}:" in err and "sys.exit" in err and "Traceback" not in err
+
+
+def test_sys_exit_at_import_is_a_failure_of_the_call(run_cli, tmp_path):
+    path = tmp_path / "exits.py"
+    path.write_text("import sys\nsys.exit(0)\n")
+    code, out, err = run_cli("check", "2-2:tanh-1:identity", f"{path}:f")
+    assert code == 2 and not out and "sys.exit" in err and f"{path}:2" in err
+
+
+def test_what_user_code_prints_goes_to_stderr_and_json_stays_valid(run_cli, checked):
+    code, out, err = run_cli("check", "2-2:tanh-1:identity", f"{checked}:chatty", "--json")
+    assert code == 0 and json.loads(out)["ok"] and "debugging output" in err
+
+
+def test_a_call_past_the_timeout_is_one_line(run_cli, checked):
+    code, out, err = run_cli("check", "2-2:tanh-1:identity", f"{checked}:slow", "--timeout", "0.5")
+    assert code == 2 and not out and err.count("\n") == 1 and "longer than 0.5 s" in err

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import signal
+import sys
+import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,11 +99,14 @@ class Report:
 
 
 def _compare(result: ParamResult, got, want, rtol, atol, case: str) -> None:
-    err = np.abs(got - want)
-    rel = err / np.maximum(np.maximum(np.abs(want), np.abs(got)), 1e-300)  # at most 2
+    """Record the errors of ``got`` against ``want``; a NaN or infinite entry is wrong, whatever the tolerance."""
+    bad = ~np.isfinite(got)
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = np.where(bad, np.inf, np.abs(got - want))
+        rel = np.where(bad, np.inf, err / np.maximum(np.maximum(np.abs(want), np.abs(got)), 1e-300))  # at most 2
     result.max_abs = max(result.max_abs, float(err.max(initial=0.0)))
     result.max_rel = max(result.max_rel, float(rel.max(initial=0.0)))
-    for i, j in zip(*np.nonzero(err > atol + rtol * np.abs(want))):
+    for i, j in zip(*np.nonzero(bad | (err > atol + rtol * np.abs(want)))):
         result.wrong.append({"index": [int(i), int(j)], "yours": float(got[i, j]),
                              "correct": float(want[i, j]), "case": case})
 
@@ -147,7 +154,7 @@ def gradcheck(spec_or_derivation, cost: str | None = None, seed: int = 0, m: int
     return report
 
 
-def load_user_function(target: str):
+def load_user_function(target: str, timeout: float | None = 60.0):
     """``FILE.py:FUNC`` -> the function; a failing import is one line at the user's own location."""
     path_text, sep, func = target.rpartition(":")
     if not sep or not path_text or not func:
@@ -159,9 +166,12 @@ def load_user_function(target: str):
         raise UserCodeError(f"{path}: cannot be imported as Python")
     module = importlib.util.module_from_spec(spec)
     try:
-        spec.loader.exec_module(module)
+        with _guarded(path, timeout, f"importing {path}"):
+            spec.loader.exec_module(module)
     except SyntaxError as err:
         raise UserCodeError(f"{err.filename}:{err.lineno}: SyntaxError: {err.msg}") from None
+    except UserCodeError:
+        raise
     except Exception as err:  # noqa: BLE001 - the user's code may raise anything
         raise UserCodeError(f"importing {path} failed: {_user_error(err, path)}") from None
     fn = getattr(module, func, None)
@@ -169,6 +179,49 @@ def load_user_function(target: str):
         names = sorted(n for n, v in vars(module).items() if callable(v) and getattr(v, "__module__", "") == name)
         raise UserCodeError(f"{path} has no function '{func}'" + (f" (it has: {', '.join(names)})" if names else ""))
     return fn, path
+
+
+def _numbers(value) -> np.ndarray | str:
+    """``value`` as a float array, or what is wrong with it (complex, not numbers)."""
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):
+        return f"is not an array of numbers ({type(value).__name__})"
+    if arr.dtype.kind == "c":
+        return "has complex values"
+    if arr.dtype.kind not in "biuf":
+        return f"is not an array of numbers ({type(value).__name__})"
+    return arr.astype(float)
+
+
+class _TimedOut(BaseException):
+    """The user's function ran past ``--timeout`` (a BaseException, so their own ``except Exception`` lets it by)."""
+
+
+@contextlib.contextmanager
+def _guarded(path: Path | None, timeout: float | None, what: str):
+    """Run the user's code: what it prints goes to stderr, ``sys.exit`` and running past ``timeout`` seconds are
+    failures of the call (``UserCodeError``, one line with the user's file and line)."""
+    use_alarm = timeout and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+    def expire(*_):
+        raise _TimedOut
+
+    old = signal.signal(signal.SIGALRM, expire) if use_alarm else None
+    if use_alarm:
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    except _TimedOut:
+        raise UserCodeError(f"{what} took longer than {timeout:g} s (--timeout)") from None
+    except SystemExit as err:
+        raise UserCodeError(f"{_user_error(err, path)}: {what} called sys.exit({err.code!r}); "
+                            "symbackprop does not let your code choose its exit code") from None
+    finally:
+        if use_alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
 
 
 def _user_error(err: BaseException, path: Path | None) -> str:
@@ -182,7 +235,8 @@ def _user_error(err: BaseException, path: Path | None) -> str:
 
 
 def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int = 0, rtol: float = 1e-6,
-                   atol: float = 1e-9, path: Path | None = None, label: str | None = None) -> Report:
+                   atol: float = 1e-9, path: Path | None = None, label: str | None = None,
+                   timeout: float | None = None) -> Report:
     """Call ``fn(params, X, Y)`` on ``trials`` random draws (one sample, then a batch of 4) and compare
     every returned entry with the derived gradient.  ``fn`` returns ``grads`` or ``(cost, grads)``."""
     d = _derivation(spec, cost)
@@ -199,16 +253,20 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
             params, X, Y = random_problem(net, rng, m)
             want_cost, want = ref(params, X, Y)
             try:
-                out = fn({k: v.copy() for k, v in params.items()}, X.copy(), Y.copy())
+                with _guarded(path, timeout, "the function"):
+                    out = fn({k: v.copy() for k, v in params.items()}, X.copy(), Y.copy())
             except Exception as err:  # noqa: BLE001 - report the user's own error, not ours
+                if isinstance(err, UserCodeError):
+                    raise
                 raise UserCodeError(_user_error(err, path)) from None
             if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict):
                 cost_result = results.setdefault("cost", ParamResult("cost", (1, 1), (1, 1)))
-                try:
-                    got_cost = np.asarray(out[0], dtype=float).reshape(1, 1)
-                except (TypeError, ValueError):
-                    cost_result.problem = "the returned cost is not one number (the mean over the samples)"
+                got_cost = _numbers(out[0])
+                if isinstance(got_cost, str) or got_cost.size != 1:
+                    cost_result.problem = (f"the returned cost {got_cost}" if isinstance(got_cost, str) else
+                                           "the returned cost is not one number (the mean over the samples)")
                 else:
+                    got_cost = got_cost.reshape(1, 1)
                     _compare(cost_result, got_cost, np.array([[want_cost]]), rtol, atol,
                              f"draw {trial}, {'1 sample' if m == 1 else f'batch of {m}'}")
                 out = out[1]
@@ -223,10 +281,9 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
                 if name not in out:
                     res.problem = "missing from the returned gradients"
                     continue
-                try:
-                    got = np.asarray(out[name], dtype=float)
-                except (TypeError, ValueError):
-                    res.problem = f"is not an array of numbers ({type(out[name]).__name__})"
+                got = _numbers(out[name])
+                if isinstance(got, str):
+                    res.problem = got
                     continue
                 if got.shape != shapes[name]:
                     res.shape = got.shape
@@ -237,10 +294,13 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
     return Report(title, list(results.values()), sorted(extra))
 
 
-def check_file(spec, target: str, cost: str | None = None, trials: int = 5, seed: int = 0) -> Report:
-    """``check_backprop`` on ``FILE.py:FUNC``."""
+def check_file(spec, target: str, cost: str | None = None, trials: int = 5, seed: int = 0,
+               timeout: float = 60.0) -> Report:
+    """``check_backprop`` on ``FILE.py:FUNC``; each call of the user's code may take ``timeout`` seconds."""
     if trials < 1:
         raise SymbackpropError(f"--trials must be at least 1, not {trials}")
+    if not timeout > 0:
+        raise SymbackpropError(f"--timeout must be a positive number of seconds, not {timeout:g}")
     d = derive(spec, cost)
-    fn, path = load_user_function(target)
-    return check_backprop(d, fn, trials=trials, seed=seed, path=path, label=target)
+    fn, path = load_user_function(target, timeout)
+    return check_backprop(d, fn, trials=trials, seed=seed, path=path, label=target, timeout=timeout)

@@ -139,7 +139,8 @@ def _cmd_demo(args) -> int:
 def _cmd_check(args) -> int:
     from .check import check_file
 
-    report = check_file(args.spec, args.function, cost=args.cost, trials=args.trials, seed=args.seed)
+    report = check_file(args.spec, args.function, cost=args.cost, trials=args.trials, seed=args.seed,
+                        timeout=args.timeout)
     print(json.dumps(report.to_json(), indent=2) if args.json else report.to_text())
     return 0 if report.ok else 1
 
@@ -212,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cost", default="squared_error")
     p.add_argument("--trials", type=int, default=5, help="random draws, each with 1 sample and a batch (default 5)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                   help="seconds each call of your code may take (default 60); what it prints goes to stderr")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_cmd_check)
 
