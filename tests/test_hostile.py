@@ -166,3 +166,98 @@ def test_what_user_code_prints_goes_to_stderr_and_json_stays_valid(run_cli, chec
 def test_a_call_past_the_timeout_is_one_line(run_cli, checked):
     code, out, err = run_cli("check", "2-2:tanh-1:identity", f"{checked}:slow", "--timeout", "0.5")
     assert code == 2 and not out and err.count("\n") == 1 and "longer than 0.5 s" in err
+
+
+def _font_like_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 255, size=(80, 3))
+    path = tmp_path / "colours.csv"
+    path.write_text("R,G,B,dark\n" + "\n".join(f"{r:.0f},{g:.0f},{b:.0f},{int(r + g + b > 380)}" for r, g, b in X)
+                    + "\n")
+    return path
+
+
+@pytest.mark.parametrize("argv", [["train", "{csv}", "--net", "3-2:relu-1:logistic", "--seed", "-1"],
+                                  ["gradcheck", "2-2:tanh-1:identity", "--seed", "-3"],
+                                  ["demo", "--seed", "-1"]])
+def test_a_negative_seed_is_one_line(run_cli, tmp_path, argv):
+    csv = _font_like_csv(tmp_path)
+    code, out, err = run_cli(*[a.format(csv=csv) for a in argv])
+    assert code == 2 and err.count("\n") == 1 and "--seed must be" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("where", ["missing/m.json", "folder", "fifo"])
+def test_train_checks_its_outputs_before_the_first_step(run_cli, tmp_path, where):
+    csv = _font_like_csv(tmp_path)
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "fifo")
+    code, out, err = run_cli("train", csv, "--net", "3-2:relu-1:logistic", "--iterations", "100000000",
+                             "--out", tmp_path / where)
+    assert code == 2 and err.count("\n") == 1 and err.startswith("symbackprop: error: --out ") and not out
+
+
+def test_sigterm_leaves_no_temporary_file_and_exits_143(tmp_path):
+    import signal
+    import sys
+    import time
+
+    csv = _font_like_csv(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "symbackprop", "train", str(csv), "--net", "3-8:relu-1:logistic",
+                             "--iterations", "2000000000", "--out", str(tmp_path / "m.json")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "terminated" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["colours.csv"]
+
+
+def test_a_huge_network_is_refused_before_allocating(run_cli):
+    code, out, err = run_cli("gradcheck", "100000-100000:relu-1:logistic")
+    assert code == 2 and err.count("\n") == 1 and "GiB of memory" in err
+
+
+def test_many_iterations_draw_the_order_in_parts_and_keep_at_most_1000_points():
+    from symbackprop import train
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 2))
+    model = train("2-3:tanh-1:logistic", X, (X[:, 0] > 0).astype(int), iterations=2_500_000, lr=0.01, seed=0)
+    assert model.history["unit"] == "3000 steps" and len(model.history["train"]) == 834
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda d: d["scaling"].update(kind="standardize", mean=[0, 0, 0], std=[1, 0, 1]), "positive standard dev"),
+    (lambda d: d["scaling"].update(kind="standardize", mean=["a", 0, 0], std=[1, 1, 1]), "numbers"),
+    (lambda d: d.update(classes=5), "'classes' must be a list"),
+    (lambda d: d.update(features=[1, 2, 3]), "'features' must list 3 names"),
+    (lambda d: d.update(history={"train": "x"}), "'history'"),
+    (lambda d: d.update(metrics={"acc": "high"}), "'metrics'"),
+])
+def test_malformed_model_fields_are_one_line(run_cli, tmp_path, change, message):
+    from symbackprop import train
+
+    X = np.random.default_rng(0).uniform(0, 255, size=(40, 3))
+    model = train("3-2:relu-1:logistic", X, (X.sum(axis=1) > 380).astype(int), iterations=200)
+    doc = model.to_json()
+    change(doc)
+    (tmp_path / "m.json").write_text(json.dumps(doc))
+    for argv in (["predict", tmp_path / "m.json", "1", "2", "3"], ["report", "--model", tmp_path / "m.json",
+                                                                    "--out", tmp_path / "r.html"]):
+        code, out, err = run_cli(*argv)
+        assert code == 2 and err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def test_deeply_nested_model_json_is_one_line(run_cli, tmp_path):
+    (tmp_path / "m.json").write_text("[" * 100_000 + "]" * 100_000)
+    code, _, err = run_cli("predict", tmp_path / "m.json", "1")
+    assert code == 2 and "nested too deeply" in err
+
+
+def test_a_softmax_with_more_units_than_classes_predicts_a_seen_class():
+    from symbackprop import train
+
+    X = np.random.default_rng(0).normal(size=(60, 2))
+    model = train("2-4:tanh-5:softmax", X, (X[:, 0] > 0).astype(int), "cross_entropy", batch_size=8, epochs=2)
+    assert set(model.predict(np.random.default_rng(1).normal(size=(500, 2)) * 50)) <= {0, 1}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 
 from . import __version__
 from .errors import SymbackpropError
@@ -66,6 +68,7 @@ def _print_metrics(model) -> None:
 
 
 def _cmd_train(args) -> int:
+    from .fileio import writable
     from .workflows import check_options, train_csv
 
     check_options(args.lr, args.iterations, args.epochs, args.batch_size, args.test_size, args.scale)
@@ -75,6 +78,9 @@ def _cmd_train(args) -> int:
         require_matplotlib()
     if args.per_sample and args.epochs:
         raise SymbackpropError("--epochs goes with mini-batch training; use --iterations with --per-sample")
+    for option, path in (("--out", args.out), ("--plot", args.plot)):
+        if path:
+            writable(path, option)
     per_sample = args.per_sample or (args.batch_size is None and args.epochs is None)
     result = train_csv(args.data, args.net, target=args.target, cost=args.cost, scale=args.scale,
                        standardize=args.standardize, per_sample=per_sample, batch_size=args.batch_size,
@@ -251,12 +257,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv``; returns the exit code (errors print one line to stderr)."""
     parser = build_parser()
+    previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     try:
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
+        if getattr(args, "seed", None) is not None and args.seed < 0:
+            raise SymbackpropError(f"--seed must be a whole number of at least 0, not {args.seed}")
         return args.func(args)
+    except Terminated:
+        print("symbackprop: terminated; nothing was written", file=sys.stderr)
+        return 143
     except SymbackpropError as err:
         message = " ".join(str(err).split("\n"))  # always one line
         print(f"symbackprop: error: {message}", file=sys.stderr)
@@ -266,3 +278,18 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # pragma: no cover - e.g. piped into head
         return 0
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(BaseException):
+    """SIGTERM: unwinds like Ctrl-C, so every half-written temporary file is removed."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()

@@ -70,6 +70,15 @@ def _temporary(path: str | os.PathLike):
             os.unlink(tmp)
 
 
+def writable(path: str | os.PathLike, option: str) -> None:
+    """Fail now, in one line naming ``option``, if ``path`` could not be written later (before long work)."""
+    try:
+        with _temporary(path):
+            pass
+    except SymbackpropError as err:
+        raise SymbackpropError(f"{option} {err}") from None
+
+
 def _write(tmp: Path, data: str | bytes, path) -> None:
     try:
         if isinstance(data, bytes):

@@ -51,9 +51,9 @@ class Model:
     def predict(self, X) -> np.ndarray:
         """Class labels (classification) or values (regression), one per sample."""
         out = self._forward(X)
-        if self.task == "multiclass":
+        if self.task == "multiclass":  # units beyond the classes seen in training never answer
             labels = np.asarray(self.classes if self.classes else range(out.shape[1]))
-            return labels[np.argmax(out, axis=1)]
+            return labels[np.argmax(out[:, :len(labels)], axis=1)]
         if self.task == "binary":
             return (out[:, 0] >= 0.5).astype(int)
         if self.task == "multilabel":
@@ -85,16 +85,38 @@ class Model:
 
     def save(self, path) -> None:
         """Write the model as JSON, atomically: a failed write leaves any existing file untouched."""
-        atomic_write(path, json.dumps(self.to_json(), indent=1, allow_nan=False) + "\n")
+        for name, value in self.params.items():
+            if not np.all(np.isfinite(value)):
+                raise SymbackpropError(f"{path}: not written: parameter {name} has non-finite values")
+        atomic_write(path, json.dumps(_finite(self.to_json()), indent=1, allow_nan=False) + "\n")
+
+
+def _finite(doc):
+    """The JSON document with every non-finite number (a loss that overflowed) written as null."""
+    if isinstance(doc, float):
+        return doc if math.isfinite(doc) else None
+    if isinstance(doc, dict):
+        return {k: _finite(v) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [_finite(v) for v in doc]
+    return doc
+
+
+MAX_MODEL_BYTES = 256 * 2**20
 
 
 def load(path) -> Model:
     """Read and validate a model file; every problem is a one-line :class:`ModelFileError`."""
     path = existing_file(path, "model file", ModelFileError)
+    size = path.stat().st_size
+    if size > MAX_MODEL_BYTES:
+        raise ModelFileError(f"{path}: {size:,} bytes; a model file is at most {MAX_MODEL_BYTES:,} bytes")
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ModelFileError(f"{path}: not a symbackprop model (not valid JSON: {err})") from None
+    except RecursionError:
+        raise ModelFileError(f"{path}: not a symbackprop model (JSON nested too deeply)") from None
     return from_json(doc, str(path))
 
 
@@ -132,13 +154,33 @@ def from_json(doc, where: str = "<model>") -> Model:
         raise ModelFileError(f"{where}: unexpected parameter {extra[0]} for {network.spec}")
     scaling = _scaling(doc.get("scaling") or {"kind": "none"}, network.inputs, where)
     features = doc.get("features")
-    if features is not None and (not isinstance(features, list) or len(features) != network.inputs):
+    if features is not None and (not isinstance(features, list) or len(features) != network.inputs
+                                 or not all(isinstance(f, str) for f in features)):
         raise ModelFileError(f"{where}: 'features' must list {network.inputs} names")
     classes = doc.get("classes")
+    if classes is not None and (not isinstance(classes, list) or not classes
+                                or not all(isinstance(c, (str, int, float)) and not isinstance(c, bool)
+                                           for c in classes)):
+        raise ModelFileError(f"{where}: 'classes' must be a list of labels (text or numbers)")
     if task_of(network) == "multiclass" and classes is not None and len(classes) > network.outputs:
         raise ModelFileError(f"{where}: {len(classes)} classes but the softmax layer has {network.outputs} units")
-    return Model(network, params, scaling, features, doc.get("target", "y"), classes,
-                 doc.get("history") or {}, doc.get("metrics") or {})
+    target = doc.get("target", "y")
+    if not isinstance(target, str):
+        raise ModelFileError(f"{where}: 'target' must be a column name")
+    history, metrics = doc.get("history") or {}, doc.get("metrics") or {}
+    if not isinstance(history, dict) or not all(
+            isinstance(v, str) if k == "unit" else isinstance(v, list) and all(
+                x is None or isinstance(x, (int, float)) for x in v) for k, v in history.items()):
+        raise ModelFileError(f"{where}: 'history' must map train/test to lists of numbers")
+    if not isinstance(metrics, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                for v in metrics.values()):
+        raise ModelFileError(f"{where}: 'metrics' must map names to numbers")
+    for text in [*(features or []), *(c for c in classes or [] if isinstance(c, str)), target, *metrics]:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ModelFileError(f"{where}: a name in the model file is not valid text (a lone surrogate)") from None
+    return Model(network, params, scaling, features, target, classes, history, metrics)
 
 
 def _scaling(doc, n: int, where: str) -> Scaling:
@@ -152,7 +194,11 @@ def _scaling(doc, n: int, where: str) -> Scaling:
         return Scaling("scale", factor=float(factor))
     if kind == "standardize":
         mean, std = doc.get("mean"), doc.get("std")
-        if not (isinstance(mean, list) and isinstance(std, list) and len(mean) == len(std) == n):
+        numbers = (isinstance(mean, list) and isinstance(std, list) and len(mean) == len(std) == n
+                   and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in [*mean, *std]))
+        if not numbers:
             raise ModelFileError(f"{where}: standardize scaling needs 'mean' and 'std' of {n} numbers")
+        if not all(math.isfinite(v) for v in [*mean, *std]) or not all(v > 0 for v in std):
+            raise ModelFileError(f"{where}: standardize scaling needs finite means and positive standard deviations")
         return Scaling("standardize", mean=[float(v) for v in mean], std=[float(v) for v in std])
     raise ModelFileError(f"{where}: unknown scaling {kind!r}")

@@ -12,9 +12,11 @@ from .backends import numpy_module, per_sample_module
 from .data import Scaling, encode_targets
 from .errors import DivergedError, SymbackpropError
 from .model import Model
+from .resources import require_parameters
 from .spec import Network, parse_spec
 
-STEPS_PER_POINT = 1000  # per-sample history: one point per this many steps
+STEPS_PER_POINT = 1000  # per-sample history: one point per this many steps (or more: see MAX_POINTS)
+MAX_POINTS = 1000  # a loss history keeps at most about this many points
 
 
 def _draw(param, rng: np.random.Generator, uniform: bool) -> np.ndarray:
@@ -38,6 +40,7 @@ def init_params(network: Network, rng: np.random.Generator, init: str = "auto", 
     """
     if init not in ("auto", "uniform"):
         raise SymbackpropError(f"unknown init '{init}' (choose auto or uniform)")
+    require_parameters(network, 4, "training")
     params = {p.name: _draw(p, rng, init == "uniform") for p in network.params}
     if init == "uniform" or X is None:
         return params
@@ -104,6 +107,8 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
     if validation is not None:
         Xv, yv = validation
         val = (scaling.apply(Xv).T.copy(), encode_targets(network, yv, labels)[0]) if len(Xv) else None
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise SymbackpropError(f"the seed must be a whole number of at least 0, not {seed!r}")
     rng = np.random.default_rng(seed)
     params = init_params(network, rng, init, Xt)
     batch = numpy_module(network)
@@ -127,13 +132,14 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
 
 def _per_sample(network, batch, params, Xt, Y, steps, lr, rng, val, progress) -> dict:
     module = per_sample_module(network)
-    order = rng.integers(0, Xt.shape[1], size=steps)
+    every = STEPS_PER_POINT * max(1, -(-steps // (STEPS_PER_POINT * MAX_POINTS)))  # at most MAX_POINTS points
     arrays = [np.ascontiguousarray(params[k]) for k in network.shapes()]
-    history = {"unit": f"{STEPS_PER_POINT} steps", "train": [], "test": []}
+    history = {"unit": f"{every} steps", "train": [], "test": []}
     current = dict(zip(network.shapes(), arrays))  # the same arrays, updated in place by the loop
     with _progress(steps, progress, "step") as bar, np.errstate(over="ignore", invalid="ignore"):
-        for start in range(0, steps, STEPS_PER_POINT):
-            part = order[start:start + STEPS_PER_POINT]
+        for start in range(0, steps, every):
+            # the sample order is drawn a part at a time (the same order as at once, in constant memory)
+            part = rng.integers(0, Xt.shape[1], size=min(every, steps - start))
             losses = np.zeros(1)
             failed = module.sgd(*arrays, Xt, Y, part, float(lr), len(part), losses)
             if failed >= 0:
@@ -148,30 +154,24 @@ def _per_sample(network, batch, params, Xt, Y, steps, lr, rng, val, progress) ->
     return history
 
 
-def _mini_batch(batch, params, Xt, Y, epochs, size, lr, rng, val, progress, steps=None) -> dict:
+def _mini_batch(batch, params, Xt, Y, epochs, size, lr, rng, val, progress) -> dict:
     m = Xt.shape[1]
     history = {"unit": "epoch", "train": [], "test": []}
-    total = steps if steps is not None else epochs
     # overflow on the way to divergence is detected below and reported as such, not as a warning
-    with _progress(total, progress, "step" if steps else "epoch") as bar, np.errstate(over="ignore", invalid="ignore"):
-        for epoch in range(epochs if steps is None else 1):
-            order = rng.permutation(m) if steps is None else rng.integers(0, m, size=steps)
+    with _progress(epochs, progress, "epoch") as bar, np.errstate(over="ignore", invalid="ignore"):
+        for epoch in range(epochs):
+            order = rng.permutation(m)
             total_cost = 0.0
-            for start in range(0, len(order), size):
+            for start in range(0, m, size):
                 idx = order[start:start + size]
                 c = batch.sgd_step(params, Xt[:, idx], Y[:, idx], lr)
                 if not math.isfinite(c):
                     raise DivergedError(f"training diverged in epoch {epoch + 1}: the loss is not finite; "
                                         f"try a lower learning rate (now {lr:g})")
                 total_cost += c * len(idx)
-                if steps is not None:
-                    bar.update(1)
             _check_finite(params, f"epoch {epoch + 1}", lr)
-            history["train"].append(float(total_cost / len(order)))
+            history["train"].append(float(total_cost / m))
             if val is not None:
                 history["test"].append(float(batch.cost(params, *val)))
-            if steps is None:
-                bar.update(1)
+            bar.update(1)
     return history
-
-
