@@ -155,15 +155,20 @@ def make_numba_loop_two_hidden():
     return loop
 
 
-def per_sample_wide(repeat):
-    """3-40:relu-40:relu-1:logistic: the generated loop against a hand-written numba loop (target >= 0.5x)."""
+def font_problem(spec: str, steps: int = 100_000):
+    """The font data (rows and columns), a network with its initial parameters, a sample order, its module."""
     X, y = font_colour_data(1345, seed=0)
     Xt, Y = (X / 255).T.copy(), y.reshape(1, -1).astype(float)
-    net = derive("3-40:relu-40:relu-1:logistic").network
+    net = derive(spec).network
     params = init_params(net, np.random.default_rng(1), X=Xt)
-    steps, lr = 100_000, 0.01
     order = np.random.default_rng(1).integers(0, Xt.shape[1], steps)
-    module = per_sample_module(net)
+    return X, y, Xt, Y, net, params, order, per_sample_module(net)
+
+
+def per_sample_wide(repeat):
+    """3-40:relu-40:relu-1:logistic: the generated loop against a hand-written numba loop (target >= 0.5x)."""
+    X, y, Xt, Y, net, params, order, module = font_problem("3-40:relu-40:relu-1:logistic")
+    steps, lr = len(order), 0.01
     hand = make_numba_loop_two_hidden()
 
     def ours():
@@ -182,13 +187,8 @@ def per_sample_wide(repeat):
 
 
 def per_sample(repeat):
-    X, y = font_colour_data(1345, seed=0)
-    Xt, Y = (X / 255).T.copy(), y.reshape(1, -1).astype(float)
-    net = derive("3-3:relu-1:logistic").network
-    params = init_params(net, np.random.default_rng(1), X=Xt)
-    steps, lr = 100_000, 0.05
-    order = np.random.default_rng(1).integers(0, Xt.shape[1], steps)
-    module = per_sample_module(net)
+    X, y, Xt, Y, net, params, order, module = font_problem("3-3:relu-1:logistic")
+    steps, lr = len(order), 0.05
 
     def ours():
         arrays = [params[k].copy() for k in net.shapes()]

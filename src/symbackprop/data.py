@@ -42,30 +42,34 @@ def _number(text: str, where: str) -> float:
     return value
 
 
-def read_csv(path: str | Path, target: str | None = None, features: list[str] | None = None,
-             need_target: bool = True) -> Dataset:
-    """Read a CSV with a header row; the target is the last column unless ``target`` names one.
+CHUNK = 8_192  # rows converted to numbers at a time
 
-    With ``features`` (a model's feature names) those columns are the features, in that order.
-    Every problem is a :class:`DataError` naming the file, row (1-based), column and value.
-    """
-    path = existing_file(path, "file", DataError)
+
+def _count_lines(path: Path) -> int:
+    """Line breaks in the file (plus one): never fewer than its records."""
+    count = 1
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            count += chunk.count(b"\n")
+    return count
+
+
+def _records(path: Path):
+    """``(record number, cells)`` of the non-blank records, streamed (never the whole file in memory)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
+            for number, row in enumerate(csv.reader(fh), start=1):
+                if any(c.strip() for c in row):
+                    yield number, row
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a text CSV file (it is not UTF-8)") from None
     except csv.Error as err:
         raise DataError(f"{path}: not a valid CSV file ({err})") from None
     except OSError as err:
         raise DataError(f"{path}: cannot read ({err.strerror})") from None
-    rows = [(n, r) for n, r in enumerate(rows, start=1) if any(c.strip() for c in r)]
-    if not rows:
-        raise DataError(f"{path}: the file is empty; expected a header row and data rows")
-    (_, header), data = rows[0], rows[1:]
-    header = [h.strip() for h in header]
-    if not data:
-        raise DataError(f"{path}: has a header row but no data rows")
+
+
+def _columns(path, header, target, features, need_target) -> tuple[list[int], int | None]:
     if len(set(header)) != len(header):
         dup = next(h for h in header if header.count(h) > 1)
         raise DataError(f"{path}: column '{dup}' appears twice in the header")
@@ -88,18 +92,70 @@ def read_csv(path: str | Path, target: str | None = None, features: list[str] | 
         raise DataError(f"{path}: no target column")
     if not feat_cols:
         raise DataError(f"{path}: no feature columns besides the target '{header[target_col]}'")
-    X = np.empty((len(data), len(feat_cols)))
-    y = []
-    for k, (rowno, row) in enumerate(data):
+    return feat_cols, target_col
+
+
+def _convert(path, header, cols, rows, numbers) -> np.ndarray:
+    """The cells ``cols`` of ``rows`` as a float array; on any bad cell, the first one named exactly."""
+    try:
+        out = np.array([[row[c] for c in cols] for row in rows], dtype=float).reshape(len(rows), len(cols))
+    except ValueError:
+        out = None
+    if out is None or not np.all(np.isfinite(out)):
+        for rowno, row in zip(numbers, rows):
+            for c in cols:
+                _number(row[c].strip(), f"{path}, row {rowno}, column '{header[c]}'")
+    return out
+
+
+def read_csv(path: str | Path, target: str | None = None, features: list[str] | None = None,
+             need_target: bool = True) -> Dataset:
+    """Read a CSV with a header row; the target is the last column unless ``target`` names one.
+
+    With ``features`` (a model's feature names) those columns are the features, in that order.
+    Every problem is a :class:`DataError` naming the file, row (1-based), column and value.  The file
+    is read as a stream and converted to numbers a block of rows at a time: memory stays within a few
+    times the numbers themselves.
+    """
+    path = existing_file(path, "file", DataError)
+    records = _records(path)
+    first = next(records, None)
+    if first is None:
+        raise DataError(f"{path}: the file is empty; expected a header row and data rows")
+    header = [h.strip() for h in first[1]]
+    feat_cols, target_col = _columns(path, header, target, features, need_target)
+    most = _count_lines(path)  # at least the number of records: the arrays are allocated once
+    X = np.empty((most, len(feat_cols)))
+    y = np.empty(most if target_col is not None else 0)
+    numbers = np.empty(most, dtype=np.int32 if most < 2**31 else np.int64)
+    block, block_numbers = [], []
+    filled = 0
+
+    def flush():
+        nonlocal filled
+        end = filled + len(block)
+        X[filled:end] = _convert(path, header, feat_cols, block, block_numbers)
+        if target_col is not None:
+            y[filled:end] = _convert(path, header, [target_col], block, block_numbers)[:, 0]
+        numbers[filled:end] = block_numbers
+        filled = end
+        block.clear()
+        block_numbers.clear()
+
+    for rowno, row in records:
         if len(row) != len(header):
             raise DataError(f"{path}, row {rowno}: has {len(row)} cells but the header has {len(header)}")
-        for c, col in enumerate(feat_cols):
-            X[k, c] = _number(row[col].strip(), f"{path}, row {rowno}, column '{header[col]}'")
-        if target_col is not None:
-            y.append(_number(row[target_col].strip(), f"{path}, row {rowno}, column '{header[target_col]}'"))
-    return Dataset(X, np.array(y), [header[c] for c in feat_cols],
-                   header[target_col] if target_col is not None else "", str(path),
-                   np.array([n for n, _ in data]))
+        block.append(row)
+        block_numbers.append(rowno)
+        if len(block) == CHUNK:
+            flush()
+    if block:
+        flush()
+    if not filled:
+        raise DataError(f"{path}: has a header row but no data rows")
+    return Dataset(X[:filled], y[:filled] if target_col is not None else np.array([]),
+                   [header[c] for c in feat_cols], header[target_col] if target_col is not None else "",
+                   str(path), numbers[:filled])
 
 
 def task_of(network) -> str:
@@ -192,6 +248,16 @@ class Scaling:
         if self.kind == "standardize":
             return (X - np.asarray(self.mean)) / np.asarray(self.std)
         return X
+
+    def columns(self, X: np.ndarray) -> np.ndarray:
+        """``apply(X).T`` as one contiguous array (features, samples), made with a single allocation."""
+        out = np.array(np.asarray(X, dtype=float).T, order="C")
+        if self.kind == "scale":
+            out /= self.factor
+        elif self.kind == "standardize":
+            out -= np.asarray(self.mean).reshape(-1, 1)
+            out /= np.asarray(self.std).reshape(-1, 1)
+        return out
 
     def to_json(self) -> dict:
         if self.kind == "scale":

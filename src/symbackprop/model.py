@@ -13,6 +13,7 @@ from .errors import ModelFileError, SymbackpropError
 from .fileio import atomic_write, existing_file
 from .spec import Network, parse_spec
 
+BLOCK = 65_536  # samples pushed through the network at a time when predicting
 FORMAT = "symbackprop-model"
 VERSION = 1
 
@@ -42,7 +43,11 @@ class Model:
             X = X.reshape(1, -1)
         if X.shape[1] != self.network.inputs:
             raise SymbackpropError(f"expected {self.network.inputs} feature values per sample, got {X.shape[1]}")
-        return numpy_module(self.network).predict(self.params, self.scaling.apply(X).T).T
+        predict, n = numpy_module(self.network).predict, self.network.outputs
+        out = np.empty((len(X), n))
+        for start in range(0, len(X), BLOCK):  # a block at a time: the layers' values stay small
+            out[start:start + BLOCK] = predict(self.params, self.scaling.apply(X[start:start + BLOCK]).T).T
+        return out
 
     def predict_proba(self, X) -> np.ndarray:
         """The output layer for each sample: (n_samples, n_outputs); for one logistic output, P(class 1)."""

@@ -58,6 +58,13 @@ def init_params(network: Network, rng: np.random.Generator, init: str = "auto", 
     return params
 
 
+def mean_cost(batch, params, X, Y, block: int = 65_536) -> float:
+    """The mean cost over the columns of X, Y, a block of samples at a time (bounded memory)."""
+    m = X.shape[1]
+    return float(sum(batch.cost(params, X[:, k:k + block], Y[:, k:k + block]) * min(block, m - k)
+                     for k in range(0, m, block)) / m)
+
+
 def _progress(total: int, enabled: bool | None, unit: str):
     from tqdm.auto import tqdm
 
@@ -101,12 +108,12 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
     if len(X) == 0:
         raise SymbackpropError("no training rows")
     scaling = Scaling.fit(X, scale, standardize)
-    Xt = scaling.apply(X).T.copy()  # (n_inputs, m): samples as columns, like the textbook
+    Xt = scaling.columns(X)  # (n_inputs, m): samples as columns, like the textbook
     Y, labels = encode_targets(network, y, classes)
     val = None
     if validation is not None:
         Xv, yv = validation
-        val = (scaling.apply(Xv).T.copy(), encode_targets(network, yv, labels)[0]) if len(Xv) else None
+        val = (scaling.columns(Xv), encode_targets(network, yv, labels)[0]) if len(Xv) else None
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
         raise SymbackpropError(f"the seed must be a whole number of at least 0, not {seed!r}")
     rng = np.random.default_rng(seed)
@@ -147,7 +154,7 @@ def _per_sample(network, batch, params, Xt, Y, steps, lr, rng, val, progress) ->
                                     f"try a lower learning rate (now {lr:g})")
             history["train"].append(float(losses[0]))
             if val is not None:
-                history["test"].append(float(batch.cost(current, *val)))
+                history["test"].append(mean_cost(batch, current, *val))
             bar.update(len(part))
     _check_finite(dict(zip(network.shapes(), arrays)), f"step {steps}", lr)
     params.update(zip(network.shapes(), arrays))
@@ -172,6 +179,6 @@ def _mini_batch(batch, params, Xt, Y, epochs, size, lr, rng, val, progress) -> d
             _check_finite(params, f"epoch {epoch + 1}", lr)
             history["train"].append(float(total_cost / m))
             if val is not None:
-                history["test"].append(float(batch.cost(params, *val)))
+                history["test"].append(mean_cost(batch, params, *val))
             bar.update(1)
     return history

@@ -149,6 +149,19 @@ def _groups(steps):
     return [group for _, group in out]
 
 
+# The bookkeeping of every generated loop: stop at a non-finite cost, add it up, record a point every ``every``.
+_TALLY = """        if not math.isfinite(cost) and not accumulate:
+            return step, total
+        window += cost
+        total += cost"""
+_COUNTDOWN = """        left -= 1
+        if left == 0:  # a countdown, not a modulo: no division in the loop
+            losses[(step + 1) // every - 1] = window / every
+            window = 0.0
+            left = every
+    return -1, total"""
+
+
 def _folded(program: Program, steps) -> dict:
     """Steps computed where they are used instead of stored: an elementwise step (no sum in it) read by
     exactly one other step, entry by entry (not through a product).  ``{key: expr}``."""
@@ -240,20 +253,12 @@ def run({args}, Xs, Ys, order, lr, every, losses, {gargs}, accumulate):
         s = order[step]
 {text}
         cost = C
-        if not math.isfinite(cost) and not accumulate:
-            return step, total
-        window += cost
-        total += cost
+{_TALLY}
         if accumulate:
 {acc}
         else:
 {upd}
-        left -= 1
-        if left == 0:  # a countdown, not a modulo: no division in the loop
-            losses[(step + 1) // every - 1] = window / every
-            window = 0.0
-            left = every
-    return -1, total
+{_COUNTDOWN}
 
 
 def sgd({args}, Xs, Ys, order, lr, every, losses):
@@ -352,17 +357,9 @@ def run(buf, Xs, Ys, order, lr, every, losses, accumulate, forward_backward, upd
         s = order[step]
         _follow(forward_backward, buf, Xs, Ys, s, lr)
         cost = buf[COST_AT]
-        if not math.isfinite(cost) and not accumulate:
-            return step, total
-        window += cost
-        total += cost
+{_TALLY}
         _follow(add if accumulate else update, buf, Xs, Ys, s, lr)
-        left -= 1
-        if left == 0:  # a countdown, not a modulo: no division in the loop
-            losses[(step + 1) // every - 1] = window / every
-            window = 0.0
-            left = every
-    return -1, total
+{_COUNTDOWN}
 
 
 def _pack(arrays):

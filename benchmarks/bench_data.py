@@ -1,0 +1,46 @@
+"""Reading a large CSV: peak memory and time of ``symbackprop train`` on a generated 3-million-row file.
+
+Target: peak memory within 300 MB + 5x the file's size, and within 120 s, on this machine.
+
+Run: python benchmarks/bench_data.py [--rows 3000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=3_000_000)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "big.csv"
+        rng = np.random.default_rng(0)
+        with open(path, "w") as fh:
+            fh.write("RED,GREEN,BLUE,DARK\n")
+            for start in range(0, args.rows, 500_000):
+                rgb = rng.integers(0, 256, size=(min(500_000, args.rows - start), 3))
+                dark = (rgb @ np.array([0.299, 0.587, 0.114]) > 150).astype(int)
+                np.savetxt(fh, np.column_stack([rgb, dark]), fmt="%d", delimiter=",")
+        size = path.stat().st_size
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "symbackprop", "train", str(path), "--net", "3-3:relu-1:logistic",
+                        "--scale", "255", "--iterations", "100000", "--seed", "1"], check=True)
+        seconds = time.perf_counter() - t
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    limit = 300 * 2**20 + 5 * size
+    print(f"{args.rows:,} rows, {size / 2**20:.1f} MiB: {seconds:.1f} s, peak memory {peak / 2**20:.0f} MiB "
+          f"(limit 300 MiB + 5x the file = {limit / 2**20:.0f} MiB)")
+
+
+if __name__ == "__main__":
+    main()
