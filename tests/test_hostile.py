@@ -186,14 +186,14 @@ def test_a_negative_seed_is_one_line(run_cli, tmp_path, argv):
     assert code == 2 and err.count("\n") == 1 and "--seed must be" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("where", ["missing/m.json", "folder", "fifo"])
-def test_train_checks_its_outputs_before_the_first_step(run_cli, tmp_path, where):
+@pytest.mark.parametrize("option,where", [("--out", "missing/m.json"), ("--out", "folder"), ("--out", "fifo"), ("--plot", "folder")])
+def test_train_checks_its_outputs_before_the_first_step(run_cli, tmp_path, option, where):
     csv = _font_like_csv(tmp_path)
     (tmp_path / "folder").mkdir()
     os.mkfifo(tmp_path / "fifo")
     code, out, err = run_cli("train", csv, "--net", "3-2:relu-1:logistic", "--iterations", "100000000",
-                             "--out", tmp_path / where)
-    assert code == 2 and err.count("\n") == 1 and err.startswith("symbackprop: error: --out ") and not out
+                             option, tmp_path / where)
+    assert code == 2 and err.count("\n") == 1 and err.startswith(f"symbackprop: error: {option} ") and not out
 
 
 def test_sigterm_leaves_no_temporary_file_and_exits_143(tmp_path):
@@ -261,3 +261,52 @@ def test_a_softmax_with_more_units_than_classes_predicts_a_seen_class():
     X = np.random.default_rng(0).normal(size=(60, 2))
     model = train("2-4:tanh-5:softmax", X, (X[:, 0] > 0).astype(int), "cross_entropy", batch_size=8, epochs=2)
     assert set(model.predict(np.random.default_rng(1).normal(size=(500, 2)) * 50)) <= {0, 1}
+
+
+def test_non_finite_inputs_are_named_not_called_divergence(run_cli, tmp_path):
+    from symbackprop import SymbackpropError
+    from symbackprop import train as train_api
+
+    csv = _font_like_csv(tmp_path)
+    code, _, err = run_cli("train", csv, "--net", "3-2:relu-1:logistic", "--scale", "1e-320", "--iterations", "10")
+    assert code == 2 and err.count("\n") == 1 and "feature 'R' is not finite after scaling" in err
+    X = np.ones((10, 2))
+    X[3, 1] = np.nan
+    with pytest.raises(SymbackpropError, match="feature 'column 1' is not finite in sample 4"):
+        train_api("2-2:tanh-1:logistic", X, np.ones(10), iterations=10)
+
+
+def test_unscaled_large_features_warn_once(run_cli, tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 1e6, size=(40, 2))
+    path = tmp_path / "big.csv"
+    path.write_text("a,b,y\n" + "\n".join(f"{a},{b},{int(a > b)}" for a, b in X) + "\n")
+    code, _, err = run_cli("train", path, "--net", "2-2:tanh-1:logistic", "--iterations", "2000")
+    assert code == 0 and err.count("features reach") == 1 and "RuntimeWarning" not in err
+
+
+def test_predicting_far_outside_gives_one_line_not_nan(run_cli, tmp_path):
+    from symbackprop import Model, parse_spec
+
+    model = Model(parse_spec("2-1:identity"), {"W1": np.array([[10.0, 10.0]]), "B1": np.zeros((1, 1))})
+    model.save(tmp_path / "m.json")
+    code, out, err = run_cli("predict", tmp_path / "m.json", "1e308,1e308")
+    assert code == 2 and err.count("\n") == 1 and "not finite" in err and "nan" not in out
+
+
+def test_an_unwritable_output_folder_is_one_line(run_cli, tmp_path):
+    import shutil as sh
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    os.chmod(folder, 0o555)
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    if root and (sh.which("chattr") is None
+                 or subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0):
+        pytest.skip("running as root, and chattr +i (to make the folder read-only for root) is not available here")
+    try:
+        code, _, err = run_cli("report", "--out", folder / "r.html")
+    finally:
+        if root:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+    assert code == 2 and err.count("\n") == 1 and "cannot write" in err and not list(folder.iterdir())

@@ -223,6 +223,13 @@ def split(n: int, test_size: float, seed: int | None):
     return np.sort(order[n_test:]), np.sort(order[:n_test])
 
 
+def _blocks(X: np.ndarray, rows=None, size: int = CHUNK):
+    """X (or its ``rows``) a block of rows at a time."""
+    n = len(X) if rows is None else len(rows)
+    for start in range(0, n, size):
+        yield X[start:start + size] if rows is None else X[rows[start:start + size]]
+
+
 @dataclass
 class Scaling:
     """Feature scaling applied before the network: none, divide by a constant, or standardize."""
@@ -233,30 +240,42 @@ class Scaling:
     std: list[float] | None = None
 
     @classmethod
-    def fit(cls, X: np.ndarray, scale: float | None = None, standardize: bool = False) -> Scaling:
+    def fit(cls, X: np.ndarray, scale: float | None = None, standardize: bool = False, rows=None) -> Scaling:
+        """The scaling for the samples ``rows`` of X (all by default), read a block at a time."""
         if standardize:
-            std = X.std(axis=0)
-            return cls("standardize", mean=X.mean(axis=0).tolist(), std=np.where(std > 0, std, 1.0).tolist())
+            n = len(X) if rows is None else len(rows)
+            mean = sum(block.sum(axis=0) for block in _blocks(X, rows)) / n
+            var = sum(((block - mean) ** 2).sum(axis=0) for block in _blocks(X, rows)) / n
+            std = np.sqrt(var)
+            return cls("standardize", mean=mean.tolist(), std=np.where(std > 0, std, 1.0).tolist())
         if scale is not None:
             return cls("scale", factor=float(scale))
         return cls()
 
     def apply(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=float)
-        if self.kind == "scale":
-            return X / self.factor
-        if self.kind == "standardize":
-            return (X - np.asarray(self.mean)) / np.asarray(self.std)
+        with np.errstate(over="ignore", invalid="ignore"):  # a value that overflows is named by the caller
+            if self.kind == "scale":
+                return X / self.factor
+            if self.kind == "standardize":
+                return (X - np.asarray(self.mean)) / np.asarray(self.std)
         return X
 
-    def columns(self, X: np.ndarray) -> np.ndarray:
-        """``apply(X).T`` as one contiguous array (features, samples), made with a single allocation."""
-        out = np.array(np.asarray(X, dtype=float).T, order="C")
-        if self.kind == "scale":
-            out /= self.factor
-        elif self.kind == "standardize":
-            out -= np.asarray(self.mean).reshape(-1, 1)
-            out /= np.asarray(self.std).reshape(-1, 1)
+    def columns(self, X: np.ndarray, rows=None) -> np.ndarray:
+        """``apply(X[rows]).T`` as one contiguous array (features, samples), made with a single allocation
+        (the rows are gathered a block at a time, never copied whole)."""
+        X = np.asarray(X, dtype=float)
+        out = np.empty((X.shape[1], len(X) if rows is None else len(rows)))
+        start = 0
+        for block in _blocks(X, rows):
+            out[:, start:start + len(block)] = block.T
+            start += len(block)
+        with np.errstate(over="ignore", invalid="ignore"):  # a value that overflows is named by the caller
+            if self.kind == "scale":
+                out /= self.factor
+            elif self.kind == "standardize":
+                out -= np.asarray(self.mean).reshape(-1, 1)
+                out /= np.asarray(self.std).reshape(-1, 1)
         return out
 
     def to_json(self) -> dict:

@@ -43,11 +43,24 @@ class Model:
             X = X.reshape(1, -1)
         if X.shape[1] != self.network.inputs:
             raise SymbackpropError(f"expected {self.network.inputs} feature values per sample, got {X.shape[1]}")
+        bad = ~np.isfinite(X)
+        if bad.any():
+            row, col = (int(v[0]) for v in np.nonzero(bad))
+            raise SymbackpropError(f"sample {row + 1}: feature {self._feature(col)} is not a finite number")
         predict, n = numpy_module(self.network).predict, self.network.outputs
         out = np.empty((len(X), n))
-        for start in range(0, len(X), BLOCK):  # a block at a time: the layers' values stay small
-            out[start:start + BLOCK] = predict(self.params, self.scaling.apply(X[start:start + BLOCK]).T).T
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # judged below, not warned about
+            for start in range(0, len(X), BLOCK):  # a block at a time: the layers' values stay small
+                out[start:start + BLOCK] = predict(self.params, self.scaling.apply(X[start:start + BLOCK]).T).T
+        bad = ~np.isfinite(out)
+        if bad.any():
+            row = int(np.nonzero(bad)[0][0])
+            raise SymbackpropError(f"sample {row + 1}: the network's output is not finite (its features are far "
+                                   "outside what it can compute with)")
         return out
+
+    def _feature(self, col: int) -> str:
+        return f"'{self.feature_names[col]}'" if self.feature_names else str(col + 1)
 
     def predict_proba(self, X) -> np.ndarray:
         """The output layer for each sample: (n_samples, n_outputs); for one logistic output, P(class 1)."""

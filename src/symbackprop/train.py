@@ -10,7 +10,7 @@ import numpy as np
 from . import naming
 from .backends import numpy_module, per_sample_module
 from .data import Scaling, encode_targets
-from .errors import DivergedError, SymbackpropError
+from .errors import DataError, DivergedError, SymbackpropError
 from .model import Model
 from .resources import require_parameters
 from .spec import Network, parse_spec
@@ -58,6 +58,17 @@ def init_params(network: Network, rng: np.random.Generator, init: str = "auto", 
     return params
 
 
+SPAN_WARNING = 1e3  # features beyond this, unscaled, get one warning
+
+
+def _finite_inputs(X: np.ndarray, names: list[str], when: str) -> None:
+    """One line naming the first feature with a NaN or infinite value (and its sample), if any."""
+    bad = ~np.isfinite(X)
+    if bad.any():
+        row, col = (int(v[0]) for v in np.nonzero(bad))
+        raise DataError(f"feature '{names[col]}' is not finite{when} in sample {row + 1} ({X[row, col]})")
+
+
 def mean_cost(batch, params, X, Y, block: int = 65_536) -> float:
     """The mean cost over the columns of X, Y, a block of samples at a time (bounded memory)."""
     m = X.shape[1]
@@ -84,13 +95,15 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
           batch_size: int | None = None, epochs: int | None = None, lr: float = 0.05, seed: int | None = 0,
           init: str = "auto", dtype: str = "float64", scale: float | None = None, standardize: bool = False,
           validation=None, feature_names=None, target_name: str = "y", classes=None,
-          progress: bool | None = None) -> Model:
+          progress: bool | None = None, rows=None) -> Model:
     """Train ``spec`` on all rows of ``X`` (n_samples, n_features), ``y`` (n_samples,) or (n_samples, n_outputs).
 
     Per-sample SGD (``per_sample=True, iterations=N``: N steps, each on one random row) runs a numba
     loop generated from the derivation; mini-batch SGD (``batch_size=B, epochs=E``) runs the
     generated NumPy code, shuffling each epoch.  ``validation=(X_test, y_test)`` adds a test curve
     to ``history``.  Integer labels are one-hot encoded for a softmax output.  Same seed, same result.
+    ``rows`` (and a third item ``rows`` in ``validation``) train on those rows of X and y only, without
+    copying them whole: for large data sets.
     """
     network = parse_spec(spec, cost)
     if lr is None or not np.isfinite(lr) or lr <= 0:
@@ -102,18 +115,33 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
                                "mini-batch training")
     if not per_sample and iterations is not None:
         raise SymbackpropError("iterations are for per-sample SGD; mini-batch training runs for a number of epochs")
+    for option, value in (("iterations", iterations), ("epochs", epochs), ("batch size", batch_size)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
+            raise SymbackpropError(f"{option} must be a whole number, not {value!r}")
     X = np.asarray(X, dtype=float)
     if X.ndim != 2 or X.shape[1] != network.inputs:
         raise SymbackpropError(f"X must be (n_samples, {network.inputs}) for {network.spec}, not {X.shape}")
-    if len(X) == 0:
+    if rows is not None:
+        y = np.asarray(y)[rows]
+    if len(X) == 0 or (rows is not None and len(rows) == 0):
         raise SymbackpropError("no training rows")
-    scaling = Scaling.fit(X, scale, standardize)
-    Xt = scaling.columns(X)  # (n_inputs, m): samples as columns, like the textbook
+    names = list(feature_names) if feature_names is not None else [f"column {k}" for k in range(X.shape[1])]
+    _finite_inputs(X, names, "")
+    reach = max(float(np.max(X)), -float(np.min(X))) if X.size else 0.0
+    if scale is None and not standardize and reach > SPAN_WARNING:
+        print(f"symbackprop: warning: features reach {reach:.3g} with no scaling; training may stall or diverge "
+              "(try --standardize or --scale)", file=sys.stderr)
+    scaling = Scaling.fit(X, scale, standardize, rows)
+    Xt = scaling.columns(X, rows)  # (n_inputs, m): samples as columns, like the textbook
+    _finite_inputs(Xt.T, names, f" after scaling ({scaling.kind})")
     Y, labels = encode_targets(network, y, classes)
     val = None
     if validation is not None:
-        Xv, yv = validation
-        val = (scaling.columns(Xv), encode_targets(network, yv, labels)[0]) if len(Xv) else None
+        Xv, yv, *vrows = validation
+        vrows = vrows[0] if vrows else None
+        yv = np.asarray(yv)[vrows] if vrows is not None else yv
+        if len(yv):
+            val = (scaling.columns(np.asarray(Xv, dtype=float), vrows), encode_targets(network, yv, labels)[0])
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
         raise SymbackpropError(f"the seed must be a whole number of at least 0, not {seed!r}")
     rng = np.random.default_rng(seed)

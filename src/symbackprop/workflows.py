@@ -48,9 +48,9 @@ def train_dataset(ds: Dataset, net: str, cost: str | None = None, *, scale=None,
     tr, te = split(len(ds.X), test_size, seed)
     if per_sample is None:
         per_sample = batch_size is None and epochs is None
-    model = train(network, ds.X[tr], ds.y[tr], per_sample=per_sample, iterations=iterations,
+    model = train(network, ds.X, ds.y, per_sample=per_sample, iterations=iterations, rows=tr,
                   batch_size=batch_size, epochs=epochs, lr=lr, seed=seed, scale=scale, standardize=standardize,
-                  validation=(ds.X[te], ds.y[te]), feature_names=ds.feature_names,
+                  validation=(ds.X, ds.y, te), feature_names=ds.feature_names,
                   target_name=ds.target_name, classes=classes, progress=progress)
     metrics = {f"train {k}": v for k, v in model.score(ds.X[tr], ds.y[tr]).items()}
     metrics.update({f"test {k}": v for k, v in model.score(ds.X[te], ds.y[te]).items()})
@@ -61,7 +61,14 @@ def train_dataset(ds: Dataset, net: str, cost: str | None = None, *, scale=None,
 
 
 def train_csv(path, net: str, target=None, **options) -> TrainResult:
-    """Read ``path`` (header row; the target is the last column unless ``target`` names one) and train."""
+    """Read ``path`` (header row; the target is the last column unless ``target`` names one) and train.
+
+    The per-sample code is compiled before the file is read, so that compiling and the data never take
+    their memory at the same time."""
+    if options.get("per_sample", True) and options.get("batch_size") is None and options.get("epochs") is None:
+        from .backends import per_sample_module
+
+        per_sample_module(parse_spec(net, options.get("cost") or "squared_error"))
     return train_dataset(read_csv(path, target=target), net, **options)
 
 
