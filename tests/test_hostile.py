@@ -179,6 +179,8 @@ def _font_like_csv(tmp_path):
 
 @pytest.mark.parametrize("argv", [["train", "{csv}", "--net", "3-2:relu-1:logistic", "--seed", "-1"],
                                   ["gradcheck", "2-2:tanh-1:identity", "--seed", "-3"],
+                                  ["check", "3-3:relu-1:logistic", "examples/textbook_backprop.py:backprop",
+                                   "--seed", "-2"],
                                   ["demo", "--seed", "-1"]])
 def test_a_negative_seed_is_one_line(run_cli, tmp_path, argv):
     csv = _font_like_csv(tmp_path)
@@ -186,7 +188,8 @@ def test_a_negative_seed_is_one_line(run_cli, tmp_path, argv):
     assert code == 2 and err.count("\n") == 1 and "--seed must be" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("option,where", [("--out", "missing/m.json"), ("--out", "folder"), ("--out", "fifo"), ("--plot", "folder")])
+@pytest.mark.parametrize("option,where", [("--out", "missing/m.json"), ("--out", "folder"), ("--out", "fifo"),
+                                          ("--plot", "folder")])
 def test_train_checks_its_outputs_before_the_first_step(run_cli, tmp_path, option, where):
     csv = _font_like_csv(tmp_path)
     (tmp_path / "folder").mkdir()
@@ -213,9 +216,15 @@ def test_sigterm_leaves_no_temporary_file_and_exits_143(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["colours.csv"]
 
 
-def test_a_huge_network_is_refused_before_allocating(run_cli):
-    code, out, err = run_cli("gradcheck", "100000-100000:relu-1:logistic")
-    assert code == 2 and err.count("\n") == 1 and "GiB of memory" in err
+@pytest.mark.parametrize("argv", [["gradcheck", "{net}"], ["report", "{net}", "--out", "{tmp}/r.html"],
+                                  ["check", "{net}", "examples/textbook_backprop.py:backprop"],
+                                  ["train", "{csv}", "--net", "3-100000:relu-100000:relu-1:logistic"]])
+def test_a_huge_network_is_refused_before_allocating(run_cli, tmp_path, argv):
+    csv = _font_like_csv(tmp_path)
+    net = "100000-100000:relu-1:logistic"
+    code, out, err = run_cli(*[a.format(net=net, tmp=tmp_path, csv=csv) for a in argv])
+    assert code == 2 and err.count("\n") == 1 and "GiB of memory" in err and "Traceback" not in err
+    assert not (tmp_path / "r.html").exists()
 
 
 def test_many_iterations_draw_the_order_in_parts_and_keep_at_most_1000_points():
@@ -231,6 +240,8 @@ def test_many_iterations_draw_the_order_in_parts_and_keep_at_most_1000_points():
     (lambda d: d["scaling"].update(kind="standardize", mean=[0, 0, 0], std=[1, 0, 1]), "positive standard dev"),
     (lambda d: d["scaling"].update(kind="standardize", mean=["a", 0, 0], std=[1, 1, 1]), "numbers"),
     (lambda d: d.update(classes=5), "'classes' must be a list"),
+    (lambda d: d["scaling"].update(kind="standardize", mean=[float("nan"), 0, 0], std=[1, 1, 1]), "finite means"),
+    (lambda d: d.update(features=["R", "G\udc80", "B"]), "lone surrogate"),
     (lambda d: d.update(features=[1, 2, 3]), "'features' must list 3 names"),
     (lambda d: d.update(history={"train": "x"}), "'history'"),
     (lambda d: d.update(metrics={"acc": "high"}), "'metrics'"),
@@ -242,7 +253,7 @@ def test_malformed_model_fields_are_one_line(run_cli, tmp_path, change, message)
     model = train("3-2:relu-1:logistic", X, (X.sum(axis=1) > 380).astype(int), iterations=200)
     doc = model.to_json()
     change(doc)
-    (tmp_path / "m.json").write_text(json.dumps(doc))
+    (tmp_path / "m.json").write_text(json.dumps(doc), encoding="utf-8", errors="surrogatepass")
     for argv in (["predict", tmp_path / "m.json", "1", "2", "3"], ["report", "--model", tmp_path / "m.json",
                                                                     "--out", tmp_path / "r.html"]):
         code, out, err = run_cli(*argv)
@@ -310,3 +321,39 @@ def test_an_unwritable_output_folder_is_one_line(run_cli, tmp_path):
         if root:
             subprocess.run(["chattr", "-i", str(folder)], check=True)
     assert code == 2 and err.count("\n") == 1 and "cannot write" in err and not list(folder.iterdir())
+
+
+def test_an_oversized_model_file_is_refused_before_reading(run_cli, tmp_path):
+    path = tmp_path / "huge.json"
+    with open(path, "wb") as fh:  # sparse: 1 GiB on paper, nothing on disk
+        fh.truncate(2**30)
+    code, _, err = run_cli("predict", path, "1")
+    assert code == 2 and err.count("\n") == 1 and "a model file is at most" in err
+
+
+def test_a_model_with_non_finite_parameters_is_not_saved(tmp_path):
+    from symbackprop import Model, SymbackpropError, parse_spec
+
+    model = Model(parse_spec("2-1:identity"), {"W1": np.array([[np.nan, 1.0]]), "B1": np.zeros((1, 1))})
+    with pytest.raises(SymbackpropError, match="W1 has non-finite values"):
+        model.save(tmp_path / "m.json")
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_million_row_csv_trains_within_300_mb_plus_five_times_its_size(tmp_path):
+    """Memory, not time: the CSV is streamed and the split gathered without copies (3 M rows: bench_data.py)."""
+    import sys
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "big.csv"
+    with open(path, "w") as fh:
+        fh.write("R,G,B,dark\n")
+        rgb = rng.integers(0, 256, size=(1_000_000, 3))
+        np.savetxt(fh, np.column_stack([rgb, rgb.sum(axis=1) > 380]), fmt="%d", delimiter=",")
+    script = ("import resource, sys\nfrom symbackprop.cli import main\ncode = main(sys.argv[1:])\n"
+              "print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)\nsys.exit(code)")
+    run = subprocess.run([sys.executable, "-c", script, "train", str(path), "--net", "3-3:relu-1:logistic",
+                          "--scale", "255", "--iterations", "20000"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    peak = int(run.stdout.split("peak ")[1])  # this process's own peak (Linux reports KiB)
+    assert peak <= 300 * 2**20 + 5 * path.stat().st_size, peak
