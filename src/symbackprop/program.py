@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import sympy as sp
 
 from . import matexpr as mx
-from .naming import Deriv, Key
-
-ROLES = ("forward", "cost", "local", "delta", "gradient")
+from .naming import Deriv, Key, grad
 
 
 @dataclass(frozen=True)
@@ -85,7 +83,6 @@ class Program:
     output: mx.M
     cost: Key
     combined: sp.Expr | None = None
-    traits: dict = field(default_factory=dict)
 
     @cached_property
     def by_key(self) -> dict:
@@ -107,8 +104,6 @@ class Program:
         return [s for s in self.steps if s.role in roles]
 
     def gradient(self, param: Param) -> Step:
-        from .naming import grad
-
         return self.by_key[grad(param.key)]
 
     def needed(self, roots) -> list[Step]:
@@ -120,9 +115,6 @@ class Program:
                 keep.append(s)
                 wanted |= set(mx.refs(s.expr))
         return keep[::-1]
-
-    def gradient_steps(self) -> list[Step]:
-        return [self.gradient(p) for p in self.params]
 
     def batched(self, x: mx.M) -> str | None:
         """Where the samples of a batch lie in ``x``: "col" (columns), "row" (after a transpose), or

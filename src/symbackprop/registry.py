@@ -29,12 +29,6 @@ class Registry:
         raise self.error(f"unknown {self.what} {str(name)!r}{did_you_mean(key, self._names)}"
                          f" (choose from {', '.join(self._entries)})")
 
-    def __contains__(self, name) -> bool:
-        return str(name).strip().lower() in self._names
-
-    def names(self) -> list[str]:
-        return list(self._entries)
-
     def items(self):
         return self._entries.items()
 
