@@ -59,7 +59,7 @@ class Kernels:
             self.size += shape[0] * shape[1]
         return self.offsets[key]
 
-    def call(self, items, extra=()) -> list[str]:
+    def call(self, items) -> list[str]:
         """The kernel computing each ``(target, expr, shape, what)`` (defined if new), and the call."""
         program = self.program
         shapes = {**program.shapes, **{t: shape for t, _, shape, _ in items}}
@@ -115,7 +115,7 @@ class Inline:
         self.shapes = dict(program.shapes)
         self.writer = LoopWriter(PythonLoops(), access, self.shapes)
 
-    def call(self, items, extra=()) -> list[str]:
+    def call(self, items) -> list[str]:
         lines = []
         for target, expr, shape, what in items:
             self.shapes[target] = shape
@@ -215,7 +215,7 @@ def module_source(program: Program, cache: bool = True) -> str:
         ps = [(p, g) for p, g in zip(program.params, grads) if p.key.layer == layer]
         step = mx.ScalarFn("step", _P - _LR * _G, (_P, _G))
         apply += kernels.call([(p.key, mx.fn(step, mx.ref(p.key, p.shape), mx.ref(g.key, g.shape)), p.shape,
-                                f"{p.name} -= lr * {g.lhs}") for p, g in ps], extra=("lr",))
+                                f"{p.name} -= lr * {g.lhs}") for p, g in ps])
         add += kernels.call([(_gkey(p), mx.add(mx.ref(_gkey(p), p.shape), mx.ref(g.key, g.shape)), p.shape,
                               f"g_{p.name} += {g.lhs}") for p, g in ps])
     args = ", ".join(params)
