@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
+from functools import cached_property
 
 import numpy as np
 import pytest
+import sympy as sp
 from test_export import CC, CFLAGS, needs_cc
 
 import symbackprop
-from symbackprop import Dense, Elementwise, Network, derive
+from symbackprop import Dense, Elementwise, Network, derive, naming
+from symbackprop import matexpr as mx
 from symbackprop.activations import register
+from symbackprop.layers import Site
+from symbackprop.program import Step
 from symbackprop.render.report import render_html
+from symbackprop.spec import Node
 
 
 class Cubic(Elementwise):
@@ -102,3 +109,55 @@ def test_c_export_compiles_and_passes_its_harness(tmp_path):
     subprocess.run([CC, *CFLAGS, "-o", "t", "test_cubic_net.c", "cubic_net.c", "-lm"], cwd=tmp_path, check=True)
     run = subprocess.run(["./t"], cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 0 and run.stdout.startswith("OK"), run.stdout
+
+
+class Add(symbackprop.Layer):
+    """``H = A + B``: a node with two inputs (a residual connection's fan-in), written outside the package."""
+
+    kind = "add"
+    symbol = "H"
+    name = "add"
+
+    def forward(self, site):
+        return [Step(site.out, mx.add(site.x(0), site.x(1)), site.shape, "forward")]
+
+    def local(self, site):
+        return [Step(naming.local(site.out, k), mx.ones(site.shape), site.shape, "local", scalar=sp.Integer(1),
+                     kind="ones") for k, need in zip(site.ins, site.needs_grad) if need]
+
+    def vjp(self, site, g):
+        return [(k, g, None) for k in site.ins]
+
+
+class ResidualNet(Network):
+    """3 -> tanh(3) -> tanh(3), added to the first -> logistic(1): A1 reaches the cost along two paths."""
+
+    @cached_property
+    def nodes(self):
+        plain = Network.nodes.func(self)
+        z1, a1, z2, a2, z3, a3 = plain
+        h2 = Node(Add(), Site(2, naming.Key("H", 2), (a1.site.out, a2.site.out), ((3, 1), (3, 1)), (3, 1), (),
+                               (True, True)))
+        z3 = Node(z3.layer, replace(z3.site, ins=(h2.site.out,)))
+        return (z1, a1, z2, a2, h2, z3, a3)
+
+
+def test_a_node_with_two_inputs_sums_the_gradient_of_both_paths():
+    net = ResidualNet(3, [Dense(3, "tanh"), Dense(3, "tanh"), Dense(1, "logistic")], "binary_cross_entropy")
+    d = derive(net)
+    text = d.to_text()
+    assert "dC_dA1 = dC_dH2 + W2ᵀ · dC_dZ2   (3×1)" in text  # both paths, summed
+    assert symbackprop.gradcheck(net).ok
+    rng = np.random.default_rng(0)
+    params, X, Y = {k: rng.normal(size=s) for k, s in net.shapes().items()}, rng.normal(size=(3, 4)), \
+        rng.integers(0, 2, size=(1, 4)).astype(float)
+    for backend in ("numpy", "numba"):
+        cost, grads = d.compile(backend)(params, X, Y)
+        A1 = np.tanh(params["W1"] @ X + params["B1"])
+        H2 = A1 + np.tanh(params["W2"] @ A1 + params["B2"])
+        A3 = 1 / (1 + np.exp(-(params["W3"] @ H2 + params["B3"])))
+        assert cost == pytest.approx(np.mean(-(Y * np.log(A3) + (1 - Y) * np.log(1 - A3))), rel=1e-12)
+        dH2 = params["W3"].T @ (A3 - Y) / 4
+        dZ2 = dH2 * (1 - (H2 - A1) ** 2)
+        dA1 = params["W2"].T @ dZ2 + dH2
+        np.testing.assert_allclose(grads["W1"], (dA1 * (1 - A1**2)) @ X.T, rtol=1e-10, atol=1e-13)
