@@ -9,6 +9,7 @@ from .check import Report, check_backprop, gradcheck  # noqa: E402
 from .costs import COSTS, Cost, get_cost  # noqa: E402
 from .derive import Derivation, derive  # noqa: E402
 from .errors import SymbackpropError  # noqa: E402
+from .formulas import define  # noqa: E402
 from .layers import Elementwise, Layer  # noqa: E402
 from .model import Model, load  # noqa: E402
 from .spec import Dense, Network, parse_spec  # noqa: E402
@@ -29,6 +30,7 @@ __all__ = [
     "SymbackpropError",
     "__version__",
     "check_backprop",
+    "define",
     "derive",
     "get_activation",
     "get_cost",

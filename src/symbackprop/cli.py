@@ -10,6 +10,7 @@ import threading
 
 from . import __version__
 from .errors import SymbackpropError
+from .formulas import define
 
 REFERENCE_SPEC = "1-1:relu-1:logistic"
 
@@ -188,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("derive", help="derive every local derivative and the chain rule")
+    p.add_argument("--define", action="append", default=[], metavar="'NAME(z) = EXPR'",
+                   help="define an activation (one variable) or a cost (two: a, y); repeatable")
     p.add_argument("spec", nargs="?", default=REFERENCE_SPEC,
                    help=f"network spec INPUTS-WIDTH:ACT-... (default {REFERENCE_SPEC}, the reference)")
     p.add_argument("--cost", default="squared_error", help="squared_error, binary_cross_entropy, cross_entropy")
@@ -199,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_derive)
 
     p = sub.add_parser("train", help="train a network on a CSV file with the derived gradients")
+    p.add_argument("--define", action="append", default=[], metavar="'NAME(z) = EXPR'",
+                   help="define an activation (one variable) or a cost (two: a, y); repeatable")
     p.add_argument("data", help="CSV with a header row; the target is the last column unless --target")
     p.add_argument("--net", required=True, help="network spec, e.g. 3-3:relu-1:logistic")
     p.add_argument("--target", help="name of the target column")
@@ -214,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("check", help="check your own backprop function entry by entry")
+    p.add_argument("--define", action="append", default=[], metavar="'NAME(z) = EXPR'",
+                   help="define an activation (one variable) or a cost (two: a, y); repeatable")
     p.add_argument("spec", help="network spec, e.g. 3-3:relu-1:logistic")
     p.add_argument("function", metavar="FILE.py:FUNC", help="FUNC(params, X, Y) returning the gradients")
     p.add_argument("--cost", default="squared_error")
@@ -225,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("gradcheck", help="finite differences against the derived gradients")
+    p.add_argument("--define", action="append", default=[], metavar="'NAME(z) = EXPR'",
+                   help="define an activation (one variable) or a cost (two: a, y); repeatable")
     p.add_argument("spec", nargs="?", default=REFERENCE_SPEC)
     p.add_argument("--cost", default="squared_error")
     p.add_argument("--seed", type=int, default=0)
@@ -232,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_gradcheck)
 
     p = sub.add_parser("report", help="a self-contained HTML (or Markdown) report of the derivation")
+    p.add_argument("--define", action="append", default=[], metavar="'NAME(z) = EXPR'",
+                   help="define an activation (one variable) or a cost (two: a, y); repeatable")
     p.add_argument("spec", nargs="?", default=None, help=f"network spec (default {REFERENCE_SPEC}, or the model's)")
     p.add_argument("--cost", default=None)
     p.add_argument("--model", metavar="MODEL.json", help="report on a trained model: its weights, curves, pictures")
@@ -240,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("export", help="export as a NumPy module, C99 with a test harness, or a web page")
+    p.add_argument("--define", action="append", default=[], metavar="'NAME(z) = EXPR'",
+                   help="define an activation (one variable) or a cost (two: a, y); repeatable")
     p.add_argument("target", metavar="SPEC|MODEL.json", help="a spec (weights are parameters) or a trained model")
     p.add_argument("--to", required=True, choices=["numpy", "c", "js"])
     p.add_argument("--out", default=".", metavar="DIR", help="folder to write into (default .)")
@@ -263,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
+        for text in getattr(args, "define", []):
+            define(text)
         if getattr(args, "seed", None) is not None and args.seed < 0:
             raise SymbackpropError(f"--seed must be a whole number of at least 0, not {args.seed}")
         return args.func(args)

@@ -9,7 +9,7 @@ import sympy as sp
 
 from . import matexpr as mx
 from . import naming
-from .activations import a, softplus, z
+from .activations import a, left_heaviside, softplus, z
 from .errors import SpecError
 from .layers.elementwise import layer_symbol
 from .program import Step
@@ -47,7 +47,7 @@ class Cost:
     @cached_property
     def derivative(self) -> sp.Expr:
         """``dc/da``, derived by SymPy (the reference's ``dC_dA2 = 2*A2 - 2*Y``)."""
-        return sp.diff(self.expr, a)
+        return left_heaviside(sp.diff(self.expr, a))
 
     def at(self, aval, yval) -> sp.Expr:
         return self.expr.subs({a: aval, y: yval}, simultaneous=True)

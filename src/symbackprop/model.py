@@ -11,6 +11,7 @@ import numpy as np
 from .data import Scaling, task_of
 from .errors import ModelFileError, SymbackpropError
 from .fileio import atomic_write, existing_file
+from .formulas import define
 from .spec import Network, parse_spec
 
 BLOCK = 65_536  # samples pushed through the network at a time when predicting
@@ -91,6 +92,7 @@ class Model:
             "format": FORMAT,
             "version": VERSION,
             "spec": self.network.spec,
+            "definitions": definitions(self.network),
             "cost": self.network.cost.name,
             "scaling": self.scaling.to_json(),
             "features": self.feature_names,
@@ -107,6 +109,12 @@ class Model:
             if not np.all(np.isfinite(value)):
                 raise SymbackpropError(f"{path}: not written: parameter {name} has non-finite values")
         atomic_write(path, json.dumps(_finite(self.to_json()), indent=1, allow_nan=False) + "\n")
+
+
+def definitions(network) -> list[str]:
+    """The texts of the user definitions a network uses (stored in its model file, re-parsed on load)."""
+    used = [dense.activation for dense in network.layers] + [network.cost]
+    return list(dict.fromkeys(x.text for x in used if isinstance(getattr(x, "text", None), str)))
 
 
 def _finite(doc):
@@ -144,7 +152,12 @@ def from_json(doc, where: str = "<model>") -> Model:
     if doc.get("version") != VERSION:
         raise ModelFileError(f"{where}: model file version {doc.get('version')!r} is not supported "
                              f"(this symbackprop reads version {VERSION})")
+    texts = doc.get("definitions") or []
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        raise ModelFileError(f"{where}: 'definitions' must be a list of texts")
     try:
+        for text in texts:  # parsed by the same whitelist as --define: nothing in them runs
+            define(text)
         network = parse_spec(doc["spec"], doc.get("cost", "squared_error"))
     except KeyError:
         raise ModelFileError(f"{where}: the model file has no 'spec'") from None

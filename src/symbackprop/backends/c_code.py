@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import re
+
 import numpy as np
 from sympy.codegen.ast import float32, float64, real
 
@@ -9,6 +12,11 @@ from .. import __version__
 from ..program import Program
 from .loops import LoopWriter, Syntax, comment, flops
 from .printers import C99
+
+MACROS = {"M_E": math.e, "M_LOG2E": 1 / math.log(2), "M_LOG10E": 1 / math.log(10), "M_LN2": math.log(2),
+          "M_LN10": math.log(10), "M_PI": math.pi, "M_PI_2": math.pi / 2, "M_PI_4": math.pi / 4,
+          "M_1_PI": 1 / math.pi, "M_2_PI": 2 / math.pi, "M_2_SQRTPI": 2 / math.sqrt(math.pi),
+          "M_SQRT2": math.sqrt(2), "M_SQRT1_2": math.sqrt(0.5)}
 
 
 class CLoops(Syntax):
@@ -160,6 +168,10 @@ void {name}_forward(const {name}_params *p, const {name}_real x[{n_in}], {name}_
     return cost;
 }}
 """
+    used = sorted(m for m in set(re.findall(r"\bM_[A-Z0-9_]+\b", text)) if m in MACROS)
+    if used:  # SymPy writes constants as POSIX macros, which strict C99 lacks: define those it used
+        defines = "".join(f"#ifndef {m}\n#define {m} {MACROS[m]!r}\n#endif\n" for m in used)
+        text = text.replace("#include <math.h>\n", "#include <math.h>\n" + defines, 1)
     for helper in ("sbp_logistic", "sbp_softplus"):  # keep only the helpers the code calls
         if f"{helper}(" not in text.split(f"void {name}_forward")[1]:
             start = text.index(f"static inline {name}_real {helper}(")

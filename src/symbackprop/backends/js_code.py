@@ -42,6 +42,9 @@ def forward_js(program: Program) -> str:
     lines.append(f"return [{', '.join(f'{out.key}[{k}][0]' for k in range(out.shape[0]))}];")
     return ("function sbpLogistic(z) { return z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z)); }\n"
             "function sbpSoftplus(z) { return Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z))); }\n"
+            "function sbpErf(x) { const t = 1 / (1 + 0.3275911 * Math.abs(x)); const y = 1 - t * (0.254829592 + "
+            "t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))) * Math.exp(-x * x); "
+            "return x >= 0 ? y : -y; }  // Abramowitz & Stegun 7.1.26: error below 1.5e-7\n"
             "function sbpZeros(r, c) { return Array.from({length: r}, () => new Array(c).fill(0)); }\n"
             "function forward(P, x) {\n" + "\n".join("  " + line for line in lines) + "\n}\n")
 

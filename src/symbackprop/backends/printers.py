@@ -47,6 +47,9 @@ class ArrayNumPy(_StableNodes, NumPyPrinter):
         super().__init__({"fully_qualified_modules": False, **kw})
         self._module = "np"
 
+    def _print_erf(self, expr):  # NumPy has none: the module defines _erf from math.erf when it uses it
+        return f"_erf({self._print(expr.args[0])})"
+
     def _module_format(self, fqn, register=True):
         return "np." + fqn.split(".")[-1] if fqn.startswith(("numpy.", "math.")) else fqn
 
@@ -78,3 +81,6 @@ class JavaScript(_StableNodes, JavascriptCodePrinter):
     step = "({} > 0 ? 1 : 0)"
     logistic = "sbpLogistic({})"
     softplus = "sbpSoftplus({})"
+
+    def _print_erf(self, expr):  # JavaScript has none: the page defines sbpErf
+        return f"sbpErf({self._print(expr.args[0])})"

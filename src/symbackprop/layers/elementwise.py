@@ -30,6 +30,8 @@ def left_heaviside(expr: sp.Expr) -> sp.Expr:
             return 1 - sp.Heaviside(rest, 0)
         return sp.Heaviside(rest, 0)
 
+    if expr.has(sp.sign):  # |z|' = sign(z): at 0 its left-hand value, -1
+        expr = expr.replace(sp.sign, lambda u: 2 * sp.Heaviside(u) - 1)
     return sp.expand(expr.replace(sp.Heaviside, fix)) if expr.has(sp.Heaviside) else expr
 
 
@@ -76,6 +78,12 @@ class Elementwise(Layer):
         return left_heaviside(sp.diff(self.expr, z))
 
     @cached_property
+    def code_derivative(self) -> sp.Expr:
+        """``f'(z)`` for code where there is no output form: SymPy's derivative of the stable definition, so
+        that it stays in the stable nodes (softplus' is logistic, not exp(z)/(exp(z) + 1))."""
+        return left_heaviside(sp.diff(sp.sympify(self.stable(z, **self.psyms)), z))
+
+    @cached_property
     def param_derivatives(self) -> dict[str, sp.Expr]:
         return {n: left_heaviside(sp.diff(self.expr, s)) for n, s in self.psyms.items()}
 
@@ -90,14 +98,16 @@ class Elementwise(Layer):
         direct = d.subs(self.expr, a)
         if z not in direct.free_symbols:
             return direct
+        if not all(isinstance(f, (sp.exp, sp.log, sp.tanh)) for f in self.expr.atoms(sp.Function)):
+            return None  # only the plain exponential family has an output form worth finding
         try:
             inverses = sp.solve(sp.Eq(a, self.expr), z)
         except NotImplementedError:
             return None
         for inverse in inverses:
             form = sp.simplify(d.subs(z, inverse))
-            if z not in form.free_symbols and not form.has(sp.log, sp.sqrt):
-                return form
+            if z not in form.free_symbols and form.atoms(sp.Function) <= form.atoms(sp.exp) and not form.has(sp.sqrt):
+                return form  # in the output and exp only, e.g. 1 - a**2 or 1 - exp(-a)
         return None
 
     @property
@@ -140,7 +150,7 @@ class Elementwise(Layer):
         if form is not None:
             code = mx.fn(mx.ScalarFn(str(key), form, (a,)), site.y)
         else:
-            code = mx.fn(mx.ScalarFn(str(key), self.derivative, syms), *args)
+            code = mx.fn(mx.ScalarFn(str(key), self.code_derivative, syms), *args)
         out = [Step(key, code, site.shape, "local", scalar=self._in_layer_symbols(self.derivative, site),
                     output_form=None if form is None else self._in_layer_symbols(form, site), kind="elementwise")]
         for q, d in zip(site.params, self.param_derivatives.values()):
