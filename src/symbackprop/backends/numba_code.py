@@ -210,14 +210,7 @@ def module_source(program: Program, cache: bool = True) -> str:
     alloc = "\n".join(f"    {s.lhs} = np.empty({s.shape!r})" for s in work)
     if isinstance(kernels, Kernels):
         return _flat_source(program, kernels, body, cache)
-    apply, add = [], []
-    for layer in dict.fromkeys(p.key.layer for p in program.params):
-        ps = [(p, g) for p, g in zip(program.params, grads) if p.key.layer == layer]
-        step = mx.ScalarFn("step", _P - _LR * _G, (_P, _G))
-        apply += kernels.call([(p.key, mx.fn(step, mx.ref(p.key, p.shape), mx.ref(g.key, g.shape)), p.shape,
-                                f"{p.name} -= lr * {g.lhs}") for p, g in ps])
-        add += kernels.call([(_gkey(p), mx.add(mx.ref(_gkey(p), p.shape), mx.ref(g.key, g.shape)), p.shape,
-                              f"g_{p.name} += {g.lhs}") for p, g in ps])
+    apply, add = _updates(program, kernels)
     args = ", ".join(params)
     gargs = ", ".join(f"g_{q}" for q in params)
     text = "\n".join(ind + line for line in body)
@@ -289,19 +282,25 @@ def _plan(rows) -> str:
     return "np.array([\n" + "\n".join(lines) + "\n], dtype=np.int64)"
 
 
+def _updates(program: Program, kernels) -> tuple[list, list]:
+    """The lines that apply each layer's gradients (``W1 -= lr * dC_dW1``) and that add them up (``g_W1 +=``)."""
+    grads = [program.gradient(p) for p in program.params]
+    apply, add = [], []
+    for layer in dict.fromkeys(p.key.layer for p in program.params):
+        ps = [(p, g) for p, g in zip(program.params, grads) if p.key.layer == layer]
+        step = mx.ScalarFn("step", _P - _LR * _G, (_P, _G))
+        apply += kernels.call([(p.key, mx.fn(step, mx.ref(p.key, p.shape), mx.ref(g.key, g.shape)), p.shape,
+                                f"{p.name} -= lr * {g.lhs}") for p, g in ps])
+        add += kernels.call([(_gkey(p), mx.add(mx.ref(_gkey(p), p.shape), mx.ref(g.key, g.shape)), p.shape,
+                              f"g_{p.name} += {g.lhs}") for p, g in ps])
+    return apply, add
+
+
 def _flat_source(program: Program, kernels: Kernels, body, cache: bool) -> str:
     """The module for a deep network: ``run`` follows a plan of kernel calls (one per layer phase) on one
     flat buffer, so its code does not grow with depth."""
     params = [p.name for p in program.params]
-    grads = [program.gradient(p) for p in program.params]
-    update, add = [], []
-    for layer in dict.fromkeys(p.key.layer for p in program.params):
-        ps = [(p, g) for p, g in zip(program.params, grads) if p.key.layer == layer]
-        step = mx.ScalarFn("step", _P - _LR * _G, (_P, _G))
-        update += kernels.call([(p.key, mx.fn(step, mx.ref(p.key, p.shape), mx.ref(g.key, g.shape)), p.shape,
-                                 f"{p.name} -= lr * {g.lhs}") for p, g in ps])
-        add += kernels.call([(_gkey(p), mx.add(mx.ref(_gkey(p), p.shape), mx.ref(g.key, g.shape)), p.shape,
-                              f"g_{p.name} += {g.lhs}") for p, g in ps])
+    update, add = _updates(program, kernels)
     args = ", ".join(params)
     gargs = ", ".join(f"g_{q}" for q in params)
     layout = {p.name: (kernels.offsets[p.key], p.shape) for p in program.params}
