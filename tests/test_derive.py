@@ -260,3 +260,17 @@ def test_expanded_forms_too_large_to_finish_in_30_s_are_refused_at_once(run_cli,
 def test_expanded_forms_within_the_limits_are_produced(run_cli):
     code, out, _ = run_cli("derive", "2-4:tanh-4:tanh-4:tanh-4:tanh-1:logistic", "--cse")
     assert code == 0 and "dC_dW1_3_1 = " in out
+
+
+def test_the_softmax_layer_states_its_jacobian_and_vjp_and_sympy_proves_them():
+    from symbackprop.layers.softmax import jacobian_form_holds
+
+    assert jacobian_form_holds(3)
+    n = 3
+    zs, gs = sp.symbols(f"z0:{n}", real=True), sp.symbols(f"g0:{n}", real=True)
+    total = sum(sp.exp(v) for v in zs)
+    A = [sp.exp(v) / total for v in zs]
+    jac = sp.Matrix(n, n, lambda i, j: sp.diff(A[i], zs[j]))
+    vjp = jac.T * sp.Matrix(gs)
+    stated = [A[i] * (gs[i] - sum(A[k] * gs[k] for k in range(n))) for i in range(n)]  # A ⊙ (g − Σ(A ⊙ g))
+    assert all(sp.simplify(vjp[i] - stated[i]) == 0 for i in range(n))
