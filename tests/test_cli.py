@@ -23,3 +23,18 @@ def test_unknown_command_is_one_line(capsys):
     assert main(["derivee"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "invalid choice: 'derivee'" in err
+
+
+def test_every_option_of_every_subcommand_has_a_help_text_and_each_subcommand_a_description():
+    import argparse
+
+    from symbackprop.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) >= {"derive", "train", "predict", "check", "gradcheck", "report", "export", "demo"}
+    for name, command in sub.choices.items():
+        assert command.description, name
+        for action in command._actions:
+            if not isinstance(action, argparse._HelpAction):
+                assert action.help, (name, action.dest)

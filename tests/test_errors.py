@@ -80,8 +80,8 @@ def test_softmax_labels(run_cli, csv):
     (["--net", NET, "--lr", "-1"], "--lr must be a positive number"),
     (["--net", NET, "--iterations", "0"], "--iterations must be at least 1"),
     (["--net", NET, "--epochs", "0"], "--epochs must be at least 1"),
-    (["--net", NET, "--test-size", "1"], "--test-size must be between 0 and 1"),
-    (["--net", NET, "--test-size", "0"], "--test-size must be between 0 and 1"),
+    (["--net", NET, "--test-size", "1"], "--test-size must be at least 0 and below 1"),
+    (["--net", NET, "--test-size", "-0.1"], "--test-size must be at least 0 and below 1"),
     (["--net", NET, "--lr", "fast"], "argument --lr: invalid float value: 'fast'"),
 ])
 def test_spec_and_option_problems(run_cli, csv, args, expected):

@@ -184,8 +184,11 @@ def test_export_command_and_its_errors(run_cli, tmp_path, font_model):
     assert code == 2 and "js export needs a trained MODEL.json" in err
     code, _, err = run_cli("export", "3-3:relu-1:logistic", "--to", "c", "--name", "bad-name", "--out", tmp_path)
     assert code == 2 and "--name must be a C/Python identifier" in err
-    code, _, err = run_cli("export", "3-3:relu-1:logistic", "--to", "c", "--out", tmp_path / "nope")
-    assert code == 2 and "no such folder" in err
+    code, _, err = run_cli("export", "3-3:relu-1:logistic", "--to", "c", "--out", tmp_path / "new" / "dir")
+    assert code == 0 and (tmp_path / "new" / "dir" / "network.c").exists()  # the folder is made
+    (tmp_path / "file").write_text("")
+    code, _, err = run_cli("export", "3-3:relu-1:logistic", "--to", "c", "--out", tmp_path / "file")
+    assert code == 2 and err.count("\n") == 1 and "cannot make the folder" in err
 
 
 @needs_cc

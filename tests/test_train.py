@@ -187,3 +187,14 @@ def test_progress_bar_on_a_terminal(capsys):
     X, y = _xor_like()
     train("2-3:tanh-1:logistic", X, y, iterations=3000, progress=True)
     assert "step" in capsys.readouterr().err
+
+
+def test_test_size_zero_trains_on_every_row(run_cli, tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 2))
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,y\n" + "\n".join(f"{a},{b},{int(a > b)}" for a, b in X) + "\n")
+    code, out, err = run_cli("train", path, "--net", "2-2:tanh-1:logistic", "--iterations", "1000", "--test-size", "0")
+    assert code == 0, err
+    assert "on 30 rows" in out and "no test set (--test-size 0)" in out
+    assert "train accuracy" in out and "test accuracy" not in out

@@ -60,7 +60,8 @@ def _train_options(p) -> None:
     length.add_argument("--epochs", type=int, metavar="N", help="passes over the data (default 100)")
     p.add_argument("--lr", type=float, default=0.05, help="learning rate (default 0.05)")
     p.add_argument("--seed", type=int, default=1, help="seed for the split, initialisation and order")
-    p.add_argument("--test-size", type=float, default=1 / 3, help="share of rows held out (default 1/3)")
+    p.add_argument("--test-size", type=float, default=1 / 3,
+                   help="share of rows held out for testing (default 1/3; 0 trains on every row)")
 
 
 def _print_metrics(model) -> None:
@@ -89,7 +90,8 @@ def _cmd_train(args) -> int:
                        test_size=args.test_size)
     model = result.model
     print(f"trained {model.network.spec} ({model.network.cost.name}) on {result.n_train} rows of {args.data}, "
-          f"tested on {result.n_test}: {result.method}, learning rate {args.lr:g}")
+          + (f"tested on {result.n_test}" if result.n_test else "no test set (--test-size 0)")
+          + f": {result.method}, learning rate {args.lr:g}")
     if args.plot:
         from .plot import loss_curve
 
@@ -182,28 +184,40 @@ def _cmd_export(args) -> int:
     return 0
 
 
+COSTS_HELP = "squared_error, binary_cross_entropy or cross_entropy (or one you --define); default squared_error"
+
+
+def _define_option(p) -> None:
+    p.add_argument("--define", action="append", default=[], metavar="'NAME(z) = EXPR'",
+                   help="define an activation (one variable) or a cost (two: a, y); repeatable")
+
+
+def _command(sub, name: str, summary: str):
+    """A subcommand whose description is its one-line summary."""
+    return sub.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="symbackprop", description=__doc__.split(":")[0] if __doc__ else None)
     parser.description = "Derive, show, prove and use the backpropagation of a feed-forward network."
     parser.add_argument("--version", action="version", version=f"symbackprop {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    p = sub.add_parser("derive", help="derive every local derivative and the chain rule")
-    p.add_argument("--define", action="append", default=[], metavar="'NAME(z) = EXPR'",
-                   help="define an activation (one variable) or a cost (two: a, y); repeatable")
+    p = _command(sub, "derive", "derive every local derivative and the chain rule")
+    _define_option(p)
     p.add_argument("spec", nargs="?", default=REFERENCE_SPEC,
                    help=f"network spec INPUTS-WIDTH:ACT-... (default {REFERENCE_SPEC}, the reference)")
-    p.add_argument("--cost", default="squared_error", help="squared_error, binary_cross_entropy, cross_entropy")
-    p.add_argument("--format", choices=["text", "latex", "markdown", "json"], default="text")
+    p.add_argument("--cost", default="squared_error", help=COSTS_HELP)
+    p.add_argument("--format", choices=["text", "latex", "markdown", "json"], default="text",
+                   help="text (default), latex, markdown or json")
     p.add_argument("--entries", action="store_true", help="also the per-entry form")
     p.add_argument("--expanded", action="store_true", help="also the fully expanded form (small networks)")
     p.add_argument("--cse", action="store_true",
                    help="only the fully expanded form, after common-subexpression elimination")
     p.set_defaults(func=_cmd_derive)
 
-    p = sub.add_parser("train", help="train a network on a CSV file with the derived gradients")
-    p.add_argument("--define", action="append", default=[], metavar="'NAME(z) = EXPR'",
-                   help="define an activation (one variable) or a cost (two: a, y); repeatable")
+    p = _command(sub, "train", "train a network on a CSV file with the derived gradients")
+    _define_option(p)
     p.add_argument("data", help="CSV with a header row; the target is the last column unless --target")
     p.add_argument("--net", required=True, help="network spec, e.g. 3-3:relu-1:logistic")
     p.add_argument("--target", help="name of the target column")
@@ -212,57 +226,57 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="LOSS.png", help="write the train/test loss curve (needs matplotlib)")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("predict", help="predict with a trained model")
+    p = _command(sub, "predict", "predict with a trained model")
     p.add_argument("model", help="MODEL.json written by train --out")
     p.add_argument("values", nargs="*", help="one sample's feature values (or comma-separated)")
     p.add_argument("--csv", metavar="FILE", help="predict every row of FILE")
     p.set_defaults(func=_cmd_predict)
 
-    p = sub.add_parser("check", help="check your own backprop function entry by entry")
-    p.add_argument("--define", action="append", default=[], metavar="'NAME(z) = EXPR'",
-                   help="define an activation (one variable) or a cost (two: a, y); repeatable")
+    p = _command(sub, "check", "check your own backprop function entry by entry")
+    _define_option(p)
     p.add_argument("spec", help="network spec, e.g. 3-3:relu-1:logistic")
     p.add_argument("function", metavar="FILE.py:FUNC", help="FUNC(params, X, Y) returning the gradients")
-    p.add_argument("--cost", default="squared_error")
+    p.add_argument("--cost", default="squared_error", help=COSTS_HELP)
     p.add_argument("--trials", type=int, default=5, help="random draws, each with 1 sample and a batch (default 5)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random draws (default 0)")
     p.add_argument("--timeout", type=float, default=60.0, metavar="S",
                    help="seconds each call of your code may take (default 60); what it prints goes to stderr")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_cmd_check)
 
-    p = sub.add_parser("gradcheck", help="finite differences against the derived gradients")
-    p.add_argument("--define", action="append", default=[], metavar="'NAME(z) = EXPR'",
-                   help="define an activation (one variable) or a cost (two: a, y); repeatable")
-    p.add_argument("spec", nargs="?", default=REFERENCE_SPEC)
-    p.add_argument("--cost", default="squared_error")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true")
+    p = _command(sub, "gradcheck", "finite differences against the derived gradients")
+    _define_option(p)
+    p.add_argument("spec", nargs="?", default=REFERENCE_SPEC,
+                   help=f"network spec (default {REFERENCE_SPEC}, the reference)")
+    p.add_argument("--cost", default="squared_error", help=COSTS_HELP)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random point checked (default 0)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_cmd_gradcheck)
 
-    p = sub.add_parser("report", help="a self-contained HTML (or Markdown) report of the derivation")
-    p.add_argument("--define", action="append", default=[], metavar="'NAME(z) = EXPR'",
-                   help="define an activation (one variable) or a cost (two: a, y); repeatable")
+    p = _command(sub, "report", "a self-contained HTML (or Markdown) report of the derivation")
+    _define_option(p)
     p.add_argument("spec", nargs="?", default=None, help=f"network spec (default {REFERENCE_SPEC}, or the model's)")
-    p.add_argument("--cost", default=None)
+    p.add_argument("--cost", default=None, help=COSTS_HELP + " (or the model's)")
     p.add_argument("--model", metavar="MODEL.json", help="report on a trained model: its weights, curves, pictures")
     p.add_argument("--out", metavar="FILE", help="default report.html (report.md with --format markdown)")
-    p.add_argument("--format", choices=["html", "markdown"], default="html")
+    p.add_argument("--format", choices=["html", "markdown"], default="html",
+                   help="html (default: MathML and SVG, no JavaScript) or markdown ($$ math)")
     p.set_defaults(func=_cmd_report)
 
-    p = sub.add_parser("export", help="export as a NumPy module, C99 with a test harness, or a web page")
-    p.add_argument("--define", action="append", default=[], metavar="'NAME(z) = EXPR'",
-                   help="define an activation (one variable) or a cost (two: a, y); repeatable")
+    p = _command(sub, "export", "export as a NumPy module, C99 with a test harness, or a web page")
+    _define_option(p)
     p.add_argument("target", metavar="SPEC|MODEL.json", help="a spec (weights are parameters) or a trained model")
-    p.add_argument("--to", required=True, choices=["numpy", "c", "js"])
+    p.add_argument("--to", required=True, choices=["numpy", "c", "js"],
+                   help="numpy (one module), c (C99 with a test harness) or js (a web page; needs a model)")
     p.add_argument("--out", default=".", metavar="DIR", help="folder to write into (default .)")
     p.add_argument("--name", default="network", help="base name of the files and C symbols (default network)")
-    p.add_argument("--dtype", default="float64", choices=["float32", "float64"])
+    p.add_argument("--dtype", default="float64", choices=["float32", "float64"],
+                   help="floating-point type of the C and NumPy code (default float64)")
     p.set_defaults(func=_cmd_export)
 
-    p = sub.add_parser("demo", help="the reference derivation, then train and use the textbook network")
+    p = _command(sub, "demo", "the reference derivation, then train and use the textbook network")
     p.add_argument("--data", metavar="PATH", help="train on this CSV (e.g. the textbook's) instead")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1, help="seed for the data split, initialisation and order (default 1)")
     p.set_defaults(func=_cmd_demo)
     return parser
 

@@ -62,8 +62,10 @@ def export(target, to: str, out_dir=".", name: str | None = None, dtype: str = "
     if dtype not in ("float32", "float64"):
         raise SymbackpropError(f"--dtype must be float32 or float64, not {dtype!r}")
     folder = Path(out_dir)
-    if not folder.is_dir():
-        raise SymbackpropError(f"--out {folder}: no such folder")
+    try:  # the output folder is made when missing
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise SymbackpropError(f"--out {folder}: cannot make the folder ({err.strerror or err})") from None
     program = program_of(network)
     if to == "numpy":
         source = numpy_code.module_source(program) + (_model_section(model) if model else "")

@@ -28,8 +28,8 @@ def check_options(lr=None, iterations=None, epochs=None, batch_size=None, test_s
     for name, value in (("--iterations", iterations), ("--epochs", epochs), ("--batch-size", batch_size)):
         if value is not None and value < 1:
             raise SymbackpropError(f"{name} must be at least 1, not {value}")
-    if test_size is not None and not 0 < test_size < 1:
-        raise SymbackpropError(f"--test-size must be between 0 and 1 (exclusive), not {test_size:g}")
+    if test_size is not None and not 0 <= test_size < 1:
+        raise SymbackpropError(f"--test-size must be at least 0 and below 1, not {test_size:g}")
     if scale is not None and (not np.isfinite(scale) or scale == 0):
         raise SymbackpropError(f"--scale must be a non-zero number, not {scale:g}")
 
@@ -53,7 +53,8 @@ def train_dataset(ds: Dataset, net: str, cost: str | None = None, *, scale=None,
                   validation=(ds.X, ds.y, te), feature_names=ds.feature_names,
                   target_name=ds.target_name, classes=classes, progress=progress)
     metrics = {f"train {k}": v for k, v in model.score(ds.X[tr], ds.y[tr]).items()}
-    metrics.update({f"test {k}": v for k, v in model.score(ds.X[te], ds.y[te]).items()})
+    if len(te):  # --test-size 0 trains on every row and has no test metrics
+        metrics.update({f"test {k}": v for k, v in model.score(ds.X[te], ds.y[te]).items()})
     model.metrics = metrics
     method = (f"per-sample SGD, {iterations or 100_000} steps" if per_sample
               else f"mini-batch SGD, batch size {batch_size or 32}, {epochs or 100} epochs")
