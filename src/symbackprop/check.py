@@ -37,6 +37,7 @@ class ParamResult:
     max_rel: float = 0.0
     wrong: list[dict] = field(default_factory=list)
     problem: str | None = None
+    by_atol: float | None = None  # set when entries passed only by the absolute tolerance (this one)
 
     @property
     def ok(self) -> bool:
@@ -67,8 +68,10 @@ class Report:
             if p.problem:
                 lines.append(f"  {mark} {p.name:<4} {p.problem}")
                 continue
+            decided = (f"   (entries near 0 pass by the absolute tolerance {p.by_atol:.0e})"
+                       if p.ok and p.by_atol is not None else "")
             lines.append(f"  {mark} {p.name:<4} {str(p.expected_shape):<9} max abs err {p.max_abs:.2e}   "
-                         f"max rel err {p.max_rel:.2e}")
+                         f"max rel err {p.max_rel:.2e}{decided}")
             for w in p.wrong[:3]:
                 where = "" if p.name == "cost" else f"[{w['index'][0]}, {w['index'][1]}]"
                 lines.append(f"      {p.name}{where}: yours {w['yours']:.6g}, "
@@ -91,7 +94,8 @@ class Report:
             "notes": self.notes,
             "params": [{"name": p.name, "ok": p.ok, "expected_shape": list(p.expected_shape),
                         "shape": list(p.shape) if p.shape is not None else None, "max_abs": p.max_abs,
-                        "max_rel": p.max_rel, "wrong": p.wrong[:10], "problem": p.problem} for p in self.params],
+                        "max_rel": p.max_rel, "passed_by_absolute_tolerance": p.by_atol, "wrong": p.wrong[:10],
+                        "problem": p.problem} for p in self.params],
         }
 
     def __str__(self) -> str:
@@ -106,7 +110,10 @@ def _compare(result: ParamResult, got, want, rtol, atol, case: str) -> None:
         rel = np.where(bad, np.inf, err / np.maximum(np.maximum(np.abs(want), np.abs(got)), 1e-300))  # at most 2
     result.max_abs = max(result.max_abs, float(err.max(initial=0.0)))
     result.max_rel = max(result.max_rel, float(rel.max(initial=0.0)))
-    for i, j in zip(*np.nonzero(bad | (err > atol + rtol * np.abs(want)))):
+    wrong = bad | (err > atol + rtol * np.abs(want))
+    if np.any(~wrong & (err > rtol * np.abs(want))):  # near-zero entries: the absolute tolerance decided
+        result.by_atol = atol
+    for i, j in zip(*np.nonzero(wrong)):
         result.wrong.append({"index": [int(i), int(j)], "yours": float(got[i, j]),
                              "correct": float(want[i, j]), "case": case})
 
