@@ -37,7 +37,7 @@ class ParamResult:
     max_rel: float = 0.0
     wrong: list[dict] = field(default_factory=list)
     problem: str | None = None
-    by_atol: float | None = None  # set when entries passed only by the absolute tolerance (this one)
+    by_atol: float | None = None  # the absolute tolerance, when some entries passed only by it
 
     @property
     def ok(self) -> bool:

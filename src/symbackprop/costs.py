@@ -11,7 +11,6 @@ from . import matexpr as mx
 from . import naming
 from .activations import a, left_heaviside, softplus, z
 from .errors import SpecError
-from .layers.elementwise import layer_symbol
 from .program import Step
 from .registry import COSTS as REGISTRY
 
@@ -85,7 +84,7 @@ class Cost:
     def local(self, site, target: mx.M) -> Step:
         """``dC_dA`` of the output layer, derived by SymPy."""
         f = mx.ScalarFn(str(naming.grad(site.out)), self.derivative, (a, y))
-        scalar = self.derivative_at(layer_symbol(site.out), layer_symbol(target.key))
+        scalar = self.derivative_at(naming.symbol(site.out), naming.symbol(target.key))
         return Step(naming.grad(site.out), mx.fn(f, site.y, target), site.shape, "local", scalar=scalar,
                     kind="elementwise")
 

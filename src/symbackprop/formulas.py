@@ -102,7 +102,7 @@ class DefinedCost(Cost):
     """A cost from a user's definition ``name(a, y) = ...``."""
 
     def __init__(self, name: str, expr: sp.Expr, a: sp.Symbol, y: sp.Symbol, text: str):
-        super().__init__(name, lambda av, yv: expr.xreplace({a: av, y: yv}, ), description=text)
+        super().__init__(name, lambda av, yv: expr.xreplace({a: av, y: yv}), description=text)
         self.text = text
 
 

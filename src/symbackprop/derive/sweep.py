@@ -8,7 +8,6 @@ from .. import matexpr as mx
 from .. import naming
 from ..activations import a
 from ..costs import y
-from ..layers.elementwise import layer_symbol
 from ..program import Program, Step
 
 
@@ -53,7 +52,7 @@ def sweep(network) -> Program:
                 pending.setdefault(key, []).append((shown, computed))
     shown_combined = None
     if combined is not None:
-        shown_combined = combined.subs({a: layer_symbol(last.site.out), y: layer_symbol(naming.Y)},
+        shown_combined = combined.subs({a: naming.symbol(last.site.out), y: naming.symbol(naming.Y)},
                                        simultaneous=True)
     return Program(network.spec, network.cost.name, tuple(steps), network.params,
                    mx.ref(naming.X, (network.inputs, 1)), target, last.site.y, naming.C, shown_combined)

@@ -8,7 +8,6 @@ from .. import matexpr as mx
 from .. import naming
 from ..program import Param, Step
 from .base import Layer, Site
-from .elementwise import layer_symbol
 
 
 class Linear(Layer):
@@ -34,7 +33,7 @@ class Linear(Layer):
     def local(self, site: Site) -> list[Step]:
         """Each local derivative, by SymPy, of the layer written in whole-layer symbols (as the reference)."""
         W, B = site.param("W"), site.param("B")
-        Ws, Bs, As = layer_symbol(W.key), layer_symbol(B.key), layer_symbol(site.ins[0])
+        Ws, Bs, As = naming.symbol(W.key), naming.symbol(B.key), naming.symbol(site.ins[0])
         Z = Ws * As + Bs
         n, n_in = W.shape
         out = []

@@ -35,11 +35,6 @@ def left_heaviside(expr: sp.Expr) -> sp.Expr:
     return sp.expand(expr.replace(sp.Heaviside, fix)) if expr.has(sp.Heaviside) else expr
 
 
-def layer_symbol(key) -> sp.Symbol:
-    """A whole layer quantity (``Z2``, ``A1``, ``c1``) as one real symbol, as the reference writes it."""
-    return naming.symbol(key)
-
-
 class Elementwise(Layer):
     """``y = f(x; p)`` entry by entry, with per-unit parameters ``p`` of shape (n, 1).
 
@@ -134,8 +129,8 @@ class Elementwise(Layer):
         return [site.x(), *(mx.ref(q.key, q.shape) for q in site.params)], (z, *self.psyms.values())
 
     def _in_layer_symbols(self, expr: sp.Expr, site: Site) -> sp.Expr:
-        subs = {z: layer_symbol(site.ins[0]), a: layer_symbol(site.out)}
-        subs.update({s: layer_symbol(q.key) for s, q in zip(self.psyms.values(), site.params)})
+        subs = {z: naming.symbol(site.ins[0]), a: naming.symbol(site.out)}
+        subs.update({s: naming.symbol(q.key) for s, q in zip(self.psyms.values(), site.params)})
         return expr.xreplace(subs)
 
     def forward(self, site: Site) -> list[Step]:
