@@ -124,6 +124,11 @@ CROSS_ENTROPY = register(Cost(
 
 COSTS = REGISTRY.view()
 
+# Not a training cost: with G (an upstream gradient dL/dA) as the target, its sweep is the network's
+# vector-Jacobian product, what a framework's backward asks of a layer (the JAX and PyTorch exports).
+UPSTREAM = Cost("upstream", lambda av, gv: av * gv,
+                description="C = sum_k A_k G_k: the upstream gradient G pulled back through the network")
+
 
 def get_cost(name) -> Cost:
     """The cost called ``name`` (or an alias); a clear error with a suggestion otherwise."""

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import sys
 from functools import lru_cache
 
 import numpy as np
 
+from ..errors import SymbackpropError
 from ..registry import BACKENDS
-from . import loader, numba_code, numpy_code
+from . import jax_code, loader, numba_code, numpy_code, torch_code
 
 _WARNED: list[bool] = []
 
@@ -60,12 +63,56 @@ def program_of(derivation_or_network):
 
 
 @lru_cache(maxsize=256)
+def upstream_program(network):
+    """The Program of the network's vector-Jacobian product: an upstream gradient G as the target, ``dC_dX``
+    included (what a framework's backward computes)."""
+    from ..costs import UPSTREAM
+    from ..derive.sweep import sweep
+
+    return sweep(network.with_cost(UPSTREAM), input_grad=True)
+
+
+@lru_cache(maxsize=256)
 def _sources(network, target: str) -> tuple[str, ...]:
     """The generated sources of a network (generated once per process)."""
     program = program_of(network)
     if target == "numpy":
         return (numpy_code.module_source(program),)
+    if target in ("jax", "torch"):
+        printer = jax_code if target == "jax" else torch_code
+        return (printer.module_source(program, upstream_program(network)),)
     return numba_code.module_source(program), numba_code.module_source(program, cache=False)
+
+
+EXTRAS = {"jax": "jax", "torch": "torch"}
+
+
+def require(framework: str):
+    """Import ``jax`` or ``torch``, or one line naming the extra that brings it."""
+    try:
+        return importlib.import_module(framework)
+    except ImportError:
+        raise SymbackpropError(f"the {framework} backend needs {framework}: pip install "
+                               f"'symbackprop[{EXTRAS[framework]}]'") from None
+
+
+def framework_module(derivation_or_network, framework: str):
+    """The generated JAX or PyTorch module of a derivation or a network."""
+    require(framework)
+    network = getattr(derivation_or_network, "network", derivation_or_network)
+    return loader.from_source(*_sources(network, framework))
+
+
+def x64(enabled: bool):
+    """A context in which JAX computes in float64 (its default is float32), or nothing."""
+    if not enabled:
+        return contextlib.nullcontext()
+    import jax
+
+    switch = getattr(jax, "enable_x64", None)
+    if switch is None:  # JAX before 0.6
+        from jax.experimental import enable_x64 as switch
+    return switch(True)
 
 
 def numpy_module(derivation_or_network):
@@ -101,5 +148,60 @@ class NumbaBackend:
         return CompiledGradients(derivation.network, per_sample_module(derivation), "numba")
 
 
+class JaxGradients(CompiledGradients):
+    """The derived gradients as one jitted JAX function; returns JAX arrays (``np.asarray`` makes them NumPy)."""
+
+    def __init__(self, network, module, dtype="float64"):
+        import jax
+
+        super().__init__(network, module, "jax", dtype)
+        self._f = jax.jit(module.loss_and_grads)
+
+    def __call__(self, params, X, Y):
+        import jax.numpy as jnp
+
+        with x64(self.dtype == np.float64):
+            ps = {k: jnp.asarray(params[k], dtype=self.dtype) for k in self.shapes}
+            return self._f(ps, jnp.asarray(X, dtype=self.dtype), jnp.asarray(Y, dtype=self.dtype))
+
+
+class TorchGradients(CompiledGradients):
+    """The derived gradients over PyTorch tensors (on ``device``, CUDA when present); returns tensors."""
+
+    def __init__(self, network, module, dtype="float64", device=None):
+        import torch
+
+        super().__init__(network, module, "torch", dtype)
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self._dtype = getattr(torch, self.dtype.name)
+
+    def __call__(self, params, X, Y):
+        import torch
+
+        def tensor(v):
+            return torch.as_tensor(v, dtype=self._dtype, device=self.device)
+
+        ps = {k: tensor(params[k]) for k in self.shapes}
+        return self.module.gradients(ps, tensor(X), tensor(Y))
+
+
+class JaxBackend:
+    name = "jax"
+
+    @staticmethod
+    def compile(derivation, dtype="float64"):
+        return JaxGradients(derivation.network, framework_module(derivation, "jax"), dtype)
+
+
+class TorchBackend:
+    name = "torch"
+
+    @staticmethod
+    def compile(derivation, dtype="float64"):
+        return TorchGradients(derivation.network, framework_module(derivation, "torch"), dtype)
+
+
 BACKENDS.register("numpy", NumpyBackend)
+BACKENDS.register("jax", JaxBackend)
+BACKENDS.register("torch", TorchBackend, aliases=("pytorch",))
 BACKENDS.register("numba", NumbaBackend)

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import sympy as sp
-
 from .. import __version__
-from .. import matexpr as mx
 from ..program import Program
-from .loops import comment
-from .printers import ArrayNumPy
+from .arrays import lines as _lines
 
 HELPERS = '''
 def _logistic(x):
@@ -21,51 +17,6 @@ ERF = '''
 _erf = np.vectorize(math.erf, otypes=[float])  # the error function, entry by entry
 
 '''
-
-_OPS = {"T": "{}.T", "dot": " @ ", "had": " * ", "add": " + ", "sub": " - ", "colsum": "{}.sum(axis=0, keepdims=True)",
-        "colmax": "{}.max(axis=0, keepdims=True)", "ones": "1.0", "const": "{!r}"}
-
-
-def expr_code(x: mx.M, printer=None) -> str:
-    """NumPy source for a matrix expression over a batch (names are the keys' names)."""
-    printer = printer or ArrayNumPy()
-    if x.op == "fn":
-        args = [expr_code(a, printer) for a in x.args]
-        syms = {v: sp.Symbol(code if code.isidentifier() else f"({code})") for v, code in zip(x.fn.vars, args)}
-        return printer.doprint(x.fn.expr.xreplace(syms))
-    if x.op in ("colsum", "colmax", "T"):
-        inner = expr_code(x.args[0], printer)
-        inner = inner if inner.isidentifier() else f"({inner})"
-        return _OPS[x.op].format(inner)
-    if x.op == "ones":
-        return f"np.ones(({x.shape[0]}, m))"
-    if x.op in ("ref", "const"):
-        return mx.render(x, str, {**mx.TEXT, "const": "{!r}"})
-    prec = mx.PREC[x.op]
-    parts = []
-    for a in x.args:
-        code = expr_code(a, printer)
-        binary = a.op in ("dot", "had", "add", "sub")
-        tight = mx.PREC[a.op] < prec or (mx.PREC[a.op] == prec and (a.op != x.op or x.op == "sub"))
-        parts.append(f"({code})" if binary and tight else code)
-    return _OPS[x.op].join(parts)
-
-
-def _lines(program: Program, steps, indent: str = "    ") -> list[str]:
-    out = []
-    for s in steps:
-        code = expr_code(s.expr)
-        if s.role == "gradient" and program.batched(s.expr) == "col":
-            code = f"({code}).sum(axis=1, keepdims=True)"
-        if s.role == "cost":  # only the batch's total is needed: a dot product where the sum is of one
-            inner = s.expr.args[0]
-            if inner.op == "had" and inner.args[0].shape == inner.args[1].shape:
-                code = f"np.vdot({expr_code(inner.args[0])}, {expr_code(inner.args[1])})"
-            else:
-                code = f"({expr_code(inner)}).sum()"
-        out.append(f"{indent}# {comment(s)}")
-        out.append(f"{indent}{s.lhs} = {code}")
-    return out
 
 
 def module_source(program: Program) -> str:

@@ -84,3 +84,55 @@ class JavaScript(_StableNodes, JavascriptCodePrinter):
 
     def _print_erf(self, expr):  # JavaScript has none: the page defines sbpErf
         return f"sbpErf({self._print(expr.args[0])})"
+
+
+class ArrayJax(ArrayNumPy):
+    """``jax.numpy`` (as ``jnp``): H(z) keeps z's dtype; erf is ``jax.scipy.special.erf``."""
+
+    step = "_step({})"
+    logistic = "jax.nn.sigmoid({})"
+    softplus = "jnp.logaddexp(0.0, {})"
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self._module = "jnp"
+
+    def _print_erf(self, expr):
+        return f"jax.scipy.special.erf({self._print(expr.args[0])})"
+
+    def _module_format(self, fqn, register=True):
+        return "jnp." + fqn.split(".")[-1] if fqn.startswith(("numpy.", "math.")) else fqn
+
+    def _fold(self, func: str, expr) -> str:
+        return super()._fold(func.replace("np.", "jnp."), expr)
+
+
+class ArrayTorch(ArrayNumPy):
+    """PyTorch tensors: H(z) keeps z's dtype; ``Max`` with a number is ``torch.clamp``; erf is ``torch.erf``."""
+
+    step = "_step({})"
+    logistic = "torch.sigmoid({})"
+    softplus = "_softplus({})"
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self._module = "torch"
+
+    def _print_erf(self, expr):
+        return f"torch.erf({self._print(expr.args[0])})"
+
+    def _module_format(self, fqn, register=True):
+        return "torch." + fqn.split(".")[-1] if fqn.startswith(("numpy.", "math.")) else fqn
+
+    def _fold(self, func: str, expr) -> str:
+        """``torch.maximum`` between tensors; ``torch.clamp(x, min=c)`` where one side is a number."""
+        numbers = [a for a in expr.args if a.is_number]
+        tensors = [self._print(a) for a in expr.args if not a.is_number]
+        out = tensors[0]
+        for arg in tensors[1:]:
+            out = f"torch.{func.split('.')[-1]}({out}, {arg})"
+        if numbers:
+            bound = "min" if func.endswith("maximum") else "max"
+            pick = max if bound == "min" else min
+            out = f"torch.clamp({out}, {bound}={self._print(pick(numbers))})"
+        return out

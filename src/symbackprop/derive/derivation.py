@@ -9,6 +9,7 @@ import sympy as sp
 
 from .. import matexpr as mx
 from .. import naming
+from ..errors import SymbackpropError
 from ..registry import BACKENDS, RENDERERS
 from ..spec import Network, parse_spec
 from .sweep import chain_product, paths, sweep
@@ -128,8 +129,14 @@ class Derivation:
         return RENDERERS.get("html")(self)
 
     def compile(self, backend: str = "numpy", dtype="float64"):
-        """A callable ``f(params, X, Y) -> (cost, grads)`` generated from this derivation's Program."""
-        return BACKENDS.get(backend).compile(self, dtype=dtype)
+        """A callable ``f(params, X, Y) -> (cost, grads)`` generated from this derivation's Program.
+
+        ``backend``: numpy or numba (NumPy arrays back), jax or torch (that framework's arrays back, from
+        the derived Program: no ``jax.grad``, no ``backward()``).  Samples are columns; the cost is the mean.
+        """
+        if str(dtype) not in ("float32", "float64"):
+            raise SymbackpropError(f"dtype must be float32 or float64, not {dtype!r}")
+        return BACKENDS.get(backend).compile(self, dtype=str(dtype))
 
     def __repr__(self) -> str:
         return f"Derivation({self.network.spec!r}, cost={self.cost.name!r})"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import sympy as sp
 
 from .. import matexpr as mx
@@ -11,13 +13,18 @@ from ..costs import y
 from ..program import Program, Step
 
 
-def sweep(network) -> Program:
+def sweep(network, input_grad: bool = False) -> Program:
     """Forward steps in graph order, the cost, every local derivative, then one reverse pass.
 
     The reverse pass visits nodes from the output back; a node's δ (``dC_d{out}``) is the sum of what
     every consumer sent it (a fan-in adds), and its VJP sends on to its inputs and parameters.
+    ``input_grad`` adds ``dC_dX`` (for a network inside a larger one, whose inputs learn too).
     """
     nodes = network.nodes
+    if input_grad:
+        nodes = tuple(dataclasses.replace(n, site=dataclasses.replace(
+            n.site, needs_grad=tuple(g or k == naming.X for g, k in zip(n.site.needs_grad, n.site.ins))))
+            for n in nodes)
     last = nodes[-1]
     target = mx.ref(naming.Y, (network.outputs, 1))
     steps: list[Step] = []
@@ -50,6 +57,10 @@ def sweep(network) -> Program:
                                   shown=shown if computed is not None else None))
             elif site.needs_grad[site.ins.index(key)]:
                 pending.setdefault(key, []).append((shown, computed))
+    if input_grad:
+        parts = pending.pop(naming.X)
+        steps.append(Step(naming.grad(naming.X), mx.add(*(c or s for s, c in parts)), (network.inputs, 1), "delta",
+                          shown=mx.add(*(s for s, _ in parts))))
     shown_combined = None
     if combined is not None:
         shown_combined = combined.subs({a: naming.symbol(last.site.out), y: naming.symbol(naming.Y)},

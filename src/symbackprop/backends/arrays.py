@@ -1,0 +1,92 @@
+"""One printer of a Program's steps as whole-array code, spelled per array library (NumPy, JAX, PyTorch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .. import matexpr as mx
+from ..program import Program
+from .loops import comment
+from .printers import ArrayJax, ArrayNumPy, ArrayTorch
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How one array library spells what the matrix vocabulary needs (samples are columns, ``m`` of them)."""
+
+    name: str
+    printer: type
+    T: str = "{}.T"
+    colsum: str = "{}.sum(axis=0, keepdims=True)"
+    colmax: str = "{}.max(axis=0, keepdims=True)"
+    rowsum: str = "({}).sum(axis=1, keepdims=True)"  # a gradient's sum over the batch
+    ones: str = "np.ones(({}, m))"
+    total: str = "({}).sum()"
+    inner: str = "np.vdot({}, {})"  # the sum of an elementwise product of two same-shaped arrays
+
+
+NUMPY = Dialect("numpy", ArrayNumPy)
+JAX = Dialect("jax", ArrayJax, ones="jnp.ones(({}, m), X.dtype)", inner="jnp.vdot({}, {})")
+TORCH = Dialect("torch", ArrayTorch, colsum="{}.sum(dim=0, keepdim=True)", colmax="{}.amax(dim=0, keepdim=True)",
+                rowsum="({}).sum(dim=1, keepdim=True)", ones="torch.ones(({}, m), dtype=X.dtype, device=X.device)",
+                inner="torch.sum(({}) * ({}))")
+
+
+def expr_code(x: mx.M, dialect: Dialect = NUMPY, printer=None) -> str:
+    """Source for a matrix expression over a batch (names are the keys' names)."""
+    printer = printer or dialect.printer()
+    if x.op == "fn":
+        args = [expr_code(a, dialect, printer) for a in x.args]
+        syms = {v: sp.Symbol(code if code.isidentifier() else f"({code})") for v, code in zip(x.fn.vars, args)}
+        return printer.doprint(x.fn.expr.xreplace(syms))
+    if x.op in ("colsum", "colmax", "T"):
+        inner = expr_code(x.args[0], dialect, printer)
+        inner = inner if inner.isidentifier() else f"({inner})"
+        return getattr(dialect, x.op).format(inner)
+    if x.op == "ones":
+        return dialect.ones.format(x.shape[0])
+    if x.op in ("ref", "const"):
+        return mx.render(x, str, {**mx.TEXT, "const": "{!r}"})
+    prec = mx.PREC[x.op]
+    parts = []
+    for a in x.args:
+        code = expr_code(a, dialect, printer)
+        binary = a.op in ("dot", "had", "add", "sub")
+        tight = mx.PREC[a.op] < prec or (mx.PREC[a.op] == prec and (a.op != x.op or x.op == "sub"))
+        parts.append(f"({code})" if binary and tight else code)
+    return {"dot": " @ ", "had": " * ", "add": " + ", "sub": " - "}[x.op].join(parts)
+
+
+def lines(program: Program, steps, dialect: Dialect = NUMPY, indent: str = "    ") -> list[str]:
+    """Each step as one commented assignment; gradients summed over the batch, the cost to one number."""
+    out = []
+    for s in steps:
+        code = expr_code(s.expr, dialect)
+        if s.role == "gradient" and program.batched(s.expr) == "col":
+            code = dialect.rowsum.format(code)
+        if s.role == "cost":  # only the batch's total is needed: a dot product where the sum is of one
+            inner = s.expr.args[0]
+            if inner.op == "had" and inner.args[0].shape == inner.args[1].shape:
+                code = dialect.inner.format(expr_code(inner.args[0], dialect), expr_code(inner.args[1], dialect))
+            else:
+                code = dialect.total.format(expr_code(inner, dialect))
+        out.append(f"{indent}# {comment(s)}")
+        out.append(f"{indent}{s.lhs} = {code}")
+    return out
+
+
+def split_pullback(upstream: Program, dialect: Dialect) -> tuple[list[str], list[str], list[str]]:
+    """The VJP Program (target: an upstream gradient) cut where a framework cuts it: ``(forward lines, saved
+    forward values the backward reads, backward lines)``; the backward ends in every parameter's ``dC_d*``
+    and ``dC_dX``."""
+    from ..naming import X, grad
+
+    roots = [upstream.gradient(p).key for p in upstream.params] + [grad(X)]
+    needed = upstream.needed(roots)
+    fwd = [s for s in upstream.needed([upstream.output.key])]
+    back = [s for s in needed if s.role != "forward"]
+    read = {k for s in back for k in mx.refs(s.expr)}
+    saved = [str(s.key) for s in fwd if s.key in read]
+    return lines(upstream, fwd, dialect), saved, lines(upstream, back, dialect)

@@ -1,0 +1,115 @@
+"""The JAX printer of a Program: jittable functions over ``jax.numpy`` arrays, and a ``jax.custom_vjp`` network."""
+
+from __future__ import annotations
+
+from .. import __version__
+from ..program import Program
+from .arrays import JAX, lines, split_pullback
+
+HELPERS = '''
+
+def _step(x):
+    """The step function H(x) (H(0) = 0) in x's own dtype."""
+    return (x > 0).astype(x.dtype)
+'''
+
+
+def module_source(program: Program, upstream: Program) -> str:
+    """A standalone module importing only JAX and NumPy (samples are columns, as in the derivation):
+    ``forward``, ``predict``, ``cost``, ``loss_and_grads`` (the derived gradients, no ``jax.grad``), a jittable
+    ``sgd_step``, and ``network(params, X)``, a ``jax.custom_vjp`` function whose backward is the derived VJP
+    (``upstream`` is the Program swept with an upstream gradient as its target)."""
+    params = [p.name for p in program.params]
+    unpack = "\n".join(f'    {p} = params["{p}"]' for p in params)
+    out_key = program.output.key
+    grads = [program.gradient(p) for p in program.params]
+    fwd = lines(program, program.needed([out_key]), JAX)
+    train = lines(program, program.needed([program.cost] + [g.key for g in grads]), JAX)
+    cost_only = lines(program, program.needed([program.cost]), JAX)
+    layers = ", ".join(f'"{s.lhs}": {s.lhs}' for s in program.needed([out_key]))
+    mean = ", ".join(f'"{p.name}": {g.lhs} / m' for p, g in zip(program.params, grads))
+    pull_fwd, saved, pull_back = split_pullback(upstream, JAX)
+    saved_dict = ", ".join(f'"{k}": {k}' for k in saved)
+    unsave = "\n".join(f'    {k} = saved["{k}"]' for k in saved)
+    vjp_grads = ", ".join(f'"{p.name}": {upstream.gradient(p).lhs}' for p in upstream.params)
+    nl = "\n"
+    return f'''"""Forward pass and derived gradients of {program.spec} with cost {program.cost_name} for JAX, generated
+by symbackprop {__version__} from its derivation (samples are columns, X is (n_inputs, m)). Do not edit.
+
+Every function is jittable; none calls jax.grad: the gradients are the derived ones, line by line."""
+
+import jax
+import jax.numpy as jnp
+import jax.scipy.special
+import numpy as np
+
+SPEC = {program.spec!r}
+COST = {program.cost_name!r}
+SHAPES = {dict((p.name, p.shape) for p in program.params)!r}
+{HELPERS}
+
+def forward(params, X):
+    """Every forward value for X of shape (n_inputs, m): {{"Z1": ..., "A1": ..., ...}}."""
+{unpack}
+    m = X.shape[1]
+{nl.join(fwd)}
+    return {{{layers}}}
+
+
+def predict(params, X):
+    """The output layer {out_key} for X of shape (n_inputs, m)."""
+    return forward(params, X)["{out_key}"]
+
+
+def cost(params, X, Y):
+    """The mean cost over the m columns of X, Y."""
+{unpack}
+    m = X.shape[1]
+{nl.join(cost_only)}
+    return C / m
+
+
+def loss_and_grads(params, X, Y):
+    """(cost, grads): the mean cost over the m columns of X, Y and its derived gradient for every parameter."""
+{unpack}
+    m = X.shape[1]
+{nl.join(train)}
+    return C / m, {{{mean}}}
+
+
+gradients = loss_and_grads
+
+
+def sgd_step(params, X, Y, lr):
+    """(new params, mean cost before the step): one step of gradient descent on the batch; jittable."""
+    c, grads = loss_and_grads(params, X, Y)
+    return {{k: params[k] - lr * grads[k] for k in params}}, c
+
+
+def _network_fwd(params, X):
+    """The output layer, and what the derived backward reads."""
+{unpack}
+    m = X.shape[1]
+{nl.join(pull_fwd)}
+    return {out_key}, (params, X, {{{saved_dict}}})
+
+
+def _network_bwd(residuals, G):
+    """The derived VJP: G = dL/d{out_key} (n_outputs, m) pulled back to every parameter and to X."""
+    params, X, saved = residuals
+{unpack}
+{unsave}
+    Y = G  # the upstream gradient takes the target's place in the derivation
+    m = X.shape[1]
+{nl.join(pull_back)}
+    return {{{vjp_grads}}}, dC_dX
+
+
+@jax.custom_vjp
+def network(params, X):
+    """The output layer {out_key} for X (n_inputs, m); its backward is the derived one."""
+    return _network_fwd(params, X)[0]
+
+
+network.defvjp(_network_fwd, _network_bwd)
+'''
