@@ -62,6 +62,11 @@ def _train_options(p) -> None:
     p.add_argument("--seed", type=int, default=1, help="seed for the split, initialisation and order")
     p.add_argument("--test-size", type=float, default=1 / 3,
                    help="share of rows held out for testing (default 1/3; 0 trains on every row)")
+    p.add_argument("--backend", default=None, metavar="NAME",
+                   help="numba (per-sample; its default), numpy (mini-batch default), jax or torch (mini-batch: "
+                        "JAX on every local device, PyTorch on CUDA when present)")
+    p.add_argument("--dtype", default="float64", choices=("float32", "float64"),
+                   help="floating-point type of mini-batch training (default float64)")
 
 
 def _print_metrics(model) -> None:
@@ -87,7 +92,7 @@ def _cmd_train(args) -> int:
     result = train_csv(args.data, args.net, target=args.target, cost=args.cost, scale=args.scale,
                        standardize=args.standardize, per_sample=per_sample, batch_size=args.batch_size,
                        iterations=args.iterations, epochs=args.epochs, lr=args.lr, seed=args.seed,
-                       test_size=args.test_size)
+                       test_size=args.test_size, backend=args.backend, dtype=args.dtype)
     model = result.model
     print(f"trained {model.network.spec} ({model.network.cost.name}) on {result.n_train} rows of {args.data}, "
           + (f"tested on {result.n_test}" if result.n_test else "no test set (--test-size 0)")
@@ -266,8 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "export", "export as a NumPy module, C99 with a test harness, or a web page")
     _define_option(p)
     p.add_argument("target", metavar="SPEC|MODEL.json", help="a spec (weights are parameters) or a trained model")
-    p.add_argument("--to", required=True, choices=["numpy", "c", "js"],
-                   help="numpy (one module), c (C99 with a test harness) or js (a web page; needs a model)")
+    p.add_argument("--to", required=True, choices=["numpy", "c", "js", "jax", "torch"],
+                   help="numpy (one module), c (C99 with a test harness), js (a web page; needs a model), "
+                        "jax (a custom_vjp function, loss_and_grads, sgd_step) or torch (an nn.Module named Model "
+                        "whose backward is the derived one)")
     p.add_argument("--out", default=".", metavar="DIR", help="folder to write into (default .)")
     p.add_argument("--name", default="network", help="base name of the files and C symbols (default network)")
     p.add_argument("--dtype", default="float64", choices=["float32", "float64"],

@@ -7,16 +7,35 @@ from pathlib import Path
 
 import numpy as np
 
-from .backends import c_code, js_code, numpy_code, numpy_module, program_of
+from .backends import c_code, framework_source, js_code, numpy_code, numpy_module, program_of, require
 from .draws import random_problem
 from .errors import SymbackpropError
 from .fileio import atomic_write, atomic_write_all
 from .model import Model
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SHADOWED = {"numpy", "np", "math", "jax", "jnp", "torch"}
 
 
-def _model_section(model: Model) -> str:
+_ROWS = {
+    "numpy": "    return predict(PARAMS, scale(rows).T).T",
+    "jax": "    return np.asarray(predict(PARAMS, scale(rows).T).T)",
+    "torch": "    with torch.no_grad():\n        return trained_model()(torch.as_tensor(scale(rows))).numpy()",
+}
+
+_TORCH_TRAINED = '''
+
+def trained_model(dtype=torch.float64, device=None):
+    """A ``Model`` holding the trained weights (inputs scaled as in training: see ``scale``)."""
+    model = Model(dtype=dtype, device=device)
+    with torch.no_grad():
+        for name, value in PARAMS.items():
+            getattr(model, name).copy_(torch.as_tensor(value).reshape(SHAPES[name]))
+    return model
+'''
+
+
+def _model_section(model: Model, to: str = "numpy") -> str:
     params = ",\n".join(f'    "{k}": np.array({np.asarray(v).tolist()!r})' for k, v in model.params.items())
     sc = model.scaling
     if sc.kind == "scale":
@@ -25,6 +44,7 @@ def _model_section(model: Model) -> str:
         scale = f"    return (rows - np.array({sc.mean!r})) / np.array({sc.std!r})"
     else:
         scale = "    return rows"
+    trained = _TORCH_TRAINED if to == "torch" else ""
     return f'''
 
 # -- the trained model -----------------------------------------------------------------------------
@@ -39,16 +59,16 @@ def scale(rows):
     """The input scaling used in training, on raw rows (n_samples, n_features)."""
     rows = np.asarray(rows, dtype=float)
 {scale}
-
+{trained}
 
 def predict_rows(rows):
     """The trained network's output layer for raw rows (n_samples, n_features): (n_samples, n_outputs)."""
-    return predict(PARAMS, scale(rows).T).T
+{_ROWS[to]}
 '''
 
 
 def export(target, to: str, out_dir=".", name: str | None = None, dtype: str = "float64") -> list[Path]:
-    """Write the export of ``target`` (a spec string or a :class:`Model`) for ``to`` in numpy, c or js.
+    """Write the export of ``target`` (a spec string or a :class:`Model`) for ``to`` in numpy, c, js, jax or torch.
 
     Returns the paths written.  With a model, its weights and input scaling are embedded.
     """
@@ -59,6 +79,8 @@ def export(target, to: str, out_dir=".", name: str | None = None, dtype: str = "
     name = name or "network"
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise SymbackpropError(f"--name must be a C/Python identifier, not {name!r}")
+    if name in _SHADOWED:
+        raise SymbackpropError(f"--name {name!r} would hide the module of that name from the export's imports")
     if dtype not in ("float32", "float64"):
         raise SymbackpropError(f"--dtype must be float32 or float64, not {dtype!r}")
     folder = Path(out_dir)
@@ -69,6 +91,12 @@ def export(target, to: str, out_dir=".", name: str | None = None, dtype: str = "
     program = program_of(network)
     if to == "numpy":
         source = numpy_code.module_source(program) + (_model_section(model) if model else "")
+        path = folder / f"{name}.py"
+        atomic_write(path, source)
+        return [path]
+    if to in ("jax", "torch"):
+        require(to)  # the export is checked against the framework it imports
+        source = framework_source(network, to) + (_model_section(model, to) if model else "")
         path = folder / f"{name}.py"
         atomic_write(path, source)
         return [path]
@@ -84,7 +112,7 @@ def export(target, to: str, out_dir=".", name: str | None = None, dtype: str = "
         path = folder / f"{name}.html"
         atomic_write(path, js_code.page(program, model, name))
         return [path]
-    raise SymbackpropError(f"--to must be numpy, c or js, not {to!r}")
+    raise SymbackpropError(f"--to must be numpy, c, js, jax or torch, not {to!r}")
 
 
 def _harness(network, program, name, dtype, model) -> str:

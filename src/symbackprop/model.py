@@ -200,7 +200,7 @@ def from_json(doc, where: str = "<model>") -> Model:
         raise ModelFileError(f"{where}: 'target' must be a column name")
     history, metrics = doc.get("history") or {}, doc.get("metrics") or {}
     if not isinstance(history, dict) or not all(
-            isinstance(v, str) if k == "unit" else isinstance(v, list) and all(
+            isinstance(v, str) if k in ("unit", "device") else isinstance(v, list) and all(
                 x is None or isinstance(x, (int, float)) for x in v) for k, v in history.items()):
         raise ModelFileError(f"{where}: 'history' must map train/test to lists of numbers")
     if not isinstance(metrics, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)

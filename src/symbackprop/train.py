@@ -8,10 +8,12 @@ import sys
 import numpy as np
 
 from . import naming
-from .backends import numpy_module, per_sample_module
+from .backends import numpy_module, per_sample_module, require
 from .data import Scaling, encode_targets
 from .errors import DataError, DivergedError, SymbackpropError
+from .frameworks import train_jax, train_torch
 from .model import Model
+from .registry import BACKENDS
 from .resources import require_parameters
 from .spec import Network, parse_spec
 
@@ -95,7 +97,7 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
           batch_size: int | None = None, epochs: int | None = None, lr: float = 0.05, seed: int | None = 0,
           init: str = "auto", dtype: str = "float64", scale: float | None = None, standardize: bool = False,
           validation=None, feature_names=None, target_name: str = "y", classes=None,
-          progress: bool | None = None, rows=None) -> Model:
+          progress: bool | None = None, rows=None, backend: str | None = None) -> Model:
     """Train ``spec`` on all rows of ``X`` (n_samples, n_features), ``y`` (n_samples,) or (n_samples, n_outputs).
 
     Per-sample SGD (``per_sample=True, iterations=N``: N steps, each on one random row) runs a numba
@@ -104,8 +106,14 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
     to ``history``.  Integer labels are one-hot encoded for a softmax output.  Same seed, same result.
     ``rows`` (and a third item ``rows`` in ``validation``) train on those rows of X and y only, without
     copying them whole: for large data sets.
+
+    ``backend``: numba (per-sample; the default there), numpy (mini-batch default), jax or torch (mini-batch
+    only: JAX jit-compiles whole epochs and splits each batch over every local device; PyTorch runs on CUDA
+    when present).  The same seed gives the same split, initialisation and sample order on every backend.
     """
     network = parse_spec(spec, cost)
+    if dtype not in ("float32", "float64"):
+        raise SymbackpropError(f"dtype must be float32 or float64, not {dtype!r}")
     if lr is None or not np.isfinite(lr) or lr <= 0:
         raise SymbackpropError(f"the learning rate must be a positive number, not {lr}")
     if per_sample is None:
@@ -115,6 +123,12 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
                                "mini-batch training")
     if not per_sample and iterations is not None:
         raise SymbackpropError("iterations are for per-sample SGD; mini-batch training runs for a number of epochs")
+    backend = BACKENDS.get(backend or ("numba" if per_sample else "numpy")).name
+    if per_sample and backend != "numba":
+        raise SymbackpropError(f"per-sample SGD runs on the numba backend; the {backend} backend trains "
+                               "mini-batches (give a batch size or epochs)")
+    if backend in ("jax", "torch"):
+        require(backend)
     for option, value in (("iterations", iterations), ("epochs", epochs), ("batch size", batch_size)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
             raise SymbackpropError(f"{option} must be a whole number, not {value!r}")
@@ -157,9 +171,15 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
         size = 32 if batch_size is None else batch_size
         if n_epochs < 1 or size < 1:
             raise SymbackpropError("epochs and batch size must be at least 1")
-        params = {k: v.astype(dtype) for k, v in params.items()}
-        history = _mini_batch(batch, params, Xt.astype(dtype), Y.astype(dtype), n_epochs, size, lr, rng,
-                              val, progress)
+        with _progress(n_epochs, progress, "epoch") as bar:
+            if backend in ("jax", "torch"):
+                run = train_jax if backend == "jax" else train_torch
+                params, history = run(network, params, Xt, Y, n_epochs, size, lr, rng, val, bar, dtype)
+            else:
+                params = {k: v.astype(dtype) for k, v in params.items()}
+                stepper = batch if backend == "numpy" else _NumbaSteps(network)
+                history = _mini_batch(batch, stepper, params, Xt.astype(dtype), Y.astype(dtype), n_epochs, size,
+                                      lr, rng, val, bar)
     model = Model(network, {k: np.asarray(v, dtype=float) for k, v in params.items()}, scaling,
                   list(feature_names) if feature_names is not None else None, target_name, labels, history)
     return model
@@ -189,17 +209,32 @@ def _per_sample(network, batch, params, Xt, Y, steps, lr, rng, val, progress) ->
     return history
 
 
-def _mini_batch(batch, params, Xt, Y, epochs, size, lr, rng, val, progress) -> dict:
+class _NumbaSteps:
+    """``sgd_step`` over the compiled per-sample gradients (summed over a batch in one numba call)."""
+
+    def __init__(self, network):
+        from .derive import derive
+
+        self.f = derive(network).compile("numba")
+
+    def sgd_step(self, params, X, Y, lr):
+        c, grads = self.f(params, X, Y)
+        for k, g in grads.items():
+            params[k] -= lr * g
+        return c
+
+
+def _mini_batch(batch, stepper, params, Xt, Y, epochs, size, lr, rng, val, bar) -> dict:
     m = Xt.shape[1]
     history = {"unit": "epoch", "train": [], "test": []}
     # overflow on the way to divergence is detected below and reported as such, not as a warning
-    with _progress(epochs, progress, "epoch") as bar, np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
         for epoch in range(epochs):
             order = rng.permutation(m)
             total_cost = 0.0
             for start in range(0, m, size):
                 idx = order[start:start + size]
-                c = batch.sgd_step(params, Xt[:, idx], Y[:, idx], lr)
+                c = stepper.sgd_step(params, Xt[:, idx], Y[:, idx], lr)
                 if not math.isfinite(c):
                     raise DivergedError(f"training diverged in epoch {epoch + 1}: the loss is not finite; "
                                         f"try a lower learning rate (now {lr:g})")

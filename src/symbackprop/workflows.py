@@ -36,7 +36,7 @@ def check_options(lr=None, iterations=None, epochs=None, batch_size=None, test_s
 
 def train_dataset(ds: Dataset, net: str, cost: str | None = None, *, scale=None, standardize=False,
                   per_sample=None, batch_size=None, iterations=None, epochs=None, lr=0.05, seed=0,
-                  test_size=1 / 3, progress=None) -> TrainResult:
+                  test_size=1 / 3, progress=None, backend=None, dtype="float64") -> TrainResult:
     """Split ``ds`` with the seed, train on the train part, score both parts into ``model.metrics``."""
     check_options(lr, iterations, epochs, batch_size, test_size, scale)
     network = parse_spec(net, cost or "squared_error")
@@ -51,13 +51,15 @@ def train_dataset(ds: Dataset, net: str, cost: str | None = None, *, scale=None,
     model = train(network, ds.X, ds.y, per_sample=per_sample, iterations=iterations, rows=tr,
                   batch_size=batch_size, epochs=epochs, lr=lr, seed=seed, scale=scale, standardize=standardize,
                   validation=(ds.X, ds.y, te), feature_names=ds.feature_names,
-                  target_name=ds.target_name, classes=classes, progress=progress)
+                  target_name=ds.target_name, classes=classes, progress=progress, backend=backend, dtype=dtype)
     metrics = {f"train {k}": v for k, v in model.score(ds.X[tr], ds.y[tr]).items()}
     if len(te):  # --test-size 0 trains on every row and has no test metrics
         metrics.update({f"test {k}": v for k, v in model.score(ds.X[te], ds.y[te]).items()})
     model.metrics = metrics
     method = (f"per-sample SGD, {iterations or 100_000} steps" if per_sample
               else f"mini-batch SGD, batch size {batch_size or 32}, {epochs or 100} epochs")
+    if "device" in model.history:
+        method += f", {model.history['device']}"
     return TrainResult(model, len(tr), len(te), method)
 
 
@@ -66,7 +68,8 @@ def train_csv(path, net: str, target=None, **options) -> TrainResult:
 
     The per-sample code is compiled before the file is read, so that compiling and the data never take
     their memory at the same time."""
-    if options.get("per_sample", True) and options.get("batch_size") is None and options.get("epochs") is None:
+    if options.get("per_sample", True) and options.get("batch_size") is None and options.get("epochs") is None \
+            and options.get("backend") in (None, "numba"):
         from .backends import per_sample_module
 
         per_sample_module(parse_spec(net, options.get("cost") or "squared_error"))

@@ -84,6 +84,11 @@ def _sources(network, target: str) -> tuple[str, ...]:
     return numba_code.module_source(program), numba_code.module_source(program, cache=False)
 
 
+def framework_source(network, framework: str) -> str:
+    """The generated JAX or PyTorch module of a network, as source (what ``export --to`` writes)."""
+    return _sources(network, framework)[0]
+
+
 EXTRAS = {"jax": "jax", "torch": "torch"}
 
 

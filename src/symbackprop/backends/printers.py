@@ -6,6 +6,7 @@ for (``Z1[i, 0]``), so no printer ever reads a name back.
 
 from __future__ import annotations
 
+import sympy as sp
 from sympy.printing.c import C99CodePrinter
 from sympy.printing.jscode import JavascriptCodePrinter
 from sympy.printing.numpy import NumPyPrinter
@@ -120,6 +121,13 @@ class ArrayTorch(ArrayNumPy):
 
     def _print_erf(self, expr):
         return f"torch.erf({self._print(expr.args[0])})"
+
+    def doprint(self, expr, *args, **kw):
+        """Constants such as sqrt(2) become floats first: torch's functions take tensors, not numbers."""
+        if isinstance(expr, sp.Basic):
+            expr = expr.replace(lambda e: e.is_number and not e.is_Atom and e.is_real,
+                                lambda e: sp.Float(float(e), 17))
+        return super().doprint(expr, *args, **kw)
 
     def _module_format(self, fqn, register=True):
         return "torch." + fqn.split(".")[-1] if fqn.startswith(("numpy.", "math.")) else fqn
