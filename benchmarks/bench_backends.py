@@ -10,7 +10,8 @@ autograd, from the same initial weights and sample order:
 
 Cases: scikit-learn's digits, 64-64:relu-10:softmax, batch 32, 20 epochs; 784-256:relu-10:softmax on 20,000
 synthetic samples, batch 256.  Both sides are compiled/warmed first; times are medians of --repeat runs taken in
-turn.  Run: python benchmarks/bench_backends.py [--repeat 5] [--epochs-large 5]
+turn.  Where JAX or PyTorch sees a GPU, the rows are GPU rows (each names its device).
+Run: python benchmarks/bench_backends.py [--repeat 15] [--epochs-large 20]
 """
 
 from __future__ import annotations
@@ -126,15 +127,27 @@ def case(name, spec, X, y, epochs, size, lr, repeat, seed=0):
             print(f"{name}: {backend} is not installed; skipped")
             continue
         t_ours, t_hand = interleaved([ours(backend), hand(params, X.T, Y, epochs, size, lr, seed)], repeat)
-        rows.append((name, backend, t_ours, t_hand, target))
+        rows.append((name, f"{backend} ({_device(backend)})", t_ours, t_hand, target))
     return rows
+
+
+def _device(backend: str) -> str:
+    """Where that backend ran: JAX's default platform, or PyTorch's CUDA device when present."""
+    if backend == "jax":
+        import jax
+
+        return f"{jax.devices()[0].platform}, {len(jax.local_devices())} device(s)"
+    import torch
+
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=15, help="runs of the digits case (a third of them, at "
+                        "least 3, of the large case)")
     parser.add_argument("--epochs", type=int, default=20, help="epochs on digits (default 20)")
-    parser.add_argument("--epochs-large", type=int, default=5, help="epochs on the 784-256 case (default 5)")
+    parser.add_argument("--epochs-large", type=int, default=20, help="epochs on the 784-256 case (default 20)")
     args = parser.parse_args()
     from sklearn.datasets import load_digits
 
@@ -145,7 +158,7 @@ def main() -> None:
     Xl = rng.random((20_000, 784))
     yl = (Xl[:, :10] @ rng.normal(size=10) > 0).astype(int) + 2 * (Xl[:, 10:20].sum(axis=1) > 5)
     rows += case("synthetic 20,000 x 784-256:relu-10:softmax, batch 256", "784-256:relu-10:softmax", Xl, yl,
-                 args.epochs_large, 256, 0.05, max(3, args.repeat // 2))
+                 args.epochs_large, 256, 0.05, max(3, args.repeat // 3))
     print(f"medians of {args.repeat} runs (the first, compiling, not counted), float32")
     for name, backend, t_ours, t_hand, target in rows:
         ratio = t_hand / t_ours

@@ -84,33 +84,30 @@ def train_jax(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype) ->
     m = Xt.shape[1]
     with x64(dtype == "float64"):
         run, everywhere = _jax_epochs(network, m, size, float(lr), dtype, len(devices))
-
-        def put(a, kind=dtype):  # converted on the host by NumPy (fast), then one transfer
-            return jax.device_put(np.ascontiguousarray(a, kind), everywhere)
-
-        X, T = put(Xt.T), put(Y.T)  # samples as rows on the device
-        state = {k: put(v) for k, v in params.items()}
-        Xv, Tv = (put(a) for a in val) if val else (None, None)
-        train_costs, test_costs = [], []
         per_call = max(1, min(epochs, ORDER_INTS // m))
+
+        def orders(count):
+            return np.stack([rng.permutation(m) for _ in range(count)]).astype(np.int32)
+
+        # converted on the host by NumPy, then one transfer of everything; samples as rows on the device
+        host = ({k: np.ascontiguousarray(v, dtype) for k, v in params.items()}, np.ascontiguousarray(Xt.T, dtype),
+                np.ascontiguousarray(Y.T, dtype), tuple(np.ascontiguousarray(a, dtype) for a in val or ()),
+                orders(min(per_call, epochs)))
+        state, X, T, val_dev, order = jax.device_put(host, everywhere)
+        Xv, Tv = val_dev if val else (None, None)
+        parts = []
         for start in range(0, epochs, per_call):
             count = min(per_call, epochs - start)
-            orders = put(np.stack([rng.permutation(m) for _ in range(count)]), np.int32)
-            state, train, test = run(state, X, T, orders, Xv, Tv)
-            train_costs.append(train)  # kept on the device: no wait for the epochs to end
-            test_costs.append(test)
+            if start:
+                order = jax.device_put(orders(count), everywhere)
+            state, train, test = run(state, X, T, order, Xv, Tv)
+            parts.append((train, test))  # kept on the device: no wait for the epochs to end
             bar.update(count)
-        history = {"unit": "epoch", "device": where, "train": _numbers(train_costs),
-                   "test": _numbers(test_costs) if val else []}
+        state, parts = jax.device_get((state, parts))  # one transfer back
+        history = {"unit": "epoch", "device": where, "train": [float(c) for tr, _ in parts for c in tr],
+                   "test": [float(c) for _, te in parts for c in te] if val else []}
         _diverged(history["train"], lr)
         return {k: np.asarray(v, dtype=float) for k, v in state.items()}, history
-
-
-def _numbers(parts) -> list[float]:
-    """Per-epoch device arrays as floats, fetched in one transfer."""
-    import jax.numpy as jnp
-
-    return [float(v) for v in np.asarray(jnp.concatenate(parts))]
 
 
 def describe_torch(device=None) -> tuple[object, str]:
