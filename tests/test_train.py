@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -158,7 +159,16 @@ def test_predict_csv_and_prompt(run_cli, tmp_path, monkeypatch):
     csv = tmp_path / "p.csv"
     csv.write_text("b,a\n0.5,0.5\n-0.5,0.5\n")
     code, out, _ = run_cli("predict", tmp_path / "m.json", "--csv", csv)
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == "row,prediction,p"
+    assert [line.split(",")[:2] for line in lines[1:]] == [["2", "1"], ["3", "0"]]
+    assert all(0.5 <= float(line.split(",")[2]) <= 1 for line in lines[1:])
+    monkeypatch.setattr("sys.stdin", io.StringIO("0.5 0.5\n\n0.5,-0.5\n"))  # values from a pipe
+    code, out, _ = run_cli("predict", tmp_path / "m.json")
     assert code == 0 and [line.split()[1] for line in out.splitlines()] == ["1", "0"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("0.5 0.5\n0.5 x\n"))
+    code, out, err = run_cli("predict", tmp_path / "m.json")
+    assert code == 2 and "standard input, line 2: 'x' is not a number" in err
     answers = iter(["0.5, 0.5", "0.5,-0.5", ""])
     monkeypatch.setattr("sys.stdin.isatty", lambda: True, raising=False)
     monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
@@ -198,3 +208,51 @@ def test_test_size_zero_trains_on_every_row(run_cli, tmp_path):
     assert code == 0, err
     assert "on 30 rows" in out and "no test set (--test-size 0)" in out
     assert "train accuracy" in out and "test accuracy" not in out
+
+
+def _write_csv(path, header, rows):
+    path.write_text(",".join(header) + "\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
+
+
+def test_text_class_labels_are_learned_and_answered_in(run_cli, tmp_path):
+    datasets = pytest.importorskip("sklearn.datasets", reason="scikit-learn is not installed")
+    iris = datasets.load_iris()
+    species = [iris.target_names[t] for t in iris.target]
+    _write_csv(tmp_path / "iris.csv", ["sl", "sw", "pl", "pw", "species"],
+               [[*x, s] for x, s in zip(iris.data, species)])
+    code, out, err = run_cli("train", tmp_path / "iris.csv", "--net", "4-8:relu-3:softmax", "--cost", "cross_entropy",
+                             "--standardize", "--batch-size", "16", "--epochs", "200", "--out", tmp_path / "iris.json")
+    assert code == 0, err
+    assert float(out.split("test accuracy:")[1].split()[0]) >= 0.9
+    assert run_cli("predict", tmp_path / "iris.json", "6.5", "3.0", "5.5", "1.8")[1].startswith("class virginica (p=")
+    assert run_cli("predict", tmp_path / "iris.json", "5.0", "3.4", "1.5", "0.2")[1].startswith("class setosa (p=")
+    from symbackprop import load
+
+    model = load(tmp_path / "iris.json")
+    assert model.classes == ["setosa", "versicolor", "virginica"]
+    _write_csv(tmp_path / "few.csv", ["sl", "sw", "pl", "pw"], [[5.0, 3.4, 1.5, 0.2], [6.5, 3.0, 5.5, 1.8]])
+    code, out, _ = run_cli("predict", tmp_path / "iris.json", "--csv", tmp_path / "few.csv")
+    assert [line.split(",")[:2] for line in out.splitlines()[1:]] == [["2", "setosa"], ["3", "virginica"]]
+
+
+def test_binary_text_labels_on_the_font_data(run_cli, font_csv, tmp_path):
+    lines = font_csv.read_text().splitlines()
+    rows = [line.split(",") for line in lines[1:]]
+    _write_csv(tmp_path / "font.csv", lines[0].split(","),
+               [[*r[:3], "dark" if r[3].strip() == "1" else "light"] for r in rows])
+    code, out, err = run_cli("train", tmp_path / "font.csv", "--net", "3-3:relu-1:logistic", "--scale", "255",
+                             "--iterations", "50000", "--out", tmp_path / "font.json")
+    assert code == 0, err
+    assert run_cli("predict", tmp_path / "font.json", "255", "255", "255")[1].startswith("class dark (p=")
+    assert run_cli("predict", tmp_path / "font.json", "0", "0", "0")[1].startswith("class light (p=")
+
+
+def test_text_labels_that_do_not_fit_are_one_line(run_cli, tmp_path):
+    _write_csv(tmp_path / "three.csv", ["a", "label"], [[0.1, "x"], [0.2, "y"], [0.3, "z"], [0.4, "x"]])
+    code, _, err = run_cli("train", tmp_path / "three.csv", "--net", "1-1:logistic")
+    assert code == 2 and "3 classes (x, y, z) but a single logistic output tells two apart" in err
+    code, _, err = run_cli("train", tmp_path / "three.csv", "--net", "1-1:identity")
+    assert code == 2 and "row 2, column 'label': 'x' is not a number" in err
+    _write_csv(tmp_path / "mixed.csv", ["a", "label"], [[0.1, "x"], [0.2, " "], [0.3, "y"]])
+    code, _, err = run_cli("train", tmp_path / "mixed.csv", "--net", "1-2:softmax")
+    assert code == 2 and "row 3, column 'label': the class label is empty" in err

@@ -112,7 +112,7 @@ def _cmd_train(args) -> int:
 def _cmd_predict(args) -> int:
     from .data import read_csv
     from .model import load
-    from .workflows import describe, parse_values
+    from .workflows import describe, parse_values, write_predictions
 
     model = load(args.model)
     n = model.network.inputs
@@ -121,14 +121,16 @@ def _cmd_predict(args) -> int:
                       need_target=False)
         if ds.X.shape[1] != n:
             raise SymbackpropError(f"{args.csv}: has {ds.X.shape[1]} feature columns but the model takes {n}")
-        for line in describe(model, ds.X):
-            print(line)
+        write_predictions(model, ds.X, ds.rows, sys.stdout)
         return 0
     if args.values:
         print(describe(model, parse_values(args.values, n))[0])
         return 0
-    if not sys.stdin.isatty():
-        raise SymbackpropError(f"give {n} values (or --csv FILE) to predict")
+    if not sys.stdin.isatty():  # values from a pipe: one sample a line
+        for number, text in enumerate(sys.stdin, start=1):
+            if text.strip():
+                print(describe(model, parse_values(text, n, where=f"standard input, line {number}"))[0])
+        return 0
     names = ",".join(model.feature_names or [f"x{i}" for i in range(n)])
     while True:  # the textbook's loop: "Input values R,G,B"
         try:
@@ -234,7 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "predict", "predict with a trained model")
     p.add_argument("model", help="MODEL.json written by train --out")
     p.add_argument("values", nargs="*", help="one sample's feature values (or comma-separated)")
-    p.add_argument("--csv", metavar="FILE", help="predict every row of FILE")
+    p.add_argument("--csv", metavar="FILE",
+                   help="predict every row of FILE; prints CSV: the file's row number, the prediction and its p")
     p.set_defaults(func=_cmd_predict)
 
     p = _command(sub, "check", "check your own backprop function entry by entry")

@@ -108,9 +108,28 @@ def _convert(path, header, cols, rows, numbers) -> np.ndarray:
     return out
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _labels(path, column: str, cells: list[str], numbers) -> list[str]:
+    """Text class labels, stripped; an empty one is named."""
+    out = [c.strip() for c in cells]
+    for rowno, label in zip(numbers, out):
+        if not label:
+            raise DataError(f"{path}, row {rowno}, column '{column}': the class label is empty")
+    return out
+
+
 def read_csv(path: str | Path, target: str | None = None, features: list[str] | None = None,
              need_target: bool = True) -> Dataset:
     """Read a CSV with a header row; the target is the last column unless ``target`` names one.
+
+    A target whose first value is not a number holds text class labels (``y`` is then an object array of str).
 
     With ``features`` (a model's feature names) those columns are the features, in that order.
     Every problem is a :class:`DataError` naming the file, row (1-based), column and value.  The file
@@ -127,15 +146,20 @@ def read_csv(path: str | Path, target: str | None = None, features: list[str] | 
     most = _count_lines(path)  # at least the number of records: the arrays are allocated once
     X = np.empty((most, len(feat_cols)))
     y = np.empty(most if target_col is not None else 0)
+    text_labels = False  # decided by the first data row: a target that is not a number is a text label
     numbers = np.empty(most, dtype=np.int32 if most < 2**31 else np.int64)
     block, block_numbers = [], []
     filled = 0
 
     def flush():
-        nonlocal filled
+        nonlocal filled, y, text_labels
         end = filled + len(block)
         X[filled:end] = _convert(path, header, feat_cols, block, block_numbers)
-        if target_col is not None:
+        if target_col is not None and filled == 0 and not _is_number(block[0][target_col]):
+            text_labels, y = True, np.empty(len(y), dtype=object)
+        if text_labels:
+            y[filled:end] = _labels(path, header[target_col], [row[target_col] for row in block], block_numbers)
+        elif target_col is not None:
             y[filled:end] = _convert(path, header, [target_col], block, block_numbers)[:, 0]
         numbers[filled:end] = block_numbers
         filled = end
@@ -174,8 +198,11 @@ def encode_targets(network, y: np.ndarray, classes=None, where: str = "<array>",
     ``y`` is (n_samples,) labels, or (n_samples, n_outputs) for several outputs.  Errors name
     ``where``, the row (``rows[k]``, 1-based) and the ``column``.
     """
-    y = np.asarray(y, dtype=float)
     rows = np.arange(1, len(y) + 1) if rows is None else rows
+    y = np.asarray(y)
+    if y.dtype.kind in "OUS" and y.ndim == 1:  # text labels
+        return _encode_text(network, y, classes, where, rows, column)
+    y = np.asarray(y, dtype=float)
 
     def at(k: int) -> str:
         return f"{where}, row {rows[k]}" + (f", column '{column}'" if column else "")
@@ -212,6 +239,36 @@ def encode_targets(network, y: np.ndarray, classes=None, where: str = "<array>",
                             "as a single logistic output needs")
         return y.reshape(1, -1), [0, 1]
     return y.reshape(1, -1), None
+
+
+def _encode_text(network, y, classes, where, rows, column):
+    """Text labels as one-hot columns (softmax) or 0/1 (one logistic unit): the sorted distinct labels, or
+    ``classes`` (a trained model's) when given; the labels come back to be stored with the model."""
+    task, n_out = task_of(network), network.outputs
+    y = np.array([str(v) for v in y], dtype=object)
+    if task not in ("multiclass", "binary") or (task == "binary" and n_out != 1):
+        k = 0
+        raise DataError(f"{where}, row {rows[k]}" + (f", column '{column}'" if column else "")
+                        + f": {y[k]!r} is not a number (text labels need a softmax or a 1-unit logistic output)")
+    labels = sorted(set(y.tolist())) if classes is None else [str(c) for c in classes]
+    limit = n_out if task == "multiclass" else 2
+    if len(labels) > limit:
+        what = f"the softmax layer has {n_out} units" if task == "multiclass" else \
+            "a single logistic output tells two apart (use a softmax output for more)"
+        raise DataError(f"{where}: {len(labels)} classes ({', '.join(labels[:8])}{', ...' if len(labels) > 8 else ''}"
+                        f") but {what}")
+    index = {label: k for k, label in enumerate(labels)}
+    pos = np.fromiter((index.get(v, -1) for v in y), dtype=np.int64, count=len(y))
+    unseen = np.flatnonzero(pos < 0)
+    if unseen.size:
+        k = unseen[0]
+        raise DataError(f"{where}, row {rows[k]}" + (f", column '{column}'" if column else "")
+                        + f": class {y[k]!r} was not seen in training")
+    if task == "binary":
+        return pos.reshape(1, -1).astype(float), labels
+    Y = np.zeros((n_out, len(y)))
+    Y[pos, np.arange(len(y))] = 1.0
+    return Y, labels
 
 
 def split(n: int, test_size: float, seed: int | None):

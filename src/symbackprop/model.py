@@ -19,6 +19,10 @@ FORMAT = "symbackprop-model"
 VERSION = 1
 
 
+def _text(classes) -> bool:
+    return bool(classes) and any(isinstance(c, str) for c in classes)
+
+
 @dataclass
 class Model:
     """A network with trained parameters, the feature scaling it was trained with and its labels."""
@@ -71,10 +75,12 @@ class Model:
         """Class labels (classification) or values (regression), one per sample."""
         out = self._forward(X)
         if self.task == "multiclass":  # units beyond the classes seen in training never answer
-            labels = np.asarray(self.classes if self.classes else range(out.shape[1]))
+            labels = np.asarray(self.classes if self.classes else range(out.shape[1]),
+                                dtype=object if _text(self.classes) else None)
             return labels[np.argmax(out[:, :len(labels)], axis=1)]
         if self.task == "binary":
-            return (out[:, 0] >= 0.5).astype(int)
+            positive = (out[:, 0] >= 0.5).astype(int)
+            return np.asarray(self.classes, dtype=object)[positive] if _text(self.classes) else positive
         if self.task == "multilabel":
             return (out >= 0.5).astype(int)
         return out[:, 0] if out.shape[1] == 1 else out

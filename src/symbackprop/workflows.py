@@ -84,7 +84,7 @@ def describe(model: Model, X) -> list[str]:
     lines = []
     for k in range(len(X)):
         if model.task == "binary":
-            p = out[k, 0] if pred[k] == 1 else 1 - out[k, 0]
+            p = out[k, 0] if out[k, 0] >= 0.5 else 1 - out[k, 0]
             lines.append(f"class {pred[k]} (p={p:.2f})")
         elif model.task == "multiclass":
             lines.append(f"class {pred[k]} (p={out[k].max():.2f})")
@@ -93,6 +93,31 @@ def describe(model: Model, X) -> list[str]:
         else:
             lines.append(" ".join(f"{v:.6g}" for v in np.atleast_1d(out[k])))
     return lines
+
+
+def write_predictions(model: Model, X, rows, out) -> None:
+    """CSV to ``out``: the file's row number, the prediction and its probability (classifiers), one row a sample."""
+    import csv
+
+    X = np.asarray(X, dtype=float)
+    writer = csv.writer(out, lineterminator="\n")
+    head = ["row"] + (["prediction", "p"] if model.task in ("binary", "multiclass") else
+                      [f"prediction_{k + 1}" for k in range(model.network.outputs)] if model.network.outputs > 1
+                      else ["prediction"])
+    writer.writerow(head)
+    for start in range(0, len(X), 65_536):  # a block at a time: any number of rows
+        block = X[start:start + 65_536]
+        out_layer, pred = model.predict_proba(block), model.predict(block)
+        for k in range(len(block)):
+            row = [int(rows[start + k])]
+            if model.task == "binary":
+                p = out_layer[k, 0]
+                row += [pred[k], f"{max(p, 1 - p):.4f}"]
+            elif model.task == "multiclass":
+                row += [pred[k], f"{out_layer[k].max():.4f}"]
+            else:
+                row += [f"{v:.6g}" for v in np.atleast_1d(pred[k])]
+            writer.writerow(row)
 
 
 def parse_values(text: str | list[str], n: int, where: str = "values") -> np.ndarray:
