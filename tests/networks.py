@@ -60,6 +60,7 @@ def random_corpus(count: int, seed: int = 2024):
             widths[-1] = max(widths[-1], 2)
         elif k % 5 == 0:
             acts[-1] = "softmax"
+            widths[-1] = max(widths[-1], 2)  # a softmax over one unit is refused
         spec = "-".join([str(widths[0])] + [f"{w}:{a}" for w, a in zip(widths[1:], acts)])
         out.append((spec, cost))
     return out

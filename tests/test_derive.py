@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -242,7 +243,46 @@ def test_cse_form_from_the_command_line(run_cli):
     code, out, _ = run_cli("derive", "--cse")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].startswith("x0 = ") and any(line.startswith("dC_dW1 = ") for line in lines)
+    start = lines.index("# Fully expanded after common-subexpression elimination, one sample.")
+    assert lines[start + 1].startswith("x0 = ") and any(line.startswith("dC_dW1 = ") for line in lines[start:])
+
+
+def test_cse_and_entries_follow_the_format_and_json_expressions_parse(run_cli):
+    code, out, _ = run_cli("derive", "2-2:relu-1:logistic", "--cse", "--format", "latex")
+    assert code == 0 and out.startswith("\\begin{align}") and ("x0 &=" in out or "x_{0} &=" in out)
+    assert r"\frac{\partial C}{\partial W_{1;0,0}} &=" in out
+    code, out, _ = run_cli("derive", "2-2:relu-1:logistic", "--cse", "--entries", "--format", "json")
+    doc = json.loads(out)
+    assert doc["cse"]["replacements"][0][0] == "x0" and "W1_0_0" in doc["cse"]["gradients"]
+    assert set(doc["entries"]) == {"backward", "gradients"} and "W1_0_0" in doc["entries"]["gradients"]
+    for group in ("local", "output_forms", "gradients"):
+        for text in doc[group].values():
+            sp.sympify(text)
+    for section in doc["entries"].values():
+        for text in section.values():
+            sp.sympify(text)
+    for _, text in doc["cse"]["replacements"]:
+        sp.sympify(text)
+    for step in doc["matrix"].values():  # display strings for reading; the tree is the structure
+        assert set(step) == {"display", "shape", "tree"} and step["tree"]["shape"] == step["shape"]
+    tree = doc["matrix"]["dC_dW1"]["tree"]
+    assert tree["op"] == "dot" and tree["args"][0]["name"] == "dC_dZ1" and tree["args"][1]["op"] == "T"
+
+
+def test_a_softmax_output_defaults_to_cross_entropy_and_one_unit_is_refused(run_cli):
+    from symbackprop import derive
+
+    assert derive("2-3:softmax").cost.name == "cross_entropy"
+    assert derive("2-3:softmax", "squared_error").cost.name == "squared_error"
+    assert derive("2-1:logistic").cost.name == "squared_error"
+    code, out, err = run_cli("derive", "2-3:softmax")
+    assert code == 0 and "cost cross_entropy" in out.splitlines()[0]
+    assert err.strip() == ("symbackprop: cost cross_entropy (the default for a softmax output; --cost chooses "
+                           "another)")
+    code, out, err = run_cli("derive", "2-3:softmax", "--cost", "squared_error")
+    assert code == 0 and not err
+    code, out, err = run_cli("derive", "2-1:softmax")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "use 1:logistic for two classes" in err
 
 
 @pytest.mark.parametrize("argv", [["30-40:relu-10:logistic", "--expanded"],

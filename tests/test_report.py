@@ -20,6 +20,8 @@ from symbackprop.train import train
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
 needs_browser = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (Debian: apt-get install "
                                                             "chromium); the browser checks are skipped")
+MATH_FONT = shutil.which("fc-list") and "Latin Modern Math" in subprocess.run(
+    ["fc-list"], capture_output=True, text=True).stdout  # Debian's fonts-lmodern, which .ci/run installs
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--enable-logging=stderr", "--v=0"]
@@ -33,7 +35,11 @@ window.addEventListener('load', () => {
     const r = e.getBoundingClientRect(); return [r.width, r.height]; });
   const pre = document.createElement('pre');
   pre.id = 'probe';
-  pre.textContent = JSON.stringify({math: sizes('math'), svg: sizes('svg'), errors: window.__errors});
+  const brackets = Array.from(document.querySelectorAll('mtable')).filter(t => t.previousElementSibling &&
+    t.previousElementSibling.textContent === '[').map(t => [t.previousElementSibling.getBoundingClientRect().height,
+    t.getBoundingClientRect().height]);
+  pre.textContent = JSON.stringify({math: sizes('math'), svg: sizes('svg'), brackets: brackets,
+                                    errors: window.__errors});
   document.body.appendChild(pre);
 });
 </script>"""
@@ -72,9 +78,15 @@ def test_report_renders_in_a_real_browser(which, font_model, tmp_path):
     if which == "reference":
         page = render_html(derive("1-1:relu-1:logistic"))
     else:
-        page = render_html(derive(font_model.network), font_model)
+        X, y = font_colour_data(300, seed=5)
+        page = render_html(derive(font_model.network), font_model, data=(X, "colours", np.arange(2, 302), y))
     result, shot, console = browse(page, tmp_path, which.replace(" ", "-"))
     assert result["errors"] == [] and console == []
+    if which == "font model":  # the worked example's gradients are not zero
+        for values in re.findall(r'data-values="([^"]*)"', page):
+            assert np.all(np.asarray(json.loads(htmllib.unescape(values))) != 0)
+    if MATH_FONT and which == "font model":  # a bracket as tall as its matrix (with no math font, one line high)
+        assert result["brackets"] and all(b >= 0.8 * t for b, t in result["brackets"]), result["brackets"]
     assert len(result["math"]) > 30 and all(w > 0 and h > 0 for w, h in result["math"])
     assert len(result["svg"]) >= (2 if which == "reference" else 4)
     assert all(w > 0 and h > 0 for w, h in result["svg"])
@@ -145,10 +157,34 @@ def test_two_input_model_report_shows_decision_regions(tmp_path):
     X = rng.uniform(-1, 1, size=(200, 2))
     y = (X[:, 0] * X[:, 1] > 0).astype(int) + 2 * (X[:, 0] > 0.5)
     model = train("2-6:tanh-4:softmax", X, y, "cross_entropy", batch_size=16, epochs=20, lr=0.3, seed=0,
-                  standardize=True, validation=(X[:50], y[:50]))
-    page = render_html(derive(model.network), model)
+                  standardize=True, validation=(X[:50], y[:50]), feature_names=["width", "height"])
+    page = render_html(derive(model.network), model, data=(X, "points.csv", np.arange(2, 202), y))
     assert "decision regions over the two inputs" in page
     assert page.count("<rect") > 60 * 60  # one cell per grid point
+    regions = page[page.index('aria-label="decision regions'):]
+    regions = regions[:regions.index("</svg>")]
+    assert ">width</text>" in regions and ">height</text>" in regions  # axis titles
+    assert regions.count("<circle") == 200 and "answers 0" in regions and "answers 3" in regions  # points, legend
+    assert re.search(r'text-anchor="middle" font-family="sans-serif" font-size="11">-?\d', regions)  # tick labels
+    curves = page[page.index('aria-label="mean cross_entropy per epoch'):]
+    curves = curves[:curves.index("</svg>")]
+    assert ">epoch</text>" in curves and "mean cross_entropy (log scale)" in curves
+    assert ">20</text>" in curves and ">train</text>" in curves and ">test</text>" in curves
+
+
+def test_nice_ticks_and_log_ticks():
+    from symbackprop.render.charts import log_ticks, nice_ticks
+
+    assert nice_ticks(0, 100) == [0, 20, 40, 60, 80, 100]
+    assert nice_ticks(-3.2, 2.9) == [-2, 0, 2]
+    assert log_ticks(0.004, 0.15) == [0.005, 0.01, 0.02, 0.05, 0.1]
+    assert log_ticks(1e-4, 10) == [1e-4, 1e-3, 1e-2, 1e-1, 1, 10]
+
+
+def test_kronecker_delta_is_delta_and_the_css_names_a_math_font():
+    page = render_html(derive("3-4:relu-3:softmax"))
+    assert "kroneckerdelta" not in page.lower() and ("<mi>&#948;</mi>" in page or "<mi>δ</mi>" in page)
+    assert '"Latin Modern Math"' in page
 
 
 def test_a_wide_layer_is_one_box_with_its_width():

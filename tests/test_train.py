@@ -138,8 +138,36 @@ def test_regression_reports_rmse(run_cli, tmp_path):
     csv = tmp_path / "r.csv"
     np.savetxt(csv, np.column_stack([X, X[:, 0] - 2 * X[:, 1]]), delimiter=",", header="a,b,y", comments="")
     code, out, _ = run_cli("train", csv, "--net", "2-1:identity", "--epochs", "50", "--lr", "0.05")
-    assert code == 0 and out.splitlines()[-1].startswith("test rmse: ")
-    assert float(out.splitlines()[-1].split(": ")[1]) < 0.05
+    metrics = dict(line.split(": ") for line in out.splitlines()[1:])
+    assert code == 0 and list(metrics) == ["train rmse", "train r2", "test rmse", "test r2"]
+    assert float(metrics["test rmse"]) < 0.05 and float(metrics["test r2"]) > 0.99
+
+
+def _diabetes_csv(tmp_path):
+    datasets = pytest.importorskip("sklearn.datasets", reason="scikit-learn is not installed")
+    d = datasets.load_diabetes(scaled=False)
+    csv = tmp_path / "diabetes.csv"
+    np.savetxt(csv, np.column_stack([d.data, d.target]), delimiter=",", comments="",
+               header=",".join([*d.feature_names, "progression"]))
+    return csv, d
+
+
+def test_regression_works_with_the_defaults_in_the_targets_own_units(run_cli, tmp_path):
+    csv, d = _diabetes_csv(tmp_path)  # targets 25-346
+    code, out, err = run_cli("train", csv, "--net", "10-16:relu-1:identity", "--standardize", "--batch-size", "32",
+                             "--out", tmp_path / "d.json")
+    assert code == 0, err
+    metrics = dict(line.split(": ") for line in out.splitlines()[2:])
+    assert float(metrics["test r2"]) >= 0.3 and 30 < float(metrics["test rmse"]) < 80
+    model = load(tmp_path / "d.json")
+    pred = model.predict(d.data)
+    assert 100 < pred.mean() < 200 and pred.std() > 20  # the target's units, not standardised ones
+    assert 1_000 < model.history["train"][-1] < 6_000  # the loss, too: squared progression units
+    code, out, _ = run_cli("predict", tmp_path / "d.json", *map(str, d.data[0]))
+    assert code == 0 and 50 < float(out) < 350
+    code, out, err = run_cli("train", csv, "--net", "10-16:relu-1:identity", "--standardize", "--batch-size", "32",
+                             "--no-target-scaling")
+    assert code == 3 or float(dict(line.split(": ") for line in out.splitlines()[1:])["test r2"]) < 0.3
 
 
 def test_plot_writes_a_png(run_cli, tmp_path):
@@ -256,3 +284,16 @@ def test_text_labels_that_do_not_fit_are_one_line(run_cli, tmp_path):
     _write_csv(tmp_path / "mixed.csv", ["a", "label"], [[0.1, "x"], [0.2, " "], [0.3, "y"]])
     code, _, err = run_cli("train", tmp_path / "mixed.csv", "--net", "1-2:softmax")
     assert code == 2 and "row 3, column 'label': the class label is empty" in err
+
+
+def test_a_slow_first_compile_is_announced(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, symbackprop as sb; X = np.random.default_rng(0).random((40, 3)); "
+            "sb.train('3-7:tanh-5:relu-1:logistic', X, (X[:, 0] > .5).astype(int), iterations=50)")
+    env = {**__import__("os").environ, "SYMBACKPROP_CACHE_DIR": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert ("symbackprop: compiling the generated code for 3-7:tanh-5:relu-1:logistic (first time only)..."
+            in run.stderr.splitlines())

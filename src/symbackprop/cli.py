@@ -26,29 +26,33 @@ class _Parser(argparse.ArgumentParser):
 def _cmd_derive(args) -> int:
     from .derive import derive
 
+    _say_default_cost(args.spec, args.cost)
     d = derive(args.spec, args.cost)
-    if args.cse:
-        from .render.text import text
-
-        replacements, reduced = d.expanded(cse=True)
-        for sym, expr in replacements:
-            print(f"{sym} = {text(expr)}")
-        for name, expr in reduced.items():
-            print(f"dC_d{name} = {text(expr)}")
-        return 0
+    forms = {"entries": args.entries, "expanded": args.expanded, "cse": args.cse}
     if args.format == "json":
-        print(json.dumps(d.to_json(expanded=args.expanded), indent=2))
+        print(json.dumps(d.to_json(**forms), indent=2))
     elif args.format == "latex":
-        print(d.to_latex(entries=args.entries, expanded=args.expanded))
+        print(d.to_latex(**forms))
     elif args.format == "markdown":
-        print(d.to_markdown(entries=args.entries, expanded=args.expanded), end="")
+        print(d.to_markdown(**forms), end="")
     else:
-        print(d.to_text(entries=args.entries, expanded=args.expanded))
+        print(d.to_text(**forms))
     return 0
 
 
+def _say_default_cost(spec, cost) -> None:
+    """One line on stderr when a softmax output gets cross_entropy because --cost was not given."""
+    from .spec import default_cost, parse_spec
+
+    if cost is None and spec:
+        network = parse_spec(spec)
+        if default_cost(network) != "squared_error":
+            print(f"symbackprop: cost {network.cost.name} (the default for a {network.output.activation.name} "
+                  "output; --cost chooses another)", file=sys.stderr)
+
+
 def _train_options(p) -> None:
-    p.add_argument("--cost", default=None, help="squared_error (default), binary_cross_entropy, cross_entropy")
+    p.add_argument("--cost", default=None, help=COSTS_HELP)
     scale = p.add_mutually_exclusive_group()
     scale.add_argument("--scale", type=float, metavar="K", help="divide every feature by K (e.g. 255)")
     scale.add_argument("--standardize", action="store_true", help="use the train split's mean and std")
@@ -65,6 +69,8 @@ def _train_options(p) -> None:
     p.add_argument("--backend", default=None, metavar="NAME",
                    help="numba (per-sample; its default), numpy (mini-batch default), jax or torch (mini-batch: "
                         "JAX on every local device, PyTorch on CUDA when present)")
+    p.add_argument("--no-target-scaling", dest="target_scaling", action="store_false",
+                   help="train an identity (regression) output on the raw targets, not standardised ones")
     p.add_argument("--dtype", default="float64", choices=("float32", "float64"),
                    help="floating-point type of mini-batch training (default float64)")
 
@@ -89,10 +95,12 @@ def _cmd_train(args) -> int:
         if path:
             writable(path, option)
     per_sample = args.per_sample or (args.batch_size is None and args.epochs is None)
+    _say_default_cost(args.net, args.cost)
     result = train_csv(args.data, args.net, target=args.target, cost=args.cost, scale=args.scale,
                        standardize=args.standardize, per_sample=per_sample, batch_size=args.batch_size,
                        iterations=args.iterations, epochs=args.epochs, lr=args.lr, seed=args.seed,
-                       test_size=args.test_size, backend=args.backend, dtype=args.dtype)
+                       test_size=args.test_size, backend=args.backend, dtype=args.dtype,
+                       target_scaling=args.target_scaling)
     model = result.model
     print(f"trained {model.network.spec} ({model.network.cost.name}) on {result.n_train} rows of {args.data}, "
           + (f"tested on {result.n_test}" if result.n_test else "no test set (--test-size 0)")
@@ -100,7 +108,8 @@ def _cmd_train(args) -> int:
     if args.plot:
         from .plot import loss_curve
 
-        loss_curve(model.history, args.plot, title=f"{model.network.spec}, {result.method}")
+        loss_curve(model.history, args.plot, title=f"{model.network.spec}, {result.method}",
+                   cost=model.network.cost.name)
         print(f"loss curve written to {args.plot}")
     if args.out:
         model.save(args.out)
@@ -155,6 +164,7 @@ def _cmd_demo(args) -> int:
 def _cmd_check(args) -> int:
     from .check import check_file
 
+    _say_default_cost(args.spec, args.cost)
     report = check_file(args.spec, args.function, cost=args.cost, trials=args.trials, seed=args.seed,
                         timeout=args.timeout)
     print(json.dumps(report.to_json(), indent=2) if args.json else report.to_text())
@@ -164,6 +174,7 @@ def _cmd_check(args) -> int:
 def _cmd_gradcheck(args) -> int:
     from .check import gradcheck
 
+    _say_default_cost(args.spec, args.cost)
     report = gradcheck(args.spec, args.cost, seed=args.seed)
     print(json.dumps(report.to_json(), indent=2) if args.json else report.to_text())
     return 0 if report.ok else 1
@@ -173,7 +184,7 @@ def _cmd_report(args) -> int:
     from .workflows import write_report
 
     out = args.out or ("report.md" if args.format == "markdown" else "report.html")
-    write_report(out, spec=args.spec, cost=args.cost, model=args.model, fmt=args.format)
+    write_report(out, spec=args.spec, cost=args.cost, model=args.model, fmt=args.format, data=args.data)
     print(f"report written to {out}")
     return 0
 
@@ -191,7 +202,8 @@ def _cmd_export(args) -> int:
     return 0
 
 
-COSTS_HELP = "squared_error, binary_cross_entropy or cross_entropy (or one you --define); default squared_error"
+COSTS_HELP = ("squared_error, binary_cross_entropy or cross_entropy (or one you --define); default cross_entropy "
+              "for a softmax output, squared_error otherwise")
 
 
 def _define_option(p) -> None:
@@ -214,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     _define_option(p)
     p.add_argument("spec", nargs="?", default=REFERENCE_SPEC,
                    help=f"network spec INPUTS-WIDTH:ACT-... (default {REFERENCE_SPEC}, the reference)")
-    p.add_argument("--cost", default="squared_error", help=COSTS_HELP)
+    p.add_argument("--cost", default=None, help=COSTS_HELP)
     p.add_argument("--format", choices=["text", "latex", "markdown", "json"], default="text",
                    help="text (default), latex, markdown or json")
     p.add_argument("--entries", action="store_true", help="also the per-entry form")
@@ -244,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     _define_option(p)
     p.add_argument("spec", help="network spec, e.g. 3-3:relu-1:logistic")
     p.add_argument("function", metavar="FILE.py:FUNC", help="FUNC(params, X, Y) returning the gradients")
-    p.add_argument("--cost", default="squared_error", help=COSTS_HELP)
+    p.add_argument("--cost", default=None, help=COSTS_HELP)
     p.add_argument("--trials", type=int, default=5, help="random draws, each with 1 sample and a batch (default 5)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random draws (default 0)")
     p.add_argument("--timeout", type=float, default=60.0, metavar="S",
@@ -256,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     _define_option(p)
     p.add_argument("spec", nargs="?", default=REFERENCE_SPEC,
                    help=f"network spec (default {REFERENCE_SPEC}, the reference)")
-    p.add_argument("--cost", default="squared_error", help=COSTS_HELP)
+    p.add_argument("--cost", default=None, help=COSTS_HELP)
     p.add_argument("--seed", type=int, default=0, help="seed of the random point checked (default 0)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_cmd_gradcheck)
@@ -266,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", nargs="?", default=None, help=f"network spec (default {REFERENCE_SPEC}, or the model's)")
     p.add_argument("--cost", default=None, help=COSTS_HELP + " (or the model's)")
     p.add_argument("--model", metavar="MODEL.json", help="report on a trained model: its weights, curves, pictures")
+    p.add_argument("--data", metavar="CSV", help="with --model: pick the worked example from these rows (where "
+                   "its units are active)")
     p.add_argument("--out", metavar="FILE", help="default report.html (report.md with --format markdown)")
     p.add_argument("--format", choices=["html", "markdown"], default="html",
                    help="html (default: MathML and SVG, no JavaScript) or markdown ($$ math)")

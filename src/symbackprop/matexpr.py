@@ -42,6 +42,23 @@ class M:
         return to_text(self)
 
 
+def tree(x: M) -> dict:
+    """A matrix expression as plain data (JSON): ``{"op", "shape", "args"}`` with ``name`` for a reference,
+    ``fn`` and ``scalar`` (a SymPy-parsable string in the function's variables) for a function, ``value``."""
+    out = {"op": x.op, "shape": list(x.shape)}
+    if x.key is not None:
+        out["name"] = str(x.key)
+    if x.fn is not None:
+        out["fn"] = x.fn.name
+        out["vars"] = [str(v) for v in x.fn.vars]
+        out["scalar"] = str(x.fn.expr)
+    if x.op == "const":
+        out["value"] = x.value
+    if x.args:
+        out["args"] = [tree(a) for a in x.args]
+    return out
+
+
 def ref(key, shape) -> M:
     return M("ref", key=key, shape=tuple(shape))
 

@@ -86,11 +86,14 @@ class Model:
         return out[:, 0] if out.shape[1] == 1 else out
 
     def score(self, X, y) -> dict[str, float]:
-        """``{"accuracy": ...}`` for classification, ``{"rmse": ...}`` for regression."""
+        """``{"accuracy": ...}`` for classification, ``{"rmse": ..., "r2": ...}`` for regression."""
         y = np.asarray(y)
         pred = self.predict(X)
         if self.task == "regression":
-            return {"rmse": float(np.sqrt(np.mean((pred - y.reshape(pred.shape)) ** 2)))}
+            y = np.asarray(y, dtype=float).reshape(pred.shape)
+            residual = float(np.sum((pred - y) ** 2))
+            total = float(np.sum((y - y.mean(axis=0)) ** 2))
+            return {"rmse": float(np.sqrt(residual / y.size)), "r2": 1.0 - residual / total if total > 0 else 0.0}
         return {"accuracy": float(np.mean(pred.reshape(y.shape) == y))}
 
     def to_json(self) -> dict:

@@ -14,7 +14,7 @@ def require_matplotlib() -> None:
         raise SymbackpropError("--plot needs matplotlib: pip install 'symbackprop[plot]'") from None
 
 
-def loss_curve(history: dict, path, title: str = "") -> None:
+def loss_curve(history: dict, path, title: str = "", cost: str = "cost") -> None:
     """Write the train (and test) loss per epoch or per 1,000 steps as a PNG, atomically."""
     require_matplotlib()
     import matplotlib
@@ -22,13 +22,15 @@ def loss_curve(history: dict, path, title: str = "") -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    unit = history.get("unit", "epoch")
+    every = int(unit.split()[0]) if unit.endswith("steps") and unit.split()[0].isdigit() else 1
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    xs = range(1, len(history.get("train", [])) + 1)
-    ax.plot(xs, history.get("train", []), label="train")
-    if history.get("test"):
-        ax.plot(range(1, len(history["test"]) + 1), history["test"], label="test")
-    ax.set_xlabel(history.get("unit", "epoch"))
-    ax.set_ylabel("mean cost")
+    for part in ("train", "test"):
+        values = [float("nan") if v is None else v for v in history.get(part) or []]
+        if values:
+            ax.plot([every * (k + 1) for k in range(len(values))], values, label=part)
+    ax.set_xlabel("steps" if every > 1 else unit)
+    ax.set_ylabel(f"mean {cost} (log scale)")
     ax.set_yscale("log")
     ax.set_title(title)
     ax.legend()

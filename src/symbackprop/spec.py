@@ -58,13 +58,15 @@ class Network:
     layers: tuple[Dense, ...]
     cost: Cost = SQUARED_ERROR
 
-    def __init__(self, inputs: int, layers, cost: str | Cost = "squared_error"):
+    def __init__(self, inputs: int, layers, cost: str | Cost | None = None):
         object.__setattr__(self, "inputs", inputs)
         object.__setattr__(self, "layers", tuple(layers))
-        object.__setattr__(self, "cost", get_cost(cost))
-        self._validate()
+        object.__setattr__(self, "cost", SQUARED_ERROR)
+        self._validate_layers()
+        object.__setattr__(self, "cost", get_cost(default_cost(self) if cost is None else cost))
+        self.cost.check_fits(self.output.activation)
 
-    def _validate(self) -> None:
+    def _validate_layers(self) -> None:
         if isinstance(self.inputs, bool) or not isinstance(self.inputs, int):
             raise SpecError(f"the number of inputs must be a whole number, not {self.inputs!r}")
         if not 1 <= self.inputs <= MAX_WIDTH:
@@ -77,7 +79,10 @@ class Network:
             if "output-only" in layer.activation.traits and number != len(self.layers):
                 raise SpecError(f"{layer.activation.name} is for the output layer only, but layer {number} of "
                                 f"{len(self.layers)} uses it")
-        self.cost.check_fits(self.output.activation)
+        out = self.output
+        if getattr(out.activation, "outputs", "") == "distribution" and out.width == 1:
+            raise SpecError(f"a {out.activation.name} over 1 unit is always 1 and learns nothing: use "
+                            f"1:logistic for two classes, or {out.activation.name} over 2 or more units")
 
     @cached_property
     def nodes(self) -> tuple[Node, ...]:
@@ -132,14 +137,20 @@ class Network:
         return Network(self.inputs, self.layers, cost)
 
 
+def default_cost(network) -> str:
+    """cross_entropy for a softmax (distribution) output, squared_error otherwise."""
+    return "cross_entropy" if getattr(network.output.activation, "outputs", "") == "distribution" else \
+        "squared_error"
+
+
 def parse_spec(text: str, cost: str | Cost | None = None) -> Network:
     """Parse ``INPUTS-WIDTH:ACT-WIDTH:ACT...`` into a :class:`Network`; clear errors name the bad token.
 
-    ``cost`` defaults to squared_error; a :class:`Network` passes through, keeping its cost unless one is given.
+    ``cost`` defaults to cross_entropy for a softmax output and squared_error otherwise; a :class:`Network`
+    passes through, keeping its cost unless one is given.
     """
     if isinstance(text, Network):
         return text if cost is None else text.with_cost(cost)
-    cost = "squared_error" if cost is None else cost
     if not isinstance(text, str) or not text.strip():
         raise SpecError("empty network spec; expected INPUTS-WIDTH:ACT-..., e.g. '3-3:relu-1:logistic'")
     tokens = text.strip().split("-")

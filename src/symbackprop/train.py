@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -60,6 +62,29 @@ def init_params(network: Network, rng: np.random.Generator, init: str = "auto", 
     return params
 
 
+def _target_scaling(network, Y, enabled: bool) -> tuple:
+    """(mean, std) per output row for an identity output when enabled; (0, 1) otherwise."""
+    if not enabled or network.output.activation.name != "identity":
+        return 0.0, 1.0
+    mean = Y.mean(axis=1, keepdims=True)
+    std = Y.std(axis=1, keepdims=True)
+    return mean, np.where(std > 0, std, 1.0)
+
+
+def _unscale_output(network, params, history, shift, spread) -> None:
+    """Fold the target standardisation into the identity output layer: A = std ⊙ (W·A_prev + B) + mean."""
+    if isinstance(spread, float):
+        return
+    last = network.depth
+    W, B = str(naming.weight(last)), str(naming.bias(last))
+    params[W] = params[W] * spread
+    params[B] = params[B] * spread + shift
+    if network.cost.name == "squared_error" and network.outputs == 1:  # the losses in the target's units too
+        factor = float(spread[0, 0]) ** 2
+        for part in ("train", "test"):
+            history[part] = [None if v is None else v * factor for v in history.get(part, [])]
+
+
 SPAN_WARNING = 1e3  # features beyond this, unscaled, get one warning
 
 
@@ -86,6 +111,18 @@ def _progress(total: int, enabled: bool | None, unit: str):
     return tqdm(total=total, disable=not enabled, unit=unit, leave=False, file=sys.stderr)
 
 
+@contextmanager
+def _announced(message: str, after: float = 1.0):
+    """Say ``message`` on stderr if the work inside takes more than ``after`` seconds."""
+    timer = threading.Timer(after, lambda: print(f"symbackprop: {message}", file=sys.stderr, flush=True))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
 def _check_finite(params, where: str, lr: float):
     for name, value in params.items():
         if not np.all(np.isfinite(value)):
@@ -97,7 +134,8 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
           batch_size: int | None = None, epochs: int | None = None, lr: float = 0.05, seed: int | None = 0,
           init: str = "auto", dtype: str = "float64", scale: float | None = None, standardize: bool = False,
           validation=None, feature_names=None, target_name: str = "y", classes=None,
-          progress: bool | None = None, rows=None, backend: str | None = None) -> Model:
+          progress: bool | None = None, rows=None, backend: str | None = None,
+          target_scaling: bool = True) -> Model:
     """Train ``spec`` on all rows of ``X`` (n_samples, n_features), ``y`` (n_samples,) or (n_samples, n_outputs).
 
     Per-sample SGD (``per_sample=True, iterations=N``: N steps, each on one random row) runs a numba
@@ -110,6 +148,10 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
     ``backend``: numba (per-sample; the default there), numpy (mini-batch default), jax or torch (mini-batch
     only: JAX jit-compiles whole epochs and splits each batch over every local device; PyTorch runs on CUDA
     when present).  The same seed gives the same split, initialisation and sample order on every backend.
+
+    With an identity output (regression), the targets are standardised for training (``target_scaling=False``
+    opts out) and the output layer is rescaled afterwards, so that the model, its predictions and its exports are
+    in the target's own units; so is the loss history, for squared error on one output.
     """
     network = parse_spec(spec, cost)
     if dtype not in ("float32", "float64"):
@@ -149,13 +191,16 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
     Xt = scaling.columns(X, rows)  # (n_inputs, m): samples as columns, like the textbook
     _finite_inputs(Xt.T, names, f" after scaling ({scaling.kind})")
     Y, labels = encode_targets(network, y, classes)
+    shift, spread = _target_scaling(network, Y, target_scaling)
+    Y = (Y - shift) / spread
     val = None
     if validation is not None:
         Xv, yv, *vrows = validation
         vrows = vrows[0] if vrows else None
         yv = np.asarray(yv)[vrows] if vrows is not None else yv
         if len(yv):
-            val = (scaling.columns(np.asarray(Xv, dtype=float), vrows), encode_targets(network, yv, labels)[0])
+            val = (scaling.columns(np.asarray(Xv, dtype=float), vrows),
+                   (encode_targets(network, yv, labels)[0] - shift) / spread)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
         raise SymbackpropError(f"the seed must be a whole number of at least 0, not {seed!r}")
     rng = np.random.default_rng(seed)
@@ -180,7 +225,9 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
                 stepper = batch if backend == "numpy" else _NumbaSteps(network)
                 history = _mini_batch(batch, stepper, params, Xt.astype(dtype), Y.astype(dtype), n_epochs, size,
                                       lr, rng, val, bar)
-    model = Model(network, {k: np.asarray(v, dtype=float) for k, v in params.items()}, scaling,
+    params = {k: np.asarray(v, dtype=float) for k, v in params.items()}
+    _unscale_output(network, params, history, shift, spread)
+    model = Model(network, params, scaling,
                   list(feature_names) if feature_names is not None else None, target_name, labels, history)
     return model
 
@@ -191,6 +238,9 @@ def _per_sample(network, batch, params, Xt, Y, steps, lr, rng, val, progress) ->
     arrays = [np.ascontiguousarray(params[k]) for k in network.shapes()]
     history = {"unit": f"{every} steps", "train": [], "test": []}
     current = dict(zip(network.shapes(), arrays))  # the same arrays, updated in place by the loop
+    if module.NUMBA:  # compiled now, on copies, so that a slow first compile can be announced
+        with _announced(f"compiling the generated code for {network.spec} (first time only)..."):
+            module.sgd(*[a.copy() for a in arrays], Xt, Y, np.zeros(1, dtype=np.int64), float(lr), 1, np.zeros(1))
     with _progress(steps, progress, "step") as bar, np.errstate(over="ignore", invalid="ignore"):
         for start in range(0, steps, every):
             # the sample order is drawn a part at a time (the same order as at once, in constant memory)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -36,10 +37,11 @@ def check_options(lr=None, iterations=None, epochs=None, batch_size=None, test_s
 
 def train_dataset(ds: Dataset, net: str, cost: str | None = None, *, scale=None, standardize=False,
                   per_sample=None, batch_size=None, iterations=None, epochs=None, lr=0.05, seed=0,
-                  test_size=1 / 3, progress=None, backend=None, dtype="float64") -> TrainResult:
+                  test_size=1 / 3, progress=None, backend=None, dtype="float64",
+                  target_scaling=True) -> TrainResult:
     """Split ``ds`` with the seed, train on the train part, score both parts into ``model.metrics``."""
     check_options(lr, iterations, epochs, batch_size, test_size, scale)
-    network = parse_spec(net, cost or "squared_error")
+    network = parse_spec(net, cost)
     if ds.X.shape[1] != network.inputs:
         raise DataError(f"{ds.source}: has {ds.X.shape[1]} feature columns ({', '.join(ds.feature_names)}) "
                         f"but {network.spec} takes {network.inputs} inputs")
@@ -51,7 +53,8 @@ def train_dataset(ds: Dataset, net: str, cost: str | None = None, *, scale=None,
     model = train(network, ds.X, ds.y, per_sample=per_sample, iterations=iterations, rows=tr,
                   batch_size=batch_size, epochs=epochs, lr=lr, seed=seed, scale=scale, standardize=standardize,
                   validation=(ds.X, ds.y, te), feature_names=ds.feature_names,
-                  target_name=ds.target_name, classes=classes, progress=progress, backend=backend, dtype=dtype)
+                  target_name=ds.target_name, classes=classes, progress=progress, backend=backend, dtype=dtype,
+                  target_scaling=target_scaling)
     metrics = {f"train {k}": v for k, v in model.score(ds.X[tr], ds.y[tr]).items()}
     if len(te):  # --test-size 0 trains on every row and has no test metrics
         metrics.update({f"test {k}": v for k, v in model.score(ds.X[te], ds.y[te]).items()})
@@ -72,7 +75,7 @@ def train_csv(path, net: str, target=None, **options) -> TrainResult:
             and options.get("backend") in (None, "numba"):
         from .backends import per_sample_module
 
-        per_sample_module(parse_spec(net, options.get("cost") or "squared_error"))
+        per_sample_module(parse_spec(net, options.get("cost")))
     return train_dataset(read_csv(path, target=target), net, **options)
 
 
@@ -179,8 +182,18 @@ def demo(data=None, seed: int = 1, progress=None, say=print) -> TrainResult:
     return result
 
 
-def write_report(out, spec: str | None = None, cost: str | None = None, model=None, fmt: str = "html") -> None:
-    """Write the report for ``spec`` (default the reference network) or a model file, atomically."""
+def _has_column(path, name: str) -> bool:
+    """Whether the CSV's header row names ``name``."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        return name in [h.strip() for h in next(csv.reader(fh), [])]
+
+
+def write_report(out, spec: str | None = None, cost: str | None = None, model=None, fmt: str = "html",
+                 data=None) -> None:
+    """Write the report for ``spec`` (default the reference network) or a model file, atomically; with a model,
+    ``data`` (a CSV with its features) is where the worked example's sample is chosen from."""
     from .derive import derive
     from .fileio import atomic_write
     from .model import load
@@ -189,7 +202,19 @@ def write_report(out, spec: str | None = None, cost: str | None = None, model=No
     loaded = load(model) if model else None
     if loaded is not None and spec is not None and parse_spec(spec).spec != loaded.network.spec:
         raise SymbackpropError(f"the spec {spec!r} does not match the model's {loaded.network.spec!r}")
-    network = loaded.network if loaded else parse_spec(spec or "1-1:relu-1:logistic", cost or "squared_error")
+    network = loaded.network if loaded else parse_spec(spec or "1-1:relu-1:logistic", cost)
     d = derive(network)
-    text = render_report_markdown(d, loaded) if fmt == "markdown" else render_html(d, loaded)
+    rows = None
+    if data is not None:
+        if loaded is None:
+            raise SymbackpropError("--data chooses the worked example of a trained model: give --model too")
+        has_target = _has_column(data, loaded.target_name)
+        ds = read_csv(data, target=loaded.target_name if has_target else None,
+                      features=loaded.feature_names or None, need_target=has_target)
+        if ds.X.shape[1] != network.inputs:
+            raise SymbackpropError(f"{data}: has {ds.X.shape[1]} feature columns but the model takes "
+                                   f"{network.inputs}")
+        rows = (ds.X, Path(data).name, ds.rows, ds.y if has_target else None)
+    render = render_report_markdown if fmt == "markdown" else render_html
+    text = render(d, loaded, data=rows)
     atomic_write(out, text)

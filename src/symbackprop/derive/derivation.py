@@ -110,17 +110,17 @@ class Derivation:
         return self.entries.expanded(cse=cse)
 
     # -- printers and backends, looked up in their registries ----------------------------------
-    def to_text(self, entries: bool = False, expanded: bool = False) -> str:
-        return RENDERERS.get("text")(self, entries=entries, expanded=expanded)
+    def to_text(self, entries: bool = False, expanded: bool = False, cse: bool = False) -> str:
+        return RENDERERS.get("text")(self, entries=entries, expanded=expanded, cse=cse)
 
-    def to_latex(self, entries: bool = False, expanded: bool = False) -> str:
-        return RENDERERS.get("latex")(self, entries=entries, expanded=expanded)
+    def to_latex(self, entries: bool = False, expanded: bool = False, cse: bool = False) -> str:
+        return RENDERERS.get("latex")(self, entries=entries, expanded=expanded, cse=cse)
 
-    def to_markdown(self, entries: bool = False, expanded: bool = False) -> str:
-        return RENDERERS.get("markdown")(self, entries=entries, expanded=expanded)
+    def to_markdown(self, entries: bool = False, expanded: bool = False, cse: bool = False) -> str:
+        return RENDERERS.get("markdown")(self, entries=entries, expanded=expanded, cse=cse)
 
-    def to_json(self, expanded: bool = False) -> dict:
-        return RENDERERS.get("json")(self, expanded=expanded)
+    def to_json(self, expanded: bool = False, entries: bool = False, cse: bool = False) -> dict:
+        return RENDERERS.get("json")(self, expanded=expanded, entries=entries, cse=cse)
 
     def _repr_latex_(self) -> str:
         return "$$" + RENDERERS.get("latex")(self, environment="aligned") + "$$"
@@ -151,5 +151,5 @@ def derive(spec: str | Network, cost: str | None = None) -> Derivation:
     if isinstance(spec, Network):
         network = spec if cost is None else spec.with_cost(cost)
     else:
-        network = parse_spec(spec, cost or "squared_error")
+        network = parse_spec(spec, cost)
     return Derivation(network)

@@ -36,7 +36,7 @@ def mat_latex(x: M) -> str:
     return render(x, naming.latex_name, _OPS)
 
 
-def equations(d, entries: bool = False, expanded: bool = False) -> list[tuple[str, str, str]]:
+def equations(d, entries: bool = False, expanded: bool = False, cse: bool = False) -> list[tuple[str, str, str]]:
     """``(section, lhs, rhs)`` LaTeX triples for every equation of the derivation."""
     rows = []
     for ld in d.local.values():
@@ -60,6 +60,10 @@ def equations(d, entries: bool = False, expanded: bool = False) -> list[tuple[st
     if expanded:
         for name, expr in d.expanded().items():
             rows.append(("Fully expanded", _grad_latex(name), latex(expr)))
+    if cse:
+        replacements, reduced = d.expanded(cse=True)
+        rows += [("Common subexpressions", latex(sym), latex(expr)) for sym, expr in replacements]
+        rows += [("After elimination", _grad_latex(name), latex(expr)) for name, expr in reduced.items()]
     return rows
 
 
@@ -69,17 +73,18 @@ def _grad_latex(entry: str) -> str:
     return naming.latex_of(naming.grad(known[0]), known[1]) if known else naming.latex_name(entry)
 
 
-def render_latex(d, entries: bool = False, expanded: bool = False, environment: str = "align") -> str:
-    body = " \\\\\n".join(f"{lhs} &= {rhs}" for _, lhs, rhs in equations(d, entries, expanded))
+def render_latex(d, entries: bool = False, expanded: bool = False, environment: str = "align",
+                 cse: bool = False) -> str:
+    body = " \\\\\n".join(f"{lhs} &= {rhs}" for _, lhs, rhs in equations(d, entries, expanded, cse))
     return f"\\begin{{{environment}}}\n{body}\n\\end{{{environment}}}"
 
 
-def render_markdown(d, entries: bool = False, expanded: bool = False) -> str:
+def render_markdown(d, entries: bool = False, expanded: bool = False, cse: bool = False) -> str:
     out = [f"# Backpropagation of `{d.network.spec}` with cost `{d.cost.name}`", "",
            "Layer symbols stand for whole vectors; ⊙ is the elementwise product. "
            "At a ReLU kink the derivative takes its left-hand value (relu'(0) = 0).", ""]
     section = None
-    for sec, lhs, rhs in equations(d, entries, expanded):
+    for sec, lhs, rhs in equations(d, entries, expanded, cse):
         if sec != section:
             out += [f"## {sec}", ""]
             section = sec

@@ -56,6 +56,18 @@ class _Printer(MathMLPresentationPrinter):
         row.appendChild(mo)
         return row
 
+    def _print_KroneckerDelta(self, expr):
+        """δ with its indices as a subscript: ``δ_ij``."""
+        sub = self.dom.createElement("msub")
+        mi = self.dom.createElement("mi")
+        mi.appendChild(self.dom.createTextNode("δ"))
+        sub.appendChild(mi)
+        row = self.dom.createElement("mrow")
+        for index in expr.args:
+            row.appendChild(self._print(index))
+        sub.appendChild(row)
+        return sub
+
 
 def expr(e) -> str:
     """A SymPy expression as presentation MathML (without the ``<math>`` element)."""

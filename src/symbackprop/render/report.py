@@ -13,7 +13,7 @@ from ..backends import numpy_module
 from ..costs import y as y_sym
 from ..draws import random_problem
 from ..registry import RENDERERS
-from . import mathml, svg
+from . import charts, mathml, svg
 from .latex import latex, render_markdown
 
 RELU_POLICY = ("At a kink (a ReLU pre-activation of exactly 0) the derivative takes its left-hand value, as "
@@ -26,6 +26,7 @@ table { border-collapse: collapse; margin: .5em 0; } td, th { padding: .3em .8em
  text-align: left; vertical-align: middle; }
 .edge { font-size: 14px; } .note { color: #555; } figure { margin: 1em 0; overflow-x: auto; }
 math[display="block"] { margin: .3em 0; }
+math { font-family: "Latin Modern Math", "STIX Two Math", "Cambria Math", math; }
 """
 
 
@@ -45,6 +46,40 @@ def worked_example(derivation, params=None, x=None, y=None, seed: int = 0) -> di
     x = x0 if x is None else np.asarray(x, dtype=float).reshape(-1, 1)
     y = y0 if y is None else np.asarray(y, dtype=float).reshape(-1, 1)
     return {"params": params, "x": x, "y": y, "values": numpy_module(derivation).trace(params, x, y)}
+
+
+def choose_sample(derivation, params, candidates: np.ndarray, describe) -> tuple[int, str]:
+    """The index of the candidate column (scaled inputs) to work an example on, and a sentence saying why.
+
+    First, the most units of ReLU-like layers active (an inactive one zeroes gradients), then no input of 0 (it
+    zeroes its weights' gradients), then, for a classifier, the answer it is least sure of (a confident answer
+    has vanishingly small gradients).  ``describe(k)`` names candidate k.
+    """
+    values = numpy_module(derivation).forward(params, candidates)
+    gated = [str(node.site.ins[0]) for node in derivation.network.nodes if getattr(node.layer, "dead_left", False)]
+    n = candidates.shape[1]
+    active = sum(((values[key] > 0).sum(axis=0) for key in gated), np.zeros(n, dtype=int))
+    total = sum(values[key].shape[0] for key in gated)
+    nonzero = (candidates != 0).sum(axis=0)
+    out = values[str(derivation.program.output.key)]
+    kind = getattr(derivation.network.output.activation, "outputs", "")
+    sure = np.abs(out - 0.5).max(axis=0) if kind == "probability" else out.max(axis=0) if kind == "distribution" \
+        else np.zeros(n)
+    key = np.lexsort((sure, -nonzero, -active))  # the best first: most active, fewest zeros, least sure
+    best = int(key[0])
+    reasons = []
+    if total:
+        reasons.append(f"every one of the {total} ReLU units is active" if active[best] == total else
+                       f"the most ReLU units are active ({int(active[best])} of {total}; none has them all)")
+    if nonzero[best] == candidates.shape[0]:
+        reasons.append("no input is 0")
+    if kind in ("probability", "distribution"):
+        p = float(sure[best] + 0.5) if kind == "probability" else float(sure[best])
+        reasons.append(f"the network is least sure of its answer (p = {p:.2f})")
+    why = ", ".join(reasons[:-1]) + (" and " if len(reasons) > 1 else "") + reasons[-1] if reasons else ""
+    return best, (f"The sample is {describe(best)}" + (f": of {n} candidates, one where {why}, so that the "
+                                                        "gradients below are neither zero nor vanishingly small."
+                                                        if why else "."))
 
 
 def _inactive(derivation, params, x) -> bool:
@@ -91,7 +126,8 @@ def derivation_html(d) -> str:
 def example_html(d, ex: dict) -> str:
     """Section 3: the worked example, each number beside its equation; gradients carry ``data-`` values."""
     v, net = ex["values"], d.network
-    out = ['<p class="note">One sample: ' + mathml.math(mathml.name(naming.INPUT) + "<mo>=</mo>" +
+    out = [f'<p class="note">{html.escape(ex["why"])}</p>'] if ex.get("why") else []
+    out += ['<p class="note">One sample: ' + mathml.math(mathml.name(naming.INPUT) + "<mo>=</mo>" +
                                                         mathml.array(ex["x"]), False) +
            ", target " + mathml.math(mathml.name(naming.TARGET) + "<mo>=</mo>" + mathml.array(ex["y"]), False) +
            ".</p>", "<h3>Forward pass</h3><table>"]
@@ -129,9 +165,10 @@ def example_html(d, ex: dict) -> str:
     return "\n".join(out)
 
 
-def model_html(model) -> str:
+def model_html(model, data=None) -> str:
     """Section 4: training curves, final metrics and a picture of what the model learned."""
-    out = ["<h3>Training</h3>", f"<figure>{svg.loss_curves(model.history)}</figure>" if model.history else ""]
+    curves = charts.loss_curves(model.history, model.network.cost.name) if model.history else ""
+    out = ["<h3>Training</h3>", f"<figure>{curves}</figure>" if curves else ""]
     if model.metrics:
         out.append("<table>" + "".join(_row([html.escape(k), f"{val:.4f}"]) for k, val in model.metrics.items())
                    + "</table>")
@@ -140,13 +177,16 @@ def model_html(model) -> str:
         out.append(f"<figure>{svg.font_grid(model)}</figure>")
     elif model.network.inputs == 2:
         out.append("<h3>What it learned: decision regions over the two inputs</h3>")
-        out.append(f"<figure>{svg.decision_regions(model)}</figure>")
+        points = (data[0], data[3]) if data is not None and data[3] is not None else None
+        out.append(f"<figure>{charts.decision_regions(model, points)}</figure>")
     return "\n".join(out)
 
 
-def render_html(d, model=None, seed: int = 0) -> str:
+def render_html(d, model=None, seed: int = 0, data=None) -> str:
+    """The report; with a model, the worked example is a sample of ``data`` (raw rows, and a name for them) or
+    of the training distribution, chosen where its units are active."""
     net = d.network
-    ex = worked_example(d, model.params if model else None, seed=seed, x=_model_sample(model))
+    ex = _example(d, model, seed, data)
     sections = [
         f"<h1>Backpropagation of <code>{net.spec}</code> with cost <code>{net.cost.name}</code></h1>",
         '<section id="network"><h2>1. The network</h2>',
@@ -157,29 +197,57 @@ def render_html(d, model=None, seed: int = 0) -> str:
         f'<section id="example"><h2>3. A worked example</h2>{example_html(d, ex)}</section>',
     ]
     if model is not None:
-        sections.append(f'<section id="model"><h2>4. The trained model</h2>{model_html(model)}</section>')
+        sections.append(f'<section id="model"><h2>4. The trained model</h2>{model_html(model, data)}</section>')
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>symbackprop: {net.spec}</title><style>{CSS}</style></head><body>\n"
             + "\n".join(sections) + "\n<p class=\"note\">Generated by symbackprop.</p></body></html>\n")
 
 
-def _model_sample(model):
+CANDIDATES = 256  # draws from the training distribution a model's example is chosen from
+
+
+def _example(d, model, seed: int, data) -> dict:
     if model is None:
-        return None
-    rng = np.random.default_rng(0)
-    raw = rng.uniform(0, model.scaling.factor if model.scaling.kind == "scale" else 1.0, model.network.inputs)
-    if model.scaling.kind == "standardize":
-        raw = np.asarray(model.scaling.mean) + rng.normal(size=model.network.inputs) * np.asarray(model.scaling.std)
-    return model.scaling.apply(raw.reshape(1, -1)).reshape(-1, 1)
+        return worked_example(d, seed=seed)
+    from ..data import encode_targets
+
+    rng = np.random.default_rng(seed)
+    labels = None
+    if data is not None:
+        rows, name, numbers, labels = data
+        rows = np.asarray(rows, dtype=float)[:4096]
+        candidates = model.scaling.apply(rows).T
+        k, why = choose_sample(d, model.params, candidates, lambda k: f"row {int(numbers[k])} of {name}")
+    else:
+        n = model.network.inputs
+        if model.scaling.kind == "standardize":
+            raw = np.asarray(model.scaling.mean) + rng.normal(size=(CANDIDATES, n)) * np.asarray(model.scaling.std)
+        else:
+            raw = rng.uniform(0, model.scaling.factor if model.scaling.kind == "scale" else 1.0, (CANDIDATES, n))
+        candidates = model.scaling.apply(raw).T
+        k, why = choose_sample(d, model.params, candidates,
+                               lambda k: f"draw {k + 1} of {CANDIDATES} inputs like the training data's "
+                                         "(give --data to pick from your rows)")
+    if labels is not None and len(labels):  # the row's own target
+        y = encode_targets(d.network, np.asarray(labels)[k:k + 1], model.classes)[0]
+    elif model.classes:  # a class it knows, at random
+        y = encode_targets(d.network, np.asarray([model.classes[rng.integers(len(model.classes))]]),
+                           model.classes)[0]
+    else:
+        y = None
+    ex = worked_example(d, model.params, seed=seed, x=candidates[:, k:k + 1], y=y)
+    ex["why"] = why
+    return ex
 
 
-def render_report_markdown(d, model=None, seed: int = 0) -> str:
+def render_report_markdown(d, model=None, seed: int = 0, data=None) -> str:
     """The derivation and the worked example as Markdown with ``$$`` math, for notes and slides."""
-    ex = worked_example(d, model.params if model else None, seed=seed, x=_model_sample(model))
+    ex = _example(d, model, seed, data)
     v = ex["values"]
 
     def arr(a) -> str:
         a = np.atleast_2d(np.asarray(a, dtype=float))
+        a = a + 0.0  # no "-0"
         if a.size == 1:
             return f"{float(a.ravel()[0]):.4g}"
         cut = mathml._cut
@@ -188,7 +256,7 @@ def render_report_markdown(d, model=None, seed: int = 0) -> str:
                 for i in cut(a.shape[0])]
         return r"\begin{bmatrix}" + r" \\ ".join(rows) + r"\end{bmatrix}"
 
-    out = [render_markdown(d).rstrip(), "", "## A worked example", ""]
+    out = [render_markdown(d).rstrip(), "", "## A worked example", ""] + ([ex["why"], ""] if ex.get("why") else [])
     out += [f"$$ X = {arr(ex['x'])}, \\quad Y = {arr(ex['y'])} $$", ""]
     for step in d.program.role("forward"):
         out += [f"$$ {naming.latex_name(step.key)} = {arr(v[step.lhs])} $$", ""]

@@ -1,4 +1,4 @@
-"""Inline SVG pictures: the layered network, the computational graph, loss curves and what a model learned."""
+"""Inline SVG pictures: the layered network, the computational graph and the font-colour grid."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def _node(x, y, label, fill="#fff") -> str:
 
 
 def _label(x, y, w, h, inner) -> str:
-    return (f'<foreignObject x="{x}" y="{y}" width="{w}" height="{h}">'
+    return (f'<foreignObject x="{x}" y="{y}" width="{w}" height="{h}" overflow="visible">'
             f'<div xmlns="http://www.w3.org/1999/xhtml" class="edge">{inner}</div></foreignObject>')
 
 
@@ -112,35 +112,6 @@ def graph(derivation) -> str:
     return _svg(width, mid + 150, "".join(body), "the computational graph with each local derivative")
 
 
-def loss_curves(history: dict, width: int = 560, height: int = 280) -> str:
-    """Train and test loss (log scale) per epoch or per 1,000 steps."""
-    series = [(k, np.asarray(history.get(k) or [], dtype=float)) for k in ("train", "test")]
-    series = [(k, v[np.isfinite(v) & (v > 0)]) for k, v in series if len(v)]
-    if not series:
-        return ""
-    lo = min(v.min() for _, v in series)
-    hi = max(v.max() for _, v in series)
-    lo, hi = np.log10(lo), np.log10(hi) if hi > lo else np.log10(lo) + 1
-    n = max(len(v) for _, v in series)
-    left, right, top, bottom = 60, 20, 20, 40
-    body = [f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" '
-            'fill="#fafafa" stroke="#999"/>']
-    colours = {"train": "#1f77b4", "test": "#ff7f0e"}
-    for k, v in series:
-        xs = left + np.arange(len(v)) * (width - left - right) / max(n - 1, 1)
-        ys = top + (hi - np.log10(v)) / (hi - lo or 1) * (height - top - bottom)
-        points = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys))
-        body.append(f'<polyline points="{points}" fill="none" stroke="{colours[k]}" stroke-width="2"/>')
-    for i, (k, _) in enumerate(series):
-        body.append(f'<text x="{width - 90}" y="{top + 20 + 18 * i}" fill="{colours[k]}" {_FONT} '
-                    f'font-size="13">{k}</text>')
-    body.append(f'<text x="{left}" y="{height - 10}" {_FONT} font-size="12">{html.escape(history.get("unit", ""))} '
-                f'1 … {n}</text>')
-    body.append(f'<text x="4" y="{top + 10}" {_FONT} font-size="11">{10 ** hi:.3g}</text>')
-    body.append(f'<text x="4" y="{height - bottom}" {_FONT} font-size="11">{10 ** lo:.3g}</text>')
-    return _svg(width, height, "".join(body), "training loss curves")
-
-
 def font_grid(model, cols: int = 10, rows: int = 6) -> str:
     """Background colours, each with sample text in the font colour the model predicts, and its probability."""
     colours = []
@@ -162,28 +133,3 @@ def font_grid(model, cols: int = 10, rows: int = 6) -> str:
         body.append(f'<text x="{x + size / 2}" y="{y + 50}" text-anchor="middle" fill="{ink}" {_FONT} '
                     f'font-size="11">p={sure:.2f}</text>')
     return _svg(cols * size, rows * size, "".join(body), "predicted font colour on each background")
-
-
-def decision_regions(model, n: int = 60) -> str:
-    """For a 2-input model: the predicted class (or P(class 1)) over the input range."""
-    sc = model.scaling
-    if sc.kind == "scale":
-        lo, hi = np.zeros(2), np.full(2, sc.factor)
-    elif sc.kind == "standardize":
-        lo, hi = np.asarray(sc.mean) - 3 * np.asarray(sc.std), np.asarray(sc.mean) + 3 * np.asarray(sc.std)
-    else:
-        lo, hi = np.full(2, -3.0), np.full(2, 3.0)
-    g0, g1 = np.meshgrid(np.linspace(lo[0], hi[0], n), np.linspace(hi[1], lo[1], n))
-    grid = np.column_stack([g0.ravel(), g1.ravel()])
-    out = model.predict_proba(grid)
-    cell, body = 6, []
-    palette = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#ff9da7"]
-    for k, row in enumerate(out):
-        x, y = (k % n) * cell, (k // n) * cell
-        if out.shape[1] == 1:
-            v = int(255 * (1 - row[0]))
-            fill = f"rgb(255,{v},{v})"
-        else:
-            fill = palette[int(np.argmax(row)) % len(palette)]
-        body.append(f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="{fill}"/>')
-    return _svg(n * cell, n * cell, "".join(body), "decision regions over the two inputs")

@@ -6,7 +6,7 @@ import sympy as sp
 from sympy.printing.str import StrPrinter
 
 from .. import naming
-from ..matexpr import to_text
+from ..matexpr import to_text, tree
 from ..registry import RENDERERS
 
 
@@ -31,7 +31,7 @@ def _shape(shape) -> str:
     return f"{shape[0]}×{shape[1]}"
 
 
-def render_text(d, entries: bool = False, expanded: bool = False) -> str:
+def render_text(d, entries: bool = False, expanded: bool = False, cse: bool = False) -> str:
     """The derivation as lines ``name = expression``; for the reference, exactly its eight lines first."""
     lines: list[str] = []
     scalar = d.is_scalar
@@ -62,6 +62,11 @@ def render_text(d, entries: bool = False, expanded: bool = False) -> str:
     if expanded:
         lines.append("# Fully expanded (inputs, targets and parameters only), one sample.")
         lines += [f"dC_d{name} = {text(expr)}" for name, expr in d.expanded().items()]
+    if cse:
+        replacements, reduced = d.expanded(cse=True)
+        lines.append("# Fully expanded after common-subexpression elimination, one sample.")
+        lines += [f"{sym} = {text(expr)}" for sym, expr in replacements]
+        lines += [f"dC_d{name} = {text(expr)}" for name, expr in reduced.items()]
     return "\n".join(lines)
 
 
@@ -71,8 +76,13 @@ def combined_lhs(d) -> str:
     return f"{naming.grad(last.ins[0])} = {naming.grad(last.out)} * {naming.local(last.out, last.ins[0])}"
 
 
-def render_json(d, expanded: bool = False) -> dict:
-    """``{"spec", "cost", "local", "gradients", ...}``; every expression parses back with ``sympify``."""
+def render_json(d, expanded: bool = False, entries: bool = False, cse: bool = False) -> dict:
+    """``{"spec", "cost", "local", "gradients", ...}``.
+
+    Every scalar expression (``local``, ``output_forms``, ``combined``, ``gradients``, ``entries``, ``expanded``,
+    ``cse``) parses back with ``sympify``.  ``matrix`` holds, per step, ``display`` (the matrix notation with ⊙ and
+    ᵀ, for reading, not parsing), ``shape`` and ``tree``: the expression as plain data (``matexpr.tree``).
+    """
     from ..derive.lower import ENTRY_LIMIT
 
     out = {
@@ -90,9 +100,17 @@ def render_json(d, expanded: bool = False) -> dict:
     else:
         out["gradients"] = {}
     out["chains"] = {p: list(c.factors) for p, c in d.chains.items()}
-    out["matrix"] = {s.lhs: {"expr": to_text(s.rhs), "shape": list(s.shape)} for s in d.steps}
+    out["matrix"] = {s.lhs: {"display": to_text(s.rhs), "shape": list(s.shape), "tree": tree(s.rhs)}
+                     for s in d.steps}
+    if entries:
+        out["entries"] = {"backward": {str(lhs): str(rhs) for lhs, rhs in d.entries.backward},
+                          "gradients": {n: str(e) for n, e in d.entries.gradients.items()}}
     if expanded:
         out["expanded"] = {n: str(sp.sympify(e)) for n, e in d.expanded().items()}
+    if cse:
+        replacements, reduced = d.expanded(cse=True)
+        out["cse"] = {"replacements": [[str(s), str(e)] for s, e in replacements],
+                      "gradients": {n: str(e) for n, e in reduced.items()}}
     return out
 
 
