@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .derive import Derivation, derive
+from .diagnose import Case, diagnose
 from .draws import random_problem
 from .errors import SymbackpropError, UserCodeError
 from .fileio import existing_file
@@ -38,6 +39,7 @@ class ParamResult:
     wrong: list[dict] = field(default_factory=list)
     problem: str | None = None
     by_atol: float | None = None  # the absolute tolerance, when some entries passed only by it
+    diagnosis: str | None = None  # the classic mistake that reproduces the user's numbers (check only)
 
     @property
     def ok(self) -> bool:
@@ -67,6 +69,8 @@ class Report:
             mark = "✓" if p.ok else "✗"
             if p.problem:
                 lines.append(f"  {mark} {p.name:<4} {p.problem}")
+                if p.diagnosis:
+                    lines.append(f"      → {p.diagnosis}")
                 continue
             decided = (f"   (entries near 0 pass by the absolute tolerance {p.by_atol:.0e})"
                        if p.ok and p.by_atol is not None else "")
@@ -78,6 +82,8 @@ class Report:
                              f"correct {w['correct']:.6g} ({w['case']})")
             if len(p.wrong) > 3:
                 lines.append(f"      ... and {len(p.wrong) - 3} more wrong entries")
+            if p.diagnosis and p.problem is None:
+                lines.append(f"      → {p.diagnosis}")
         for name in self.extra:
             lines.append(f"  ✗ {name:<4} is not a parameter of this network")
         lines += [f"  note: {n}" for n in self.notes]
@@ -95,7 +101,7 @@ class Report:
             "params": [{"name": p.name, "ok": p.ok, "expected_shape": list(p.expected_shape),
                         "shape": list(p.shape) if p.shape is not None else None, "max_abs": p.max_abs,
                         "max_rel": p.max_rel, "passed_by_absolute_tolerance": p.by_atol, "wrong": p.wrong[:10],
-                        "problem": p.problem} for p in self.params],
+                        "problem": p.problem, "diagnosis": p.diagnosis} for p in self.params],
         }
 
     def __str__(self) -> str:
@@ -253,6 +259,7 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
     shapes = net.shapes()
     results = {k: ParamResult(k, s) for k, s in shapes.items()}
     extra: set[str] = set()
+    cases: list[Case] = []
     title = (f"check {net.spec} ({net.cost.name}) against {label or getattr(fn, '__name__', 'fn')}: "
              f"{trials} draws, each with 1 sample and a batch of 4")
     for trial in range(1, trials + 1):
@@ -281,6 +288,8 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
                 raise UserCodeError(f"the function returned {type(out).__name__}; expected a dict of gradients "
                                     f"with keys {', '.join(shapes)}")
             extra |= set(map(str, out)) - set(shapes)
+            got_all = {k: _numbers(v) for k, v in out.items() if k in shapes}
+            cases.append(Case(params, X, Y, {k: v for k, v in got_all.items() if not isinstance(v, str)}, want))
             case = f"draw {trial}, {'1 sample' if m == 1 else f'batch of {m}'}"
             for name, res in results.items():
                 if res.problem or name == "cost":
@@ -298,6 +307,9 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
                     continue
                 res.shape = got.shape
                 _compare(res, got, want[name], rtol, atol, case)
+    for name, res in results.items():
+        if name != "cost" and not res.ok and res.problem != "missing from the returned gradients":
+            res.diagnosis = diagnose(d, name, cases)
     return Report(title, list(results.values()), sorted(extra))
 
 

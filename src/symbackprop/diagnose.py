@@ -1,0 +1,105 @@
+"""Naming the mistake in a user's backprop: the classic errors, each computed and tried against their numbers.
+
+A mistake is named only when it reproduces every number the user's function returned for that parameter, on
+every draw (one sample and a batch): a local-derivative factor left out, a derivative taken at the activation
+instead of the pre-activation, the activation used in place of its derivative (each a variant of the derivation's
+Program, compiled like the Program itself), a transposed gradient, a sum over the batch instead of the mean, a
+sign flip, a missing factor 2, a bias not summed over the batch, and one summed hidden gradient broadcast to every
+row (the textbook's own bug).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from . import matexpr as mx
+from . import naming
+from .backends import loader, numpy_code
+from .naming import Deriv, grad
+
+NO_MATCH = "no known mistake reproduces your numbers"
+
+
+@dataclass
+class Case:
+    """One call of the user's function: its inputs, what it returned, and the derived gradients."""
+
+    params: dict
+    X: np.ndarray
+    Y: np.ndarray
+    got: dict
+    want: dict
+
+    @property
+    def m(self) -> int:
+        return self.X.shape[1]
+
+
+def _variants(derivation) -> list[tuple[str, object]]:
+    """``(what the mistake is, the NumPy module of the Program with it)`` for each elementwise local derivative
+    the gradients use."""
+    program = derivation.program
+    used = {s.key for s in program.needed([program.gradient(p).key for p in program.params])}
+    out = []
+    for k, s in enumerate(program.steps):
+        if s.role != "local" or s.kind != "elementwise" or s.expr is None or s.key not in used:
+            continue
+        wrong = [(f"equals the chain without {s.lhs}", mx.const(1.0, s.shape))]
+        if isinstance(s.key, Deriv) and s.key.num != s.key.den and str(s.key.num) != "C":
+            act, pre = s.key.num, s.key.den
+            z, pre_symbol = sp.Dummy("z"), naming.symbol(pre)
+            if s.scalar is not None and pre_symbol in s.scalar.free_symbols:  # f'(z) taken at A, not at Z
+                at_act = mx.fn(mx.ScalarFn(s.lhs, s.scalar.xreplace({pre_symbol: z}), (z,)), mx.ref(act, s.shape))
+                wrong.append((f"takes {s.lhs} at {act} instead of {pre}", at_act))
+            wrong.append((f"uses the activation {act} itself in place of its derivative {s.lhs}", mx.ref(act, s.shape)))
+        for what, expr in wrong:
+            steps = list(program.steps)
+            steps[k] = dataclasses.replace(s, expr=expr, shown=None)
+            variant = dataclasses.replace(program, steps=tuple(steps))
+            out.append((what, lambda v=variant: loader.from_source(numpy_code.module_source(v), "symbackprop_mistake")))
+    return out
+
+
+def _close(got, want) -> bool:
+    got = np.asarray(got, dtype=float)
+    return got.shape == np.shape(want) and bool(np.allclose(got, want, rtol=1e-6, atol=1e-9))
+
+
+def diagnose(derivation, name: str, cases: list[Case]) -> str:
+    """The mistake that reproduces the user's numbers for parameter ``name`` on every case, or :data:`NO_MATCH`."""
+    key = next(p.key for p in derivation.network.params if p.name == name)
+    shape = derivation.network.shapes()[name]
+    label = str(grad(key))
+    cases = [c for c in cases if name in c.got]
+    if not cases:
+        return NO_MATCH
+    simple = [
+        (f"is transposed: return it as {shape} (a row per unit of the layer)", lambda c: c.want[name].T),
+        ("is m times the correct value (a sum over the batch, not the mean): divide by the batch size",
+         lambda c: c.want[name] * c.m),
+        ("has the wrong sign (the gradient is the cost's slope; the step is minus the learning rate times it)",
+         lambda c: -c.want[name]),
+        ("is half the correct value: a factor 2 is missing"
+         + (" (d(A − Y)²/dA = 2(A − Y))" if derivation.cost.name == "squared_error" else ""),
+         lambda c: c.want[name] / 2),
+    ]
+    if shape[0] > 1:
+        simple.append(("repeats one row for every unit: the chain was summed over the layer's units (a 1×1 "
+                       "product) and broadcast, the textbook's own bug; multiply elementwise (⊙) unit by unit",
+                       lambda c: np.ones((shape[0], 1)) @ c.want[name].sum(axis=0, keepdims=True)))
+    for what, candidate in simple:
+        if all(_close(c.got[name], candidate(c)) for c in cases):
+            return f"your {label} {what}"
+    if shape[1] == 1 and all(np.ndim(c.got[name]) == 2 and np.shape(c.got[name]) == (shape[0], c.m)
+                             and _close(np.mean(c.got[name], axis=1, keepdims=True), c.want[name]) for c in cases) \
+            and any(c.m > 1 for c in cases):
+        return f"your {label} has one column per sample: sum it over the batch (axis 1) and divide by m"
+    for what, module in _variants(derivation):
+        mod = module()
+        if all(_close(c.got[name], mod.gradients(c.params, c.X, c.Y)[1][name]) for c in cases):
+            return f"your {label} {what}"
+    return NO_MATCH

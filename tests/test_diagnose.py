@@ -1,0 +1,98 @@
+"""check names the mistake: each classic error, written the way a student writes backprop (issue 14, item 17)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from symbackprop import check_backprop
+
+
+def logistic(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def student(mistake=None):
+    """The textbook's 3-3-1 network (ReLU, logistic, squared error) as a student writes its backprop."""
+
+    def backprop(p, X, Y):
+        m = X.shape[1]
+        Z1 = p["W1"] @ X + p["B1"]
+        A1 = np.maximum(Z1, 0)
+        Z2 = p["W2"] @ A1 + p["B2"]
+        A2 = logistic(Z2)
+        dC_dA2 = (A2 - Y) if mistake == "half" else 2 * (A2 - Y)
+        dA2_dZ2 = logistic(A2) * (1 - logistic(A2)) if mistake == "at activation" else A2 * (1 - A2)
+        dC_dZ2 = dC_dA2 * dA2_dZ2
+        dC_dA1 = p["W2"].T @ dC_dZ2
+        dA1_dZ1 = {"without": 1.0, "activation": A1}.get(mistake, (Z1 > 0) * 1.0)
+        dC_dZ1 = dC_dA1 * dA1_dZ1
+        scale = 1 if mistake == "sum" else m
+        grads = {"W1": dC_dZ1 @ X.T / scale, "B1": dC_dZ1.sum(axis=1, keepdims=True) / scale,
+                 "W2": dC_dZ2 @ A1.T / scale, "B2": dC_dZ2.sum(axis=1, keepdims=True) / scale}
+        if mistake == "textbook":  # dZ2_dA1 @ dA1_dZ1 is 1x1: one number for every hidden unit
+            summed = dC_dZ1.sum(axis=0, keepdims=True)
+            grads["W1"] = np.ones((len(Z1), 1)) @ (summed @ X.T) / m
+        if mistake == "bias per sample":
+            grads["B1"] = dC_dZ1
+        if mistake == "transposed":
+            grads["W1"] = grads["W1"].T
+        if mistake == "sign":
+            grads = {k: -v for k, v in grads.items()}
+        if mistake == "noise":
+            grads["W1"] = grads["W1"] + 0.01 * np.cos(np.arange(grads["W1"].size)).reshape(grads["W1"].shape)
+        return grads
+
+    return backprop
+
+
+CASES = [
+    ("without", "3-3:relu-1:logistic", "W1", "your dC_dW1 equals the chain without dA1_dZ1"),
+    ("at activation", "3-3:relu-1:logistic", "W2", "your dC_dW2 takes dA2_dZ2 at A2 instead of Z2"),
+    ("activation", "3-3:relu-1:logistic", "W1", "your dC_dW1 uses the activation A1 itself in place of its "
+                                                  "derivative dA1_dZ1"),
+    ("transposed", "2-3:relu-1:logistic", "W1", "your dC_dW1 is transposed: return it as (3, 2)"),
+    ("sum", "3-3:relu-1:logistic", "W1", "your dC_dW1 is m times the correct value (a sum over the batch, not the "
+                                         "mean): divide by the batch size"),
+    ("sign", "3-3:relu-1:logistic", "B2", "your dC_dB2 has the wrong sign"),
+    ("half", "3-3:relu-1:logistic", "W2", "your dC_dW2 is half the correct value: a factor 2 is missing"),
+    ("bias per sample", "3-3:relu-1:logistic", "B1", "your dC_dB1 has one column per sample: sum it over the batch"),
+    ("textbook", "3-3:relu-1:logistic", "W1", "your dC_dW1 repeats one row for every unit"),
+    ("noise", "3-3:relu-1:logistic", "W1", "no known mistake reproduces your numbers"),
+]
+
+
+@pytest.mark.parametrize("mistake,spec,param,named", CASES, ids=[c[0] for c in CASES])
+def test_check_names_the_mistake(mistake, spec, param, named):
+    report = check_backprop(spec, student(mistake))
+    assert not report.ok
+    result = next(p for p in report.params if p.name == param)
+    assert result.diagnosis is not None and result.diagnosis.startswith(named), result.diagnosis
+    assert named in report.to_text()
+
+
+def test_a_correct_backprop_has_nothing_to_name():
+    report = check_backprop("3-3:relu-1:logistic", student())
+    assert report.ok and all(p.diagnosis is None for p in report.params)
+
+
+def test_the_cli_carries_the_diagnosis_in_text_and_json(run_cli, tmp_path):
+    source = tmp_path / "mine.py"
+    source.write_text("import numpy as np\n\n"
+                      "def backprop(p, X, Y):\n"
+                      "    m = X.shape[1]\n"
+                      "    Z1 = p['W1'] @ X + p['B1']\n"
+                      "    A1 = np.maximum(Z1, 0)\n"
+                      "    A2 = 1 / (1 + np.exp(-(p['W2'] @ A1 + p['B2'])))\n"
+                      "    dZ2 = 2 * (A2 - Y) * A2 * (1 - A2)\n"
+                      "    dZ1 = p['W2'].T @ dZ2  # forgot the ReLU's derivative\n"
+                      "    return {'W1': dZ1 @ X.T / m, 'B1': dZ1.sum(axis=1, keepdims=True) / m,\n"
+                      "            'W2': dZ2 @ A1.T / m, 'B2': dZ2.sum(axis=1, keepdims=True) / m}\n")
+    code, out, _ = run_cli("check", "3-3:relu-1:logistic", f"{source}:backprop")
+    assert code == 1 and "→ your dC_dW1 equals the chain without dA1_dZ1" in out
+    code, out, _ = run_cli("check", "3-3:relu-1:logistic", f"{source}:backprop", "--json")
+    doc = json.loads(out)
+    assert code == 1 and {p["name"]: p["diagnosis"] for p in doc["params"]}["B1"] == \
+        "your dC_dB1 equals the chain without dA1_dZ1"
