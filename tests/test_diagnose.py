@@ -96,3 +96,45 @@ def test_the_cli_carries_the_diagnosis_in_text_and_json(run_cli, tmp_path):
     doc = json.loads(out)
     assert code == 1 and {p["name"]: p["diagnosis"] for p in doc["params"]}["B1"] == \
         "your dC_dB1 equals the chain without dA1_dZ1"
+
+
+COURSE = "examples/course_two_layer.py"
+
+
+def test_course_style_code_is_checked_as_written(run_cli):
+    code, out, err = run_cli("check", "4-10:relu-3:softmax", f"{COURSE}:loss")
+    assert code == 0, err
+    assert "note: layout: rows (samples are rows, W is (in, out), 1-D biases named b1, integer class labels" in out
+    assert "detected from your function" in out and "OK: every gradient agrees" in out
+    code, out, _ = run_cli("check", "4-10:relu-3:softmax", f"{COURSE}:summed_loss")
+    assert code == 0 and "your cost and gradients are sums over the samples" in out
+    code, out, _ = run_cli("check", "4-10:relu-3:softmax", f"{COURSE}:loss", "--layout", "rows")
+    assert code == 0 and "chosen with --layout" in out
+    code, out, err = run_cli("check", "4-10:relu-3:softmax", f"{COURSE}:loss", "--layout", "columns", "--cost", "ce")
+    assert code == 2 and "KeyError: 'b1'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_course_style_mistake_is_named_in_our_terms():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("course", COURSE)
+    course = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(course)
+
+    def no_relu_derivative(params, X, y):
+        N = X.shape[0]
+        hidden = np.maximum(0, X @ params["W1"] + params["b1"])
+        scores = hidden @ params["W2"] + params["b2"]
+        probs = np.exp(scores - scores.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        dscores = probs.copy()
+        dscores[np.arange(N), y] -= 1
+        dscores /= N
+        dhidden = dscores @ params["W2"].T  # the ReLU's derivative is missing
+        return {"W1": X.T @ dhidden, "b1": dhidden.sum(axis=0), "W2": hidden.T @ dscores, "b2": dscores.sum(axis=0)}
+
+    report = check_backprop("4-10:relu-3:softmax", no_relu_derivative)
+    diagnoses = {p.name: p.diagnosis for p in report.params}
+    assert diagnoses["W1"] == "your dC_dW1 equals the chain without dA1_dZ1"
+    assert report.notes[0].startswith("layout: rows")
+    assert check_backprop("4-10:relu-3:softmax", course.loss).ok

@@ -18,6 +18,7 @@ from .diagnose import Case, diagnose
 from .draws import random_problem
 from .errors import SymbackpropError, UserCodeError
 from .fileio import existing_file
+from .layouts import LAYOUTS, Columns, Rows
 
 
 def _near_kink(derivation, params, X, margin: float) -> bool:
@@ -247,14 +248,51 @@ def _user_error(err: BaseException, path: Path | None) -> str:
     return f"{loc}{type(err).__name__}: {msg}".rstrip(": ")
 
 
+def _detect_layout(net, ref, fn, path, timeout, seed):
+    """The layout under which ``fn`` runs and answers in the network's parameter names (columns first)."""
+    for layout in (Columns(net), Rows(net)):
+        params, X, Y = random_problem(net, np.random.default_rng(seed + 7919), 4)
+        try:
+            with _guarded(path, timeout, "the function"):
+                out = fn(*layout.inputs(params, X, Y))
+        except UserCodeError:
+            raise
+        except Exception:  # noqa: BLE001 - it does not run this way: try the next layout
+            continue
+        out = out[1] if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict) else out
+        if isinstance(out, dict) and set(layout.gradients(out)) >= set(net.shapes()):
+            return layout
+    return Columns(net)
+
+
+def _summed(got_cost, want_cost, grads, want, m) -> bool:
+    """Whether the user's cost and gradients are sums over the m samples rather than means."""
+    if got_cost is not None:
+        return abs(got_cost - want_cost * m) < abs(got_cost - want_cost)
+    for name, g in grads.items():
+        g = np.asarray(g, dtype=float) if not isinstance(g, str) else None
+        if g is not None and name in want and g.shape == want[name].shape and np.any(want[name] != 0):
+            return np.linalg.norm(g - m * want[name]) < np.linalg.norm(g - want[name])
+    return False
+
+
 def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int = 0, rtol: float = 1e-6,
                    atol: float = 1e-9, path: Path | None = None, label: str | None = None,
-                   timeout: float | None = None) -> Report:
+                   timeout: float | None = None, layout: str = "auto") -> Report:
     """Call ``fn(params, X, Y)`` on ``trials`` random draws (one sample, then a batch of 4) and compare
-    every returned entry with the derived gradient.  ``fn`` returns ``grads`` or ``(cost, grads)``."""
+    every returned entry with the derived gradient.  ``fn`` returns ``grads`` or ``(cost, grads)``.
+
+    ``layout``: ``columns`` (symbackprop's: samples are columns, W (out, in), biases (n, 1) as ``B1``, one-hot
+    targets, the mean cost), ``rows`` (most courses': samples are rows, W (in, out), 1-D biases as ``b1``,
+    integer labels, the cost summed or averaged), or ``auto``: the one the function runs under.
+    """
     d = _derivation(spec, cost)
     net = d.network
     ref = d.compile("numpy")
+    if layout not in ("auto", *LAYOUTS):
+        raise SymbackpropError(f"--layout must be auto, rows or columns, not {layout!r}")
+    chosen = _detect_layout(net, ref, fn, path, timeout, seed) if layout == "auto" else LAYOUTS[layout](net)
+    summed = None  # rows layout: sums or means, decided at the first batch
     rng = np.random.default_rng(seed)
     shapes = net.shapes()
     results = {k: ParamResult(k, s) for k, s in shapes.items()}
@@ -268,14 +306,28 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
             want_cost, want = ref(params, X, Y)
             try:
                 with _guarded(path, timeout, "the function"):
-                    out = fn({k: v.copy() for k, v in params.items()}, X.copy(), Y.copy())
+                    out = fn(*chosen.inputs(params, X, Y))
             except Exception as err:  # noqa: BLE001 - report the user's own error, not ours
                 if isinstance(err, UserCodeError):
                     raise
                 raise UserCodeError(_user_error(err, path)) from None
+            returned_cost = None
             if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict):
+                returned_cost = _numbers(out[0])
+                out = (out[0], chosen.gradients(out[1]))
+            elif isinstance(out, dict):
+                out = chosen.gradients(out)
+            if summed is None and m > 1:
+                summed = chosen.name == "rows" and _summed(
+                    float(returned_cost.ravel()[0]) if isinstance(returned_cost, np.ndarray) and
+                    returned_cost.size == 1 else None, want_cost,
+                    {k: _numbers(v) for k, v in (out[1] if isinstance(out, tuple) else out).items()}, want, m)
+            per = m if summed else 1
+            if isinstance(out, tuple):
                 cost_result = results.setdefault("cost", ParamResult("cost", (1, 1), (1, 1)))
                 got_cost = _numbers(out[0])
+                if not isinstance(got_cost, str):
+                    got_cost = got_cost / per
                 if isinstance(got_cost, str) or got_cost.size != 1:
                     cost_result.problem = (f"the returned cost {got_cost}" if isinstance(got_cost, str) else
                                            "the returned cost is not one number (the mean over the samples)")
@@ -289,6 +341,7 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
                                     f"with keys {', '.join(shapes)}")
             extra |= set(map(str, out)) - set(shapes)
             got_all = {k: _numbers(v) for k, v in out.items() if k in shapes}
+            got_all = {k: v if isinstance(v, str) else v / per for k, v in got_all.items()}
             cases.append(Case(params, X, Y, {k: v for k, v in got_all.items() if not isinstance(v, str)}, want))
             case = f"draw {trial}, {'1 sample' if m == 1 else f'batch of {m}'}"
             for name, res in results.items():
@@ -297,7 +350,7 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
                 if name not in out:
                     res.problem = "missing from the returned gradients"
                     continue
-                got = _numbers(out[name])
+                got = got_all[name]
                 if isinstance(got, str):
                     res.problem = got
                     continue
@@ -310,11 +363,15 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
     for name, res in results.items():
         if name != "cost" and not res.ok and res.problem != "missing from the returned gradients":
             res.diagnosis = diagnose(d, name, cases)
-    return Report(title, list(results.values()), sorted(extra))
+    how = "detected from your function" if layout == "auto" else "chosen with --layout"
+    notes = [f"layout: {chosen.description}; {how}"]
+    if summed:
+        notes.append("your cost and gradients are sums over the samples; they are divided by m to compare")
+    return Report(title, list(results.values()), sorted(extra), notes)
 
 
 def check_file(spec, target: str, cost: str | None = None, trials: int = 5, seed: int = 0,
-               timeout: float = 60.0) -> Report:
+               timeout: float = 60.0, layout: str = "auto") -> Report:
     """``check_backprop`` on ``FILE.py:FUNC``; each call of the user's code may take ``timeout`` seconds."""
     if trials < 1:
         raise SymbackpropError(f"--trials must be at least 1, not {trials}")
@@ -322,4 +379,4 @@ def check_file(spec, target: str, cost: str | None = None, trials: int = 5, seed
         raise SymbackpropError(f"--timeout must be a positive number of seconds, not {timeout:g}")
     d = derive(spec, cost)
     fn, path = load_user_function(target, timeout)
-    return check_backprop(d, fn, trials=trials, seed=seed, path=path, label=target, timeout=timeout)
+    return check_backprop(d, fn, trials=trials, seed=seed, path=path, label=target, timeout=timeout, layout=layout)

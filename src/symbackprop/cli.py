@@ -166,7 +166,7 @@ def _cmd_check(args) -> int:
 
     _say_default_cost(args.spec, args.cost)
     report = check_file(args.spec, args.function, cost=args.cost, trials=args.trials, seed=args.seed,
-                        timeout=args.timeout)
+                        timeout=args.timeout, layout=args.layout)
     print(json.dumps(report.to_json(), indent=2) if args.json else report.to_text())
     return 0 if report.ok else 1
 
@@ -261,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random draws (default 0)")
     p.add_argument("--timeout", type=float, default=60.0, metavar="S",
                    help="seconds each call of your code may take (default 60); what it prints goes to stderr")
+    p.add_argument("--layout", choices=("auto", "rows", "columns"), default="auto",
+                   help="rows: X is (N, D), W (in, out), 1-D biases b1, integer labels, the cost summed or "
+                        "averaged (most courses); columns: symbackprop's; auto (default): whichever your code runs")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_cmd_check)
 
