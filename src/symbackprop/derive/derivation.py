@@ -141,6 +141,10 @@ class Derivation:
     def __repr__(self) -> str:
         return f"Derivation({self.network.spec!r}, cost={self.cost.name!r})"
 
+    def __str__(self) -> str:
+        """``print(derivation)`` prints the derivation itself."""
+        return self.to_text()
+
 
 def derive(spec: str | Network, cost: str | None = None) -> Derivation:
     """Derive the backprop of a network given as a spec string or :class:`Network`.
