@@ -200,23 +200,21 @@ def test_jax_trains_data_parallel_on_two_host_devices(tmp_path):
     np.testing.assert_array_equal(load(tmp_path / "two.json").predict(X), load(tmp_path / "one.json").predict(X))
 
 
-def test_jax_on_a_gpu_when_there_is_one():
-    jax = needs("jax")
-    if not any(d.platform == "gpu" for d in jax.devices()):
-        pytest.skip("JAX sees no GPU here (the GPU check runs where one is lent)")
-    X, y = digits()
-    model = train("64-64:relu-10:softmax", X[:1200], y[:1200], "cross_entropy", batch_size=32, epochs=40, lr=0.1,
-                  scale=16.0, backend="jax", dtype="float32")
-    assert "gpu" in model.history["device"]
-    assert model.score(X[1200:], y[1200:])["accuracy"] >= 0.95
+def _accelerator(framework) -> str | None:
+    """The GPU kind a framework sees here, or None."""
+    module = needs(framework)
+    if framework == "jax":
+        return "gpu" if any(d.platform == "gpu" for d in module.devices()) else None
+    return "cuda" if module.cuda.is_available() else None
 
 
-def test_torch_on_cuda_when_there_is_one():
-    torch = needs("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("PyTorch sees no CUDA device here")
+@pytest.mark.parametrize("framework", ["jax", "torch"])
+def test_training_on_a_gpu_when_there_is_one(framework):
+    kind = _accelerator(framework)
+    if kind is None:
+        pytest.skip(f"{framework} sees no GPU here (the GPU check runs where one is lent)")
     X, y = digits()
     model = train("64-64:relu-10:softmax", X[:1200], y[:1200], "cross_entropy", batch_size=32, epochs=40, lr=0.1,
-                  scale=16.0, backend="torch", dtype="float32")
-    assert "cuda" in model.history["device"]
+                  scale=16.0, backend=framework, dtype="float32")
+    assert kind in model.history["device"]
     assert model.score(X[1200:], y[1200:])["accuracy"] >= 0.95

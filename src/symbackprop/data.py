@@ -108,7 +108,7 @@ def _convert(path, header, cols, rows, numbers) -> np.ndarray:
     return out
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
     try:
         float(text)
         return True
@@ -155,7 +155,7 @@ def read_csv(path: str | Path, target: str | None = None, features: list[str] | 
         nonlocal filled, y, text_labels
         end = filled + len(block)
         X[filled:end] = _convert(path, header, feat_cols, block, block_numbers)
-        if target_col is not None and filled == 0 and not _is_number(block[0][target_col]):
+        if target_col is not None and filled == 0 and not is_number(block[0][target_col]):
             text_labels, y = True, np.empty(len(y), dtype=object)
         if text_labels:
             y[filled:end] = _labels(path, header[target_col], [row[target_col] for row in block], block_numbers)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import Dataset, encode_targets, read_csv, split
+from .data import Dataset, encode_targets, is_number, read_csv, split
 from .errors import DataError, SymbackpropError
 from .model import Model
 from .spec import parse_spec
@@ -132,19 +132,11 @@ def parse_values(text: str | list[str], n: int, where: str = "values") -> np.nda
     try:
         row = [float(v) for v in parts]
     except ValueError:
-        bad = next(v for v in parts if not _is_number(v))
+        bad = next(v for v in parts if not is_number(v))
         raise SymbackpropError(f"{where}: '{bad}' is not a number") from None
     if not all(np.isfinite(row)):
         raise SymbackpropError(f"{where}: values must be finite numbers")
     return np.array([row])
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
 
 
 def demo(data=None, seed: int = 1, progress=None, say=print) -> TrainResult:

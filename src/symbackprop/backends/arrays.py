@@ -90,3 +90,45 @@ def split_pullback(upstream: Program, dialect: Dialect) -> tuple[list[str], list
     read = {k for s in back for k in mx.refs(s.expr)}
     saved = [str(s.key) for s in fwd if s.key in read]
     return lines(upstream, fwd, dialect), saved, lines(upstream, back, dialect)
+
+
+def core_functions(program: Program, dialect: Dialect, gradients: str = "gradients") -> str:
+    """``forward``, ``predict``, ``cost`` and the gradients function (named ``gradients``) as source: what every
+    array module has, in the dialect's spelling (samples are columns)."""
+    unpack = "\n".join(f'    {p.name} = params["{p.name}"]' for p in program.params)
+    out_key = program.output.key
+    grads = [program.gradient(p) for p in program.params]
+    fwd = lines(program, program.needed([out_key]), dialect)
+    train = lines(program, program.needed([program.cost] + [g.key for g in grads]), dialect)
+    cost_only = lines(program, program.needed([program.cost]), dialect)
+    layers = ", ".join(f'"{s.lhs}": {s.lhs}' for s in program.needed([out_key]))
+    mean = ", ".join(f'"{p.name}": {g.lhs} / m' for p, g in zip(program.params, grads))
+    nl = "\n"
+    return f'''def forward(params, X):
+    """Every forward value for X of shape (n_inputs, m): {{"Z1": ..., "A1": ..., ...}}."""
+{unpack}
+    m = X.shape[1]
+{nl.join(fwd)}
+    return {{{layers}}}
+
+
+def predict(params, X):
+    """The output layer {out_key} for X of shape (n_inputs, m)."""
+    return forward(params, X)["{out_key}"]
+
+
+def cost(params, X, Y):
+    """The mean cost over the m columns of X, Y."""
+{unpack}
+    m = X.shape[1]
+{nl.join(cost_only)}
+    return C / m
+
+
+def {gradients}(params, X, Y):
+    """(cost, grads): the mean cost over the m columns of X, Y and its derived gradient for every parameter."""
+{unpack}
+    m = X.shape[1]
+{nl.join(train)}
+    return C / m, {{{mean}}}
+'''

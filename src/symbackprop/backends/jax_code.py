@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import __version__
 from ..program import Program
-from .arrays import JAX, lines, split_pullback
+from .arrays import JAX, core_functions, split_pullback
 
 HELPERS = '''
 
@@ -22,12 +22,6 @@ def module_source(program: Program, upstream: Program) -> str:
     params = [p.name for p in program.params]
     unpack = "\n".join(f'    {p} = params["{p}"]' for p in params)
     out_key = program.output.key
-    grads = [program.gradient(p) for p in program.params]
-    fwd = lines(program, program.needed([out_key]), JAX)
-    train = lines(program, program.needed([program.cost] + [g.key for g in grads]), JAX)
-    cost_only = lines(program, program.needed([program.cost]), JAX)
-    layers = ", ".join(f'"{s.lhs}": {s.lhs}' for s in program.needed([out_key]))
-    mean = ", ".join(f'"{p.name}": {g.lhs} / m' for p, g in zip(program.params, grads))
     pull_fwd, saved, pull_back = split_pullback(upstream, JAX)
     saved_dict = ", ".join(f'"{k}": {k}' for k in saved)
     unsave = "\n".join(f'    {k} = saved["{k}"]' for k in saved)
@@ -48,34 +42,7 @@ COST = {program.cost_name!r}
 SHAPES = {dict((p.name, p.shape) for p in program.params)!r}
 {HELPERS}
 
-def forward(params, X):
-    """Every forward value for X of shape (n_inputs, m): {{"Z1": ..., "A1": ..., ...}}."""
-{unpack}
-    m = X.shape[1]
-{nl.join(fwd)}
-    return {{{layers}}}
-
-
-def predict(params, X):
-    """The output layer {out_key} for X of shape (n_inputs, m)."""
-    return forward(params, X)["{out_key}"]
-
-
-def cost(params, X, Y):
-    """The mean cost over the m columns of X, Y."""
-{unpack}
-    m = X.shape[1]
-{nl.join(cost_only)}
-    return C / m
-
-
-def loss_and_grads(params, X, Y):
-    """(cost, grads): the mean cost over the m columns of X, Y and its derived gradient for every parameter."""
-{unpack}
-    m = X.shape[1]
-{nl.join(train)}
-    return C / m, {{{mean}}}
-
+{core_functions(program, JAX, "loss_and_grads")}
 
 gradients = loss_and_grads
 

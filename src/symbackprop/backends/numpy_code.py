@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import __version__
 from ..program import Program
+from .arrays import NUMPY, core_functions
 from .arrays import lines as _lines
 
 HELPERS = '''
@@ -24,15 +25,10 @@ def module_source(program: Program) -> str:
     ``sgd_step`` and ``trace`` (every step's value, for worked examples)."""
     params = [p.name for p in program.params]
     unpack = "\n".join(f'    {p} = params["{p}"]' for p in params)
-    out_key = program.output.key
     grads = [program.gradient(p) for p in program.params]
-    fwd = _lines(program, program.needed([out_key]))
     train = _lines(program, program.needed([program.cost] + [g.key for g in grads]))
     every = [s for s in program.steps if s.expr is not None]
     trace = _lines(program, every)
-    layers = ", ".join(f'"{s.lhs}": {s.lhs}' for s in program.needed([out_key]))
-    cost_only = _lines(program, program.needed([program.cost]))
-    mean = ", ".join(f'"{p.name}": {g.lhs} / m' for p, g in zip(program.params, grads))
     updates = "\n".join(f"    {p.name} -= step * {g.lhs}" for p, g in zip(program.params, grads))
     values = ", ".join(f'"{s.lhs}": {s.lhs}' + (" / m" if s.role in ("gradient", "cost") else "") for s in every)
     nl = "\n"
@@ -49,34 +45,7 @@ COST = {program.cost_name!r}
 SHAPES = {dict((p.name, p.shape) for p in program.params)!r}
 {helpers}
 
-def forward(params, X):
-    """Every forward value for X of shape (n_inputs, m): {{"Z1": ..., "A1": ..., ...}}."""
-{unpack}
-    m = X.shape[1]
-{nl.join(fwd)}
-    return {{{layers}}}
-
-
-def predict(params, X):
-    """The output layer {out_key} for X of shape (n_inputs, m)."""
-    return forward(params, X)["{out_key}"]
-
-
-def cost(params, X, Y):
-    """The mean cost over the m columns of X, Y."""
-{unpack}
-    m = X.shape[1]
-{nl.join(cost_only)}
-    return C / m
-
-
-def gradients(params, X, Y):
-    """(cost, grads): the mean cost over the m columns of X, Y and its gradient for every parameter."""
-{unpack}
-    m = X.shape[1]
-{nl.join(train)}
-    return C / m, {{{mean}}}
-
+{core_functions(program, NUMPY)}
 
 def sgd_step(params, X, Y, lr):
     """One step of gradient descent on the batch (X, Y), in place; returns the mean cost before it.

@@ -40,33 +40,38 @@ class ScalarPython(_StableNodes, PythonCodePrinter):
 
 
 class ArrayNumPy(_StableNodes, NumPyPrinter):
-    """NumPy over whole arrays (samples as columns): ``Max`` is ``np.maximum``, H(z) is ``(z > 0)``."""
+    """NumPy over whole arrays (samples as columns): ``Max`` is ``np.maximum``, H(z) is ``(z > 0)``.
 
+    Array libraries that spell things as NumPy does subclass it and change ``prefix`` (the module's name in the
+    generated code) and the templates."""
+
+    prefix = "np"
     softplus = "np.logaddexp(0.0, {})"
+    erf = "_erf({})"  # NumPy has none: the module defines _erf from math.erf when it uses it
 
     def __init__(self, **kw):
         super().__init__({"fully_qualified_modules": False, **kw})
-        self._module = "np"
+        self._module = self.prefix
 
-    def _print_erf(self, expr):  # NumPy has none: the module defines _erf from math.erf when it uses it
-        return f"_erf({self._print(expr.args[0])})"
+    def _print_erf(self, expr):
+        return self.erf.format(self._print(expr.args[0]))
 
     def _module_format(self, fqn, register=True):
-        return "np." + fqn.split(".")[-1] if fqn.startswith(("numpy.", "math.")) else fqn
+        return f"{self.prefix}." + fqn.split(".")[-1] if fqn.startswith(("numpy.", "math.")) else fqn
 
     def _fold(self, func: str, expr) -> str:
         """``np.maximum(np.maximum(a, b), c)`` for ``Max(a, b, c)``."""
         args = [self._print(a) for a in expr.args]
         out = args[0]
         for arg in args[1:]:
-            out = f"{func}({out}, {arg})"
+            out = f"{self.prefix}.{func}({out}, {arg})"
         return out
 
     def _print_Max(self, expr):
-        return self._fold("np.maximum", expr)
+        return self._fold("maximum", expr)
 
     def _print_Min(self, expr):
-        return self._fold("np.minimum", expr)
+        return self._fold("minimum", expr)
 
 
 class C99(_StableNodes, C99CodePrinter):
@@ -90,37 +95,21 @@ class JavaScript(_StableNodes, JavascriptCodePrinter):
 class ArrayJax(ArrayNumPy):
     """``jax.numpy`` (as ``jnp``): H(z) keeps z's dtype; erf is ``jax.scipy.special.erf``."""
 
+    prefix = "jnp"
     step = "_step({})"
     logistic = "jax.nn.sigmoid({})"
     softplus = "jnp.logaddexp(0.0, {})"
-
-    def __init__(self, **kw):
-        super().__init__(**kw)
-        self._module = "jnp"
-
-    def _print_erf(self, expr):
-        return f"jax.scipy.special.erf({self._print(expr.args[0])})"
-
-    def _module_format(self, fqn, register=True):
-        return "jnp." + fqn.split(".")[-1] if fqn.startswith(("numpy.", "math.")) else fqn
-
-    def _fold(self, func: str, expr) -> str:
-        return super()._fold(func.replace("np.", "jnp."), expr)
+    erf = "jax.scipy.special.erf({})"
 
 
 class ArrayTorch(ArrayNumPy):
     """PyTorch tensors: H(z) keeps z's dtype; ``Max`` with a number is ``torch.clamp``; erf is ``torch.erf``."""
 
+    prefix = "torch"
     step = "_step({})"
     logistic = "torch.sigmoid({})"
     softplus = "_softplus({})"
-
-    def __init__(self, **kw):
-        super().__init__(**kw)
-        self._module = "torch"
-
-    def _print_erf(self, expr):
-        return f"torch.erf({self._print(expr.args[0])})"
+    erf = "torch.erf({})"
 
     def doprint(self, expr, *args, **kw):
         """Constants such as sqrt(2) become floats first: torch's functions take tensors, not numbers."""
@@ -129,18 +118,15 @@ class ArrayTorch(ArrayNumPy):
                                 lambda e: sp.Float(float(e), 17))
         return super().doprint(expr, *args, **kw)
 
-    def _module_format(self, fqn, register=True):
-        return "torch." + fqn.split(".")[-1] if fqn.startswith(("numpy.", "math.")) else fqn
-
     def _fold(self, func: str, expr) -> str:
         """``torch.maximum`` between tensors; ``torch.clamp(x, min=c)`` where one side is a number."""
         numbers = [a for a in expr.args if a.is_number]
         tensors = [self._print(a) for a in expr.args if not a.is_number]
         out = tensors[0]
         for arg in tensors[1:]:
-            out = f"torch.{func.split('.')[-1]}({out}, {arg})"
+            out = f"torch.{func}({out}, {arg})"
         if numbers:
-            bound = "min" if func.endswith("maximum") else "max"
+            bound = "min" if func == "maximum" else "max"
             pick = max if bound == "min" else min
             out = f"torch.clamp({out}, {bound}={self._print(pick(numbers))})"
         return out

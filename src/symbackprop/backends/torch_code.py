@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import __version__
 from ..program import Program
-from .arrays import TORCH, lines, split_pullback
+from .arrays import TORCH, core_functions, lines, split_pullback
 
 HELPERS = '''
 
@@ -37,11 +37,7 @@ def module_source(program: Program, upstream: Program) -> str:
     unpack = "\n".join(f'    {p} = params["{p}"]' for p in params)
     out_key = program.output.key
     grads = [program.gradient(p) for p in program.params]
-    fwd = lines(program, program.needed([out_key]), TORCH)
     train = lines(program, program.needed([program.cost] + [g.key for g in grads]), TORCH)
-    cost_only = lines(program, program.needed([program.cost]), TORCH)
-    layers = ", ".join(f'"{s.lhs}": {s.lhs}' for s in program.needed([out_key]))
-    mean = ", ".join(f'"{p.name}": {g.lhs} / m' for p, g in zip(program.params, grads))
     updates = "\n".join(f"        {p.name}.sub_(step * {g.lhs})" for p, g in zip(program.params, grads))
     flat = _layout(program)
     pull_fwd, saved, pull_back = split_pullback(upstream, TORCH)
@@ -70,34 +66,7 @@ COST = {program.cost_name!r}
 SHAPES = {shapes!r}  # as Model holds them (biases 1-D)
 {HELPERS}
 
-def forward(params, X):
-    """Every forward value for X of shape (n_inputs, m), biases (n, 1): {{"Z1": ..., "A1": ..., ...}}."""
-{unpack}
-    m = X.shape[1]
-{nl.join(fwd)}
-    return {{{layers}}}
-
-
-def predict(params, X):
-    """The output layer {out_key} for X of shape (n_inputs, m)."""
-    return forward(params, X)["{out_key}"]
-
-
-def cost(params, X, Y):
-    """The mean cost over the m columns of X, Y."""
-{unpack}
-    m = X.shape[1]
-{nl.join(cost_only)}
-    return C / m
-
-
-def gradients(params, X, Y):
-    """(cost, grads): the mean cost over the m columns of X, Y and its derived gradient for every parameter."""
-{unpack}
-    m = X.shape[1]
-{nl.join(train)}
-    return C / m, {{{mean}}}
-
+{core_functions(program, TORCH)}
 
 def sgd_step(params, X, Y, lr):
     """One step of gradient descent on the batch (X, Y), in place; returns the mean cost before it (a tensor)."""
