@@ -125,7 +125,8 @@ def parts(obj: Key | Deriv, index: tuple = ()):
 
 
 def _latex_sub(base: str, sub: str) -> str:
-    base = {"gamma": r"\gamma", "beta": r"\beta"}.get(base, base)
+    base = {"gamma": r"\gamma", "beta": r"\beta", "mu": r"\mu", "sigma": r"\sigma", "Xhat": r"\hat{X}",
+            "var": r"\sigma^2", "sq": r"\Delta^2"}.get(base, base)
     return base if not sub else f"{base}_{{{sub}}}"
 
 

@@ -12,21 +12,32 @@ from .costs import SQUARED_ERROR, Cost, get_cost
 from .errors import SpecError
 from .layers.base import Layer, Site
 from .layers.dense import Linear
+from .layers.norm import LayerNorm
+from .layers.residual import Add
 from .program import Param
 
 MAX_WIDTH = 100_000
 _INT = re.compile(r"^\s*\d+\s*$")
 
 
+NORMS = {"layernorm": LayerNorm}
+NOT_YET = {"batchnorm": "batchnorm is not supported yet (layernorm is)"}
+
+
 @dataclass(frozen=True)
 class Dense:
-    """A fully connected layer: ``Z = W·A_prev + B``, ``A = activation(Z)``.
+    """A fully connected layer: ``Z = W·A_prev + B``, ``N = norm(Z)`` when ``norm`` is given,
+    ``A = activation(N)``, and with ``residual=True`` ``A = A_prev + activation(N)``.
 
-    ``activation`` is a name, an activation, or any elementwise layer object (its own parameters too).
+    ``activation`` is a name, an activation, or any elementwise layer object (its own parameters too);
+    ``norm`` is ``"layernorm"`` or ``None``.
     """
 
     width: int
     activation: Layer = field(default_factory=lambda: get_activation("identity"))
+    norm: str | None = None
+    residual: bool = False
+    dropout: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, "activation", get_activation(self.activation))
@@ -34,12 +45,33 @@ class Dense:
             raise SpecError(f"layer width must be a whole number, not {self.width!r}")
         if not 1 <= self.width <= MAX_WIDTH:
             raise SpecError(f"layer width must be between 1 and {MAX_WIDTH}, not {self.width}")
+        if self.norm is not None and self.norm not in NORMS:
+            raise SpecError(NOT_YET.get(self.norm, f"unknown norm {self.norm!r} (choose layernorm)"))
+        if self.dropout:
+            raise SpecError("dropout is not supported yet")
+        if not isinstance(self.residual, bool):
+            raise SpecError(f"residual must be True or False, not {self.residual!r}")
 
-    def nodes(self, number: int, prev: naming.Key, n_in: int) -> list[tuple[Layer, naming.Key, naming.Key, int]]:
-        """``(layer, out, in, n_in)`` for the dense part and the activation of layer ``number``."""
-        init = "he" if getattr(self.activation, "he_init", False) else "glorot"
-        return [(Linear(self.width, init), naming.pre(number), prev, n_in),
-                (self.activation, naming.act(number), naming.pre(number), self.width)]
+    @property
+    def token(self) -> str:
+        """This layer in the spec grammar: ``WIDTH[:NORM]:ACT[:residual]``."""
+        return ":".join([str(self.width), *([self.norm] if self.norm else []), self.activation.name,
+                         *(["residual"] if self.residual else [])])
+
+    def nodes(self, number: int, prev: naming.Key) -> list[tuple[Layer, naming.Key, tuple[naming.Key, ...]]]:
+        """``(layer, out, ins)`` for the dense part, the norm, the activation and the residual add of layer
+        ``number``."""
+        init = "he" if getattr(self.activation, "he_init", False) and not self.norm else "glorot"
+        out = [(Linear(self.width, init), naming.pre(number), (prev,))]
+        src = naming.pre(number)
+        if self.norm:
+            out.append((NORMS[self.norm](), naming.Key("N", number), (src,)))
+            src = naming.Key("N", number)
+        branch = naming.Key("R", number) if self.residual else naming.act(number)
+        out.append((self.activation, branch, (src,)))
+        if self.residual:
+            out.append((Add(), naming.act(number), (prev, branch)))
+        return out
 
 
 @dataclass(frozen=True)
@@ -73,12 +105,20 @@ class Network:
             raise SpecError(f"the number of inputs must be between 1 and {MAX_WIDTH}, not {self.inputs}")
         if not self.layers:
             raise SpecError("a network needs at least one layer, e.g. '3-3:relu-1:logistic'")
+        width = self.inputs
         for number, layer in enumerate(self.layers, start=1):
             if not isinstance(layer, Dense):
                 raise SpecError(f"layer {number} must be a Dense layer, not {layer!r}")
             if "output-only" in layer.activation.traits and number != len(self.layers):
                 raise SpecError(f"{layer.activation.name} is for the output layer only, but layer {number} of "
                                 f"{len(self.layers)} uses it")
+            if layer.residual and number == len(self.layers):
+                raise SpecError(f"the output layer ({layer.token}) cannot be residual: its activation is the "
+                                "prediction")
+            if layer.residual and layer.width != width:
+                raise SpecError(f"layer {number} ({layer.token}) adds its input to its output, so its width must "
+                                f"equal the previous width {width}, not {layer.width}")
+            width = layer.width
         out = self.output
         if getattr(out.activation, "outputs", "") == "distribution" and out.width == 1:
             raise SpecError(f"a {out.activation.name} over 1 unit is always 1 and learns nothing: use "
@@ -87,14 +127,15 @@ class Network:
     @cached_property
     def nodes(self) -> tuple[Node, ...]:
         """The layer graph in topological order (each node's inputs come before it)."""
-        out, prev, n_in = [], naming.X, self.inputs
+        out, prev, shapes = [], naming.X, {naming.X: (self.inputs, 1)}
         for number, dense in enumerate(self.layers, start=1):
-            for layer, key, src, width_in in dense.nodes(number, prev, n_in):
-                shape = (layer.width(width_in), 1)
-                site = Site(number, key, (src,), ((width_in, 1),), shape, layer.params(number, width_in),
-                            (src != naming.X,))
+            for layer, key, srcs in dense.nodes(number, prev):
+                in_shapes = tuple(shapes[s] for s in srcs)
+                shapes[key] = (layer.width(in_shapes[0][0]), 1)
+                site = Site(number, key, srcs, in_shapes, shapes[key], layer.params(number, in_shapes[0][0]),
+                            tuple(s != naming.X for s in srcs))
                 out.append(Node(layer, site))
-                prev, n_in = key, shape[0]
+            prev = naming.act(number)
         return tuple(out)
 
     @cached_property
@@ -128,7 +169,7 @@ class Network:
     @property
     def spec(self) -> str:
         """The compact spec string, e.g. ``3-3:relu-1:logistic``."""
-        return "-".join([str(self.inputs)] + [f"{ly.width}:{ly.activation.name}" for ly in self.layers])
+        return "-".join([str(self.inputs)] + [ly.token for ly in self.layers])
 
     def __str__(self) -> str:
         return self.spec
@@ -144,7 +185,9 @@ def default_cost(network) -> str:
 
 
 def parse_spec(text: str, cost: str | Cost | None = None) -> Network:
-    """Parse ``INPUTS-WIDTH:ACT-WIDTH:ACT...`` into a :class:`Network`; clear errors name the bad token.
+    """Parse ``INPUTS-LAYER-LAYER...`` into a :class:`Network`; clear errors name the bad token.
+
+    ``LAYER = WIDTH[:NORM]:ACT[:residual]`` (``NORM``: layernorm), e.g. ``4-4:layernorm:relu:residual-2:softmax``.
 
     ``cost`` defaults to cross_entropy for a softmax output and squared_error otherwise; a :class:`Network`
     passes through, keeping its cost unless one is given.
@@ -167,8 +210,31 @@ def parse_spec(text: str, cost: str | Cost | None = None) -> Network:
         if not sep or not act.strip():
             raise SpecError(f"missing activation in layer {number} ({token!r}) of spec {text!r}; "
                             "expected WIDTH:ACTIVATION, e.g. '3:relu'")
+        parts = [p.strip() for p in act.split(":")]
+        norm = parts.pop(0) if parts[0] in NORMS or parts[0] in NOT_YET else None
+        options = {"norm": norm}
         try:
-            layers.append(Dense(int(width), act.strip()))
+            if not parts or not parts[0]:
+                raise SpecError(f"missing activation after {norm}; expected WIDTH:{norm}:ACTIVATION")
+            for part in parts[1:]:
+                key, eq, value = part.partition("=")
+                if part == "residual":
+                    options["residual"] = True
+                elif key == "dropout" and eq:
+                    options["dropout"] = _probability(value)
+                else:
+                    raise SpecError(f"unknown option {part!r}; expected dropout=P or residual after the activation")
+            layers.append(Dense(int(width), parts[0], **options))
         except SpecError as err:
-            raise SpecError(f"{err} (layer {number} of spec {text!r})") from None
+            raise SpecError(f"{err} (layer {number}, {token.strip()!r}, of spec {text!r})") from None
     return Network(int(tokens[0]), layers, cost)
+
+
+def _probability(text: str) -> float:
+    try:
+        p = float(text)
+    except ValueError:
+        raise SpecError(f"dropout={text} is not a number") from None
+    if not 0 <= p < 1:
+        raise SpecError(f"dropout={text} must be at least 0 and below 1")
+    return p

@@ -39,6 +39,7 @@ class Chain:
     expr: sp.Expr | None  # the product in layer symbols; meaningful as a scalar when all widths are 1
     matrix: mx.M  # the composed matrix form, e.g. ((W2ᵀ · dC_dZ2) ⊙ dA1_dZ1) · Xᵀ
     shape: tuple[int, int]
+    routes: tuple[tuple[str, ...], ...] = ()  # every path from the cost (a residual connection makes two)
 
     @property
     def name(self) -> str:
@@ -46,7 +47,8 @@ class Chain:
 
     @property
     def product(self) -> str:
-        return " * ".join(self.factors)
+        """``dC_dA2 * dA2_dZ2 * ...``; with several paths, their sum."""
+        return " + ".join(" * ".join(r) for r in self.routes or (self.factors,))
 
 
 class Derivation:
@@ -82,11 +84,18 @@ class Derivation:
         owner = {p.key: node.site.out for node in self.network.nodes for p in node.site.params}
         chains = {}
         for p in self._params_output_first():
-            route = paths(self.network, owner[p.key])[0] + [naming.local(owner[p.key], p.key)]
-            factors = tuple(str(f) for f in route)
-            chains[p.name] = Chain(p.name, p.key, factors, chain_product(self.program, self.local, factors),
-                                   mx.substitute(defs[naming.grad(p.key)], defs), p.shape)
+            routes = tuple(tuple(str(f) for f in route + [naming.local(owner[p.key], p.key)])
+                           for route in paths(self.network, owner[p.key]))
+            expr = sp.Add(*(chain_product(self.program, self.local, r) for r in routes))
+            chains[p.name] = Chain(p.name, p.key, routes[0], expr, mx.substitute(defs[naming.grad(p.key)], defs),
+                                   p.shape, routes)
         return chains
+
+    @property
+    def closed_forms(self) -> list[tuple[str, str]]:
+        """``(form, proof)`` for each layer that states a closed form for its VJP (a norm), with what proves it."""
+        return [node.layer.closed_form(node.site) for node in self.network.nodes
+                if hasattr(node.layer, "closed_form")]
 
     @property
     def is_scalar(self) -> bool:

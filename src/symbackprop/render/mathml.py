@@ -12,7 +12,8 @@ from ..matexpr import M
 
 
 def _mi(base: str, sub: str) -> str:
-    base = html.escape({"gamma": "γ", "beta": "β"}.get(base, base))
+    base = html.escape({"gamma": "γ", "beta": "β", "mu": "μ", "sigma": "σ", "Xhat": "X\u0302", "var": "σ²"}
+                       .get(base, base))
     return f"<mi>{base}</mi>" if not sub else f"<msub><mi>{base}</mi><mrow><mn>{html.escape(sub)}</mn></mrow></msub>"
 
 

@@ -110,7 +110,7 @@ def derivation_html(d) -> str:
                                    mathml.expr(d.combined)))
     out.append("<h3>Chain rule, parameter by parameter</h3>")
     for c in d.chains.values():
-        factors = "<mo>·</mo>".join(mathml.name(f) for f in c.factors)
+        factors = "<mo>+</mo>".join("<mo>·</mo>".join(mathml.name(f) for f in route) for route in c.routes)
         rhs = factors + (f"<mo>=</mo>{mathml.expr(c.expr)}" if d.is_scalar else "")
         out.append(mathml.equation(mathml.name(c.name), rhs, label=c.name))
         out.append(mathml.equation(mathml.name(c.name), mathml.matrix_expr(c.matrix) +
@@ -158,7 +158,7 @@ def example_html(d, ex: dict) -> str:
     if d.is_scalar:
         for c in d.chains.values():
             nums = [v[f] for f in c.factors if f in v]
-            if len(nums) == len(c.factors):
+            if len(nums) == len(c.factors) and len(c.routes) == 1:
                 prod = float(np.prod([float(np.ravel(n)[0]) for n in nums]))
                 terms = "<mo>·</mo>".join(mathml.array(n) for n in nums)
                 out.append(mathml.equation(mathml.name(c.name), f"{terms}<mo>=</mo>{mathml.number(prod)}"))

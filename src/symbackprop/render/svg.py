@@ -21,7 +21,8 @@ def _svg(width: int, height: int, body: str, label: str) -> str:
 def network(net) -> str:
     """Inputs and every layer as a column of units (a wide layer as one box with its width)."""
     widths = net.widths()
-    acts = ["input"] + [layer.activation.name for layer in net.layers]
+    acts = ["input"] + [" + ".join(([layer.norm] if layer.norm else []) + [layer.activation.name]) +
+                        (", residual" if layer.residual else "") for layer in net.layers]
     col, top, height = 150, 40, 260
     width = col * len(widths) + 40
     body, centres = [], []
@@ -66,12 +67,20 @@ def _label(x, y, w, h, inner) -> str:
 
 
 def graph(derivation) -> str:
-    """X → Z1 → A1 → ... → C with each layer's parameters feeding in; each edge carries its local derivative."""
+    """X → Z1 → A1 → ... → C with each layer's parameters feeding in; each edge carries its local derivative.
+
+    A residual connection's skip edge (A_prev to the sum) arcs below the chain, with its own local derivative.
+    """
     nodes = derivation.network.nodes
-    col, mid = 300, 170
+    mid = 170
     chain = [naming.X] + [node.site.out for node in nodes] + [naming.C]
-    pos = {k: (60 + i * col // 2, mid) for i, k in enumerate(chain)}
-    width = 60 + (len(chain) - 1) * col // 2 + 80
+    has_params = {node.site.out for node in nodes if node.site.params}
+    pos, x = {}, 60
+    for k, key in enumerate(chain):
+        if k:
+            x += 300 if key in has_params and chain[k - 1] in has_params else 150
+        pos[key] = (x, mid)
+    width = x + 80
     body = ['<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
             'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>']
     last = nodes[-1].site.out
@@ -79,8 +88,9 @@ def graph(derivation) -> str:
     params = set()
     for node in nodes:
         site = node.site
-        for src in site.ins:
-            edges.append((src, site.out, naming.local(site.out, src) if site.needs_grad[0] else None, "below"))
+        for src, need in zip(site.ins, site.needs_grad):
+            skip = chain.index(site.out) - chain.index(src) > 1
+            edges.append((src, site.out, naming.local(site.out, src) if need else None, "skip" if skip else "below"))
         x = pos[site.out][0]
         offsets = [0] if len(site.params) == 1 else [-45 + 90 * k / (len(site.params) - 1)
                                                       for k in range(len(site.params))]
@@ -91,15 +101,23 @@ def graph(derivation) -> str:
     pos[naming.Y] = (pos[naming.C][0], mid + 110)
     for a, b, local, where in edges:
         (x0, y0), (x1, y1) = pos[a], pos[b]
-        dx, dy = x1 - x0, y1 - y0
-        dist = (dx * dx + dy * dy) ** 0.5
-        sx, sy, ex, ey = x0 + dx / dist * 28, y0 + dy / dist * 18, x1 - dx / dist * 28, y1 - dy / dist * 18
-        body.append(f'<line x1="{sx:.1f}" y1="{sy:.1f}" x2="{ex:.1f}" y2="{ey:.1f}" stroke="#555" '
-                    f'marker-end="url(#arrow)"/>')
+        if where == "skip":
+            body.append(f'<path d="M {x0:.1f} {y0 + 18} Q {(x0 + x1) / 2:.1f} {y0 + 190} {x1:.1f} {y1 + 18}" '
+                        'fill="none" stroke="#555" stroke-dasharray="5 3" marker-end="url(#arrow)"/>')
+        else:
+            dx, dy = x1 - x0, y1 - y0
+            dist = (dx * dx + dy * dy) ** 0.5
+            sx, sy, ex, ey = x0 + dx / dist * 28, y0 + dy / dist * 18, x1 - dx / dist * 28, y1 - dy / dist * 18
+            body.append(f'<line x1="{sx:.1f}" y1="{sy:.1f}" x2="{ex:.1f}" y2="{ey:.1f}" stroke="#555" '
+                        f'marker-end="url(#arrow)"/>')
         ld = derivation.local.get(str(local)) if local is not None else None
         if ld is not None:
-            math = mathml.equation(mathml.name(local), mathml.expr(ld.expr), display=False, label=str(local))
-            if where == "below":
+            rhs = (mathml.expr(ld.expr) if len(str(ld.expr)) <= 40 else
+                   f"<mtext>its {ld.shape[0]}×{ld.shape[1]} Jacobian (§2)</mtext>")
+            math = mathml.equation(mathml.name(local), rhs, display=False, label=str(local))
+            if where == "skip":
+                body.append(_label((x0 + x1) / 2 - 70, y0 + 100, 140, 40, math))
+            elif where == "below":
                 body.append(_label((x0 + x1) / 2 - 70, y0 + 22, 140, 90, math))
             elif where == "left":
                 body.append(_label(x0 - 100, (y0 + y1) / 2 - 24, 92, 60, math))
@@ -108,8 +126,12 @@ def graph(derivation) -> str:
     colours = {naming.C: "#fde8e8", naming.X: "#e8f0fe", naming.Y: "#e8f0fe"}
     for k, (x, y) in pos.items():
         fill = colours.get(k, "#fff8e1" if k in params else "#fff")
-        body.append(_node(x, y, html.escape(str(k)), fill))
+        shown = _GREEK.get(k.base, k.base) + ("" if k.layer is None else str(k.layer))
+        body.append(_node(x, y, html.escape(shown), fill))
     return _svg(width, mid + 150, "".join(body), "the computational graph with each local derivative")
+
+
+_GREEK = {"gamma": "γ", "beta": "β"}
 
 
 def font_grid(model, cols: int = 10, rows: int = 6) -> str:

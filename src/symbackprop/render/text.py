@@ -54,6 +54,10 @@ def render_text(d, entries: bool = False, expanded: bool = False, cse: bool = Fa
         lines.append("# Matrix form, layer by layer (shapes per sample).")
         lines += [str(step) for step in d.steps]
         lines += [f"{c.name} = {to_text(c.matrix)}   ({_shape(c.shape)})" for c in d.chains.values()]
+        forms = d.closed_forms
+        if forms:
+            lines.append("# Closed forms the layers compute (the Jacobian is never formed).")
+            lines += [f"{form}\n#   {proof}" for form, proof in forms]
     if entries:
         lines.append("# Per-entry form: the backward pass entry by entry.")
         lines += [f"{lhs} = {text(rhs)}" for lhs, rhs in d.entries.backward]
@@ -100,6 +104,10 @@ def render_json(d, expanded: bool = False, entries: bool = False, cse: bool = Fa
     else:
         out["gradients"] = {}
     out["chains"] = {p: list(c.factors) for p, c in d.chains.items()}
+    if d.closed_forms:
+        out["closed_forms"] = [{"form": form, "proof": proof} for form, proof in d.closed_forms]
+    if any(len(c.routes) > 1 for c in d.chains.values()):  # a residual connection: every path, summed
+        out["paths"] = {p: [list(r) for r in c.routes] for p, c in d.chains.items()}
     out["matrix"] = {s.lhs: {"display": to_text(s.rhs), "shape": list(s.shape), "tree": tree(s.rhs)}
                      for s in d.steps}
     if entries:

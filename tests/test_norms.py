@@ -1,0 +1,171 @@
+"""LayerNorm and residual connections (issue 11): the grammar, SymPy's proof of the closed form, and agreement
+with PyTorch float64 on a corpus of random networks through every backend."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+from test_export import CC, CFLAGS, needs_cc
+
+from symbackprop import Dense, Network, derive, gradcheck, parse_spec, train
+from symbackprop.draws import random_problem
+from symbackprop.errors import SpecError
+from symbackprop.layers.norm import closed_form_holds, closed_form_matches_differences
+
+HIDDEN = ["identity", "relu", "leaky_relu", "logistic", "tanh", "softplus"]
+
+
+def norm_corpus(count: int = 16, seed: int = 11):
+    """Random specs mixing layernorm and residual layers with every activation and cost."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(count):
+        depth = 2 + k % 3
+        width = int(rng.integers(2, 6))
+        layers = []
+        for i in range(depth - 1):
+            norm = ":layernorm" if (k + i) % 2 == 0 else ""
+            residual = ":residual" if i > 0 and (k + i) % 3 != 1 else ""
+            layers.append(f"{width}{norm}:{HIDDEN[(k + i) % len(HIDDEN)]}{residual}")
+        cost = ["squared_error", "binary_cross_entropy", "cross_entropy"][k % 3]
+        last = {"squared_error": f"{1 + k % 2}:tanh", "binary_cross_entropy": "1:logistic",
+                "cross_entropy": "3:softmax"}[cost]
+        if k % 4 == 3:
+            last = last.replace(":", ":layernorm:", 1)
+        out.append(("-".join([str(int(rng.integers(1, 5)))] + layers + [last]), cost))
+    return out
+
+
+CORPUS = norm_corpus()
+
+
+def torch_reference(net, params, X, Y):
+    """Cost and gradients by PyTorch float64 autograd: F.layer_norm in training mode and residual adds."""
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
+    F = torch.nn.functional
+    p = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()}
+    A, Yt = torch.tensor(X, dtype=torch.float64), torch.tensor(Y, dtype=torch.float64)
+    acts = {"identity": lambda z: z, "relu": F.relu, "leaky_relu": lambda z: F.leaky_relu(z, 0.01),
+            "logistic": torch.sigmoid, "tanh": torch.tanh, "softplus": F.softplus,
+            "softmax": lambda z: torch.softmax(z, dim=0)}
+    for layer, dense in enumerate(net.layers, start=1):
+        Z = p[f"W{layer}"] @ A + p[f"B{layer}"]
+        if dense.norm == "layernorm":
+            Z = F.layer_norm(Z.T, (Z.shape[0],), p[f"gamma{layer}"][:, 0], p[f"beta{layer}"][:, 0], eps=1e-5).T
+        out = acts[dense.activation.name](Z)
+        A = A + out if dense.residual else out
+    m = X.shape[1]
+    if net.cost.name == "squared_error":
+        cost = ((A - Yt) ** 2).sum() / m
+    elif net.cost.name == "binary_cross_entropy":
+        cost = F.binary_cross_entropy_with_logits(Z, Yt, reduction="sum") / m
+    else:
+        cost = -(Yt * torch.log_softmax(Z, dim=0)).sum() / m
+    cost.backward()
+    return cost.item(), {k: v.grad.numpy() for k, v in p.items()}
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("spec,cost", CORPUS, ids=[f"{s}/{c}" for s, c in CORPUS])
+def test_corpus_agrees_with_pytorch_float64(spec, cost, backend):
+    d = derive(spec, cost)
+    params, X, Y = random_problem(d.network, np.random.default_rng(5), 4)
+    params = {k: v if not k.startswith("gamma") else 1 + 0.3 * v for k, v in params.items()}
+    want_cost, want = torch_reference(d.network, params, X, Y)
+    got_cost, got = d.compile(backend)(params, X, Y)
+    assert got_cost == pytest.approx(want_cost, rel=1e-9)
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-9, atol=1e-12, err_msg=k)
+
+
+@pytest.mark.parametrize("framework", ["jax", "torch"])
+def test_the_framework_backends_agree_too(framework):
+    pytest.importorskip(framework, reason=f"{framework} is not installed")
+    for spec, cost in CORPUS[:6]:
+        d = derive(spec, cost)
+        params, X, Y = random_problem(d.network, np.random.default_rng(6), 3)
+        c0, g0 = d.compile("numpy")(params, X, Y)
+        c1, g1 = d.compile(framework)(params, X, Y)
+        assert float(c1) == pytest.approx(c0, rel=1e-9)
+        for k in g0:
+            np.testing.assert_allclose(np.asarray(g1[k]), g0[k], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
+def test_sympy_proves_the_layernorm_closed_form_entry_by_entry(n):
+    assert closed_form_holds(n)
+
+
+def test_wider_layers_check_the_closed_form_against_central_differences():
+    assert closed_form_matches_differences(16) and closed_form_matches_differences(64, seed=3)
+
+
+def test_derive_prints_the_per_entry_jacobian_the_closed_form_and_its_proof(run_cli):
+    code, out, _ = run_cli("derive", "4-4:layernorm:relu:residual-2:softmax")
+    assert code == 0
+    assert "dN1_dZ1 = gamma1_i*(-Xhat1_i*Xhat1_j/4 + KroneckerDelta(i, j) - 1/4)/sigma1   [jacobian, 4×4]" in out
+    assert ("dC_dZ1 = (G − mean(G) − Xhat1 ⊙ mean(G ⊙ Xhat1)) / sigma1,  G = gamma1 ⊙ dC_dN1" in out)
+    assert "proven against the per-entry derivation by SymPy at this width (4)" in out
+    code, out, _ = run_cli("derive", "4-4:layernorm:relu:residual-2:softmax", "--format", "json")
+    doc = json.loads(out)
+    assert doc["closed_forms"][0]["proof"].startswith("proven against the per-entry derivation")
+
+
+def test_a_residual_fan_in_is_written_as_the_sum_of_both_paths():
+    d = derive("3-3:relu-3:tanh:residual-1:logistic", "binary_cross_entropy")
+    text = d.to_text()
+    assert "dC_dA1 = dC_dA2 + W2ᵀ · dC_dZ2   (3×1)" in text
+    assert ("dC_dW1 = dC_dA3 * dA3_dZ3 * dZ3_dA2 * dA2_dR2 * dR2_dZ2 * dZ2_dA1 * dA1_dZ1 * dZ1_dW1 + "
+            "dC_dA3 * dA3_dZ3 * dZ3_dA2 * dA2_dA1 * dA1_dZ1 * dZ1_dW1") in text  # both paths, summed
+    assert gradcheck(d).ok
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("3-4:relu:residual-1:logistic", "adds its input to its output, so its width must equal the previous width 3"),
+    ("3-3:relu-1:logistic:residual", "the output layer (1:logistic:residual) cannot be residual"),
+    ("3-3:layernorm-1:logistic", "missing activation after layernorm"),
+    ("3-3:relu:twice-1:logistic", "unknown option 'twice'"),
+    ("3-3:batchnorm:relu-1:logistic", "batchnorm is not supported yet"),
+    ("3-3:relu:dropout=0.1-1:logistic", "dropout is not supported yet"),
+    ("3-3:relu:dropout=1.5-1:logistic", "dropout=1.5 must be at least 0 and below 1"),
+])
+def test_grammar_mistakes_are_one_line(run_cli, spec, message):
+    code, out, err = run_cli("derive", spec)
+    assert code == 2 and not out and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_builder_takes_the_same_layers_as_objects():
+    net = Network(4, [Dense(4, "relu", norm="layernorm", residual=True), Dense(2, "softmax")])
+    assert net.spec == "4-4:layernorm:relu:residual-2:softmax" and net == parse_spec(net.spec)
+    assert list(net.shapes()) == ["W1", "B1", "gamma1", "beta1", "W2", "B2"]
+    with pytest.raises(SpecError, match="previous width 4"):
+        Network(4, [Dense(3, "relu", residual=True), Dense(2, "softmax")])
+
+
+def test_train_save_load_and_predict_through_every_path(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    y = (X[:, 0] * X[:, 1] > 0).astype(int)
+    spec = "3-8:layernorm:tanh-8:layernorm:relu:residual-1:logistic"
+    for options in ({"iterations": 20_000}, {"batch_size": 16, "epochs": 40}):
+        model = train(spec, X[:200], y[:200], "binary_cross_entropy", lr=0.05, seed=1, **options)
+        assert model.score(X[200:], y[200:])["accuracy"] > 0.8
+    model.save(tmp_path / "m.json")
+    from symbackprop import load
+
+    again = load(tmp_path / "m.json")
+    np.testing.assert_allclose(again.predict_proba(X[:20]), model.predict_proba(X[:20]), rtol=1e-12)
+    assert np.all(model.params["gamma1"] != 1)  # the norm's parameters learned
+
+
+@needs_cc
+def test_the_c_export_compiles_with_werror_and_passes_its_harness(tmp_path):
+    from symbackprop.export import export
+
+    export(parse_spec("4-4:layernorm:relu:residual-3:layernorm:softmax"), "c", tmp_path, "ln")
+    subprocess.run([CC, *CFLAGS, "-o", "t", "test_ln.c", "ln.c", "-lm"], cwd=tmp_path, check=True)
+    run = subprocess.run(["./t"], cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout.startswith("OK"), run.stdout
