@@ -30,6 +30,7 @@ def run_cli(capsys):
     from symbackprop.cli import main
 
     def run(*argv):
+        capsys.readouterr()  # only what this command prints (not, say, a compile notice from training before it)
         code = main([str(a) for a in argv])
         out, err = capsys.readouterr()
         return code, out, err
