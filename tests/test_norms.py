@@ -169,3 +169,66 @@ def test_the_c_export_compiles_with_werror_and_passes_its_harness(tmp_path):
     subprocess.run([CC, *CFLAGS, "-o", "t", "test_ln.c", "ln.c", "-lm"], cwd=tmp_path, check=True)
     run = subprocess.run(["./t"], cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 0 and run.stdout.startswith("OK"), run.stdout
+
+
+# -- weight decay -------------------------------------------------------------------------------------------------
+DECAYED = [CORPUS[1], CORPUS[2], ("3-3:relu-1:logistic", "squared_error")]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba", "jax", "torch"])
+@pytest.mark.parametrize("spec,cost", DECAYED, ids=[f"{s}/{c}" for s, c in DECAYED])
+def test_weight_decay_agrees_with_pytorch(spec, cost, backend):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
+    if backend == "jax":
+        pytest.importorskip("jax", reason="JAX is not installed")
+    lam = 0.01
+    d = derive(spec, cost, l2=lam)
+    params, X, Y = random_problem(d.network, np.random.default_rng(8), 4)
+    want_cost, want = torch_reference(d.network, params, X, Y)
+    weights = [p.name for p in d.network.params if p.penalised]
+    assert weights == [f"W{k}" for k in range(1, d.network.depth + 1)]
+    want_cost += lam * sum(float((params[w] ** 2).sum()) for w in weights)
+    for w in weights:
+        want[w] = want[w] + 2 * lam * params[w]
+    got_cost, got = d.compile(backend)(params, X, Y)
+    assert float(got_cost) == pytest.approx(want_cost, rel=1e-9)
+    for k in want:
+        np.testing.assert_allclose(np.asarray(got[k]), want[k], rtol=1e-9, atol=1e-12, err_msg=k)
+    assert torch is not None
+
+
+def test_weight_decay_is_shown_in_each_weight_gradient_and_nowhere_else(run_cli):
+    code, out, _ = run_cli("derive", "3-3:layernorm:relu-1:logistic", "--l2", "0.001")
+    assert code == 0 and "# Weight decay: the batch cost adds 0.001·Σ‖W‖²" in out
+    assert "dC_dW1 = dC_dZ1 · Xᵀ + 0.002 ⊙ W1   (3×3)" in out and "dC_dW2 = dC_dZ2 · A1ᵀ + 0.002 ⊙ W2" in out
+    assert "dC_dB1 = dC_dZ1   (3×1)" in out and "dC_dgamma1 = dC_dN1 ⊙ Xhat1   (3×1)" in out
+    code, out, _ = run_cli("gradcheck", "3-3:layernorm:relu-1:logistic", "--l2", "0.1")
+    assert code == 0 and out.rstrip().endswith("OK: every gradient agrees")
+    code, _, err = run_cli("derive", "3-3:relu-1:logistic", "--l2", "-1")
+    assert code == 2 and "--l2 must be a number of at least 0" in err
+
+
+def test_training_with_weight_decay_keeps_weights_smaller_and_the_model_remembers(tmp_path):
+    from symbackprop import load
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 4))
+    y = (X[:, 0] + X[:, 1] ** 2 > 1).astype(int)
+    norms = {}
+    for lam in (0.0, 0.05):
+        for options in ({"iterations": 20_000}, {"batch_size": 16, "epochs": 60}):
+            model = train("4-8:tanh-1:logistic", X, y, "binary_cross_entropy", lr=0.1, seed=2, l2=lam, **options)
+            norms[lam, len(options)] = sum(float((model.params[w] ** 2).sum()) for w in ("W1", "W2"))
+    assert norms[0.05, 1] < 0.7 * norms[0.0, 1] and norms[0.05, 2] < 0.7 * norms[0.0, 2]
+    model.save(tmp_path / "m.json")
+    assert load(tmp_path / "m.json").network.l2 == 0.05
+
+
+@needs_cc
+def test_weight_decay_in_the_c_export(tmp_path):
+    from symbackprop.export import export
+
+    export(parse_spec("3-4:layernorm:tanh-1:logistic").with_l2(0.01), "c", tmp_path, "wd")
+    subprocess.run([CC, *CFLAGS, "-o", "t", "test_wd.c", "wd.c", "-lm"], cwd=tmp_path, check=True)
+    run = subprocess.run(["./t"], cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout.startswith("OK"), run.stdout

@@ -27,7 +27,7 @@ def _cmd_derive(args) -> int:
     from .derive import derive
 
     _say_default_cost(args.spec, args.cost)
-    d = derive(args.spec, args.cost)
+    d = derive(args.spec, args.cost, l2=args.l2)
     forms = {"entries": args.entries, "expanded": args.expanded, "cse": args.cse}
     if args.format == "json":
         print(json.dumps(d.to_json(**forms), indent=2))
@@ -51,6 +51,12 @@ def _say_default_cost(spec, cost) -> None:
                   "output; --cost chooses another)", file=sys.stderr)
 
 
+def _l2_option(p) -> None:
+    p.add_argument("--l2", type=float, default=None, metavar="LAMBDA",
+                   help="weight decay: add LAMBDA·Σ‖W‖² to the batch cost (biases and norm parameters are not "
+                        "penalised); the derivation shows 2·LAMBDA·W in each weight gradient")
+
+
 def _train_options(p) -> None:
     p.add_argument("--cost", default=None, help=COSTS_HELP)
     scale = p.add_mutually_exclusive_group()
@@ -71,6 +77,7 @@ def _train_options(p) -> None:
                         "JAX on every local device, PyTorch on CUDA when present)")
     p.add_argument("--no-target-scaling", dest="target_scaling", action="store_false",
                    help="train an identity (regression) output on the raw targets, not standardised ones")
+    _l2_option(p)
     p.add_argument("--dtype", default="float64", choices=("float32", "float64"),
                    help="floating-point type of mini-batch training (default float64)")
 
@@ -100,7 +107,7 @@ def _cmd_train(args) -> int:
                        standardize=args.standardize, per_sample=per_sample, batch_size=args.batch_size,
                        iterations=args.iterations, epochs=args.epochs, lr=args.lr, seed=args.seed,
                        test_size=args.test_size, backend=args.backend, dtype=args.dtype,
-                       target_scaling=args.target_scaling)
+                       target_scaling=args.target_scaling, l2=args.l2)
     model = result.model
     print(f"trained {model.network.spec} ({model.network.cost.name}) on {result.n_train} rows of {args.data}, "
           + (f"tested on {result.n_test}" if result.n_test else "no test set (--test-size 0)")
@@ -175,7 +182,9 @@ def _cmd_gradcheck(args) -> int:
     from .check import gradcheck
 
     _say_default_cost(args.spec, args.cost)
-    report = gradcheck(args.spec, args.cost, seed=args.seed)
+    from .derive import derive
+
+    report = gradcheck(derive(args.spec, args.cost, l2=args.l2), seed=args.seed)
     print(json.dumps(report.to_json(), indent=2) if args.json else report.to_text())
     return 0 if report.ok else 1
 
@@ -232,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--entries", action="store_true", help="also the per-entry form")
     p.add_argument("--expanded", action="store_true", help="also the fully expanded form (small networks)")
     p.add_argument("--cse", action="store_true",
-                   help="only the fully expanded form, after common-subexpression elimination")
+                   help="also the fully expanded form after common-subexpression elimination")
+    _l2_option(p)
     p.set_defaults(func=_cmd_derive)
 
     p = _command(sub, "train", "train a network on a CSV file with the derived gradients")
@@ -273,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"network spec (default {REFERENCE_SPEC}, the reference)")
     p.add_argument("--cost", default=None, help=COSTS_HELP)
     p.add_argument("--seed", type=int, default=0, help="seed of the random point checked (default 0)")
+    _l2_option(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_cmd_gradcheck)
 

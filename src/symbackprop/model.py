@@ -103,6 +103,7 @@ class Model:
             "spec": self.network.spec,
             "definitions": definitions(self.network),
             "cost": self.network.cost.name,
+            **({"l2": self.network.l2} if self.network.l2 else {}),
             "scaling": self.scaling.to_json(),
             "features": self.feature_names,
             "target": self.target_name,
@@ -167,7 +168,7 @@ def from_json(doc, where: str = "<model>") -> Model:
     try:
         for text in texts:  # parsed by the same whitelist as --define: nothing in them runs
             define(text)
-        network = parse_spec(doc["spec"], doc.get("cost", "squared_error"))
+        network = parse_spec(doc["spec"], doc.get("cost", "squared_error")).with_l2(doc.get("l2", 0.0))
     except KeyError:
         raise ModelFileError(f"{where}: the model file has no 'spec'") from None
     except SymbackpropError as err:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -84,16 +85,24 @@ class Node:
 
 @dataclass(frozen=True)
 class Network:
-    """A feed-forward network: ``inputs`` features, then ``layers``, scored by ``cost``."""
+    """A feed-forward network: ``inputs`` features, then ``layers``, scored by ``cost``.
+
+    ``l2`` (λ ≥ 0) adds weight decay: the batch cost gains λ·Σ‖W_l‖² over every weight matrix (biases and norm
+    parameters are not penalised), and each weight gradient 2λ·W_l.
+    """
 
     inputs: int
     layers: tuple[Dense, ...]
     cost: Cost = SQUARED_ERROR
+    l2: float = 0.0
 
-    def __init__(self, inputs: int, layers, cost: str | Cost | None = None):
+    def __init__(self, inputs: int, layers, cost: str | Cost | None = None, l2: float = 0.0):
         object.__setattr__(self, "inputs", inputs)
         object.__setattr__(self, "layers", tuple(layers))
         object.__setattr__(self, "cost", SQUARED_ERROR)
+        if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not math.isfinite(l2) or l2 < 0:
+            raise SpecError(f"--l2 must be a number of at least 0, not {l2!r}")
+        object.__setattr__(self, "l2", float(l2))
         self._validate_layers()
         object.__setattr__(self, "cost", get_cost(default_cost(self) if cost is None else cost))
         self.cost.check_fits(self.output.activation)
@@ -175,7 +184,10 @@ class Network:
         return self.spec
 
     def with_cost(self, cost: str | Cost) -> Network:
-        return Network(self.inputs, self.layers, cost)
+        return Network(self.inputs, self.layers, cost, self.l2)
+
+    def with_l2(self, l2: float) -> Network:
+        return Network(self.inputs, self.layers, self.cost, l2)
 
 
 def default_cost(network) -> str:

@@ -135,7 +135,7 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
           init: str = "auto", dtype: str = "float64", scale: float | None = None, standardize: bool = False,
           validation=None, feature_names=None, target_name: str = "y", classes=None,
           progress: bool | None = None, rows=None, backend: str | None = None,
-          target_scaling: bool = True) -> Model:
+          target_scaling: bool = True, l2: float | None = None) -> Model:
     """Train ``spec`` on all rows of ``X`` (n_samples, n_features), ``y`` (n_samples,) or (n_samples, n_outputs).
 
     Per-sample SGD (``per_sample=True, iterations=N``: N steps, each on one random row) runs a numba
@@ -151,9 +151,11 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
 
     With an identity output (regression), the targets are standardised for training (``target_scaling=False``
     opts out) and the output layer is rescaled afterwards, so that the model, its predictions and its exports are
-    in the target's own units; so is the loss history, for squared error on one output.
+    in the target's own units; so is the loss history, for squared error on one output.  ``l2`` is weight decay
+    (λ·Σ‖W‖² added to the batch cost, derived like the rest).
     """
     network = parse_spec(spec, cost)
+    network = network if l2 is None else network.with_l2(l2)
     if dtype not in ("float32", "float64"):
         raise SymbackpropError(f"dtype must be float32 or float64, not {dtype!r}")
     if lr is None or not np.isfinite(lr) or lr <= 0:

@@ -38,7 +38,7 @@ def check_options(lr=None, iterations=None, epochs=None, batch_size=None, test_s
 def train_dataset(ds: Dataset, net: str, cost: str | None = None, *, scale=None, standardize=False,
                   per_sample=None, batch_size=None, iterations=None, epochs=None, lr=0.05, seed=0,
                   test_size=1 / 3, progress=None, backend=None, dtype="float64",
-                  target_scaling=True) -> TrainResult:
+                  target_scaling=True, l2=None) -> TrainResult:
     """Split ``ds`` with the seed, train on the train part, score both parts into ``model.metrics``."""
     check_options(lr, iterations, epochs, batch_size, test_size, scale)
     network = parse_spec(net, cost)
@@ -54,7 +54,7 @@ def train_dataset(ds: Dataset, net: str, cost: str | None = None, *, scale=None,
                   batch_size=batch_size, epochs=epochs, lr=lr, seed=seed, scale=scale, standardize=standardize,
                   validation=(ds.X, ds.y, te), feature_names=ds.feature_names,
                   target_name=ds.target_name, classes=classes, progress=progress, backend=backend, dtype=dtype,
-                  target_scaling=target_scaling)
+                  target_scaling=target_scaling, l2=l2)
     metrics = {f"train {k}": v for k, v in model.score(ds.X[tr], ds.y[tr]).items()}
     if len(te):  # --test-size 0 trains on every row and has no test metrics
         metrics.update({f"test {k}": v for k, v in model.score(ds.X[te], ds.y[te]).items()})

@@ -63,18 +63,40 @@ def lines(program: Program, steps, dialect: Dialect = NUMPY, indent: str = "    
     """Each step as one commented assignment; gradients summed over the batch, the cost to one number."""
     out = []
     for s in steps:
-        code = expr_code(s.expr, dialect)
-        if s.role == "gradient" and program.batched(s.expr) == "col":
-            code = dialect.rowsum.format(code)
-        if s.role == "cost":  # only the batch's total is needed: a dot product where the sum is of one
-            inner = s.expr.args[0]
+        if s.role == "gradient":
+            code = " + ".join(_batch_total(program, term, dialect) for term in _terms(program, s.expr))
+        elif s.role == "cost":  # only the batch's total is needed: a dot product where the sum is of one
+            data, *decay = _terms(program, s.expr)
+            inner = data.args[0]
             if inner.op == "had" and inner.args[0].shape == inner.args[1].shape:
                 code = dialect.inner.format(expr_code(inner.args[0], dialect), expr_code(inner.args[1], dialect))
             else:
                 code = dialect.total.format(expr_code(inner, dialect))
+            code += "".join(" + m * " + dialect.total.format(expr_code(term, dialect)) for term in decay)
+        else:
+            code = expr_code(s.expr, dialect)
         out.append(f"{indent}# {comment(s)}")
         out.append(f"{indent}{s.lhs} = {code}")
     return out
+
+
+def _terms(program: Program, x: mx.M) -> list[mx.M]:
+    """The added terms of a gradient or cost: one, or a data term then weight decay."""
+    return list(x.args) if x.op == "add" and any(_params_only(program, a) for a in x.args[1:]) else [x]
+
+
+def _params_only(program: Program, x: mx.M) -> bool:
+    """A constant times the parameters alone (weight decay's term): the same for every sample."""
+    return x.op == "had" and x.args[0].op == "const" and set(mx.refs(x)) <= program.param_keys
+
+
+def _batch_total(program: Program, term: mx.M, dialect: Dialect) -> str:
+    """A gradient term summed over the batch: a per-sample column summed, a product that sums already as it is,
+    a term of the parameters alone (weight decay) once per sample."""
+    code = expr_code(term, dialect)
+    if _params_only(program, term):
+        return f"m * ({code})"
+    return dialect.rowsum.format(code) if program.batched(term) == "col" else code
 
 
 def split_pullback(upstream: Program, dialect: Dialect) -> tuple[list[str], list[str], list[str]]:

@@ -155,7 +155,7 @@ class Derivation:
         return self.to_text()
 
 
-def derive(spec: str | Network, cost: str | None = None) -> Derivation:
+def derive(spec: str | Network, cost: str | None = None, l2: float | None = None) -> Derivation:
     """Derive the backprop of a network given as a spec string or :class:`Network`.
 
     >>> print(derive("1-1:relu-1:logistic").local["dA1_dZ1"])
@@ -165,4 +165,4 @@ def derive(spec: str | Network, cost: str | None = None) -> Derivation:
         network = spec if cost is None else spec.with_cost(cost)
     else:
         network = parse_spec(spec, cost)
-    return Derivation(network)
+    return Derivation(network if l2 is None else network.with_l2(l2))

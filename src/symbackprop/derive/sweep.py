@@ -30,12 +30,14 @@ def sweep(network, input_grad: bool = False) -> Program:
     steps: list[Step] = []
     for node in nodes:
         steps += node.layer.forward(node.site)
-    steps += network.cost.steps(last.layer, last.site, target)
+    steps += _with_decay(network, network.cost.steps(last.layer, last.site, target))
     steps.append(network.cost.local(last.site, target))
     for node in reversed(nodes):
         steps += node.layer.local(node.site)
     combined = network.cost.combined(last.layer)
     param_shapes = {p.key: p.shape for p in network.params}
+    penalised = {p.key: mx.had(mx.const(2 * network.l2), mx.ref(p.key, p.shape)) for p in network.params
+                 if p.penalised and network.l2}
     pending: dict = {}
     for node in reversed(nodes):
         site = node.site
@@ -53,6 +55,9 @@ def sweep(network, input_grad: bool = False) -> Program:
             g = mx.ref(naming.grad(site.out), site.shape)
         for key, shown, computed in node.layer.vjp(site, g):
             if key in param_shapes:
+                decay = penalised.get(key)
+                if decay is not None:  # weight decay: + 2λ·W in this weight's gradient
+                    shown, computed = mx.add(shown, decay), (mx.add(computed, decay) if computed is not None else None)
                 steps.append(Step(naming.grad(key), computed or shown, param_shapes[key], "gradient",
                                   shown=shown if computed is not None else None))
             elif site.needs_grad[site.ins.index(key)]:
@@ -67,6 +72,16 @@ def sweep(network, input_grad: bool = False) -> Program:
                                        simultaneous=True)
     return Program(network.spec, network.cost.name, tuple(steps), network.params,
                    mx.ref(naming.X, (network.inputs, 1)), target, last.site.y, naming.C, shown_combined)
+
+
+def _with_decay(network, cost_steps: list[Step]) -> list[Step]:
+    """The cost plus λ·Σ‖W‖² (every penalised parameter's squared entries, summed) when the network has ``l2``."""
+    if not network.l2:
+        return cost_steps
+    squares = [mx.colsum(mx.T(mx.colsum(mx.had(mx.ref(p.key, p.shape), mx.ref(p.key, p.shape)))))
+               for p in network.params if p.penalised]
+    (step,) = cost_steps
+    return [Step(step.key, mx.add(step.expr, mx.had(mx.const(network.l2), mx.add(*squares))), step.shape, "cost")]
 
 
 def paths(network, key) -> list[list]:

@@ -37,6 +37,9 @@ def render_text(d, entries: bool = False, expanded: bool = False, cse: bool = Fa
     scalar = d.is_scalar
     if not scalar:
         lines.append(f"# {d.network.spec}, cost {d.cost.name}: per sample; a batch takes the mean.")
+        if d.network.l2:
+            lines.append(f"# Weight decay: the batch cost adds {d.network.l2:g}·Σ‖W‖² over the weights (not biases or "
+                         f"norm parameters); each weight gradient adds {2 * d.network.l2:g} ⊙ W.")
         lines.append("# Local derivatives (layer symbols stand for whole vectors; ⊙ is elementwise).")
     for ld in d.local.values():
         suffix = "" if scalar else f"   [{ld.kind}, {_shape(ld.shape)}]"
@@ -92,6 +95,7 @@ def render_json(d, expanded: bool = False, entries: bool = False, cse: bool = Fa
     out = {
         "spec": d.network.spec,
         "cost": d.cost.name,
+        "l2": d.network.l2,
         "local": {n: str(ld.expr) for n, ld in d.local.items()},
         "output_forms": {n: str(e) for n, e in d.output_forms.items()},
     }
