@@ -66,7 +66,8 @@ def _load(path):
 
 
 @pytest.mark.parametrize("spec,cost", [("3-4:relu-2:softmax", "cross_entropy"), ("2-3:tanh-3:softplus-1:logistic",
-                                        "squared_error"), (DEFINED_NET, DEFINED_COST)])
+                                        "squared_error"), (DEFINED_NET, DEFINED_COST),
+                                       ("3-3:layernorm:tanh:residual-2:layernorm:softmax", "cross_entropy")])
 def test_torch_export_backward_is_autograd_and_passes_gradcheck(tmp_path, spec, cost):
     torch = needs("torch")
     mod = _load(export(derive(spec, cost).network, "torch", tmp_path, name="net_torch")[0])
@@ -102,7 +103,8 @@ def test_torch_model_drops_into_a_larger_model(tmp_path):
 
 
 @pytest.mark.parametrize("spec,cost", [("3-4:relu-2:softmax", "cross_entropy"), ("2-3:tanh-3:softplus-1:logistic",
-                                        "binary_cross_entropy"), (DEFINED_NET, DEFINED_COST)])
+                                        "binary_cross_entropy"), (DEFINED_NET, DEFINED_COST),
+                                       ("3-3:layernorm:tanh:residual-2:layernorm:softmax", "cross_entropy")])
 def test_jax_export_custom_vjp_equals_jax_grad_of_its_forward(tmp_path, spec, cost):
     jax = needs("jax")
     import jax.numpy as jnp
