@@ -100,3 +100,31 @@ def derived_gradients(derivation, params, X, Y):
         p, i, j = entry[name]
         grads[p][i, j] = value
     return float(mean[-1]), grads
+
+
+def torch_reference(net, params, X, Y):
+    """Cost and gradients by PyTorch float64 autograd: F.layer_norm in training mode and residual adds."""
+    import pytest
+
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
+    F = torch.nn.functional
+    p = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()}
+    A, Yt = torch.tensor(X, dtype=torch.float64), torch.tensor(Y, dtype=torch.float64)
+    acts = {"identity": lambda z: z, "relu": F.relu, "leaky_relu": lambda z: F.leaky_relu(z, 0.01),
+            "logistic": torch.sigmoid, "tanh": torch.tanh, "softplus": F.softplus,
+            "softmax": lambda z: torch.softmax(z, dim=0)}
+    for layer, dense in enumerate(net.layers, start=1):
+        Z = p[f"W{layer}"] @ A + p[f"B{layer}"]
+        if dense.norm == "layernorm":
+            Z = F.layer_norm(Z.T, (Z.shape[0],), p[f"gamma{layer}"][:, 0], p[f"beta{layer}"][:, 0], eps=1e-5).T
+        out = acts[dense.activation.name](Z)
+        A = A + out if dense.residual else out
+    m = X.shape[1]
+    if net.cost.name == "squared_error":
+        cost = ((A - Yt) ** 2).sum() / m
+    elif net.cost.name == "binary_cross_entropy":
+        cost = F.binary_cross_entropy_with_logits(Z, Yt, reduction="sum") / m
+    else:
+        cost = -(Yt * torch.log_softmax(Z, dim=0)).sum() / m
+    cost.backward()
+    return cost.item(), {k: v.grad.numpy() for k, v in p.items()}

@@ -8,7 +8,7 @@ import autograd
 import autograd.numpy as anp
 import numpy as np
 import pytest
-from networks import CORPUS, draw, ids, random_corpus
+from networks import CORPUS, draw, ids, random_corpus, torch_reference
 
 from symbackprop import derive
 from symbackprop.check import check_backprop, gradcheck
@@ -56,26 +56,7 @@ def autograd_gradients(net, params, X, Y):
 
 
 def torch_gradients(net, params, X, Y):
-    torch = pytest.importorskip("torch")
-    F = torch.nn.functional
-    p = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()}
-    A, Yt = torch.tensor(X, dtype=torch.float64), torch.tensor(Y, dtype=torch.float64)
-    acts = {"identity": lambda z: z, "relu": F.relu, "leaky_relu": lambda z: F.leaky_relu(z, 0.01),
-            "logistic": torch.sigmoid, "tanh": torch.tanh, "softplus": F.softplus,
-            "softmax": lambda z: torch.softmax(z, dim=0)}
-    Z = None
-    for layer, dense in enumerate(net.layers, start=1):
-        Z = p[f"W{layer}"] @ A + p[f"B{layer}"]
-        A = acts[dense.activation.name](Z)
-    m = X.shape[1]
-    if net.cost.name == "squared_error":
-        cost = ((A - Yt) ** 2).sum() / m
-    elif net.cost.name == "binary_cross_entropy":
-        cost = F.binary_cross_entropy_with_logits(Z, Yt, reduction="sum") / m
-    else:
-        cost = -(Yt * torch.log_softmax(Z, dim=0)).sum() / m
-    cost.backward()
-    return {k: v.grad.numpy() for k, v in p.items()}
+    return torch_reference(net, params, X, Y)[1]
 
 
 def assert_agree(got, want, rel=1e-10):
