@@ -108,7 +108,7 @@ def torch_reference(net, params, X, Y):
 
     torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
     F = torch.nn.functional
-    p = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()}
+    p = {k: torch.tensor(params[k], dtype=torch.float64, requires_grad=True) for k in net.shapes()}
     A, Yt = torch.tensor(X, dtype=torch.float64), torch.tensor(Y, dtype=torch.float64)
     acts = {"identity": lambda z: z, "relu": F.relu, "leaky_relu": lambda z: F.leaky_relu(z, 0.01),
             "logistic": torch.sigmoid, "tanh": torch.tanh, "softplus": F.softplus,
@@ -118,6 +118,8 @@ def torch_reference(net, params, X, Y):
         if dense.norm == "layernorm":
             Z = F.layer_norm(Z.T, (Z.shape[0],), p[f"gamma{layer}"][:, 0], p[f"beta{layer}"][:, 0], eps=1e-5).T
         out = acts[dense.activation.name](Z)
+        if dense.dropout:  # inverted dropout with the given mask
+            out = out * torch.tensor(params[f"M{layer}"], dtype=torch.float64) / (1 - dense.dropout)
         A = A + out if dense.residual else out
     m = X.shape[1]
     if net.cost.name == "squared_error":

@@ -13,7 +13,7 @@ from test_export import CC, CFLAGS, needs_cc
 
 from symbackprop import Dense, Network, derive, gradcheck, parse_spec, train
 from symbackprop.draws import random_problem
-from symbackprop.errors import SpecError
+from symbackprop.errors import SpecError, SymbackpropError
 from symbackprop.layers.norm import closed_form_holds, closed_form_matches_differences
 
 HIDDEN = ["identity", "relu", "leaky_relu", "logistic", "tanh", "softplus"]
@@ -104,7 +104,7 @@ def test_a_residual_fan_in_is_written_as_the_sum_of_both_paths():
     ("3-3:layernorm-1:logistic", "missing activation after layernorm"),
     ("3-3:relu:twice-1:logistic", "unknown option 'twice'"),
     ("3-3:batchnorm:relu-1:logistic", "batchnorm is not supported yet"),
-    ("3-3:relu:dropout=0.1-1:logistic", "dropout is not supported yet"),
+    ("3-3:relu-1:logistic:dropout=0.1", "the output layer (1:logistic:dropout=0.1) cannot have dropout"),
     ("3-3:relu:dropout=1.5-1:logistic", "dropout=1.5 must be at least 0 and below 1"),
 ])
 def test_grammar_mistakes_are_one_line(run_cli, spec, message):
@@ -207,3 +207,79 @@ def test_weight_decay_in_the_c_export(tmp_path):
     subprocess.run([CC, *CFLAGS, "-o", "t", "test_wd.c", "wd.c", "-lm"], cwd=tmp_path, check=True)
     run = subprocess.run(["./t"], cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 0 and run.stdout.startswith("OK"), run.stdout
+
+
+# -- dropout ------------------------------------------------------------------------------------------------------
+DROPPED = [("3-5:relu:dropout=0.25-5:tanh:dropout=0.5:residual-2:softmax", "cross_entropy"),
+           ("2-4:layernorm:logistic:dropout=0.1-1:logistic", "binary_cross_entropy"),
+           ("4-3:softplus:dropout=0.3-2:tanh", "squared_error")]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax", "torch"])
+@pytest.mark.parametrize("spec,cost", DROPPED, ids=[f"{s}/{c}" for s, c in DROPPED])
+def test_dropout_with_a_fixed_mask_agrees_with_pytorch(spec, cost, backend):
+    if backend == "jax":
+        pytest.importorskip("jax", reason="JAX is not installed")
+    d = derive(spec, cost)
+    params, X, Y = random_problem(d.network, np.random.default_rng(9), 6)
+    assert {k for k in params if k.startswith("M")} == {str(k) for k, _ in d.network.masks}
+    want_cost, want = torch_reference(d.network, params, X, Y)
+    got_cost, got = d.compile(backend)(params, X, Y)
+    assert float(got_cost) == pytest.approx(want_cost, rel=1e-9)
+    assert set(got) == set(want)
+    for k in want:
+        np.testing.assert_allclose(np.asarray(got[k]), want[k], rtol=1e-9, atol=1e-12, err_msg=k)
+    assert gradcheck(d).ok
+
+
+def test_dropout_shows_its_mask_as_an_input_and_runs_where_it_can(run_cli):
+    d = derive("3-4:relu:dropout=0.25-2:softmax")
+    assert "dA1_dH1 = 4*M1/3   [elementwise, 4×1]" in d.to_text()
+    assert d.network.eval().spec == "3-4:relu-2:softmax"
+    with pytest.raises(SymbackpropError, match="pass its masks in params as M1"):
+        d.compile("numpy")({k: np.ones(s) for k, s in d.network.shapes().items()}, np.ones((3, 2)), np.ones((2, 2)))
+    with pytest.raises(SymbackpropError, match="the per-sample numba code does not draw"):
+        d.compile("numba")
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    for options in ({"iterations": 10}, {"epochs": 1, "backend": "jax"}):
+        with pytest.raises(SymbackpropError, match="trains mini-batches on the numpy or torch backend"):
+            train("3-4:relu:dropout=0.25-2:softmax", X, X[:, 0] > 0, **options)
+
+
+def test_a_model_with_dropout_predicts_exports_and_reports_without_it(tmp_path):
+    from symbackprop import load
+    from symbackprop.export import export
+    from symbackprop.render.report import render_html
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 3))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    model = train("3-16:relu:dropout=0.3-1:logistic", X, y, "binary_cross_entropy", batch_size=16, epochs=30,
+                  seed=4)
+    assert model.score(X, y)["accuracy"] > 0.9
+    first = model.predict_proba(X[:10])
+    np.testing.assert_array_equal(model.predict_proba(X[:10]), first)  # no mask at prediction: deterministic
+    model.save(tmp_path / "m.json")
+    again = load(tmp_path / "m.json")
+    assert again.network.spec == "3-16:relu:dropout=0.3-1:logistic"
+    np.testing.assert_allclose(again.predict_proba(X[:10]), first, rtol=1e-12)
+    [path] = export(model, "numpy", tmp_path, "dropped")
+    namespace = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)  # noqa: S102 - the module we just exported
+    np.testing.assert_allclose(namespace["predict_rows"](X[:10]), first, rtol=1e-12)
+    page = render_html(derive(model.network.eval()), model)
+    assert "M1" not in page.replace("M1/", "")  # the report of a model shows the network as it predicts
+    spec_page = render_html(derive(model.network))
+    assert ">M1</text>" in spec_page  # a spec's report draws the mask as an input
+
+
+def test_digits_with_layernorm_dropout_and_a_residual_connection(run_cli, tmp_path):
+    datasets = pytest.importorskip("sklearn.datasets", reason="scikit-learn is not installed")
+    X, y = datasets.load_digits(return_X_y=True)
+    csv = tmp_path / "digits.csv"
+    np.savetxt(csv, np.column_stack([X, y]), delimiter=",", fmt="%d",
+               header=",".join([f"p{i}" for i in range(64)] + ["digit"]), comments="")
+    code, out, err = run_cli("train", csv, "--net", "64-128:layernorm:relu:dropout=0.1-128:relu:residual-10:softmax",
+                             "--scale", "16", "--batch-size", "32", "--epochs", "40", "--lr", "0.05")
+    assert code == 0, err
+    assert float(out.split("test accuracy:")[1].split()[0]) >= 0.96

@@ -8,7 +8,8 @@ from .resources import require_parameters
 
 
 def random_problem(network, rng: np.random.Generator, m: int = 3):
-    """Random parameters N(0, 1), inputs X (n_inputs, m) and targets Y (n_outputs, m) that fit the cost."""
+    """Random parameters N(0, 1), inputs X (n_inputs, m) and targets Y (n_outputs, m) that fit the cost; a
+    network with dropout gets its masks in ``params`` too (``"M2"``, (n2, m) of 0 and 1)."""
     require_parameters(network, 4, "drawing parameters for")
     params = {k: rng.normal(size=s) for k, s in network.shapes().items()}
     X = rng.normal(size=(network.inputs, m))
@@ -19,4 +20,17 @@ def random_problem(network, rng: np.random.Generator, m: int = 3):
         Y = rng.integers(0, 2, size=(n, m)).astype(float)
     else:
         Y = rng.normal(size=(n, m))
+    for (key, (width, _)), dense in zip(network.masks, [d for d in network.layers if d.dropout]):
+        params[str(key)] = (rng.random((width, m)) >= dense.dropout).astype(float)  # dropout: a mask, drawn
     return params, X, Y
+
+
+def masks_of(network, dtype="float64"):
+    """``draw(rng, m) -> {"M2": mask, ...}``: each dropout layer's mask for a batch of m (1 keeps a unit)."""
+    layers = [(str(key), width, dense.dropout) for (key, (width, _)), dense in
+              zip(network.masks, [d for d in network.layers if d.dropout])]
+
+    def draw(rng, m):
+        return {key: (rng.random((width, m)) >= p).astype(dtype) for key, width, p in layers}
+
+    return draw

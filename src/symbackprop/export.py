@@ -75,7 +75,7 @@ def export(target, to: str, out_dir=".", name: str | None = None, dtype: str = "
     from .spec import parse_spec
 
     model = target if isinstance(target, Model) else None
-    network = model.network if model else parse_spec(target)
+    network = (model.network if model else parse_spec(target)).eval()  # exports predict: no dropout
     name = name or "network"
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise SymbackpropError(f"--name must be a C/Python identifier, not {name!r}")

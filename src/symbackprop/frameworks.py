@@ -13,6 +13,7 @@ from functools import lru_cache
 import numpy as np
 
 from .backends import framework_module, x64
+from .draws import masks_of
 from .errors import DivergedError
 
 
@@ -124,6 +125,8 @@ def train_torch(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype) 
 
     device, where = describe_torch()
     mod = framework_module(network, "torch")
+    evaluate = framework_module(network.eval(), "torch")
+    masks = masks_of(network, dtype)
     kind = getattr(torch, dtype)
 
     def tensor(a):
@@ -140,11 +143,12 @@ def train_torch(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype) 
         total = torch.zeros((), dtype=kind, device=device)
         for start in range(0, m, size):
             idx = order[start:start + size]
-            total += mod.sgd_step(state, X[idx].T, T[idx].T, lr) * len(idx)
+            drawn = {k: tensor(v) for k, v in masks(rng, len(idx)).items()}  # as the NumPy backend draws them
+            total += mod.sgd_step({**state, **drawn} if drawn else state, X[idx].T, T[idx].T, lr) * len(idx)
         train_costs.append(total / m)
         if val_dev is not None:
             with torch.no_grad():
-                test_costs.append(mod.cost(state, *val_dev))
+                test_costs.append(evaluate.cost(state, *val_dev))
         bar.update(1)
     history = {"unit": "epoch", "device": where, "train": [float(c) for c in train_costs],
                "test": [float(c) for c in test_costs]}

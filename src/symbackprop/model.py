@@ -52,7 +52,7 @@ class Model:
         if bad.any():
             row, col = (int(v[0]) for v in np.nonzero(bad))
             raise SymbackpropError(f"sample {row + 1}: feature {self._feature(col)} is not a finite number")
-        predict, n = numpy_module(self.network).predict, self.network.outputs
+        predict, n = numpy_module(self.network.eval()).predict, self.network.outputs  # no dropout
         out = np.empty((len(X), n))
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # judged below, not warned about
             for start in range(0, len(X), BLOCK):  # a block at a time: the layers' values stay small

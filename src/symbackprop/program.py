@@ -83,6 +83,7 @@ class Program:
     output: mx.M
     cost: Key
     combined: sp.Expr | None = None
+    extras: tuple = ()  # inputs besides X and Y, as (key, per-sample shape): dropout masks
 
     @cached_property
     def by_key(self) -> dict:
@@ -91,7 +92,7 @@ class Program:
     @cached_property
     def shapes(self) -> dict:
         """Every key's per-sample shape: inputs, targets, parameters and steps."""
-        out = {self.input.key: self.input.shape, self.target.key: self.target.shape}
+        out = {self.input.key: self.input.shape, self.target.key: self.target.shape, **dict(self.extras)}
         out.update({p.key: p.shape for p in self.params})
         out.update({s.key: s.shape for s in self.steps})
         return out

@@ -13,6 +13,7 @@ from .costs import SQUARED_ERROR, Cost, get_cost
 from .errors import SpecError
 from .layers.base import Layer, Site
 from .layers.dense import Linear
+from .layers.dropout import Dropout
 from .layers.norm import LayerNorm
 from .layers.residual import Add
 from .program import Param
@@ -23,6 +24,11 @@ _INT = re.compile(r"^\s*\d+\s*$")
 
 NORMS = {"layernorm": LayerNorm}
 NOT_YET = {"batchnorm": "batchnorm is not supported yet (layernorm is)"}
+
+
+def mask(layer: int) -> naming.Key:
+    """``M{l}``: the dropout mask of layer ``l``, an input like X (0 or 1 per unit and sample)."""
+    return naming.Key("M", layer)
 
 
 @dataclass(frozen=True)
@@ -48,15 +54,17 @@ class Dense:
             raise SpecError(f"layer width must be between 1 and {MAX_WIDTH}, not {self.width}")
         if self.norm is not None and self.norm not in NORMS:
             raise SpecError(NOT_YET.get(self.norm, f"unknown norm {self.norm!r} (choose layernorm)"))
-        if self.dropout:
-            raise SpecError("dropout is not supported yet")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or \
+                not 0 <= self.dropout < 1:
+            raise SpecError(f"dropout must be at least 0 and below 1, not {self.dropout!r}")
         if not isinstance(self.residual, bool):
             raise SpecError(f"residual must be True or False, not {self.residual!r}")
 
     @property
     def token(self) -> str:
-        """This layer in the spec grammar: ``WIDTH[:NORM]:ACT[:residual]``."""
+        """This layer in the spec grammar: ``WIDTH[:NORM]:ACT[:dropout=P][:residual]``."""
         return ":".join([str(self.width), *([self.norm] if self.norm else []), self.activation.name,
+                         *([f"dropout={self.dropout:g}"] if self.dropout else []),
                          *(["residual"] if self.residual else [])])
 
     def nodes(self, number: int, prev: naming.Key) -> list[tuple[Layer, naming.Key, tuple[naming.Key, ...]]]:
@@ -69,7 +77,10 @@ class Dense:
             out.append((NORMS[self.norm](), naming.Key("N", number), (src,)))
             src = naming.Key("N", number)
         branch = naming.Key("R", number) if self.residual else naming.act(number)
-        out.append((self.activation, branch, (src,)))
+        activated = naming.Key("H", number) if self.dropout else branch
+        out.append((self.activation, activated, (src,)))
+        if self.dropout:
+            out.append((Dropout(self.dropout), branch, (activated, mask(number))))
         if self.residual:
             out.append((Add(), naming.act(number), (prev, branch)))
         return out
@@ -121,6 +132,9 @@ class Network:
             if "output-only" in layer.activation.traits and number != len(self.layers):
                 raise SpecError(f"{layer.activation.name} is for the output layer only, but layer {number} of "
                                 f"{len(self.layers)} uses it")
+            if layer.dropout and number == len(self.layers):
+                raise SpecError(f"the output layer ({layer.token}) cannot have dropout: its activation is the "
+                                "prediction")
             if layer.residual and number == len(self.layers):
                 raise SpecError(f"the output layer ({layer.token}) cannot be residual: its activation is the "
                                 "prediction")
@@ -136,16 +150,30 @@ class Network:
     @cached_property
     def nodes(self) -> tuple[Node, ...]:
         """The layer graph in topological order (each node's inputs come before it)."""
-        out, prev, shapes = [], naming.X, {naming.X: (self.inputs, 1)}
+        out, prev, shapes = [], naming.X, {naming.X: (self.inputs, 1), **dict(self.masks)}
+        inputs = {naming.X, *(k for k, _ in self.masks)}
         for number, dense in enumerate(self.layers, start=1):
             for layer, key, srcs in dense.nodes(number, prev):
                 in_shapes = tuple(shapes[s] for s in srcs)
                 shapes[key] = (layer.width(in_shapes[0][0]), 1)
                 site = Site(number, key, srcs, in_shapes, shapes[key], layer.params(number, in_shapes[0][0]),
-                            tuple(s != naming.X for s in srcs))
+                            tuple(s not in inputs for s in srcs))
                 out.append(Node(layer, site))
             prev = naming.act(number)
         return tuple(out)
+
+    @property
+    def masks(self) -> tuple[tuple[naming.Key, tuple[int, int]], ...]:
+        """``(M{l}, (width, 1))`` for each layer with dropout: inputs like X, drawn by the trainer."""
+        return tuple((mask(number), (dense.width, 1)) for number, dense in enumerate(self.layers, start=1)
+                     if dense.dropout)
+
+    def eval(self) -> Network:
+        """The network as it predicts: without dropout (the same parameters)."""
+        if not self.masks:
+            return self
+        layers = [Dense(d.width, d.activation, d.norm, d.residual) for d in self.layers]
+        return Network(self.inputs, layers, self.cost, self.l2)
 
     @cached_property
     def params(self) -> tuple[Param, ...]:

@@ -12,6 +12,7 @@ import numpy as np
 from . import naming
 from .backends import numpy_module, per_sample_module, require
 from .data import Scaling, encode_targets
+from .draws import masks_of
 from .errors import DataError, DivergedError, SymbackpropError
 from .frameworks import train_jax, train_torch
 from .model import Model
@@ -48,7 +49,7 @@ def init_params(network: Network, rng: np.random.Generator, init: str = "auto", 
     params = {p.name: _draw(p, rng, init == "uniform") for p in network.params}
     if init == "uniform" or X is None:
         return params
-    forward = numpy_module(network).forward
+    forward = numpy_module(network.eval()).forward
     sample = X[:, :512]  # enough samples to tell a dead unit
     for number, dense in enumerate(network.layers, start=1):
         if not getattr(dense.activation, "dead_left", False):
@@ -173,6 +174,9 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
                                "mini-batches (give a batch size or epochs)")
     if backend in ("jax", "torch"):
         require(backend)
+    if network.masks and (per_sample or backend in ("numba", "jax")):
+        raise SymbackpropError(f"{network.spec} has dropout, which trains mini-batches on the numpy or torch "
+                               "backend (give a batch size or epochs; --backend numpy or torch)")
     for option, value in (("iterations", iterations), ("epochs", epochs), ("batch size", batch_size)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
             raise SymbackpropError(f"{option} must be a whole number, not {value!r}")
@@ -208,11 +212,12 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
     rng = np.random.default_rng(seed)
     params = init_params(network, rng, init, Xt)
     batch = numpy_module(network)
+    evaluate = numpy_module(network.eval())  # the test curve, as the model predicts: without dropout
     if per_sample:
         steps = 100_000 if iterations is None else iterations
         if steps < 1:
             raise SymbackpropError(f"iterations must be at least 1, not {steps}")
-        history = _per_sample(network, batch, params, Xt, Y, steps, lr, rng, val, progress)
+        history = _per_sample(network, evaluate, params, Xt, Y, steps, lr, rng, val, progress)
     else:
         n_epochs = 100 if epochs is None else epochs
         size = 32 if batch_size is None else batch_size
@@ -225,8 +230,8 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
             else:
                 params = {k: v.astype(dtype) for k, v in params.items()}
                 stepper = batch if backend == "numpy" else _NumbaSteps(network)
-                history = _mini_batch(batch, stepper, params, Xt.astype(dtype), Y.astype(dtype), n_epochs, size,
-                                      lr, rng, val, bar)
+                history = _mini_batch(evaluate, stepper, params, Xt.astype(dtype), Y.astype(dtype), n_epochs, size,
+                                      lr, rng, val, bar, masks_of(network, dtype))
     params = {k: np.asarray(v, dtype=float) for k, v in params.items()}
     _unscale_output(network, params, history, shift, spread)
     model = Model(network, params, scaling,
@@ -276,7 +281,7 @@ class _NumbaSteps:
         return c
 
 
-def _mini_batch(batch, stepper, params, Xt, Y, epochs, size, lr, rng, val, bar) -> dict:
+def _mini_batch(batch, stepper, params, Xt, Y, epochs, size, lr, rng, val, bar, masks) -> dict:
     m = Xt.shape[1]
     history = {"unit": "epoch", "train": [], "test": []}
     # overflow on the way to divergence is detected below and reported as such, not as a warning
@@ -286,7 +291,8 @@ def _mini_batch(batch, stepper, params, Xt, Y, epochs, size, lr, rng, val, bar) 
             total_cost = 0.0
             for start in range(0, m, size):
                 idx = order[start:start + size]
-                c = stepper.sgd_step(params, Xt[:, idx], Y[:, idx], lr)
+                drawn = masks(rng, len(idx))
+                c = stepper.sgd_step({**params, **drawn} if drawn else params, Xt[:, idx], Y[:, idx], lr)
                 if not math.isfinite(c):
                     raise DivergedError(f"training diverged in epoch {epoch + 1}: the loss is not finite; "
                                         f"try a lower learning rate (now {lr:g})")

@@ -195,7 +195,7 @@ def write_report(out, spec: str | None = None, cost: str | None = None, model=No
     if loaded is not None and spec is not None and parse_spec(spec).spec != loaded.network.spec:
         raise SymbackpropError(f"the spec {spec!r} does not match the model's {loaded.network.spec!r}")
     network = loaded.network if loaded else parse_spec(spec or "1-1:relu-1:logistic", cost)
-    d = derive(network)
+    d = derive(network.eval() if loaded else network)  # a model's report is of the network as it predicts
     rows = None
     if data is not None:
         if loaded is None:

@@ -19,7 +19,8 @@ _WARNED: list[bool] = []
 class CompiledGradients:
     """``f(params, X, Y) -> (cost, grads)``: params ``{"W1": (n1, n0), ...}``, X (n_inputs, m), Y (n_outputs, m).
 
-    ``cost`` is the mean over the m samples; ``grads`` has the keys and shapes of ``params``.
+    ``cost`` is the mean over the m samples; ``grads`` has the keys and shapes of ``params``.  A network with
+    dropout takes each layer's mask in ``params`` too (``"M2"``: (n2, m) of 0 and 1).
     ``.source`` is the generated module; tracebacks point into it.
     """
 
@@ -27,6 +28,15 @@ class CompiledGradients:
         self.network, self.module, self.backend = network, module, backend
         self.dtype = np.dtype(dtype)
         self.shapes = network.shapes()
+        self.masks = [str(k) for k, _ in network.masks]
+
+    def _inputs(self, params) -> list[str]:
+        """The names the generated code reads from ``params``: the parameters, then the dropout masks."""
+        missing = [k for k in self.masks if k not in params]
+        if missing:
+            raise SymbackpropError(f"{self.network.spec} has dropout: pass its masks in params as "
+                                   f"{', '.join(missing)} ((width, m) arrays of 0 and 1)")
+        return [*self.shapes, *self.masks]
 
     @property
     def source(self) -> str:
@@ -36,7 +46,7 @@ class CompiledGradients:
         X = np.asarray(X, dtype=self.dtype)
         Y = np.asarray(Y, dtype=self.dtype)
         if self.backend == "numpy":
-            ps = {k: np.asarray(params[k], dtype=self.dtype) for k in self.shapes}
+            ps = {k: np.asarray(params[k], dtype=self.dtype) for k in self._inputs(params)}
             return self.module.gradients(ps, X, Y)
         ps = [np.array(params[k], dtype=np.float64) for k in self.shapes]
         gs = [np.zeros(s) for s in self.shapes.values()]
@@ -69,7 +79,7 @@ def upstream_program(network):
     from ..costs import UPSTREAM
     from ..derive.sweep import sweep
 
-    return sweep(network.with_cost(UPSTREAM), input_grad=True)
+    return sweep(network.eval().with_cost(UPSTREAM), input_grad=True)  # a layer as it predicts: no dropout
 
 
 @lru_cache(maxsize=256)
@@ -150,6 +160,9 @@ class NumbaBackend:
 
     @staticmethod
     def compile(derivation, dtype="float64"):
+        if derivation.network.masks:
+            raise SymbackpropError(f"{derivation.network.spec} has dropout, which the per-sample numba code does not "
+                                   "draw: use the numpy, jax or torch backend")
         return CompiledGradients(derivation.network, per_sample_module(derivation), "numba")
 
 
@@ -166,7 +179,7 @@ class JaxGradients(CompiledGradients):
         import jax.numpy as jnp
 
         with x64(self.dtype == np.float64):
-            ps = {k: jnp.asarray(params[k], dtype=self.dtype) for k in self.shapes}
+            ps = {k: jnp.asarray(params[k], dtype=self.dtype) for k in self._inputs(params)}
             return self._f(ps, jnp.asarray(X, dtype=self.dtype), jnp.asarray(Y, dtype=self.dtype))
 
 
@@ -186,7 +199,7 @@ class TorchGradients(CompiledGradients):
         def tensor(v):
             return torch.as_tensor(v, dtype=self._dtype, device=self.device)
 
-        ps = {k: tensor(params[k]) for k in self.shapes}
+        ps = {k: tensor(params[k]) for k in self._inputs(params)}
         return self.module.gradients(ps, tensor(X), tensor(Y))
 
 

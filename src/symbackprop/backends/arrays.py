@@ -114,10 +114,17 @@ def split_pullback(upstream: Program, dialect: Dialect) -> tuple[list[str], list
     return lines(upstream, fwd, dialect), saved, lines(upstream, back, dialect)
 
 
+def unpack_lines(program: Program) -> str:
+    """``W1 = params["W1"]`` for every parameter, and every extra input (a dropout mask ``M2``), which comes in
+    ``params`` too."""
+    names = [p.name for p in program.params] + [str(k) for k, _ in program.extras]
+    return "\n".join(f'    {n} = params["{n}"]' for n in names)
+
+
 def core_functions(program: Program, dialect: Dialect, gradients: str = "gradients") -> str:
     """``forward``, ``predict``, ``cost`` and the gradients function (named ``gradients``) as source: what every
     array module has, in the dialect's spelling (samples are columns)."""
-    unpack = "\n".join(f'    {p.name} = params["{p.name}"]' for p in program.params)
+    unpack = unpack_lines(program)
     out_key = program.output.key
     grads = [program.gradient(p) for p in program.params]
     fwd = lines(program, program.needed([out_key]), dialect)

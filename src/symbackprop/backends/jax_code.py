@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import __version__
 from ..program import Program
-from .arrays import JAX, core_functions, split_pullback
+from .arrays import JAX, core_functions, split_pullback, unpack_lines
 
 HELPERS = '''
 
@@ -19,8 +19,7 @@ def module_source(program: Program, upstream: Program) -> str:
     ``forward``, ``predict``, ``cost``, ``loss_and_grads`` (the derived gradients, no ``jax.grad``), a jittable
     ``sgd_step``, and ``network(params, X)``, a ``jax.custom_vjp`` function whose backward is the derived VJP
     (``upstream`` is the Program swept with an upstream gradient as its target)."""
-    params = [p.name for p in program.params]
-    unpack = "\n".join(f'    {p} = params["{p}"]' for p in params)
+    unpack = unpack_lines(upstream)  # the exported layer predicts: the network without dropout
     out_key = program.output.key
     pull_fwd, saved, pull_back = split_pullback(upstream, JAX)
     saved_dict = ", ".join(f'"{k}": {k}' for k in saved)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import __version__
 from ..program import Program
-from .arrays import NUMPY, core_functions
+from .arrays import NUMPY, core_functions, unpack_lines
 from .arrays import lines as _lines
 
 HELPERS = '''
@@ -23,8 +23,7 @@ _erf = np.vectorize(math.erf, otypes=[float])  # the error function, entry by en
 def module_source(program: Program) -> str:
     """A standalone module importing only NumPy: ``forward``, ``predict``, ``cost``, ``gradients``,
     ``sgd_step`` and ``trace`` (every step's value, for worked examples)."""
-    params = [p.name for p in program.params]
-    unpack = "\n".join(f'    {p} = params["{p}"]' for p in params)
+    unpack = unpack_lines(program)
     grads = [program.gradient(p) for p in program.params]
     train = _lines(program, program.needed([program.cost] + [g.key for g in grads]))
     every = [s for s in program.steps if s.expr is not None]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import __version__
 from ..program import Program
-from .arrays import TORCH, core_functions, lines, split_pullback
+from .arrays import TORCH, core_functions, lines, split_pullback, unpack_lines
 
 HELPERS = '''
 
@@ -34,7 +34,7 @@ def module_source(program: Program, upstream: Program) -> str:
     ``nn.Linear``, biases are 1-D.
     """
     params = [p.name for p in program.params]
-    unpack = "\n".join(f'    {p} = params["{p}"]' for p in params)
+    unpack = unpack_lines(program)
     out_key = program.output.key
     grads = [program.gradient(p) for p in program.params]
     train = lines(program, program.needed([program.cost] + [g.key for g in grads]), TORCH)

@@ -71,7 +71,8 @@ def sweep(network, input_grad: bool = False) -> Program:
         shown_combined = combined.subs({a: naming.symbol(last.site.out), y: naming.symbol(naming.Y)},
                                        simultaneous=True)
     return Program(network.spec, network.cost.name, tuple(steps), network.params,
-                   mx.ref(naming.X, (network.inputs, 1)), target, last.site.y, naming.C, shown_combined)
+                   mx.ref(naming.X, (network.inputs, 1)), target, last.site.y, naming.C, shown_combined,
+                   network.masks)
 
 
 def _with_decay(network, cost_steps: list[Step]) -> list[Step]:

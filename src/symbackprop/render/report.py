@@ -39,10 +39,11 @@ def worked_example(derivation, params=None, x=None, y=None, seed: int = 0) -> di
     for attempt in range(50):  # prefer a draw where no ReLU-like unit is inactive: a livelier example
         rng = np.random.default_rng(seed + attempt)
         p0, x0, y0 = random_problem(net, rng, 1)
-        p0 = {q.name: p0[q.name] / np.sqrt(q.shape[1]) if q.matrix else p0[q.name] * 0.1 for q in net.params}
+        p0.update({q.name: p0[q.name] / np.sqrt(q.shape[1]) if q.matrix else p0[q.name] * 0.1 for q in net.params})
         if params is not None or not _inactive(derivation, p0, x0 if x is None else x):
             break
     params = {k: np.asarray(v, dtype=float) for k, v in (params or p0).items()}
+    params.update({k: p0[k] for k, _ in map(lambda km: (str(km[0]), km[1]), net.masks) if k not in params})
     x = x0 if x is None else np.asarray(x, dtype=float).reshape(-1, 1)
     y = y0 if y is None else np.asarray(y, dtype=float).reshape(-1, 1)
     return {"params": params, "x": x, "y": y, "values": numpy_module(derivation).trace(params, x, y)}

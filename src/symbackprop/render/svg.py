@@ -22,6 +22,7 @@ def network(net) -> str:
     """Inputs and every layer as a column of units (a wide layer as one box with its width)."""
     widths = net.widths()
     acts = ["input"] + [" + ".join(([layer.norm] if layer.norm else []) + [layer.activation.name]) +
+                        (f", dropout {layer.dropout:g}" if layer.dropout else "") +
                         (", residual" if layer.residual else "") for layer in net.layers]
     col, top, height = 150, 40, 260
     width = col * len(widths) + 40
@@ -85,10 +86,15 @@ def graph(derivation) -> str:
             'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>']
     last = nodes[-1].site.out
     edges = [(last, naming.C, naming.grad(last), "below"), (naming.Y, naming.C, None, "right")]
-    params = set()
+    params, inputs = set(), set()
     for node in nodes:
         site = node.site
         for src, need in zip(site.ins, site.needs_grad):
+            if src not in chain:  # an input such as a dropout mask: below the node it feeds, like Y below C
+                pos[src] = (pos[site.out][0], mid + 110)
+                inputs.add(src)
+                edges.append((src, site.out, None, "right"))
+                continue
             skip = chain.index(site.out) - chain.index(src) > 1
             edges.append((src, site.out, naming.local(site.out, src) if need else None, "skip" if skip else "below"))
         x = pos[site.out][0]
@@ -125,7 +131,7 @@ def graph(derivation) -> str:
                 body.append(_label(x0 + 8, (y0 + y1) / 2 - 24, 92, 60, math))
     colours = {naming.C: "#fde8e8", naming.X: "#e8f0fe", naming.Y: "#e8f0fe"}
     for k, (x, y) in pos.items():
-        fill = colours.get(k, "#fff8e1" if k in params else "#fff")
+        fill = colours.get(k, "#fff8e1" if k in params else "#e8f0fe" if k in inputs else "#fff")
         shown = _GREEK.get(k.base, k.base) + ("" if k.layer is None else str(k.layer))
         body.append(_node(x, y, html.escape(shown), fill))
     return _svg(width, mid + 150, "".join(body), "the computational graph with each local derivative")
