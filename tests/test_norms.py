@@ -241,9 +241,21 @@ def test_dropout_shows_its_mask_as_an_input_and_runs_where_it_can(run_cli):
     with pytest.raises(SymbackpropError, match="the per-sample numba code does not draw"):
         d.compile("numba")
     X = np.random.default_rng(0).normal(size=(50, 3))
-    for options in ({"iterations": 10}, {"epochs": 1, "backend": "jax"}):
-        with pytest.raises(SymbackpropError, match="trains mini-batches on the numpy or torch backend"):
-            train("3-4:relu:dropout=0.25-2:softmax", X, X[:, 0] > 0, **options)
+    for options in ({"iterations": 10}, {"epochs": 1, "backend": "numba"}):
+        with pytest.raises(SymbackpropError, match="trains mini-batches on the numpy, jax or torch backend"):
+            train("3-4:relu:dropout=0.25-2:softmax", X, (X[:, 0] > 0).astype(int), **options)
+
+
+def test_every_backend_draws_the_same_masks_from_one_seed():
+    pytest.importorskip("jax", reason="JAX is not installed")
+    pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
+    datasets = pytest.importorskip("sklearn.datasets", reason="scikit-learn is not installed")
+    X, y = datasets.load_digits(return_X_y=True)
+    runs = {b: train("64-32:relu:dropout=0.2-32:tanh:dropout=0.1:residual-10:softmax", X[:1000], y[:1000],
+                     batch_size=32, epochs=3, scale=16.0, seed=1, backend=b) for b in ("numpy", "jax", "torch")}
+    for b in ("jax", "torch"):
+        for k, v in runs["numpy"].params.items():
+            np.testing.assert_allclose(runs[b].params[k], v, rtol=1e-9, atol=1e-12, err_msg=f"{b} {k}")
 
 
 def test_a_model_with_dropout_predicts_exports_and_reports_without_it(tmp_path):

@@ -49,28 +49,32 @@ def _jax_epochs(network, m: int, size: int, lr: float, dtype: str, n_devices: in
     from jax.sharding import PartitionSpec as P
 
     mod = framework_module(network, "jax")
+    evaluate = framework_module(network.eval(), "jax")  # the test curve: without dropout
     full, rest = divmod(m, size)
     mesh = Mesh(np.array(jax.local_devices()[:n_devices]), ("batch",))
     split = NamedSharding(mesh, P(None, "batch")) if n_devices > 1 and size % n_devices == 0 else None
 
-    def epochs(p, X, T, orders, Xv, Tv):  # X, T: samples as rows (a batch is a gather of whole rows)
-        def batch(p, idx):
+    def epochs(p, X, T, orders, masks, rest_masks, Xv, Tv):  # X, T: samples as rows (a batch: whole rows)
+        def batch(p, xs):
+            idx, drawn = xs
             xb, yb = X[idx].T, T[idx].T  # the shuffle, on the device: whole rows gathered, then transposed
             if split is not None:
                 xb = jax.lax.with_sharding_constraint(xb, split)
                 yb = jax.lax.with_sharding_constraint(yb, split)
-            return mod.sgd_step(p, xb, yb, lr)
+                drawn = {k: jax.lax.with_sharding_constraint(v, split) for k, v in drawn.items()}
+            return mod.sgd_step({**p, **drawn}, xb, yb, lr)
 
-        def epoch(p, order):
-            p, costs = jax.lax.scan(batch, p, order[:full * size].reshape(full, size))
+        def epoch(p, xs):
+            order, drawn, drawn_rest = xs
+            p, costs = jax.lax.scan(batch, p, (order[:full * size].reshape(full, size), drawn))
             total = jnp.sum(costs) * size
             if rest:
-                p, c = mod.sgd_step(p, X[order[full * size:]].T, T[order[full * size:]].T, lr)
+                p, c = mod.sgd_step({**p, **drawn_rest}, X[order[full * size:]].T, T[order[full * size:]].T, lr)
                 total = total + c * rest
-            test = mod.cost(p, Xv, Tv) if Xv is not None else total
+            test = evaluate.cost(p, Xv, Tv) if Xv is not None else total
             return p, (total / m, test)
 
-        p, (train, test) = jax.lax.scan(epoch, p, orders)
+        p, (train, test) = jax.lax.scan(epoch, p, (orders, masks, rest_masks))
         return p, train, test
 
     # one device: plain placement (a one-device mesh only adds dispatch work)
@@ -85,23 +89,35 @@ def train_jax(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype) ->
     m = Xt.shape[1]
     with x64(dtype == "float64"):
         run, everywhere = _jax_epochs(network, m, size, float(lr), dtype, len(devices))
-        per_call = max(1, min(epochs, ORDER_INTS // m))
+        masks = masks_of(network, dtype)
+        units = sum(width for _, (width, _) in network.masks)
+        per_call = max(1, min(epochs, ORDER_INTS // (m * (1 + units))))  # orders and masks of these epochs
+        full, rest = divmod(m, size)
 
         def orders(count):
-            return np.stack([rng.permutation(m) for _ in range(count)]).astype(np.int32)
+            """Each epoch's permutation, then each batch's dropout masks: drawn in the NumPy backend's order."""
+            perms, drawn, drawn_rest = [], [], []
+            for _ in range(count):
+                perms.append(rng.permutation(m))
+                batches = [masks(rng, size) for _ in range(full)]
+                drawn.append({k: np.stack([b[k] for b in batches]) for k in batches[0]} if batches and
+                             batches[0] else {})
+                drawn_rest.append(masks(rng, rest) if rest else {})
+            stack = lambda dicts: {k: np.stack([d[k] for d in dicts]) for k in dicts[0]}  # noqa: E731
+            return np.stack(perms).astype(np.int32), stack(drawn), stack(drawn_rest)
 
         # converted on the host by NumPy, then one transfer of everything; samples as rows on the device
         host = ({k: np.ascontiguousarray(v, dtype) for k, v in params.items()}, np.ascontiguousarray(Xt.T, dtype),
                 np.ascontiguousarray(Y.T, dtype), tuple(np.ascontiguousarray(a, dtype) for a in val or ()),
                 orders(min(per_call, epochs)))
-        state, X, T, val_dev, order = jax.device_put(host, everywhere)
+        state, X, T, val_dev, (order, drawn, drawn_rest) = jax.device_put(host, everywhere)
         Xv, Tv = val_dev if val else (None, None)
         parts = []
         for start in range(0, epochs, per_call):
             count = min(per_call, epochs - start)
             if start:
-                order = jax.device_put(orders(count), everywhere)
-            state, train, test = run(state, X, T, order, Xv, Tv)
+                order, drawn, drawn_rest = jax.device_put(orders(count), everywhere)
+            state, train, test = run(state, X, T, order, drawn, drawn_rest, Xv, Tv)
             parts.append((train, test))  # kept on the device: no wait for the epochs to end
             bar.update(count)
         state, parts = jax.device_get((state, parts))  # one transfer back

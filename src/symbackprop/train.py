@@ -174,9 +174,9 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
                                "mini-batches (give a batch size or epochs)")
     if backend in ("jax", "torch"):
         require(backend)
-    if network.masks and (per_sample or backend in ("numba", "jax")):
-        raise SymbackpropError(f"{network.spec} has dropout, which trains mini-batches on the numpy or torch "
-                               "backend (give a batch size or epochs; --backend numpy or torch)")
+    if network.masks and (per_sample or backend == "numba"):
+        raise SymbackpropError(f"{network.spec} has dropout, which trains mini-batches on the numpy, jax or torch "
+                               "backend (give a batch size or epochs)")
     for option, value in (("iterations", iterations), ("epochs", epochs), ("batch size", batch_size)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
             raise SymbackpropError(f"{option} must be a whole number, not {value!r}")

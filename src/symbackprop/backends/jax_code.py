@@ -49,7 +49,7 @@ gradients = loss_and_grads
 def sgd_step(params, X, Y, lr):
     """(new params, mean cost before the step): one step of gradient descent on the batch; jittable."""
     c, grads = loss_and_grads(params, X, Y)
-    return {{k: params[k] - lr * grads[k] for k in params}}, c
+    return {{k: params[k] - lr * grads[k] for k in grads}}, c  # params may carry dropout masks: not updated
 
 
 def _network_fwd(params, X):
