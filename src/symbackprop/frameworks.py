@@ -96,6 +96,8 @@ def train_jax(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype) ->
 
         def orders(count):
             """Each epoch's permutation, then each batch's dropout masks: drawn in the NumPy backend's order."""
+            if not units:
+                return np.stack([rng.permutation(m) for _ in range(count)]).astype(np.int32), {}, {}
             perms, drawn, drawn_rest = [], [], []
             for _ in range(count):
                 perms.append(rng.permutation(m))
