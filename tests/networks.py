@@ -117,6 +117,9 @@ def torch_reference(net, params, X, Y):
         Z = p[f"W{layer}"] @ A + p[f"B{layer}"]
         if dense.norm == "layernorm":
             Z = F.layer_norm(Z.T, (Z.shape[0],), p[f"gamma{layer}"][:, 0], p[f"beta{layer}"][:, 0], eps=1e-5).T
+        elif dense.norm == "batchnorm":  # training mode: the batch's statistics
+            Z = F.batch_norm(Z.T, None, None, p[f"gamma{layer}"][:, 0], p[f"beta{layer}"][:, 0], training=True,
+                             eps=1e-5).T
         out = acts[dense.activation.name](Z)
         if dense.dropout:  # inverted dropout with the given mask
             out = out * torch.tensor(params[f"M{layer}"], dtype=torch.float64) / (1 - dense.dropout)

@@ -103,7 +103,6 @@ def test_a_residual_fan_in_is_written_as_the_sum_of_both_paths():
     ("3-3:relu-1:logistic:residual", "the output layer (1:logistic:residual) cannot be residual"),
     ("3-3:layernorm-1:logistic", "missing activation after layernorm"),
     ("3-3:relu:twice-1:logistic", "unknown option 'twice'"),
-    ("3-3:batchnorm:relu-1:logistic", "batchnorm is not supported yet"),
     ("3-3:relu-1:logistic:dropout=0.1", "the output layer (1:logistic:dropout=0.1) cannot have dropout"),
     ("3-3:relu:dropout=1.5-1:logistic", "dropout=1.5 must be at least 0 and below 1"),
 ])
@@ -295,3 +294,88 @@ def test_digits_with_layernorm_dropout_and_a_residual_connection(run_cli, tmp_pa
                              "--scale", "16", "--batch-size", "32", "--epochs", "40", "--lr", "0.05")
     assert code == 0, err
     assert float(out.split("test accuracy:")[1].split()[0]) >= 0.96
+
+
+
+# -- batchnorm ----------------------------------------------------------------------------------------------------
+BATCHED = [("3-4:batchnorm:relu-4:batchnorm:tanh:residual-2:softmax", "cross_entropy"),
+           ("2-5:batchnorm:logistic:dropout=0.2-1:batchnorm:logistic", "binary_cross_entropy"),
+           ("4-3:softplus-2:batchnorm:identity", "squared_error")]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax", "torch"])
+@pytest.mark.parametrize("spec,cost", BATCHED, ids=[f"{s}/{c}" for s, c in BATCHED])
+def test_batchnorm_in_training_mode_agrees_with_pytorch(spec, cost, backend):
+    if backend == "jax":
+        pytest.importorskip("jax", reason="JAX is not installed")
+    d = derive(spec, cost)
+    params, X, Y = random_problem(d.network, np.random.default_rng(12), 5)
+    want_cost, want = torch_reference(d.network, params, X, Y)
+    got_cost, got = d.compile(backend)(params, X, Y)  # the batch-coupled gradient of the 5 columns
+    assert float(got_cost) == pytest.approx(want_cost, rel=1e-9)
+    for k in want:
+        np.testing.assert_allclose(np.asarray(got[k]), want[k], rtol=1e-9, atol=1e-12, err_msg=k)
+
+
+def test_running_statistics_follow_batchnorm1d():
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
+    from symbackprop.backends import numpy_module
+    from symbackprop.layers.batchnorm import running_updates
+
+    net = parse_spec("3-4:batchnorm:relu-1:logistic")
+    params, X, _ = random_problem(net, np.random.default_rng(2), 6)
+    params.update(rmean1=np.zeros((4, 1)), rvar1=np.ones((4, 1)))
+    bn = torch.nn.BatchNorm1d(4, eps=1e-5, momentum=0.1, dtype=torch.float64)
+    Z = params["W1"] @ X + params["B1"]
+    bn.train()
+    for _ in range(3):
+        bn(torch.tensor(Z.T))
+        params.update(running_updates(net)(params, numpy_module(net).forward(params, X), 6))
+    np.testing.assert_allclose(params["rmean1"][:, 0], bn.running_mean.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(params["rvar1"][:, 0], bn.running_var.numpy(), rtol=1e-12)
+
+
+def test_batchnorm_derives_over_the_batch_and_refuses_what_has_no_batch(run_cli):
+    code, out, _ = run_cli("derive", "3-4:batchnorm:relu-2:softmax")
+    assert code == 0
+    assert ("dN1_dZ1 = gamma1*(-Xhat1_k*Xhat1_l/m + KroneckerDelta(k, l) - 1/m)/sigma1   "
+            "[per unit: m×m, over the batch, 4×1]") in out
+    assert "(means over the batch)" in out and "proven against the per-entry derivation by SymPy at batch sizes" in out
+    code, _, err = run_cli("derive", "3-4:batchnorm:relu-2:softmax", "--entries")
+    assert code == 2 and "batchnorm averages over the batch" in err
+    X = np.random.default_rng(0).normal(size=(65, 3))
+    y = (X[:, 0] > 0).astype(int)
+    for options, message in (({"iterations": 10}, "trains mini-batches"),
+                             ({"batch_size": 1, "epochs": 1}, "batch of 1"),
+                             ({"batch_size": 32, "epochs": 1}, "leaves a batch of 1")):
+        with pytest.raises(SymbackpropError, match=message):
+            train("3-4:batchnorm:relu-1:logistic", X, y, **options)
+    with pytest.raises(SymbackpropError, match="statistics are over a batch"):
+        derive("3-4:batchnorm:relu-1:logistic").compile("numba")
+
+
+def test_a_batchnorm_model_predicts_with_its_running_statistics(run_cli, tmp_path):
+    datasets = pytest.importorskip("sklearn.datasets", reason="scikit-learn is not installed")
+    from symbackprop import load
+    from symbackprop.export import export
+
+    X, y = datasets.load_digits(return_X_y=True)
+    csv = tmp_path / "digits.csv"
+    np.savetxt(csv, np.column_stack([X, y]), delimiter=",", fmt="%d",
+               header=",".join([f"p{i}" for i in range(64)] + ["digit"]), comments="")
+    code, out, err = run_cli("train", csv, "--net", "64-64:batchnorm:relu-10:softmax", "--scale", "16",
+                             "--batch-size", "32", "--epochs", "40", "--lr", "0.05", "--out", tmp_path / "bn.json")
+    assert code == 0, err
+    assert float(out.split("test accuracy:")[1].split()[0]) >= 0.96
+    model = load(tmp_path / "bn.json")
+    p = model.params
+    assert np.any(p["rmean1"] != 0) and np.any(p["rvar1"] != 1)
+    Z = p["W1"] @ (X[:5] / 16).T + p["B1"]
+    N = p["gamma1"] * (Z - p["rmean1"]) / np.sqrt(p["rvar1"] + 1e-5) + p["beta1"]
+    Z2 = p["W2"] @ np.maximum(N, 0) + p["B2"]
+    E = np.exp(Z2 - Z2.max(axis=0))
+    np.testing.assert_allclose(model.predict_proba(X[:5]), (E / E.sum(axis=0)).T, rtol=1e-10)
+    export(model, "c", tmp_path, "bn")
+    if CC:
+        subprocess.run([CC, *CFLAGS, "-o", "t", "test_bn.c", "bn.c", "-lm"], cwd=tmp_path, check=True)
+        assert subprocess.run(["./t"], cwd=tmp_path, capture_output=True, text=True).stdout.startswith("OK")

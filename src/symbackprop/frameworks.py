@@ -15,6 +15,7 @@ import numpy as np
 from .backends import framework_module, x64
 from .draws import masks_of
 from .errors import DivergedError
+from .layers.batchnorm import running_updates
 
 
 def describe_jax() -> tuple[list, str]:
@@ -50,6 +51,15 @@ def _jax_epochs(network, m: int, size: int, lr: float, dtype: str, n_devices: in
 
     mod = framework_module(network, "jax")
     evaluate = framework_module(network.eval(), "jax")  # the test curve: without dropout
+    update = running_updates(network)
+
+    def step(p, drawn, xb, yb, count):
+        """One SGD step; with batchnorm, its running statistics from this batch's first."""
+        inputs = {**p, **drawn}
+        if update is not None:
+            p = {**p, **update(p, mod.forward(inputs, xb), count)}
+        new, c = mod.sgd_step(inputs, xb, yb, lr)
+        return {**p, **new}, c
     full, rest = divmod(m, size)
     mesh = Mesh(np.array(jax.local_devices()[:n_devices]), ("batch",))
     split = NamedSharding(mesh, P(None, "batch")) if n_devices > 1 and size % n_devices == 0 else None
@@ -62,14 +72,14 @@ def _jax_epochs(network, m: int, size: int, lr: float, dtype: str, n_devices: in
                 xb = jax.lax.with_sharding_constraint(xb, split)
                 yb = jax.lax.with_sharding_constraint(yb, split)
                 drawn = {k: jax.lax.with_sharding_constraint(v, split) for k, v in drawn.items()}
-            return mod.sgd_step({**p, **drawn}, xb, yb, lr)
+            return step(p, drawn, xb, yb, size)
 
         def epoch(p, xs):
             order, drawn, drawn_rest = xs
             p, costs = jax.lax.scan(batch, p, (order[:full * size].reshape(full, size), drawn))
             total = jnp.sum(costs) * size
             if rest:
-                p, c = mod.sgd_step({**p, **drawn_rest}, X[order[full * size:]].T, T[order[full * size:]].T, lr)
+                p, c = step(p, drawn_rest, X[order[full * size:]].T, T[order[full * size:]].T, rest)
                 total = total + c * rest
             test = evaluate.cost(p, Xv, Tv) if Xv is not None else total
             return p, (total / m, test)
@@ -145,6 +155,8 @@ def train_torch(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype) 
     mod = framework_module(network, "torch")
     evaluate = framework_module(network.eval(), "torch")
     masks = masks_of(network, dtype)
+    update = running_updates(network)
+    update = running_updates(network)
     kind = getattr(torch, dtype)
 
     def tensor(a):
@@ -162,7 +174,11 @@ def train_torch(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype) 
         for start in range(0, m, size):
             idx = order[start:start + size]
             drawn = {k: tensor(v) for k, v in masks(rng, len(idx)).items()}  # as the NumPy backend draws them
-            total += mod.sgd_step({**state, **drawn} if drawn else state, X[idx].T, T[idx].T, lr) * len(idx)
+            inputs, Xb = ({**state, **drawn} if drawn else state), X[idx].T
+            if update is not None:  # batchnorm's running statistics, from this batch's (before the step)
+                with torch.no_grad():
+                    state.update(update(state, mod.forward(inputs, Xb), len(idx)))
+            total += mod.sgd_step(inputs, Xb, T[idx].T, lr) * len(idx)
         train_costs.append(total / m)
         if val_dev is not None:
             with torch.no_grad():

@@ -101,6 +101,11 @@ def colmax(x: M) -> M:
     return M("colmax", (x,), shape=(1, x.shape[1]))
 
 
+def bmean(x: M) -> M:
+    """The mean over the batch (the samples of a batch), entry by entry: the same for every sample."""
+    return M("bmean", (x,), shape=x.shape)
+
+
 def ones(shape) -> M:
     return M("ones", shape=tuple(shape))
 
@@ -126,7 +131,7 @@ def substitute(x: M, defs: dict) -> M:
     return M(x.op, tuple(substitute(a, defs) for a in x.args), x.key, x.shape, x.fn, x.value)
 
 
-PREC = {"ref": 9, "ones": 9, "const": 9, "fn": 9, "colsum": 9, "colmax": 9, "T": 8, "had": 5, "dot": 5,
+PREC = {"ref": 9, "ones": 9, "const": 9, "fn": 9, "colsum": 9, "colmax": 9, "bmean": 9, "T": 8, "had": 5, "dot": 5,
         "add": 3, "sub": 3}
 
 
@@ -140,7 +145,7 @@ def render(x: M, leaf, ops: dict, parent: int = 0) -> str:
         return ops["const"].format(x.value)
     if x.op == "T":
         return ops["T"].format(render(x.args[0], leaf, ops, 8))
-    if x.op in ("fn", "colsum", "colmax"):
+    if x.op in ("fn", "colsum", "colmax", "bmean"):
         inner = ", ".join(render(a, leaf, ops, 0) for a in x.args)
         return ops[x.op].format(inner, name=x.fn.name if x.fn else "")
     prec = PREC[x.op]
@@ -149,7 +154,7 @@ def render(x: M, leaf, ops: dict, parent: int = 0) -> str:
 
 
 TEXT = {"T": "{}ᵀ", "dot": " · ", "had": " ⊙ ", "add": " + ", "sub": " - ", "fn": "{name}({})",
-        "colsum": "Σ({})", "colmax": "max({})", "ones": "1", "const": "{:g}"}
+        "colsum": "Σ({})", "colmax": "max({})", "bmean": "mean_batch({})", "ones": "1", "const": "{:g}"}
 
 
 def to_text(x: M) -> str:

@@ -177,7 +177,7 @@ def from_json(doc, where: str = "<model>") -> Model:
     if not isinstance(raw, dict):
         raise ModelFileError(f"{where}: the model file has no 'params'")
     params = {}
-    for name, shape in network.shapes().items():
+    for name, shape in network.eval().shapes().items():  # the trained parameters and batchnorm's running ones
         if name not in raw:
             raise ModelFileError(f"{where}: parameter {name} is missing")
         try:

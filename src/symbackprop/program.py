@@ -24,6 +24,7 @@ class Param:
     init: str = "zeros"
     matrix: bool = False
     penalised: bool = False
+    state: bool = False  # kept by training but not learned (batchnorm's running statistics)
 
     @property
     def name(self) -> str:
@@ -122,7 +123,7 @@ class Program:
         ``None`` (summed by a product, or a parameter)."""
         if x.op == "ref":
             return None if x.key in self.param_keys else "col"
-        if x.op in ("ones", "const"):
+        if x.op in ("ones", "const", "bmean"):  # a batch mean is the same for every sample
             return None
         kinds = [self.batched(a) for a in x.args]
         if x.op == "T":

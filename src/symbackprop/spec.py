@@ -12,6 +12,7 @@ from .activations import get_activation
 from .costs import SQUARED_ERROR, Cost, get_cost
 from .errors import SpecError
 from .layers.base import Layer, Site
+from .layers.batchnorm import BatchNorm, BatchNormEval
 from .layers.dense import Linear
 from .layers.dropout import Dropout
 from .layers.norm import LayerNorm
@@ -22,8 +23,9 @@ MAX_WIDTH = 100_000
 _INT = re.compile(r"^\s*\d+\s*$")
 
 
-NORMS = {"layernorm": LayerNorm}
-NOT_YET = {"batchnorm": "batchnorm is not supported yet (layernorm is)"}
+NORMS = {"layernorm": LayerNorm, "batchnorm": BatchNorm, "batchnorm_eval": BatchNormEval}
+NOT_YET: dict[str, str] = {}
+EVAL = {"batchnorm": "batchnorm_eval"}  # a norm as the trained network predicts
 
 
 def mask(layer: int) -> naming.Key:
@@ -53,7 +55,7 @@ class Dense:
         if not 1 <= self.width <= MAX_WIDTH:
             raise SpecError(f"layer width must be between 1 and {MAX_WIDTH}, not {self.width}")
         if self.norm is not None and self.norm not in NORMS:
-            raise SpecError(NOT_YET.get(self.norm, f"unknown norm {self.norm!r} (choose layernorm)"))
+            raise SpecError(NOT_YET.get(self.norm, f"unknown norm {self.norm!r} (choose layernorm or batchnorm)"))
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or \
                 not 0 <= self.dropout < 1:
             raise SpecError(f"dropout must be at least 0 and below 1, not {self.dropout!r}")
@@ -168,11 +170,17 @@ class Network:
         return tuple((mask(number), (dense.width, 1)) for number, dense in enumerate(self.layers, start=1)
                      if dense.dropout)
 
+    @property
+    def batch_coupled(self) -> bool:
+        """Whether training couples the samples of a batch (batchnorm's statistics)."""
+        return any(d.norm == "batchnorm" for d in self.layers)
+
     def eval(self) -> Network:
-        """The network as it predicts: without dropout (the same parameters)."""
-        if not self.masks:
+        """The network as it predicts: without dropout, batchnorm with its running statistics (its parameters,
+        ``rmean{l}`` and ``rvar{l}``, join the trained ones)."""
+        if not self.masks and not self.batch_coupled:
             return self
-        layers = [Dense(d.width, d.activation, d.norm, d.residual) for d in self.layers]
+        layers = [Dense(d.width, d.activation, EVAL.get(d.norm, d.norm), d.residual) for d in self.layers]
         return Network(self.inputs, layers, self.cost, self.l2)
 
     @cached_property

@@ -15,6 +15,7 @@ from .data import Scaling, encode_targets
 from .draws import masks_of
 from .errors import DataError, DivergedError, SymbackpropError
 from .frameworks import train_jax, train_torch
+from .layers.batchnorm import running_updates
 from .model import Model
 from .registry import BACKENDS
 from .resources import require_parameters
@@ -47,6 +48,8 @@ def init_params(network: Network, rng: np.random.Generator, init: str = "auto", 
         raise SymbackpropError(f"unknown init '{init}' (choose auto or uniform)")
     require_parameters(network, 4, "training")
     params = {p.name: _draw(p, rng, init == "uniform") for p in network.params}
+    for p in network.eval().params:  # what only prediction has (batchnorm's running statistics): 0 and 1
+        params.setdefault(p.name, _draw(p, rng, False))
     if init == "uniform" or X is None:
         return params
     forward = numpy_module(network.eval()).forward
@@ -174,9 +177,14 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
                                "mini-batches (give a batch size or epochs)")
     if backend in ("jax", "torch"):
         require(backend)
-    if network.masks and (per_sample or backend == "numba"):
-        raise SymbackpropError(f"{network.spec} has dropout, which trains mini-batches on the numpy, jax or torch "
+    if (network.masks or network.batch_coupled) and (per_sample or backend == "numba"):
+        what = "batchnorm" if network.batch_coupled else "dropout"
+        raise SymbackpropError(f"{network.spec} has {what}, which trains mini-batches on the numpy, jax or torch "
                                "backend (give a batch size or epochs)")
+    if network.batch_coupled and batch_size is not None and (batch_size == 1 or len(
+            X if rows is None else rows) % batch_size == 1):
+        raise SymbackpropError(f"{network.spec} has batchnorm, which needs at least 2 samples in every batch: "
+                               f"batch size {batch_size} leaves a batch of 1")
     for option, value in (("iterations", iterations), ("epochs", epochs), ("batch size", batch_size)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
             raise SymbackpropError(f"{option} must be a whole number, not {value!r}")
@@ -231,7 +239,7 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
                 params = {k: v.astype(dtype) for k, v in params.items()}
                 stepper = batch if backend == "numpy" else _NumbaSteps(network)
                 history = _mini_batch(evaluate, stepper, params, Xt.astype(dtype), Y.astype(dtype), n_epochs, size,
-                                      lr, rng, val, bar, masks_of(network, dtype))
+                                      lr, rng, val, bar, masks_of(network, dtype), running_updates(network))
     params = {k: np.asarray(v, dtype=float) for k, v in params.items()}
     _unscale_output(network, params, history, shift, spread)
     model = Model(network, params, scaling,
@@ -281,7 +289,7 @@ class _NumbaSteps:
         return c
 
 
-def _mini_batch(batch, stepper, params, Xt, Y, epochs, size, lr, rng, val, bar, masks) -> dict:
+def _mini_batch(batch, stepper, params, Xt, Y, epochs, size, lr, rng, val, bar, masks, update) -> dict:
     m = Xt.shape[1]
     history = {"unit": "epoch", "train": [], "test": []}
     # overflow on the way to divergence is detected below and reported as such, not as a warning
@@ -292,7 +300,10 @@ def _mini_batch(batch, stepper, params, Xt, Y, epochs, size, lr, rng, val, bar, 
             for start in range(0, m, size):
                 idx = order[start:start + size]
                 drawn = masks(rng, len(idx))
-                c = stepper.sgd_step({**params, **drawn} if drawn else params, Xt[:, idx], Y[:, idx], lr)
+                inputs, Xb = ({**params, **drawn} if drawn else params), Xt[:, idx]
+                if update is not None:  # batchnorm's running statistics, from this batch's (before the step)
+                    params.update(update(params, stepper.forward(inputs, Xb), len(idx)))
+                c = stepper.sgd_step(inputs, Xb, Y[:, idx], lr)
                 if not math.isfinite(c):
                     raise DivergedError(f"training diverged in epoch {epoch + 1}: the loss is not finite; "
                                         f"try a lower learning rate (now {lr:g})")

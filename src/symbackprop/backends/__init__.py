@@ -160,9 +160,10 @@ class NumbaBackend:
 
     @staticmethod
     def compile(derivation, dtype="float64"):
-        if derivation.network.masks:
-            raise SymbackpropError(f"{derivation.network.spec} has dropout, which the per-sample numba code does not "
-                                   "draw: use the numpy, jax or torch backend")
+        if derivation.network.masks or derivation.network.batch_coupled:
+            what = "dropout, which the per-sample numba code does not draw" if derivation.network.masks else \
+                "batchnorm, whose statistics are over a batch, not one sample"
+            raise SymbackpropError(f"{derivation.network.spec} has {what}: use the numpy, jax or torch backend")
         return CompiledGradients(derivation.network, per_sample_module(derivation), "numba")
 
 

@@ -21,6 +21,7 @@ class Dialect:
     T: str = "{}.T"
     colsum: str = "{}.sum(axis=0, keepdims=True)"
     colmax: str = "{}.max(axis=0, keepdims=True)"
+    bmean: str = "{}.mean(axis=1, keepdims=True)"  # over the batch: batchnorm's statistics
     rowsum: str = "({}).sum(axis=1, keepdims=True)"  # a gradient's sum over the batch
     ones: str = "np.ones(({}, m))"
     total: str = "({}).sum()"
@@ -30,6 +31,7 @@ class Dialect:
 NUMPY = Dialect("numpy", ArrayNumPy)
 JAX = Dialect("jax", ArrayJax, ones="jnp.ones(({}, m), X.dtype)", inner="jnp.vdot({}, {})")
 TORCH = Dialect("torch", ArrayTorch, colsum="{}.sum(dim=0, keepdim=True)", colmax="{}.amax(dim=0, keepdim=True)",
+                bmean="{}.mean(dim=1, keepdim=True)",
                 rowsum="({}).sum(dim=1, keepdim=True)", ones="torch.ones(({}, m), dtype=X.dtype, device=X.device)",
                 inner="torch.sum(({}) * ({}))")
 
@@ -41,7 +43,7 @@ def expr_code(x: mx.M, dialect: Dialect = NUMPY, printer=None) -> str:
         args = [expr_code(a, dialect, printer) for a in x.args]
         syms = {v: sp.Symbol(code if code.isidentifier() else f"({code})") for v, code in zip(x.fn.vars, args)}
         return printer.doprint(x.fn.expr.xreplace(syms))
-    if x.op in ("colsum", "colmax", "T"):
+    if x.op in ("colsum", "colmax", "bmean", "T"):
         inner = expr_code(x.args[0], dialect, printer)
         inner = inner if inner.isidentifier() else f"({inner})"
         return getattr(dialect, x.op).format(inner)

@@ -81,6 +81,8 @@ class LoopWriter:
             syms = {v: sp.Symbol(f"({code})" if not code.replace("_", "").isalnum() and "[" not in code
                                  else code, real=True) for v, code in zip(x.fn.vars, args)}
             return "(" + s.scalar(x.fn.expr.xreplace(syms)) + ")"
+        if x.op == "bmean":  # pragma: no cover - refused before: per-sample code has no batch
+            raise ValueError("a batch mean in per-sample code")
         if x.op in ("colsum", "colmax") and x.args[0].shape[0] == 1:
             return self.entry(x.args[0], "0", j, pre, depth)
         n = next(self._fresh)

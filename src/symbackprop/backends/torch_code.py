@@ -33,21 +33,21 @@ def module_source(program: Program, upstream: Program) -> str:
     and ``Model`` an ``nn.Module`` over it as PyTorch users expect: rows are samples, ``W`` is (out, in) as in
     ``nn.Linear``, biases are 1-D.
     """
-    params = [p.name for p in program.params]
+    params = [p.name for p in upstream.params]  # the exported layer predicts: batchnorm's running statistics too
     unpack = unpack_lines(program)
     out_key = program.output.key
     grads = [program.gradient(p) for p in program.params]
     train = lines(program, program.needed([program.cost] + [g.key for g in grads]), TORCH)
     updates = "\n".join(f"        {p.name}.sub_(step * {g.lhs})" for p, g in zip(program.params, grads))
-    flat = _layout(program)
+    flat = _layout(upstream)
     pull_fwd, saved, pull_back = split_pullback(upstream, TORCH)
     args = ", ".join(params)
     as_columns = "\n".join(f"        {p} = {p}[:, None]" for p in params if flat[p])
     kept = ", ".join(["X", *params, *saved])
     back_grads = ", ".join(f"{upstream.gradient(p).lhs}[:, 0]" if flat[p.name] else upstream.gradient(p).lhs
                            for p in upstream.params)
-    shapes = {p.name: (p.shape[0],) if flat[p.name] else p.shape for p in program.params}
-    inits = "\n".join(_init_line(p, flat[p.name]) for p in program.params)
+    shapes = {p.name: (p.shape[0],) if flat[p.name] else p.shape for p in upstream.params}
+    inits = "\n".join(_init_line(p, flat[p.name]) for p in upstream.params)
     in_order = ", ".join(f"self.{p}" for p in params)
     nl = "\n"
     return f'''"""Forward pass and derived gradients of {program.spec} with cost {program.cost_name} for PyTorch,
@@ -125,4 +125,6 @@ def _init_line(param, flat: bool) -> str:
         value = f"torch.randn({shape!r}, generator=generator, **kw) * {std}"
     else:
         value = f"torch.{'ones' if param.init == 'ones' else 'zeros'}({shape!r}, **kw)"
+    if param.state:  # batchnorm's running statistics: a buffer, as in nn.BatchNorm1d, not learned
+        return f'        self.register_buffer("{param.name}", {value})'
     return f"        self.{param.name} = torch.nn.Parameter({value})"

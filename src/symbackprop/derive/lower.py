@@ -8,7 +8,7 @@ import sympy as sp
 
 from .. import matexpr as mx
 from .. import naming
-from ..errors import SpecError
+from ..errors import SpecError, SymbackpropError
 from ..program import Program
 
 ENTRY_LIMIT = 2000  # parameters; above this nothing is written entry by entry (use the matrix form)
@@ -27,6 +27,9 @@ def entries_of(x: mx.M, env: dict) -> sp.Matrix:
         return sp.ones(*x.shape)
     if x.op == "const":
         return sp.Matrix(*x.shape, lambda i, j: sp.Float(x.value))
+    if x.op == "bmean":
+        raise SymbackpropError("batchnorm averages over the batch, so its per-entry form is not one sample's: "
+                               "derive it without --entries/--expanded/--cse")
     args = [entries_of(a, env) for a in x.args]
     if x.op == "T":
         return args[0].T

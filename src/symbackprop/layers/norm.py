@@ -60,17 +60,25 @@ class LayerNorm(Layer):
         return (naming.Key("mu", layer), naming.Key("sq", layer), naming.Key("var", layer),
                 naming.Key("sigma", layer), naming.Key("Xhat", layer))
 
+    over = "the layer's features"
+
+    def stat_shape(self, site: Site) -> tuple[int, int]:
+        """The shape of μ, σ², σ: one number per sample (over its features)."""
+        return (1, 1)
+
+    def mean(self, site: Site, x: mx.M) -> mx.M:
+        """The mean the statistics are taken over: of the sample's features."""
+        return mx.fn(mx.ScalarFn("mean", _s / site.shape[0], (_s,)), mx.colsum(x))
+
     def forward(self, site: Site) -> list[Step]:
-        n = site.shape[0]
         mu, sq, var, sigma, xhat = self._temps(site)
-        one, col = (1, 1), site.shape
-        mean = mx.ScalarFn("mean", _s / n, (_s,))
+        one, col = self.stat_shape(site), site.shape
         r = {k: mx.ref(k, one if k in (mu, var, sigma) else col) for k in (mu, sq, var, sigma, xhat)}
         return [
-            Step(mu, mx.fn(mean, mx.colsum(site.x())), one, "forward"),
+            Step(mu, self.mean(site, site.x()), one, "forward"),
             Step(sq, mx.fn(mx.ScalarFn("squared deviation", (_z - _m) ** 2, (_z, _m)), site.x(), r[mu]), col,
                  "forward"),
-            Step(var, mx.fn(mean, mx.colsum(r[sq])), one, "forward"),
+            Step(var, self.mean(site, r[sq]), one, "forward"),
             Step(sigma, mx.fn(mx.ScalarFn("sqrt", sp.sqrt(_v + sp.Float(EPS)), (_v,)), r[var]), one, "forward"),
             Step(xhat, mx.fn(mx.ScalarFn("normalise", (_z - _m) / _s, (_z, _m, _s)), site.x(), r[mu], r[sigma]),
                  col, "forward"),
@@ -98,12 +106,11 @@ class LayerNorm(Layer):
     def vjp(self, site: Site, g: mx.M):
         n = site.shape[0]
         _, _, _, sigma, xhat = self._temps(site)
-        xh, sg = mx.ref(xhat, site.shape), mx.ref(sigma, (1, 1))
+        xh, sg = mx.ref(xhat, site.shape), mx.ref(sigma, self.stat_shape(site))
         gamma = site.p("gamma")
-        mean = mx.ScalarFn("mean", _s / n, (_s,))
         G = mx.had(gamma, g)
         closed = mx.fn(mx.ScalarFn("closed form", (_q - _a - _x * _b) / _w, (_q, _a, _x, _b, _w)), G,
-                       mx.fn(mean, mx.colsum(G)), xh, mx.fn(mean, mx.colsum(mx.had(G, xh))), sg)
+                       self.mean(site, G), xh, self.mean(site, mx.had(G, xh)), sg)
         jac = mx.ref(naming.local(site.out, site.ins[0]), (n, n))
         return [(site.ins[0], mx.dot(mx.T(jac), g), closed),
                 (site.param("gamma").key, mx.had(g, xh), None),
@@ -115,7 +122,7 @@ class LayerNorm(Layer):
         _, _, _, sigma, xhat = self._temps(site)
         gamma, g, dz = site.param("gamma").key, naming.grad(site.out), naming.grad(site.ins[0])
         text = (f"{dz} = (G − mean(G) − {xhat} ⊙ mean(G ⊙ {xhat})) / {sigma},  G = {gamma} ⊙ {g}"
-                "  (means over the layer's features)")
+                f"  (means over {self.over})")
         if n <= PROVEN_UP_TO:
             proof = ("proven against the per-entry derivation by SymPy at this width "
                      f"({n})" if closed_form_holds(n) else "NOT equal to the per-entry derivation")

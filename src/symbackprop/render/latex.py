@@ -28,6 +28,7 @@ def latex(expr) -> str:
 
 _OPS = {"T": "{{{}}}^{{\\mathsf{{T}}}}", "dot": " \\cdot ", "had": " \\odot ", "add": " + ", "sub": " - ",
         "fn": "\\operatorname{{{name}}}({})", "colsum": "\\textstyle\\sum({})", "colmax": "\\max({})",
+        "bmean": "\\operatorname{{mean}}_{{\\text{{batch}}}}({})",
         "ones": "1", "const": "{:g}"}
 
 

@@ -89,8 +89,8 @@ def matrix_expr(x: M, parent: int = 0) -> str:
         return number(x.value)
     if x.op == "T":
         return f"<msup><mrow>{matrix_expr(x.args[0], 8)}</mrow><mi>T</mi></msup>"
-    if x.op in ("fn", "colsum", "colmax"):
-        label = {"colsum": "Σ", "colmax": "max"}.get(x.op) or x.fn.name
+    if x.op in ("fn", "colsum", "colmax", "bmean"):
+        label = {"colsum": "Σ", "colmax": "max", "bmean": "mean_batch"}.get(x.op) or x.fn.name
         inner = "<mo>,</mo>".join(matrix_expr(a) for a in x.args)
         return f"<mrow><mi>{html.escape(label)}</mi><mo>(</mo>{inner}<mo>)</mo></mrow>"
     prec = _PREC[x.op]

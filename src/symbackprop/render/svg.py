@@ -119,7 +119,7 @@ def graph(derivation) -> str:
         ld = derivation.local.get(str(local)) if local is not None else None
         if ld is not None:
             rhs = (mathml.expr(ld.expr) if len(str(ld.expr)) <= 40 else
-                   f"<mtext>its {ld.shape[0]}×{ld.shape[1]} Jacobian (§2)</mtext>")
+                   "<mtext>its Jacobian (§2)</mtext>")
             math = mathml.equation(mathml.name(local), rhs, display=False, label=str(local))
             if where == "skip":
                 body.append(_label((x0 + x1) / 2 - 70, y0 + 100, 140, 40, math))
