@@ -14,13 +14,13 @@ from test_export import CC, CFLAGS, needs_cc
 from symbackprop import Dense, Network, derive, gradcheck, parse_spec, train
 from symbackprop.draws import random_problem
 from symbackprop.errors import SpecError, SymbackpropError
-from symbackprop.layers.norm import closed_form_holds, closed_form_matches_differences
+from symbackprop.layers.norm import closed_form_holds, closed_form_matches_differences, jacobian_form_holds
 
 HIDDEN = ["identity", "relu", "leaky_relu", "logistic", "tanh", "softplus"]
 
 
-def norm_corpus(count: int = 16, seed: int = 11):
-    """Random specs mixing layernorm and residual layers with every activation and cost."""
+def norm_corpus(count: int = 18, seed: int = 11):
+    """Random specs mixing layernorm, batchnorm, dropout and residual layers with every activation and cost."""
     rng = np.random.default_rng(seed)
     out = []
     for k in range(count):
@@ -28,14 +28,15 @@ def norm_corpus(count: int = 16, seed: int = 11):
         width = int(rng.integers(2, 6))
         layers = []
         for i in range(depth - 1):
-            norm = ":layernorm" if (k + i) % 2 == 0 else ""
+            norm = ["", ":layernorm", ":batchnorm"][(k + i) % 3]
+            dropout = ":dropout=0.25" if (k + 2 * i) % 4 == 1 else ""
             residual = ":residual" if i > 0 and (k + i) % 3 != 1 else ""
-            layers.append(f"{width}{norm}:{HIDDEN[(k + i) % len(HIDDEN)]}{residual}")
+            layers.append(f"{width}{norm}:{HIDDEN[(k + i) % len(HIDDEN)]}{dropout}{residual}")
         cost = ["squared_error", "binary_cross_entropy", "cross_entropy"][k % 3]
         last = {"squared_error": f"{1 + k % 2}:tanh", "binary_cross_entropy": "1:logistic",
                 "cross_entropy": "3:softmax"}[cost]
         if k % 4 == 3:
-            last = last.replace(":", ":layernorm:", 1)
+            last = last.replace(":", [":layernorm:", ":batchnorm:"][k % 2], 1)
         out.append(("-".join([str(int(rng.integers(1, 5)))] + layers + [last]), cost))
     return out
 
@@ -43,17 +44,30 @@ def norm_corpus(count: int = 16, seed: int = 11):
 CORPUS = norm_corpus()
 
 
-@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("backend", ["numpy", "numba", "jax", "torch"])
 @pytest.mark.parametrize("spec,cost", CORPUS, ids=[f"{s}/{c}" for s, c in CORPUS])
 def test_corpus_agrees_with_pytorch_float64(spec, cost, backend):
+    if backend in ("jax", "torch"):
+        pytest.importorskip(backend, reason=f"{backend} is not installed")
     d = derive(spec, cost)
+    if backend == "numba" and (d.network.masks or d.network.batch_coupled):
+        with pytest.raises(SymbackpropError, match="use the numpy, jax or torch backend"):
+            d.compile(backend)
+        return
     params, X, Y = random_problem(d.network, np.random.default_rng(5), 4)
     params = {k: v if not k.startswith("gamma") else 1 + 0.3 * v for k, v in params.items()}
     want_cost, want = torch_reference(d.network, params, X, Y)
     got_cost, got = d.compile(backend)(params, X, Y)
-    assert got_cost == pytest.approx(want_cost, rel=1e-9)
+    assert float(got_cost) == pytest.approx(want_cost, rel=1e-9)
     for k in want:
-        np.testing.assert_allclose(got[k], want[k], rtol=1e-9, atol=1e-12, err_msg=k)
+        np.testing.assert_allclose(np.asarray(got[k]), want[k], rtol=1e-9, atol=1e-12, err_msg=k)
+
+
+def test_the_corpus_mixes_every_new_layer_activation_and_cost():
+    text = " ".join(spec for spec, _ in CORPUS)
+    for part in (":layernorm:", ":batchnorm:", ":dropout=", ":residual", *HIDDEN, "softmax", "logistic"):
+        assert part in text, part
+    assert {c for _, c in CORPUS} == {"squared_error", "binary_cross_entropy", "cross_entropy"}
 
 
 @pytest.mark.parametrize("framework", ["jax", "torch"])
@@ -61,6 +75,8 @@ def test_the_framework_backends_agree_too(framework):
     pytest.importorskip(framework, reason=f"{framework} is not installed")
     for spec, cost in CORPUS[:6]:
         d = derive(spec, cost)
+        if d.network.masks or d.network.batch_coupled:
+            continue
         params, X, Y = random_problem(d.network, np.random.default_rng(6), 3)
         c0, g0 = d.compile("numpy")(params, X, Y)
         c1, g1 = d.compile(framework)(params, X, Y)
@@ -70,8 +86,9 @@ def test_the_framework_backends_agree_too(framework):
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
-def test_sympy_proves_the_layernorm_closed_form_entry_by_entry(n):
-    assert closed_form_holds(n)
+def test_sympy_proves_the_norms_jacobian_and_closed_form_entry_by_entry(n):
+    """Widths 1-5 for LayerNorm and batch sizes 1-5 for BatchNorm: the same statement over another axis."""
+    assert jacobian_form_holds(n) and closed_form_holds(n)
 
 
 def test_wider_layers_check_the_closed_form_against_central_differences():
@@ -83,7 +100,7 @@ def test_derive_prints_the_per_entry_jacobian_the_closed_form_and_its_proof(run_
     assert code == 0
     assert "dN1_dZ1 = gamma1_i*(-Xhat1_i*Xhat1_j/4 + KroneckerDelta(i, j) - 1/4)/sigma1   [jacobian, 4×4]" in out
     assert ("dC_dZ1 = (G − mean(G) − Xhat1 ⊙ mean(G ⊙ Xhat1)) / sigma1,  G = gamma1 ⊙ dC_dN1" in out)
-    assert "proven against the per-entry derivation by SymPy at this width (4)" in out
+    assert "proven against the per-entry derivation by SymPy at this width (4): the Jacobian shown is SymPy's" in out
     code, out, _ = run_cli("derive", "4-4:layernorm:relu:residual-2:softmax", "--format", "json")
     doc = json.loads(out)
     assert doc["closed_forms"][0]["proof"].startswith("proven against the per-entry derivation")
@@ -146,7 +163,8 @@ def test_the_c_export_compiles_with_werror_and_passes_its_harness(tmp_path):
 
 
 # -- weight decay -------------------------------------------------------------------------------------------------
-DECAYED = [CORPUS[1], CORPUS[2], ("3-3:relu-1:logistic", "squared_error")]
+DECAYED = [("3-4:layernorm:tanh-4:relu:residual-1:logistic", "binary_cross_entropy"),
+           ("2-3:layernorm:leaky_relu-3:softmax", "cross_entropy"), ("3-3:relu-1:logistic", "squared_error")]
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba", "jax", "torch"])
@@ -340,7 +358,8 @@ def test_batchnorm_derives_over_the_batch_and_refuses_what_has_no_batch(run_cli)
     assert code == 0
     assert ("dN1_dZ1 = gamma1*(-Xhat1_k*Xhat1_l/m + KroneckerDelta(k, l) - 1/m)/sigma1   "
             "[per unit: m×m, over the batch, 4×1]") in out
-    assert "(means over the batch)" in out and "proven against the per-entry derivation by SymPy at batch sizes" in out
+    assert "(means over the batch)" in out and "proven against the per-entry derivation by SymPy at batch sizes 1-3" \
+        in out
     code, _, err = run_cli("derive", "3-4:batchnorm:relu-2:softmax", "--entries")
     assert code == 2 and "batchnorm averages over the batch" in err
     X = np.random.default_rng(0).normal(size=(65, 3))

@@ -37,9 +37,10 @@ class Dropout(Layer):
         return [Step(site.out, mx.had(site.x(0), self._scaled(site)), site.shape, "forward")]
 
     def local(self, site: Site) -> list[Step]:
-        mask = naming.symbol(site.ins[1])
+        """``dD_dH = M / (1 − P)``, by SymPy from the forward definition."""
+        h, mask = naming.symbol(site.ins[0]), naming.symbol(site.ins[1])
         return [Step(naming.local(site.out, site.ins[0]), self._scaled(site), site.shape, "local",
-                     scalar=mask / (1 - self.keep), kind="elementwise")]
+                     scalar=sp.diff(h * mask / (1 - self.keep), h), kind="elementwise")]
 
     def vjp(self, site: Site, g: mx.M):
         local = mx.ref(naming.local(site.out, site.ins[0]), site.shape)

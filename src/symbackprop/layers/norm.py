@@ -24,6 +24,20 @@ _z, _m, _v, _s, _c, _x, _b, _q, _a, _w = sp.symbols("z m v s c x b q a w", real=
 
 
 @cache
+def jacobian_form_holds(n: int) -> bool:
+    """SymPy: the Jacobian of ``γ ⊙ (Z − μ)/σ`` on ``n`` symbolic entries is ``γ_i (δ_ij − 1/n − X̂_i X̂_j / n) / σ``,
+    the per-entry form the layer shows."""
+    z = sp.symbols(f"z0:{n}", real=True)
+    gamma = sp.symbols(f"c0:{n}", real=True)
+    mu = sum(z) / n
+    sigma = sp.sqrt(sum((v - mu) ** 2 for v in z) / n + sp.Rational(1, 100_000))
+    xhat = [(v - mu) / sigma for v in z]
+    return all(sp.simplify(sp.diff(gamma[i] * xhat[i], z[j])
+                           - gamma[i] * (int(i == j) - sp.Rational(1, n) - xhat[i] * xhat[j] / n) / sigma) == 0
+               for i in range(n) for j in range(n))
+
+
+@cache
 def closed_form_holds(n: int) -> bool:
     """SymPy: on ``n`` symbolic features, the transpose of the Jacobian of ``γ ⊙ (Z − μ)/σ`` times any ``g``
     equals ``(G − mean(G) − X̂ ⊙ mean(G ⊙ X̂)) / σ`` with ``G = γ ⊙ g``, entry by entry."""
@@ -124,8 +138,9 @@ class LayerNorm(Layer):
         text = (f"{dz} = (G − mean(G) − {xhat} ⊙ mean(G ⊙ {xhat})) / {sigma},  G = {gamma} ⊙ {g}"
                 f"  (means over {self.over})")
         if n <= PROVEN_UP_TO:
-            proof = ("proven against the per-entry derivation by SymPy at this width "
-                     f"({n})" if closed_form_holds(n) else "NOT equal to the per-entry derivation")
+            proof = (f"proven against the per-entry derivation by SymPy at this width ({n}): the Jacobian shown is "
+                     "SymPy's, and this form equals its transpose times the incoming gradient"
+                     if jacobian_form_holds(n) and closed_form_holds(n) else "NOT equal to the per-entry derivation")
         else:
             proof = (f"proven against the per-entry derivation by SymPy at widths 1-{PROVEN_UP_TO}; at this width "
                      f"({n}) " + ("it matches central differences of the forward pass (relative error < 1e-6)"
