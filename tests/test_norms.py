@@ -398,3 +398,28 @@ def test_a_batchnorm_model_predicts_with_its_running_statistics(run_cli, tmp_pat
     if CC:
         subprocess.run([CC, *CFLAGS, "-o", "t", "test_bn.c", "bn.c", "-lm"], cwd=tmp_path, check=True)
         assert subprocess.run(["./t"], cwd=tmp_path, capture_output=True, text=True).stdout.startswith("OK")
+
+
+def test_the_js_forward_pass_of_the_new_layers_predicts_like_the_model(tmp_path):
+    import json
+    import shutil
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("no Node.js on this machine: the page's forward pass is checked in Chromium elsewhere")
+    from symbackprop.backends import js_code, program_of
+
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(120, 3))
+    y = (X[:, 0] - X[:, 2] > 0).astype(int)
+    model = train("3-4:batchnorm:tanh:dropout=0.2-4:layernorm:relu:residual-2:softmax", X, y, batch_size=16, epochs=5,
+                  seed=1)
+    program = program_of(model.network.eval())
+    params = {k: np.asarray(v).tolist() for k, v in model.params.items()}
+    script = tmp_path / "f.js"
+    script.write_text(js_code.forward_js(program) + f"const P = {json.dumps(params)};\n"
+                      f"const X = {json.dumps(X[:5].tolist())};\n"
+                      "console.log(JSON.stringify(X.map(x => forward(P, x))));\n")
+    run = subprocess.run([node, str(script)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    np.testing.assert_allclose(np.array(json.loads(run.stdout)), model.predict_proba(X[:5]), rtol=1e-12)
