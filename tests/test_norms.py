@@ -44,6 +44,20 @@ def norm_corpus(count: int = 18, seed: int = 11):
 CORPUS = norm_corpus()
 
 
+def assert_agrees_with_pytorch(d, backend: str, seed: int, m: int) -> dict:
+    """Cost and every gradient of the compiled derivation against PyTorch float64 at a random point (norm scales
+    near 1, dropout masks drawn), to 1e-9; returns the point's params."""
+    params, X, Y = random_problem(d.network, np.random.default_rng(seed), m)
+    params = {k: v if not k.startswith("gamma") else 1 + 0.3 * v for k, v in params.items()}
+    want_cost, want = torch_reference(d.network, params, X, Y)
+    got_cost, got = d.compile(backend)(params, X, Y)
+    assert float(got_cost) == pytest.approx(want_cost, rel=1e-9)
+    assert set(got) == set(want)
+    for k in want:
+        np.testing.assert_allclose(np.asarray(got[k]), want[k], rtol=1e-9, atol=1e-12, err_msg=k)
+    return params
+
+
 @pytest.mark.parametrize("backend", ["numpy", "numba", "jax", "torch"])
 @pytest.mark.parametrize("spec,cost", CORPUS, ids=[f"{s}/{c}" for s, c in CORPUS])
 def test_corpus_agrees_with_pytorch_float64(spec, cost, backend):
@@ -54,13 +68,7 @@ def test_corpus_agrees_with_pytorch_float64(spec, cost, backend):
         with pytest.raises(SymbackpropError, match="use the numpy, jax or torch backend"):
             d.compile(backend)
         return
-    params, X, Y = random_problem(d.network, np.random.default_rng(5), 4)
-    params = {k: v if not k.startswith("gamma") else 1 + 0.3 * v for k, v in params.items()}
-    want_cost, want = torch_reference(d.network, params, X, Y)
-    got_cost, got = d.compile(backend)(params, X, Y)
-    assert float(got_cost) == pytest.approx(want_cost, rel=1e-9)
-    for k in want:
-        np.testing.assert_allclose(np.asarray(got[k]), want[k], rtol=1e-9, atol=1e-12, err_msg=k)
+    assert_agrees_with_pytorch(d, backend, seed=5, m=4)
 
 
 def test_the_corpus_mixes_every_new_layer_activation_and_cost():
@@ -226,26 +234,24 @@ def test_weight_decay_in_the_c_export(tmp_path):
     assert run.returncode == 0 and run.stdout.startswith("OK"), run.stdout
 
 
-# -- dropout ------------------------------------------------------------------------------------------------------
-DROPPED = [("3-5:relu:dropout=0.25-5:tanh:dropout=0.5:residual-2:softmax", "cross_entropy"),
-           ("2-4:layernorm:logistic:dropout=0.1-1:logistic", "binary_cross_entropy"),
-           ("4-3:softplus:dropout=0.3-2:tanh", "squared_error")]
+# -- dropout and batchnorm ---------------------------------------------------------------------------------------
+FIXED = [("3-5:relu:dropout=0.25-5:tanh:dropout=0.5:residual-2:softmax", "cross_entropy"),
+         ("2-4:layernorm:logistic:dropout=0.1-1:logistic", "binary_cross_entropy"),
+         ("4-3:softplus:dropout=0.3-2:tanh", "squared_error"),
+         ("3-4:batchnorm:relu-4:batchnorm:tanh:residual-2:softmax", "cross_entropy"),
+         ("2-5:batchnorm:logistic:dropout=0.2-1:batchnorm:logistic", "binary_cross_entropy"),
+         ("4-3:softplus-2:batchnorm:identity", "squared_error")]
 
 
 @pytest.mark.parametrize("backend", ["numpy", "jax", "torch"])
-@pytest.mark.parametrize("spec,cost", DROPPED, ids=[f"{s}/{c}" for s, c in DROPPED])
-def test_dropout_with_a_fixed_mask_agrees_with_pytorch(spec, cost, backend):
+@pytest.mark.parametrize("spec,cost", FIXED, ids=[f"{s}/{c}" for s, c in FIXED])
+def test_dropout_with_a_fixed_mask_and_batchnorm_in_training_mode_agree_with_pytorch(spec, cost, backend):
+    """Batchnorm's gradient is batch-coupled: over the 6 columns together."""
     if backend == "jax":
         pytest.importorskip("jax", reason="JAX is not installed")
     d = derive(spec, cost)
-    params, X, Y = random_problem(d.network, np.random.default_rng(9), 6)
+    params = assert_agrees_with_pytorch(d, backend, seed=9, m=6)
     assert {k for k in params if k.startswith("M")} == {str(k) for k, _ in d.network.masks}
-    want_cost, want = torch_reference(d.network, params, X, Y)
-    got_cost, got = d.compile(backend)(params, X, Y)
-    assert float(got_cost) == pytest.approx(want_cost, rel=1e-9)
-    assert set(got) == set(want)
-    for k in want:
-        np.testing.assert_allclose(np.asarray(got[k]), want[k], rtol=1e-9, atol=1e-12, err_msg=k)
     assert gradcheck(d).ok
 
 
@@ -302,37 +308,23 @@ def test_a_model_with_dropout_predicts_exports_and_reports_without_it(tmp_path):
     assert ">M1</text>" in spec_page  # a spec's report draws the mask as an input
 
 
-def test_digits_with_layernorm_dropout_and_a_residual_connection(run_cli, tmp_path):
+def digits_csv(tmp_path):
+    """scikit-learn's digits as a CSV with a header (the pixels 0-16, then the digit)."""
     datasets = pytest.importorskip("sklearn.datasets", reason="scikit-learn is not installed")
     X, y = datasets.load_digits(return_X_y=True)
     csv = tmp_path / "digits.csv"
     np.savetxt(csv, np.column_stack([X, y]), delimiter=",", fmt="%d",
                header=",".join([f"p{i}" for i in range(64)] + ["digit"]), comments="")
+    return csv, X, y
+
+
+def test_digits_with_layernorm_dropout_and_a_residual_connection(run_cli, tmp_path):
+    csv, _, _ = digits_csv(tmp_path)
     code, out, err = run_cli("train", csv, "--net", "64-128:layernorm:relu:dropout=0.1-128:relu:residual-10:softmax",
                              "--scale", "16", "--batch-size", "32", "--epochs", "40", "--lr", "0.05")
     assert code == 0, err
     assert float(out.split("test accuracy:")[1].split()[0]) >= 0.96
 
-
-
-# -- batchnorm ----------------------------------------------------------------------------------------------------
-BATCHED = [("3-4:batchnorm:relu-4:batchnorm:tanh:residual-2:softmax", "cross_entropy"),
-           ("2-5:batchnorm:logistic:dropout=0.2-1:batchnorm:logistic", "binary_cross_entropy"),
-           ("4-3:softplus-2:batchnorm:identity", "squared_error")]
-
-
-@pytest.mark.parametrize("backend", ["numpy", "jax", "torch"])
-@pytest.mark.parametrize("spec,cost", BATCHED, ids=[f"{s}/{c}" for s, c in BATCHED])
-def test_batchnorm_in_training_mode_agrees_with_pytorch(spec, cost, backend):
-    if backend == "jax":
-        pytest.importorskip("jax", reason="JAX is not installed")
-    d = derive(spec, cost)
-    params, X, Y = random_problem(d.network, np.random.default_rng(12), 5)
-    want_cost, want = torch_reference(d.network, params, X, Y)
-    got_cost, got = d.compile(backend)(params, X, Y)  # the batch-coupled gradient of the 5 columns
-    assert float(got_cost) == pytest.approx(want_cost, rel=1e-9)
-    for k in want:
-        np.testing.assert_allclose(np.asarray(got[k]), want[k], rtol=1e-9, atol=1e-12, err_msg=k)
 
 
 def test_running_statistics_follow_batchnorm1d():
@@ -374,14 +366,10 @@ def test_batchnorm_derives_over_the_batch_and_refuses_what_has_no_batch(run_cli)
 
 
 def test_a_batchnorm_model_predicts_with_its_running_statistics(run_cli, tmp_path):
-    datasets = pytest.importorskip("sklearn.datasets", reason="scikit-learn is not installed")
     from symbackprop import load
     from symbackprop.export import export
 
-    X, y = datasets.load_digits(return_X_y=True)
-    csv = tmp_path / "digits.csv"
-    np.savetxt(csv, np.column_stack([X, y]), delimiter=",", fmt="%d",
-               header=",".join([f"p{i}" for i in range(64)] + ["digit"]), comments="")
+    csv, X, _ = digits_csv(tmp_path)
     code, out, err = run_cli("train", csv, "--net", "64-64:batchnorm:relu-10:softmax", "--scale", "16",
                              "--batch-size", "32", "--epochs", "40", "--lr", "0.05", "--out", tmp_path / "bn.json")
     assert code == 0, err
