@@ -321,7 +321,7 @@ def digits_csv(tmp_path):
 def test_digits_with_layernorm_dropout_and_a_residual_connection(run_cli, tmp_path):
     csv, _, _ = digits_csv(tmp_path)
     code, out, err = run_cli("train", csv, "--net", "64-128:layernorm:relu:dropout=0.1-128:relu:residual-10:softmax",
-                             "--scale", "16", "--batch-size", "32", "--epochs", "40", "--lr", "0.05")
+                             "--batch-size", "32", "--epochs", "40", "--lr", "0.05")  # the command
     assert code == 0, err
     assert float(out.split("test accuracy:")[1].split()[0]) >= 0.96
 
@@ -370,14 +370,14 @@ def test_a_batchnorm_model_predicts_with_its_running_statistics(run_cli, tmp_pat
     from symbackprop.export import export
 
     csv, X, _ = digits_csv(tmp_path)
-    code, out, err = run_cli("train", csv, "--net", "64-64:batchnorm:relu-10:softmax", "--scale", "16",
-                             "--batch-size", "32", "--epochs", "40", "--lr", "0.05", "--out", tmp_path / "bn.json")
+    code, out, err = run_cli("train", csv, "--net", "64-64:batchnorm:relu-10:softmax", "--batch-size", "32",
+                             "--epochs", "40", "--lr", "0.05", "--out", tmp_path / "bn.json")  # the command
     assert code == 0, err
     assert float(out.split("test accuracy:")[1].split()[0]) >= 0.96
     model = load(tmp_path / "bn.json")
     p = model.params
     assert np.any(p["rmean1"] != 0) and np.any(p["rvar1"] != 1)
-    Z = p["W1"] @ (X[:5] / 16).T + p["B1"]
+    Z = p["W1"] @ X[:5].T + p["B1"]
     N = p["gamma1"] * (Z - p["rmean1"]) / np.sqrt(p["rvar1"] + 1e-5) + p["beta1"]
     Z2 = p["W2"] @ np.maximum(N, 0) + p["B2"]
     E = np.exp(Z2 - Z2.max(axis=0))
