@@ -297,3 +297,19 @@ def test_a_slow_first_compile_is_announced(tmp_path):
     assert run.returncode == 0, run.stderr
     assert ("symbackprop: compiling the generated code for 3-7:tanh-5:relu-1:logistic (first time only)..."
             in run.stderr.splitlines())
+
+
+def test_initialisation_draws_only_what_is_trained():
+    """The generator's sequence after initialising is the same whatever only prediction needs (batchnorm's running
+    statistics): same seed, same sample order as before."""
+    from symbackprop import parse_spec
+    from symbackprop.train import _draw
+
+    for spec in ("3-3:relu-1:logistic", "3-4:batchnorm:relu-1:logistic"):
+        net = parse_spec(spec)
+        a, b = np.random.default_rng(0), np.random.default_rng(0)
+        params = init_params(net, a)
+        for p in net.params:
+            _draw(p, b, False)
+        assert a.random() == b.random()
+        assert set(params) == set(net.eval().shapes())

@@ -49,7 +49,8 @@ def init_params(network: Network, rng: np.random.Generator, init: str = "auto", 
     require_parameters(network, 4, "training")
     params = {p.name: _draw(p, rng, init == "uniform") for p in network.params}
     for p in network.eval().params:  # what only prediction has (batchnorm's running statistics): 0 and 1
-        params.setdefault(p.name, _draw(p, rng, False))
+        if p.name not in params:  # (drawing only these: the generator's sequence stays as it was)
+            params[p.name] = _draw(p, rng, False)
     if init == "uniform" or X is None:
         return params
     forward = numpy_module(network.eval()).forward
