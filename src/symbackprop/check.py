@@ -248,7 +248,7 @@ def _user_error(err: BaseException, path: Path | None) -> str:
     return f"{loc}{type(err).__name__}: {msg}".rstrip(": ")
 
 
-def _detect_layout(net, ref, fn, path, timeout, seed):
+def _detect_layout(net, fn, path, timeout, seed):
     """The layout under which ``fn`` runs and answers in the network's parameter names (columns first)."""
     for layout in (Columns(net), Rows(net)):
         params, X, Y = random_problem(net, np.random.default_rng(seed + 7919), 4)
@@ -291,7 +291,7 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
     ref = d.compile("numpy")
     if layout not in ("auto", *LAYOUTS):
         raise SymbackpropError(f"--layout must be auto, rows or columns, not {layout!r}")
-    chosen = _detect_layout(net, ref, fn, path, timeout, seed) if layout == "auto" else LAYOUTS[layout](net)
+    chosen = _detect_layout(net, fn, path, timeout, seed) if layout == "auto" else LAYOUTS[layout](net)
     summed = None  # rows layout: sums or means, decided at the first batch
     rng = np.random.default_rng(seed)
     shapes = net.shapes()

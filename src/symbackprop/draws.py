@@ -20,8 +20,7 @@ def random_problem(network, rng: np.random.Generator, m: int = 3):
         Y = rng.integers(0, 2, size=(n, m)).astype(float)
     else:
         Y = rng.normal(size=(n, m))
-    for (key, (width, _)), dense in zip(network.masks, [d for d in network.layers if d.dropout]):
-        params[str(key)] = (rng.random((width, m)) >= dense.dropout).astype(float)  # dropout: a mask, drawn
+    params.update(masks_of(network)(rng, m))  # dropout: its masks, drawn
     return params, X, Y
 
 

@@ -109,7 +109,7 @@ def split_pullback(upstream: Program, dialect: Dialect) -> tuple[list[str], list
 
     roots = [upstream.gradient(p).key for p in upstream.params] + [grad(X)]
     needed = upstream.needed(roots)
-    fwd = [s for s in upstream.needed([upstream.output.key])]
+    fwd = upstream.needed([upstream.output.key])
     back = [s for s in needed if s.role != "forward"]
     read = {k for s in back for k in mx.refs(s.expr)}
     saved = [str(s.key) for s in fwd if s.key in read]

@@ -43,7 +43,7 @@ def worked_example(derivation, params=None, x=None, y=None, seed: int = 0) -> di
         if params is not None or not _inactive(derivation, p0, x0 if x is None else x):
             break
     params = {k: np.asarray(v, dtype=float) for k, v in (params or p0).items()}
-    params.update({k: p0[k] for k, _ in map(lambda km: (str(km[0]), km[1]), net.masks) if k not in params})
+    params.update({str(k): p0[str(k)] for k, _ in net.masks if str(k) not in params})  # dropout masks, drawn
     x = x0 if x is None else np.asarray(x, dtype=float).reshape(-1, 1)
     y = y0 if y is None else np.asarray(y, dtype=float).reshape(-1, 1)
     return {"params": params, "x": x, "y": y, "values": numpy_module(derivation).trace(params, x, y)}
