@@ -11,7 +11,7 @@ import numpy as np
 from .data import Scaling, task_of
 from .errors import ModelFileError, SymbackpropError
 from .fileio import atomic_write, existing_file
-from .formulas import define
+from .formulas import definition
 from .spec import Network, parse_spec
 
 BLOCK = 65_536  # samples pushed through the network at a time when predicting
@@ -165,10 +165,11 @@ def from_json(doc, where: str = "<model>") -> Model:
     texts = doc.get("definitions") or []
     if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
         raise ModelFileError(f"{where}: 'definitions' must be a list of texts")
-    try:
-        for text in texts:  # parsed by the same whitelist as --define: nothing in them runs
-            define(text)
-        network = parse_spec(doc["spec"], doc.get("cost", "squared_error")).with_l2(doc.get("l2", 0.0))
+    try:  # parsed by the same whitelist as --define: nothing in them runs, and nothing is registered
+        own = [definition(text) for text in texts]
+        if not isinstance(doc.get("cost", ""), str):
+            raise ModelFileError(f"{where}: 'cost' must be the name of a cost")
+        network = parse_spec(doc["spec"], doc.get("cost", "squared_error"), own).with_l2(doc.get("l2", 0.0))
     except KeyError:
         raise ModelFileError(f"{where}: the model file has no 'spec'") from None
     except SymbackpropError as err:

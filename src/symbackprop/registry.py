@@ -32,6 +32,10 @@ class Registry:
     def items(self):
         return self._entries.items()
 
+    def aliases(self) -> dict[str, object]:
+        """Every name an entry is known by (its own and its aliases) -> the entry."""
+        return {alias: self._entries[key] for alias, key in self._names.items()}
+
     def view(self) -> MappingProxyType:
         """A live, read-only ``name -> entry`` mapping."""
         return MappingProxyType(self._entries)

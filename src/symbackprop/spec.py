@@ -20,10 +20,12 @@ from .layers.residual import Add
 from .program import Param
 
 MAX_WIDTH = 100_000
+MAX_DROPOUT = 0.99  # inverted dropout scales by 1/(1 - P): bounded, so the scale stays a number
 _INT = re.compile(r"^\s*\d+\s*$")
 
 
 NORMS = {"layernorm": LayerNorm, "batchnorm": BatchNorm, "batchnorm_eval": BatchNormEval}
+USER_NORMS = ("layernorm", "batchnorm")  # batchnorm_eval is how a trained network predicts, not for specs
 NOT_YET: dict[str, str] = {}
 EVAL = {"batchnorm": "batchnorm_eval"}  # a norm as the trained network predicts
 
@@ -57,8 +59,8 @@ class Dense:
         if self.norm is not None and self.norm not in NORMS:
             raise SpecError(NOT_YET.get(self.norm, f"unknown norm {self.norm!r} (choose layernorm or batchnorm)"))
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or \
-                not 0 <= self.dropout < 1:
-            raise SpecError(f"dropout must be at least 0 and below 1, not {self.dropout!r}")
+                not 0 <= self.dropout <= MAX_DROPOUT:
+            raise SpecError(f"dropout must be at least 0 and at most {MAX_DROPOUT}, not {self.dropout!r}")
         if not isinstance(self.residual, bool):
             raise SpecError(f"residual must be True or False, not {self.residual!r}")
 
@@ -232,14 +234,19 @@ def default_cost(network) -> str:
         "squared_error"
 
 
-def parse_spec(text: str, cost: str | Cost | None = None) -> Network:
+def parse_spec(text: str, cost: str | Cost | None = None, definitions=()) -> Network:
     """Parse ``INPUTS-LAYER-LAYER...`` into a :class:`Network`; clear errors name the bad token.
 
-    ``LAYER = WIDTH[:NORM]:ACT[:residual]`` (``NORM``: layernorm), e.g. ``4-4:layernorm:relu:residual-2:softmax``.
+    ``LAYER = WIDTH[:NORM]:ACT[:dropout=P][:residual]`` (``NORM``: layernorm or batchnorm), e.g.
+    ``4-4:layernorm:relu:residual-2:softmax``.
 
     ``cost`` defaults to cross_entropy for a softmax output and squared_error otherwise; a :class:`Network`
-    passes through, keeping its cost unless one is given.
+    passes through, keeping its cost unless one is given.  ``definitions`` are activations and costs (a model
+    file's own) that names resolve to before the registered ones, without registering them.
     """
+    local = {d.name.lower(): d for d in definitions}
+    if isinstance(cost, str) and cost.strip().lower() in local:
+        cost = local[cost.strip().lower()]
     if isinstance(text, Network):
         return text if cost is None else text.with_cost(cost)
     if not isinstance(text, str) or not text.strip():
@@ -259,20 +266,20 @@ def parse_spec(text: str, cost: str | Cost | None = None) -> Network:
             raise SpecError(f"missing activation in layer {number} ({token!r}) of spec {text!r}; "
                             "expected WIDTH:ACTIVATION, e.g. '3:relu'")
         parts = [p.strip() for p in act.split(":")]
-        norm = parts.pop(0) if parts[0] in NORMS or parts[0] in NOT_YET else None
+        norm = parts.pop(0) if parts[0] in USER_NORMS or parts[0] in NOT_YET else None
         options = {"norm": norm}
         try:
             if not parts or not parts[0]:
                 raise SpecError(f"missing activation after {norm}; expected WIDTH:{norm}:ACTIVATION")
             for part in parts[1:]:
                 key, eq, value = part.partition("=")
-                if part == "residual":
-                    options["residual"] = True
-                elif key == "dropout" and eq:
-                    options["dropout"] = _probability(value)
-                else:
+                option = "residual" if part == "residual" else "dropout" if key == "dropout" and eq else None
+                if option is None:
                     raise SpecError(f"unknown option {part!r}; expected dropout=P or residual after the activation")
-            layers.append(Dense(int(width), parts[0], **options))
+                if option in options:
+                    raise SpecError(f"{option} is given twice")
+                options[option] = True if option == "residual" else _probability(value)
+            layers.append(Dense(int(width), local.get(parts[0].lower(), parts[0]), **options))
         except SpecError as err:
             raise SpecError(f"{err} (layer {number}, {token.strip()!r}, of spec {text!r})") from None
     return Network(int(tokens[0]), layers, cost)
@@ -283,6 +290,6 @@ def _probability(text: str) -> float:
         p = float(text)
     except ValueError:
         raise SpecError(f"dropout={text} is not a number") from None
-    if not 0 <= p < 1:
-        raise SpecError(f"dropout={text} must be at least 0 and below 1")
+    if not 0 <= p <= MAX_DROPOUT:
+        raise SpecError(f"dropout={text} must be at least 0 and at most {MAX_DROPOUT}")
     return p

@@ -93,8 +93,10 @@ class Elementwise(Layer):
         direct = d.subs(self.expr, a)
         if z not in direct.free_symbols:
             return direct
-        if not all(isinstance(f, (sp.exp, sp.log, sp.tanh)) for f in self.expr.atoms(sp.Function)):
-            return None  # only the plain exponential family has an output form worth finding
+        functions = self.expr.atoms(sp.Function)
+        if not functions or not all(isinstance(f, (sp.exp, sp.log, sp.tanh)) for f in functions):
+            return None  # only the plain exponential family has an output form worth finding (z**3 has none:
+            # its inverse's real branch, a**(1/3), is NaN in code for a < 0)
         try:
             inverses = sp.solve(sp.Eq(a, self.expr), z)
         except NotImplementedError:
