@@ -3,6 +3,8 @@ cache folder means compiling without one (one warning), never a traceback."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 import shutil
 import stat
@@ -94,3 +96,67 @@ def test_a_read_only_cache_folder_still_trains(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "Traceback" not in run.stderr and "cannot use the code cache" in run.stderr
     assert not any(cache.iterdir())
+
+
+class _Planted:
+    """A pickle that, when loaded, writes a marker file (what a planted numba index could do)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (Path(self.marker).write_text, ("ran",))
+
+
+def _numba_files(cache: Path) -> list[Path]:
+    return sorted(p for p in cache.rglob("*") if p.suffix in (".nbi", ".nbc"))
+
+
+def test_a_planted_numba_cache_pickle_is_never_loaded(tmp_path):
+    """Before the fix, the second run loaded the planted index (the marker appeared) and exited 0."""
+    import pickle
+
+    cache = tmp_path / "cache"
+    first = _train_in_a_subprocess(tmp_path, cache)
+    assert first.returncode == 0, first.stderr
+    indexes = [p for p in _numba_files(cache) if p.suffix == ".nbi"]
+    assert indexes
+    assert list(cache.rglob("*.numba.json")), "the digests of numba's files are recorded"
+    marker = tmp_path / "planted-ran"
+    for index in indexes:  # what an attacker with write access would leave: a pickle where numba reads one
+        index.write_bytes(pickle.dumps(_Planted(marker)))
+    second = _train_in_a_subprocess(tmp_path, cache)
+    assert second.returncode == 0, second.stderr
+    assert not marker.exists() and "Traceback" not in second.stderr
+    assert "test accuracy" in second.stdout
+    assert all(pickle.dumps(_Planted(marker)) != p.read_bytes() for p in _numba_files(cache))
+
+
+def test_a_cache_folder_others_can_write_is_not_used(tmp_path):
+    cache = tmp_path / "shared-cache"
+    cache.mkdir()
+    os.chmod(cache, 0o777)
+    run = _train_in_a_subprocess(tmp_path, cache)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.count("cannot use the code cache") == 1 and "can be written by other users" in run.stderr
+    assert not any(cache.iterdir())
+
+
+def test_a_cached_build_is_not_announced_as_compiling(monkeypatch):
+    train_module = importlib.import_module("symbackprop.train")
+    said = []
+
+    @contextlib.contextmanager
+    def record(message, after=1.0):
+        said.append(message)
+        yield
+
+    monkeypatch.setattr(train_module, "_announced", record)
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    loader._MEMORY.clear()
+    train_module.train("2-6:tanh-1:logistic", X, (X[:, 0] > 0).astype(float), iterations=100)
+    assert said and "compiling" in said[0]
+    said.clear()
+    loader._MEMORY.clear()  # as a new process: the verified build is loaded from the disk cache
+    train_module.train("2-6:tanh-1:logistic", X, (X[:, 0] > 0).astype(float), iterations=100)
+    assert said == []

@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 import sys
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
 from . import naming
 from .backends import numpy_module, per_sample_module, require
+from .backends.loader import seal
 from .data import Scaling, encode_targets
 from .draws import masks_of
 from .errors import DataError, DivergedError, SymbackpropError
@@ -254,9 +255,12 @@ def _per_sample(network, batch, params, Xt, Y, steps, lr, rng, val, progress) ->
     arrays = [np.ascontiguousarray(params[k]) for k in network.shapes()]
     history = {"unit": f"{every} steps", "train": [], "test": []}
     current = dict(zip(network.shapes(), arrays))  # the same arrays, updated in place by the loop
-    if module.NUMBA:  # compiled now, on copies, so that a slow first compile can be announced
-        with _announced(f"compiling the generated code for {network.spec} (first time only)..."):
+    if module.NUMBA:  # compiled now, on copies, so that a slow first compile can be announced (not a cached load)
+        compiling = not getattr(module, "__cached_build__", False)
+        with _announced(f"compiling the generated code for {network.spec} (first time only)...") if compiling \
+                else nullcontext():
             module.sgd(*[a.copy() for a in arrays], Xt, Y, np.zeros(1, dtype=np.int64), float(lr), 1, np.zeros(1))
+        seal(module)
     with _progress(steps, progress, "step") as bar, np.errstate(over="ignore", invalid="ignore"):
         for start in range(0, steps, every):
             # the sample order is drawn a part at a time (the same order as at once, in constant memory)
