@@ -129,7 +129,7 @@ def test_a_residual_fan_in_is_written_as_the_sum_of_both_paths():
     ("3-3:layernorm-1:logistic", "missing activation after layernorm"),
     ("3-3:relu:twice-1:logistic", "unknown option 'twice'"),
     ("3-3:relu-1:logistic:dropout=0.1", "the output layer (1:logistic:dropout=0.1) cannot have dropout"),
-    ("3-3:relu:dropout=1.5-1:logistic", "dropout=1.5 must be at least 0 and below 1"),
+    ("3-3:relu:dropout=1.5-1:logistic", "dropout=1.5 must be at least 0 and at most 0.99"),
 ])
 def test_grammar_mistakes_are_one_line(run_cli, spec, message):
     code, out, err = run_cli("derive", spec)

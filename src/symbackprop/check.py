@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import math
 import signal
 import sys
 import threading
@@ -16,7 +17,7 @@ import numpy as np
 from .derive import Derivation, derive
 from .diagnose import Case, diagnose
 from .draws import random_problem
-from .errors import SymbackpropError, UserCodeError
+from .errors import SymbackpropError, Terminated, UserCodeError
 from .fileio import existing_file
 from .layouts import LAYOUTS, Columns, Rows
 
@@ -184,9 +185,9 @@ def load_user_function(target: str, timeout: float | None = 60.0):
             spec.loader.exec_module(module)
     except SyntaxError as err:
         raise UserCodeError(f"{err.filename}:{err.lineno}: SyntaxError: {err.msg}") from None
-    except UserCodeError:
+    except (UserCodeError, KeyboardInterrupt, Terminated):
         raise
-    except Exception as err:  # noqa: BLE001 - the user's code may raise anything
+    except BaseException as err:  # noqa: BLE001 - the user's code may raise anything, GeneratorExit too
         raise UserCodeError(f"importing {path} failed: {_user_error(err, path)}") from None
     fn = getattr(module, func, None)
     if not callable(fn):
@@ -195,8 +196,20 @@ def load_user_function(target: str, timeout: float | None = 60.0):
     return fn, path
 
 
-def _numbers(value) -> np.ndarray | str:
-    """``value`` as a float array, or what is wrong with it (complex, not numbers)."""
+class _Shaped:
+    """A much larger array than expected, kept only as its shape: it is never converted (it may be huge)."""
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+
+def _numbers(value, shape=None) -> np.ndarray | str | _Shaped:
+    """``value`` as a float array, or what is wrong with it (complex, not numbers); an array of another shape
+    than ``shape`` and far larger is not converted at all (a transposed one is, to name the mistake)."""
+    found = getattr(value, "shape", None)
+    if shape is not None and isinstance(found, tuple) and found != tuple(shape) and \
+            math.prod(found) > max(10 * math.prod(shape), 10_000):
+        return _Shaped(found)
     try:
         arr = np.asarray(value)
     except (TypeError, ValueError):
@@ -255,9 +268,9 @@ def _detect_layout(net, fn, path, timeout, seed):
         try:
             with _guarded(path, timeout, "the function"):
                 out = fn(*layout.inputs(params, X, Y))
-        except UserCodeError:
+        except (UserCodeError, KeyboardInterrupt, Terminated):
             raise
-        except Exception:  # noqa: BLE001 - it does not run this way: try the next layout
+        except BaseException:  # noqa: BLE001 - it does not run this way: try the next layout
             continue
         out = out[1] if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict) else out
         if isinstance(out, dict) and set(layout.gradients(out)) >= set(net.shapes()):
@@ -270,7 +283,7 @@ def _summed(got_cost, want_cost, grads, want, m) -> bool:
     if got_cost is not None:
         return abs(got_cost - want_cost * m) < abs(got_cost - want_cost)
     for name, g in grads.items():
-        g = np.asarray(g, dtype=float) if not isinstance(g, str) else None
+        g = g if isinstance(g, np.ndarray) else None
         if g is not None and name in want and g.shape == want[name].shape and np.any(want[name] != 0):
             return np.linalg.norm(g - m * want[name]) < np.linalg.norm(g - want[name])
     return False
@@ -307,9 +320,9 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
             try:
                 with _guarded(path, timeout, "the function"):
                     out = fn(*chosen.inputs(params, X, Y))
-            except Exception as err:  # noqa: BLE001 - report the user's own error, not ours
-                if isinstance(err, UserCodeError):
-                    raise
+            except (UserCodeError, KeyboardInterrupt, Terminated):
+                raise
+            except BaseException as err:  # noqa: BLE001 - report the user's own error (GeneratorExit too), not ours
                 raise UserCodeError(_user_error(err, path)) from None
             returned_cost = None
             if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict):
@@ -321,7 +334,8 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
                 summed = chosen.name == "rows" and _summed(
                     float(returned_cost.ravel()[0]) if isinstance(returned_cost, np.ndarray) and
                     returned_cost.size == 1 else None, want_cost,
-                    {k: _numbers(v) for k, v in (out[1] if isinstance(out, tuple) else out).items()}, want, m)
+                    {k: _numbers(v, shapes.get(k)) for k, v in (out[1] if isinstance(out, tuple) else out).items()},
+                    want, m)
             per = m if summed else 1
             if isinstance(out, tuple):
                 cost_result = results.setdefault("cost", ParamResult("cost", (1, 1), (1, 1)))
@@ -340,9 +354,9 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
                 raise UserCodeError(f"the function returned {type(out).__name__}; expected a dict of gradients "
                                     f"with keys {', '.join(shapes)}")
             extra |= set(map(str, out)) - set(shapes)
-            got_all = {k: _numbers(v) for k, v in out.items() if k in shapes}
-            got_all = {k: v if isinstance(v, str) else v / per for k, v in got_all.items()}
-            cases.append(Case(params, X, Y, {k: v for k, v in got_all.items() if not isinstance(v, str)}, want))
+            got_all = {k: _numbers(v, shapes[k]) for k, v in out.items() if k in shapes}
+            got_all = {k: v / per if isinstance(v, np.ndarray) else v for k, v in got_all.items()}
+            cases.append(Case(params, X, Y, {k: v for k, v in got_all.items() if isinstance(v, np.ndarray)}, want))
             case = f"draw {trial}, {'1 sample' if m == 1 else f'batch of {m}'}"
             for name, res in results.items():
                 if res.problem or name == "cost":

@@ -9,8 +9,9 @@ import sys
 import threading
 
 from . import __version__
-from .errors import SymbackpropError
+from .errors import SymbackpropError, Terminated
 from .formulas import define
+from .terminal import Escaping, escape
 
 REFERENCE_SPEC = "1-1:relu-1:logistic"
 
@@ -158,7 +159,7 @@ def _cmd_predict(args) -> int:
         try:
             print(describe(model, parse_values(text, n))[0])
         except SymbackpropError as err:
-            print(f"symbackprop: {err}", file=sys.stderr)
+            print(f"symbackprop: {escape(str(err))}", file=sys.stderr)
 
 
 def _cmd_demo(args) -> int:
@@ -170,10 +171,12 @@ def _cmd_demo(args) -> int:
 
 def _cmd_check(args) -> int:
     from .check import check_file
+    from .isolate import in_child
 
     _say_default_cost(args.spec, args.cost)
-    report = check_file(args.spec, args.function, cost=args.cost, trials=args.trials, seed=args.seed,
-                        timeout=args.timeout, layout=args.layout)
+    report = in_child(lambda: check_file(args.spec, args.function, cost=args.cost, trials=args.trials,
+                                         seed=args.seed, timeout=args.timeout, layout=args.layout),
+                      f"{args.function}")
     print(json.dumps(report.to_json(), indent=2) if args.json else report.to_text())
     return 0 if report.ok else 1
 
@@ -323,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv``; returns the exit code (errors print one line to stderr)."""
     parser = build_parser()
     previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
+    stdout, sys.stdout = sys.stdout, Escaping(sys.stdout)
     try:
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
@@ -338,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         return 143
     except SymbackpropError as err:
         message = " ".join(str(err).split("\n"))  # always one line
-        print(f"symbackprop: error: {message}", file=sys.stderr)
+        print(f"symbackprop: error: {escape(message)}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("symbackprop: interrupted; nothing was written", file=sys.stderr)
@@ -346,12 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # pragma: no cover - e.g. piped into head
         return 0
     finally:
+        sys.stdout = stdout
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-
-
-class Terminated(BaseException):
-    """SIGTERM: unwinds like Ctrl-C, so every half-written temporary file is removed."""
 
 
 def _terminate(signum, frame):

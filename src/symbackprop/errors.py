@@ -37,3 +37,7 @@ def did_you_mean(word: str, choices) -> str:
     """``"; did you mean 'relu'?"`` when a choice is close to ``word``, else ``""``."""
     close = difflib.get_close_matches(word.lower(), list(choices), n=1, cutoff=0.5)
     return f"; did you mean '{close[0]}'?" if close else ""
+
+
+class Terminated(BaseException):
+    """SIGTERM: unwinds like Ctrl-C, so every half-written temporary file is removed."""

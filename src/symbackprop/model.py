@@ -12,7 +12,9 @@ from .data import Scaling, task_of
 from .errors import ModelFileError, SymbackpropError
 from .fileio import atomic_write, existing_file
 from .formulas import definition
+from .layers.batchnorm import running
 from .spec import Network, parse_spec
+from .terminal import escape
 
 BLOCK = 65_536  # samples pushed through the network at a time when predicting
 FORMAT = "symbackprop-model"
@@ -23,7 +25,7 @@ def _text(classes) -> bool:
     return bool(classes) and any(isinstance(c, str) for c in classes)
 
 
-@dataclass
+@dataclass(repr=False)
 class Model:
     """A network with trained parameters, the feature scaling it was trained with and its labels."""
 
@@ -39,6 +41,16 @@ class Model:
     @property
     def task(self) -> str:
         return task_of(self.network)
+
+    def __repr__(self) -> str:
+        """A summary, as scikit-learn and PyTorch print their models: spec, cost, labels, size and scores."""
+        parts = [f"{self.network.spec!r}", f"cost={self.network.cost.name}"]
+        if self.classes is not None:
+            shown = ", ".join(map(repr, self.classes[:5])) + (", ..." if len(self.classes) > 5 else "")
+            parts.append(f"classes=[{shown}]")
+        parts.append(f"parameters={self.network.n_params:,}")
+        parts += [f"{name}={value:.4g}" for name, value in self.metrics.items()]
+        return escape(f"Model({', '.join(parts)})")
 
     def _forward(self, X) -> np.ndarray:
         from .backends import numpy_module
@@ -178,13 +190,20 @@ def from_json(doc, where: str = "<model>") -> Model:
     if not isinstance(raw, dict):
         raise ModelFileError(f"{where}: the model file has no 'params'")
     params = {}
-    for name, shape in network.eval().shapes().items():  # the trained parameters and batchnorm's running ones
+    for param in network.eval().params:  # the trained parameters and batchnorm's running ones
+        name, shape = param.name, param.shape
         if name not in raw:
             raise ModelFileError(f"{where}: parameter {name} is missing")
         try:
-            arr = np.array(raw[name], dtype=float)
+            arr = np.array(raw[name])
         except (TypeError, ValueError):
-            raise ModelFileError(f"{where}: parameter {name} is not a matrix of numbers") from None
+            arr = np.array(None)
+        if arr.dtype.kind not in "iuf":  # written as numbers, not texts, nulls or true/false
+            raise ModelFileError(f"{where}: parameter {name} is not a matrix of numbers")
+        arr = arr.astype(float)
+        if param.key == running(param.key.layer)[1] and arr.shape == shape and not np.all(arr > 0):
+            raise ModelFileError(f"{where}: parameter {name} is a running variance, so every entry must be "
+                                 "positive; this model file has one that is not")
         if arr.shape != shape:
             raise ModelFileError(f"{where}: parameter {name} has shape {arr.shape}, but {network.spec} "
                                  f"needs {shape}")
@@ -206,6 +225,10 @@ def from_json(doc, where: str = "<model>") -> Model:
         raise ModelFileError(f"{where}: 'classes' must be a list of labels (text or numbers)")
     if task_of(network) == "multiclass" and classes is not None and len(classes) > network.outputs:
         raise ModelFileError(f"{where}: {len(classes)} classes but the softmax layer has {network.outputs} units")
+    if task_of(network) == "binary" and classes is not None and len(classes) != 2:
+        raise ModelFileError(f"{where}: {len(classes)} classes but a single logistic output tells exactly two apart")
+    if classes is not None and len({(type(c) is str, c) for c in classes}) != len(classes):
+        raise ModelFileError(f"{where}: 'classes' lists a label twice")
     target = doc.get("target", "y")
     if not isinstance(target, str):
         raise ModelFileError(f"{where}: 'target' must be a column name")

@@ -266,6 +266,9 @@ def parse_spec(text: str, cost: str | Cost | None = None, definitions=()) -> Net
             raise SpecError(f"missing activation in layer {number} ({token!r}) of spec {text!r}; "
                             "expected WIDTH:ACTIVATION, e.g. '3:relu'")
         parts = [p.strip() for p in act.split(":")]
+        if parts[0] in NORMS and parts[0] not in USER_NORMS:
+            raise SpecError(f"{parts[0]} is how a trained network predicts, not a norm for specs; use batchnorm "
+                            f"(layer {number}, {token.strip()!r}, of spec {text!r})")
         norm = parts.pop(0) if parts[0] in USER_NORMS or parts[0] in NOT_YET else None
         options = {"norm": norm}
         try:

@@ -181,8 +181,9 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
         require(backend)
     if (network.masks or network.batch_coupled) and (per_sample or backend == "numba"):
         what = "batchnorm" if network.batch_coupled else "dropout"
+        fix = "give a batch size or epochs" if per_sample else "choose --backend numpy, jax or torch"
         raise SymbackpropError(f"{network.spec} has {what}, which trains mini-batches on the numpy, jax or torch "
-                               "backend (give a batch size or epochs)")
+                               f"backend ({fix})")
     if network.batch_coupled and batch_size is not None and (batch_size == 1 or len(
             X if rows is None else rows) % batch_size == 1):
         raise SymbackpropError(f"{network.spec} has batchnorm, which needs at least 2 samples in every batch: "

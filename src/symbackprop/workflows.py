@@ -75,7 +75,9 @@ def train_csv(path, net: str, target=None, **options) -> TrainResult:
             and options.get("backend") in (None, "numba"):
         from .backends import per_sample_module
 
-        per_sample_module(parse_spec(net, options.get("cost")))
+        network = parse_spec(net, options.get("cost"))
+        if not (network.masks or network.batch_coupled):  # those are refused in one line by train
+            per_sample_module(network)
     return train_dataset(read_csv(path, target=target), net, **options)
 
 

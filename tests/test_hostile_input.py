@@ -1,0 +1,109 @@
+"""Hostile and broken input, round three (issue 21, items 4, 8-9, 11-12, 14-16, 19): one line, exit 2, no traceback."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from symbackprop import load, train
+
+
+@pytest.fixture
+def data_csv(tmp_path):
+    X = np.random.default_rng(0).normal(size=(60, 2))
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,label\n" + "\n".join(f"{a},{b},{int(a * b > 0)}" for a, b in X) + "\n")
+    return path
+
+
+def _one_line(code, out, err, *needles):
+    assert code == 2 and not out and err.count("\n") == 1 and "Traceback" not in err, (code, out, err)
+    for needle in needles:
+        assert needle in err, err
+
+
+def test_control_characters_in_labels_do_not_reach_the_terminal(run_cli, tmp_path):
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    title = "\x1b]0;TITLE\x07dark\u202e"
+    model = train("2-3:tanh-1:logistic", X, np.where(X[:, 0] > 0, title, "light"), iterations=200)
+    path = tmp_path / "m.json"
+    model.save(path)
+    assert title in json.loads(path.read_text())["classes"]
+    code, out, err = run_cli("predict", path, "3", "0")
+    assert code == 0 and "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    assert "\\x1b]0;TITLE\\x07dark\\u202e" in out
+    rows = tmp_path / "rows.csv"
+    rows.write_text("x0,x1\n3,0\n-3,0\n")
+    code, out, _ = run_cli("predict", path, "--csv", rows)
+    assert code == 0 and "\x1b" not in out
+
+
+def test_control_characters_in_column_names_are_escaped_in_errors(run_cli, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("a,b\x1b[2J,label\n1,x,0\n")
+    code, out, err = run_cli("train", path, "--net", "2-1:logistic")
+    assert code == 2 and "\x1b" not in err and "\\x1b[2J" in err
+
+
+def test_dropout_is_bounded_away_from_one(run_cli, data_csv):
+    code, out, err = run_cli("train", data_csv, "--net", "2-4:relu:dropout=0.9999999999999999-1:logistic",
+                             "--epochs", "1", "--batch-size", "4")
+    _one_line(code, out, err, "at most 0.99")
+
+
+def test_batchnorm_with_per_sample_training_is_one_line(run_cli, data_csv):
+    code, out, err = run_cli("train", data_csv, "--net", "2-4:batchnorm:relu-1:logistic")
+    _one_line(code, out, err, "give a batch size or epochs")
+
+
+def test_batchnorm_on_numba_with_a_batch_size_says_which_backend(run_cli, data_csv):
+    code, out, err = run_cli("train", data_csv, "--net", "2-4:batchnorm:relu-1:logistic", "--backend", "numba",
+                             "--batch-size", "8", "--epochs", "2")
+    _one_line(code, out, err, "choose --backend numpy, jax or torch")
+    assert "give a batch size" not in err
+
+
+@pytest.mark.parametrize("spec,needle", [("2-4:relu:dropout=0.1:dropout=0.9-1:logistic", "dropout is given twice"),
+                                         ("2-4:relu:residual:residual-1:logistic", "residual is given twice"),
+                                         ("2-4:batchnorm_eval:relu-1:logistic", "not a norm for specs")])
+def test_spec_options_given_twice_or_internal_are_refused(run_cli, data_csv, spec, needle):
+    code, out, err = run_cli("derive", spec)
+    _one_line(code, out, err, needle)
+
+
+@pytest.fixture
+def saved(tmp_path):
+    X = np.random.default_rng(0).normal(size=(60, 2))
+    y = (X[:, 0] > 0).astype(int)
+    plain = tmp_path / "m.json"
+    train("2-4:relu-1:logistic", X, y, iterations=200).save(plain)
+    bn = tmp_path / "bn.json"
+    train("2-4:batchnorm:relu-1:logistic", X, y, batch_size=8, epochs=2).save(bn)
+    return plain, bn
+
+
+@pytest.mark.parametrize("which,change,needle", [
+    (1, lambda d: d["params"]["rvar1"][0].__setitem__(0, -1.0), "running variance"),
+    (0, lambda d: d.update(classes=[0, 0]), "lists a label twice"),
+    (0, lambda d: d.update(classes=["a", "b", "c"]), "tells exactly two apart"),
+    (0, lambda d: d["params"].update(W1=[[str(v) for v in row] for row in d["params"]["W1"]]),
+     "not a matrix of numbers"),
+    (0, lambda d: d["params"].update(B2=[[True]]), "not a matrix of numbers"),
+])
+def test_malformed_model_files_are_refused_naming_the_file(run_cli, saved, which, change, needle):
+    path = saved[which]
+    doc = json.loads(path.read_text())
+    change(doc)
+    path.write_text(json.dumps(doc))
+    code, out, err = run_cli("predict", path, "0.1", "0.2")
+    _one_line(code, out, err, needle, str(path))
+
+
+def test_print_of_a_model_is_a_short_summary(saved):
+    model = load(saved[0])
+    text = repr(model)
+    assert text.count("\n") <= 1 and len(text) < 300
+    assert "2-4:relu-1:logistic" in text and "parameters" in text and "classes" in text
+    assert str(model) == text
