@@ -53,3 +53,11 @@ def test_regressor_scores_r2_in_the_targets_units():
     assert reg.score(X[300:], y[300:]) > 0.3
     assert 100 < reg.predict(X[300:]).mean() < 200
     assert cross_val_score(SymbackpropRegressor(epochs=50), X, y, cv=3).mean() > 0.2
+
+
+@pytest.mark.parametrize("labels,message", [(["a", 1, 2.5, None], "Unknown label type"),
+                                            ([{"a": 1}, 1, 2.5, 3], "Unknown label type")])
+def test_labels_that_cannot_be_classes_are_a_value_error(labels, message):
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    with pytest.raises(ValueError, match=message):
+        SymbackpropClassifier(epochs=2).fit(X, labels * 10)

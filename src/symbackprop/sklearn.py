@@ -76,11 +76,25 @@ class _Symbackprop(BaseEstimator):
         self.__dict__.update(state)
 
 
+def _comparable_labels(y) -> None:
+    """scikit-learn's ``ValueError`` for labels that cannot be classes (missing ones, text mixed with numbers),
+    before sorting them fails with a ``TypeError``."""
+    y = np.asarray(y, dtype=object) if np.asarray(y).dtype == object else np.asarray(y)
+    if y.dtype != object:
+        return
+    values = y.ravel().tolist()
+    if any(v is None or (isinstance(v, float) and v != v) for v in values):
+        raise ValueError("Unknown label type: the labels contain None or NaN")
+    if len({isinstance(v, str) for v in values}) > 1:
+        raise ValueError("Mix of label input types (string and number)")
+
+
 class SymbackpropClassifier(ClassifierMixin, _Symbackprop):
     """A classifier: ``fit(X, y)`` with any labels, ``predict``, ``predict_proba`` ((n, n_classes)), ``score``."""
 
     def fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=np.float64)
+        _comparable_labels(y)
         check_classification_targets(y)
         self.classes_, index = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
