@@ -107,3 +107,28 @@ def test_print_of_a_model_is_a_short_summary(saved):
     assert text.count("\n") <= 1 and len(text) < 300
     assert "2-4:relu-1:logistic" in text and "parameters" in text and "classes" in text
     assert str(model) == text
+
+
+def test_a_csv_without_a_header_row_is_refused_and_no_header_reads_it(run_cli, data_csv, tmp_path):
+    lines = data_csv.read_text().splitlines()[1:]
+    bare = tmp_path / "bare.csv"
+    bare.write_text("\n".join(lines) + "\n")
+    code, out, err = run_cli("train", bare, "--net", "2-2:tanh-1:logistic", "--batch-size", "8", "--epochs", "2")
+    _one_line(code, out, err, f"{bare}, row 1: the first row is all numbers", "--no-header")
+    model = tmp_path / "m.json"
+    code, out, err = run_cli("train", bare, "--net", "2-2:tanh-1:logistic", "--batch-size", "8", "--epochs", "2",
+                             "--no-header", "--test-size", "0", "--out", model)
+    assert code == 0 and f"on {len(lines)} rows" in out
+    assert json.loads(model.read_text())["features"] == ["x1", "x2"]
+    rows = tmp_path / "rows.csv"
+    rows.write_text("0.5,0.5\n-1,2\n")
+    code, out, err = run_cli("predict", model, "--csv", rows, "--no-header")
+    assert code == 0 and out.splitlines()[1].startswith("1,") and out.splitlines()[2].startswith("2,")
+
+
+@pytest.mark.parametrize("separator", [";", "\t", "|"])
+def test_the_separator_is_found_from_the_first_line(run_cli, data_csv, tmp_path, separator):
+    other = tmp_path / "other.csv"
+    other.write_text(data_csv.read_text().replace(",", separator))
+    code, out, err = run_cli("train", other, "--net", "2-2:tanh-1:logistic", "--batch-size", "8", "--epochs", "2")
+    assert code == 0 and "on 40 rows" in out, err

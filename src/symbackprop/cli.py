@@ -104,7 +104,7 @@ def _cmd_train(args) -> int:
             writable(path, option)
     per_sample = args.per_sample or (args.batch_size is None and args.epochs is None)
     _say_default_cost(args.net, args.cost)
-    result = train_csv(args.data, args.net, target=args.target, cost=args.cost, scale=args.scale,
+    result = train_csv(args.data, args.net, target=args.target, header=args.header, cost=args.cost, scale=args.scale,
                        standardize=args.standardize, per_sample=per_sample, batch_size=args.batch_size,
                        iterations=args.iterations, epochs=args.epochs, lr=args.lr, seed=args.seed,
                        test_size=args.test_size, backend=args.backend, dtype=args.dtype,
@@ -134,8 +134,8 @@ def _cmd_predict(args) -> int:
     model = load(args.model)
     n = model.network.inputs
     if args.csv:
-        ds = read_csv(args.csv, features=model.feature_names if model.feature_names else None,
-                      need_target=False)
+        ds = read_csv(args.csv, features=model.feature_names if model.feature_names and args.header else None,
+                      need_target=False, header=args.header)
         if ds.X.shape[1] != n:
             raise SymbackpropError(f"{args.csv}: has {ds.X.shape[1]} feature columns but the model takes {n}")
         write_predictions(model, ds.X, ds.rows, sys.stdout)
@@ -218,6 +218,12 @@ COSTS_HELP = ("squared_error, binary_cross_entropy or cross_entropy (or one you 
               "for a softmax output, squared_error otherwise")
 
 
+def _header_option(p, then: str) -> None:
+    p.add_argument("--no-header", dest="header", action="store_false",
+                   help=f"the CSV file has no header row: {then} (its separator, comma, semicolon, tab or bar, is "
+                        "found from the first line either way)")
+
+
 def _define_option(p) -> None:
     p.add_argument("--define", action="append", default=[], metavar="'NAME(z) = EXPR'",
                    help="define an activation (one variable) or a cost (two: a, y); repeatable")
@@ -253,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", help="CSV with a header row; the target is the last column unless --target")
     p.add_argument("--net", required=True, help="network spec, e.g. 3-3:relu-1:logistic")
     p.add_argument("--target", help="name of the target column")
+    _header_option(p, "the columns are x1, x2, ...; the last is the target")
     _train_options(p)
     p.add_argument("--out", metavar="MODEL.json", help="write the trained model here")
     p.add_argument("--plot", metavar="LOSS.png", help="write the train/test loss curve (needs matplotlib)")
@@ -263,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("values", nargs="*", help="one sample's feature values (or comma-separated)")
     p.add_argument("--csv", metavar="FILE",
                    help="predict every row of FILE; prints CSV: the file's row number, the prediction and its p")
+    _header_option(p, "its columns are the model's features, in order")
     p.set_defaults(func=_cmd_predict)
 
     p = _command(sub, "check", "check your own backprop function entry by entry")

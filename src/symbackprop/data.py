@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,11 +55,29 @@ def _count_lines(path: Path) -> int:
     return count
 
 
-def _records(path: Path):
+DELIMITERS = ",;\t|"  # the separators a CSV file may use; the first line's most frequent one is the file's
+
+
+def _delimiter(path: Path) -> str:
+    """The separator of the file: whichever of :data:`DELIMITERS` its first non-blank line has most of (a comma on
+    a tie or when it has none)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            line = next((text for text in fh if text.strip()), "")
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a text CSV file (it is not UTF-8)") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot read ({err.strerror})") from None
+    counts = {d: line.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] else ","
+
+
+def _records(path: Path, delimiter: str = ","):
     """``(record number, cells)`` of the non-blank records, streamed (never the whole file in memory)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            for number, row in enumerate(csv.reader(fh), start=1):
+            for number, row in enumerate(csv.reader(fh, delimiter=delimiter), start=1):
                 if any(c.strip() for c in row):
                     yield number, row
     except UnicodeDecodeError:
@@ -67,6 +86,17 @@ def _records(path: Path):
         raise DataError(f"{path}: not a valid CSV file ({err})") from None
     except OSError as err:
         raise DataError(f"{path}: cannot read ({err.strerror})") from None
+
+
+def _header(path, first, given: bool) -> list[str]:
+    """The column names: the first record's cells, or ``x1``... when the file has no header row."""
+    cells = [c.strip() for c in first[1]]
+    if not given:
+        return [f"x{k}" for k in range(1, len(cells) + 1)]
+    if all(is_number(c) for c in cells):
+        raise DataError(f"{path}, row {first[0]}: the first row is all numbers, not a header of column names; add "
+                        "one, or give --no-header (columns x1, x2, ...; the last is the target)")
+    return cells
 
 
 def _columns(path, header, target, features, need_target) -> tuple[list[int], int | None]:
@@ -126,8 +156,11 @@ def _labels(path, column: str, cells: list[str], numbers) -> list[str]:
 
 
 def read_csv(path: str | Path, target: str | None = None, features: list[str] | None = None,
-             need_target: bool = True) -> Dataset:
+             need_target: bool = True, header: bool = True) -> Dataset:
     """Read a CSV with a header row; the target is the last column unless ``target`` names one.
+
+    The separator is found from the first line (comma, semicolon, tab or bar).  A first row of numbers only is
+    refused as a header; with ``header=False`` there is none and the columns are named ``x1``, ``x2``, ...
 
     A target whose first value is not a number holds text class labels (``y`` is then an object array of str).
 
@@ -137,11 +170,13 @@ def read_csv(path: str | Path, target: str | None = None, features: list[str] | 
     times the numbers themselves.
     """
     path = existing_file(path, "file", DataError)
-    records = _records(path)
+    records = _records(path, _delimiter(path))
     first = next(records, None)
     if first is None:
         raise DataError(f"{path}: the file is empty; expected a header row and data rows")
-    header = [h.strip() for h in first[1]]
+    if not header:  # no header row: the first record is data
+        records = itertools.chain([first], records)
+    header = _header(path, first, header)
     feat_cols, target_col = _columns(path, header, target, features, need_target)
     most = _count_lines(path)  # at least the number of records: the arrays are allocated once
     X = np.empty((most, len(feat_cols)))

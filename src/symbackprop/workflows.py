@@ -66,8 +66,9 @@ def train_dataset(ds: Dataset, net: str, cost: str | None = None, *, scale=None,
     return TrainResult(model, len(tr), len(te), method)
 
 
-def train_csv(path, net: str, target=None, **options) -> TrainResult:
-    """Read ``path`` (header row; the target is the last column unless ``target`` names one) and train.
+def train_csv(path, net: str, target=None, header: bool = True, **options) -> TrainResult:
+    """Read ``path`` (a header row unless ``header`` is false; the target is the last column unless ``target`` names
+    one) and train.
 
     The per-sample code is compiled before the file is read, so that compiling and the data never take
     their memory at the same time."""
@@ -78,7 +79,7 @@ def train_csv(path, net: str, target=None, **options) -> TrainResult:
         network = parse_spec(net, options.get("cost"))
         if not (network.masks or network.batch_coupled):  # those are refused in one line by train
             per_sample_module(network)
-    return train_dataset(read_csv(path, target=target), net, **options)
+    return train_dataset(read_csv(path, target=target, header=header), net, **options)
 
 
 def describe(model: Model, X) -> list[str]:
