@@ -314,3 +314,22 @@ def test_the_softmax_layer_states_its_jacobian_and_vjp_and_sympy_proves_them():
     vjp = jac.T * sp.Matrix(gs)
     stated = [A[i] * (gs[i] - sum(A[k] * gs[k] for k in range(n))) for i in range(n)]  # A ⊙ (g − Σ(A ⊙ g))
     assert all(sp.simplify(vjp[i] - stated[i]) == 0 for i in range(n))
+
+
+@pytest.mark.parametrize("spec", ["2-2:softplus-1:logistic", "2-3:tanh-2:softmax", "1-1:relu-1:logistic"])
+def test_json_is_self_contained_every_function_it_uses_is_defined_in_it(run_cli, spec):
+    """sympify(text, locals=functions) evaluates every entry of the JSON to a number (issue 21, item 17)."""
+    code, out, _ = run_cli("derive", spec, "--format", "json", "--expanded", "--cse", "--entries")
+    assert code == 0
+    doc = json.loads(out)
+    functions = {name: sp.sympify(text) for name, text in doc["functions"].items()}
+    texts = [*doc["expanded"].values(), *doc["cse"]["gradients"].values(), *doc["local"].values(),
+             *(e for _, e in doc["cse"]["replacements"])]
+    if "softplus" in spec:
+        assert set(functions) == {"logistic", "softplus"}
+    rng = np.random.default_rng(0)
+    for text in texts:
+        expr = sp.sympify(text, locals=functions)
+        assert not expr.atoms(sp.core.function.AppliedUndef), text
+        values = {s: sp.Float(rng.uniform(0.1, 0.9)) for s in expr.free_symbols}
+        assert expr.xreplace(values).evalf().is_number, text

@@ -87,24 +87,31 @@ def render_json(d, expanded: bool = False, entries: bool = False, cse: bool = Fa
     """``{"spec", "cost", "local", "gradients", ...}``.
 
     Every scalar expression (``local``, ``output_forms``, ``combined``, ``gradients``, ``entries``, ``expanded``,
-    ``cse``) parses back with ``sympify``.  ``matrix`` holds, per step, ``display`` (the matrix notation with ⊙ and
-    ᵀ, for reading, not parsing), ``shape`` and ``tree``: the expression as plain data (``matexpr.tree``).
+    ``cse``) parses back with ``sympify``, given ``functions``: each function they use that SymPy does not know,
+    defined in SymPy's terms.  ``matrix`` holds, per step, ``display`` (the matrix notation with ⊙ and ᵀ, for
+    reading, not parsing), ``shape`` and ``tree``: the expression as plain data (``matexpr.tree``).
     """
     from ..derive.lower import ENTRY_LIMIT
+
+    shown: list = []
+
+    def show(expr) -> str:
+        shown.append(expr)
+        return str(expr)
 
     out = {
         "spec": d.network.spec,
         "cost": d.cost.name,
         "l2": d.network.l2,
-        "local": {n: str(ld.expr) for n, ld in d.local.items()},
-        "output_forms": {n: str(e) for n, e in d.output_forms.items()},
+        "local": {n: show(ld.expr) for n, ld in d.local.items()},
+        "output_forms": {n: show(e) for n, e in d.output_forms.items()},
     }
     if d.combined is not None:
-        out["combined"] = {str(naming.grad(d.network.nodes[-1].site.ins[0])): str(d.combined)}
+        out["combined"] = {str(naming.grad(d.network.nodes[-1].site.ins[0])): show(d.combined)}
     if d.is_scalar:
-        out["gradients"] = {p: str(c.expr) for p, c in d.chains.items()}
+        out["gradients"] = {p: show(c.expr) for p, c in d.chains.items()}
     elif d.network.n_params <= ENTRY_LIMIT:
-        out["gradients"] = {n: str(e) for n, e in d.entries.gradients.items()}
+        out["gradients"] = {n: show(e) for n, e in d.entries.gradients.items()}
     else:
         out["gradients"] = {}
     out["chains"] = {p: list(c.factors) for p, c in d.chains.items()}
@@ -115,14 +122,32 @@ def render_json(d, expanded: bool = False, entries: bool = False, cse: bool = Fa
     out["matrix"] = {s.lhs: {"display": to_text(s.rhs), "shape": list(s.shape), "tree": tree(s.rhs)}
                      for s in d.steps}
     if entries:
-        out["entries"] = {"backward": {str(lhs): str(rhs) for lhs, rhs in d.entries.backward},
-                          "gradients": {n: str(e) for n, e in d.entries.gradients.items()}}
+        out["entries"] = {"backward": {str(lhs): show(rhs) for lhs, rhs in d.entries.backward},
+                          "gradients": {n: show(e) for n, e in d.entries.gradients.items()}}
     if expanded:
-        out["expanded"] = {n: str(sp.sympify(e)) for n, e in d.expanded().items()}
+        out["expanded"] = {n: show(sp.sympify(e)) for n, e in d.expanded().items()}
     if cse:
         replacements, reduced = d.expanded(cse=True)
-        out["cse"] = {"replacements": [[str(s), str(e)] for s, e in replacements],
-                      "gradients": {n: str(e) for n, e in reduced.items()}}
+        out["cse"] = {"replacements": [[str(s), show(e)] for s, e in replacements],
+                      "gradients": {n: show(e) for n, e in reduced.items()}}
+    out["functions"] = _functions(shown)
+    return out
+
+
+def _functions(exprs) -> dict[str, str]:
+    """``{"logistic": "Lambda(x, 1/(1 + exp(-x)))"}``: each function in ``exprs`` that is not SymPy's own, rewritten
+    in SymPy's terms, so that ``sympify(text, locals={k: sympify(v) for k, v in functions.items()})`` evaluates
+    every entry."""
+    x = sp.Symbol("x")
+    found = {f.func for e in exprs for f in sp.sympify(e).atoms(sp.Function)}
+    out = {}
+    for cls in sorted(found, key=lambda c: c.__name__):
+        if getattr(sp, cls.__name__, None) is cls:
+            continue  # SymPy's own (exp, Heaviside, Max, ...)
+        body = cls(x).rewrite(sp.exp)
+        if body.has(cls):  # pragma: no cover - a function symbackprop defines without a rewrite
+            raise ValueError(f"{cls.__name__} has no definition in SymPy's terms")
+        out[cls.__name__] = str(sp.Lambda(x, body))
     return out
 
 
