@@ -66,6 +66,18 @@ def main():
         print(f"{spec:<40} {derive(spec, cost).network.n_params:>8} {t:>8.3f} {cold:>8.3f}")
 
     print()
+    print("Depth: derive and print the text of 2-(2:relu)^L-1:logistic (median of", args.repeat, "runs); the cost per")
+    print("layer should stay flat (linear in depth; the chain rule is written out only while it is small)")
+    print(f"{'layers':>7} {'s':>8} {'ms/layer':>9} {'vs 100 layers':>14}")
+    per_100 = None
+    for depth in (100, 300, 1000, 3000):
+        spec = "2-" + "-".join(["2:relu"] * depth) + "-1:logistic"
+        t = median_time(lambda spec=spec: derive(spec).to_text(), args.repeat)
+        per_layer = t / depth
+        per_100 = per_100 or per_layer
+        print(f"{depth:>7} {t:>8.3f} {per_layer * 1e3:>9.2f} {per_layer / per_100:>13.2f}x")
+
+    print()
     print("Per-entry form of 3-n:relu-1:logistic against the fully substituted SymPy baseline")
     print(f"{'n':>3} {'params':>7} {'per-entry s':>12} {'substituted s':>14} {'ratio':>7}")
     baseline_on = True

@@ -132,3 +132,28 @@ def test_the_separator_is_found_from_the_first_line(run_cli, data_csv, tmp_path,
     other.write_text(data_csv.read_text().replace(",", separator))
     code, out, err = run_cli("train", other, "--net", "2-2:tanh-1:logistic", "--batch-size", "8", "--epochs", "2")
     assert code == 0 and "on 40 rows" in out, err
+
+
+def test_a_gradcheck_that_would_take_minutes_is_refused_with_its_estimate(run_cli):
+    code, out, err = run_cli("gradcheck", "1000-1000:relu-1:logistic")
+    _one_line(code, out, err, "would take about", "1,002,001 cost evaluations")
+
+
+def test_a_deep_network_derives_without_writing_out_every_chain(run_cli):
+    spec = "2-" + "-".join(["2:relu"] * 300) + "-1:logistic"
+    code, out, err = run_cli("derive", spec)
+    assert code == 0 and "Traceback" not in err
+    assert "not written out" in out and "dC_dW1 = dC_dZ1 · Xᵀ" in out
+    code, out, _ = run_cli("derive", spec, "--format", "json")
+    assert code == 0 and "chains_omitted" in json.loads(out)
+    spec = "2-" + "-".join(["2:tanh:residual"] * 40) + "-1:logistic"  # 2^40 paths: counted, never listed
+    code, out, _ = run_cli("derive", spec)
+    assert code == 0 and "double with each residual connection" in out
+
+
+def test_a_network_too_deep_to_derive_in_a_minute_is_refused():
+    from symbackprop import derive
+    from symbackprop.errors import SymbackpropError
+
+    with pytest.raises(SymbackpropError, match="would take about"):
+        derive("2-" + "-".join(["2:relu"] * 40_000) + "-1:logistic")

@@ -8,6 +8,7 @@ import math
 import signal
 import sys
 import threading
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,11 +151,14 @@ def gradcheck(spec_or_derivation, cost: str | None = None, seed: int = 0, m: int
         redraws += 1
         params, X, Y = random_problem(net, rng, m)
     _, grads = f(params, X, Y)
+    _affordable(net, lambda: cost_fn(params, X, Y))
     report = Report(f"gradcheck {net.spec} ({net.cost.name}): central differences, eps {eps:g}, "
                     f"{m} samples", [])
+    bar = _progress(2 * net.n_params)
     for name, shape in net.shapes().items():
         fd = np.zeros(shape)
         for idx in np.ndindex(*shape):
+            bar.update(2)
             plus = {k: v.copy() for k, v in params.items()}
             minus = {k: v.copy() for k, v in params.items()}
             plus[name][idx] += eps
@@ -163,10 +167,38 @@ def gradcheck(spec_or_derivation, cost: str | None = None, seed: int = 0, m: int
         result = ParamResult(name, shape, shape)
         _compare(result, fd, grads[name], rtol, atol, "finite difference vs derived")
         report.params.append(result)
+    bar.close()
     if redraws:
         report.notes.append(f"redrew the random point {redraws} time(s) to keep ReLU pre-activations "
                             f"away from their kinks")
     return report
+
+
+GRADCHECK_SECONDS = 30  # finite differences estimated to take longer are refused before they start
+
+
+def _affordable(net, cost_once) -> None:
+    """Refuse, with the numbers, a gradcheck whose 2 cost evaluations per parameter entry would take over
+    :data:`GRADCHECK_SECONDS` (each evaluation timed here, the median of three)."""
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        cost_once()
+        times.append(time.perf_counter() - start)
+    each = sorted(times)[1]
+    seconds = 2 * net.n_params * each
+    if seconds > GRADCHECK_SECONDS:
+        raise SymbackpropError(f"gradcheck {net.spec} would take about {seconds:,.0f} s (2 × {net.n_params:,} cost "
+                               f"evaluations of {each * 1e3:.2g} ms each); gradcheck a narrower network: the same "
+                               "derivation rules hold at every width")
+
+
+def _progress(total: int):
+    """A progress bar on a terminal's standard error (nothing elsewhere) over ``total`` cost evaluations."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not sys.stderr.isatty(), unit="eval", leave=False, file=sys.stderr,
+                mininterval=0.5)
 
 
 def load_user_function(target: str, timeout: float | None = 60.0):

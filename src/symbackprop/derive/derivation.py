@@ -12,7 +12,11 @@ from .. import naming
 from ..errors import SymbackpropError
 from ..registry import BACKENDS, RENDERERS
 from ..spec import Network, parse_spec
-from .sweep import chain_product, paths, sweep
+from .sweep import chain_product, paths, route_factors, sweep
+
+COMPOSE_LIMIT = 5_000  # factors of the chain rule, written path by path, that the printers show
+SECONDS_PER_NODE = 1e-3  # deriving is linear in the graph's nodes: 3,000 layers (6,000 nodes) took 4.4 s here
+MAX_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,14 @@ class Derivation:
             for s in self.program.role("local")}
         self.combined: sp.Expr | None = self.program.combined
         self.steps = self.program.role("delta", "gradient")
-        self.chains: dict[str, Chain] = self._chains()
+        self.composed = route_factors(network) <= COMPOSE_LIMIT
+
+    @cached_property
+    def chains(self) -> dict[str, Chain]:
+        """The chain rule of each parameter, path by path, with its product and composed matrix form; its size grows
+        with the square of the depth (and with the paths of residual connections), so the printers show it only
+        where :attr:`composed` (at most :data:`COMPOSE_LIMIT` factors in all)."""
+        return self._chains()
 
     @property
     def output_forms(self) -> dict[str, sp.Expr]:
@@ -82,10 +93,10 @@ class Derivation:
     def _chains(self) -> dict[str, Chain]:
         defs = {s.key: s.rhs for s in self.steps}
         owner = {p.key: node.site.out for node in self.network.nodes for p in node.site.params}
-        chains = {}
+        chains, memo = {}, {}
         for p in self._params_output_first():
             routes = tuple(tuple(str(f) for f in route + [naming.local(owner[p.key], p.key)])
-                           for route in paths(self.network, owner[p.key]))
+                           for route in paths(self.network, owner[p.key], memo))
             expr = sp.Add(*(chain_product(self.program, self.local, r) for r in routes))
             chains[p.name] = Chain(p.name, p.key, routes[0], expr, mx.substitute(defs[naming.grad(p.key)], defs),
                                    p.shape, routes)
@@ -165,4 +176,8 @@ def derive(spec: str | Network, cost: str | None = None, l2: float | None = None
         network = spec if cost is None else spec.with_cost(cost)
     else:
         network = parse_spec(spec, cost)
+    seconds = len(network.nodes) * SECONDS_PER_NODE
+    if seconds > MAX_SECONDS:
+        raise SymbackpropError(f"deriving {network.depth:,} layers ({len(network.nodes):,} nodes) would take about "
+                               f"{seconds:,.0f} s; symbackprop derives networks it can do within {MAX_SECONDS} s")
     return Derivation(network if l2 is None else network.with_l2(l2))

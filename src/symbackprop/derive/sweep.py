@@ -85,16 +85,53 @@ def _with_decay(network, cost_steps: list[Step]) -> list[Step]:
     return [Step(step.key, mx.add(step.expr, mx.had(mx.const(network.l2), mx.add(*squares))), step.shape, "cost")]
 
 
-def paths(network, key) -> list[list]:
-    """Every chain of local-derivative keys from the cost down to ``key`` (one per path through the graph)."""
-    last = network.nodes[-1].site.out
-    if key == last:
-        return [[naming.grad(last)]]
-    out = []
+def _consumers(network) -> dict:
+    """``key -> [nodes that read it]``, in graph order."""
+    out: dict = {}
     for node in network.nodes:
-        if key in node.site.ins:
-            out += [p + [naming.local(node.site.out, key)] for p in paths(network, node.site.out)]
+        for key in node.site.ins:
+            out.setdefault(key, []).append(node)
     return out
+
+
+def paths(network, key, memo: dict | None = None) -> list[list]:
+    """Every chain of local-derivative keys from the cost down to ``key`` (one per path through the graph); each
+    key's paths are found once (``memo``), so all of them cost no more than their own length."""
+    memo = {} if memo is None else memo
+    consumers = memo.setdefault("consumers", _consumers(network))
+    order = [key]  # the keys below the cost that lead to ``key``, found without recursion
+    seen, stack = {key}, [key]
+    while stack:
+        for node in consumers.get(stack.pop(), ()):
+            if node.site.out not in seen:
+                seen.add(node.site.out)
+                order.append(node.site.out)
+                stack.append(node.site.out)
+    last = network.nodes[-1].site.out
+    position = {node.site.out: n for n, node in enumerate(network.nodes)}
+    for k in sorted(order, key=lambda k: position.get(k, -1), reverse=True):  # nearest the cost first
+        if k in memo:
+            continue
+        if k == last:
+            memo[k] = [[naming.grad(last)]]
+            continue
+        memo[k] = [p + [naming.local(node.site.out, k)] for node in consumers.get(k, ())
+                   for p in memo[node.site.out]]
+    return memo[key]
+
+
+def route_factors(network) -> int:
+    """How many factors the chain rule of every parameter, written out path by path, would have (counted, not
+    written: residual connections multiply the paths)."""
+    consumers, count, length = _consumers(network), {}, {}
+    for node in reversed(network.nodes):
+        k = node.site.out
+        if k == network.nodes[-1].site.out:
+            count[k], length[k] = 1, 1
+        else:
+            count[k] = sum(count[c.site.out] for c in consumers.get(k, ()))
+            length[k] = 1 + max((length[c.site.out] for c in consumers.get(k, ())), default=0)
+    return sum(count[node.site.out] * (length[node.site.out] + 1) for node in network.nodes for _ in node.site.params)
 
 
 def chain_product(program: Program, local: dict, factors) -> sp.Expr:

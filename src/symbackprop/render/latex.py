@@ -47,7 +47,7 @@ def equations(d, entries: bool = False, expanded: bool = False, cse: bool = Fals
     if d.combined is not None:
         lhs = naming.grad(d.network.nodes[-1].site.ins[0])
         rows.append(("Output layer with its cost", naming.latex_name(lhs), latex(d.combined)))
-    for c in d.chains.values():
+    for c in d.chains.values() if d.composed else ():
         prod = " + ".join(r" \cdot ".join(naming.latex_name(f) for f in route) for route in c.routes)
         rhs = prod + (f" = {latex(c.expr)}" if d.is_scalar else "")
         rows.append(("Chain rule", naming.latex_name(c.name), rhs))

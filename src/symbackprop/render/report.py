@@ -15,6 +15,7 @@ from ..draws import random_problem
 from ..registry import RENDERERS
 from . import charts, mathml, svg
 from .latex import latex, render_markdown
+from .text import uncomposed
 
 RELU_POLICY = ("At a kink (a ReLU pre-activation of exactly 0) the derivative takes its left-hand value, as "
                "PyTorch does: relu′(0) = 0 and leaky_relu′(0) = 0.01.")
@@ -110,7 +111,9 @@ def derivation_html(d) -> str:
         out.append(mathml.equation(mathml.name(naming.grad(d.network.nodes[-1].site.ins[0])),
                                    mathml.expr(d.combined)))
     out.append("<h3>Chain rule, parameter by parameter</h3>")
-    for c in d.chains.values():
+    if not d.composed:
+        out.append(f"<p>{html.escape(uncomposed(d))}</p>")
+    for c in d.chains.values() if d.composed else ():
         factors = "<mo>+</mo>".join("<mo>·</mo>".join(mathml.name(f) for f in route) for route in c.routes)
         rhs = factors + (f"<mo>=</mo>{mathml.expr(c.expr)}" if d.is_scalar else "")
         out.append(mathml.equation(mathml.name(c.name), rhs, label=c.name))
@@ -156,7 +159,7 @@ def example_html(d, ex: dict) -> str:
                    f'{mathml.math(mathml.name(naming.grad(q.key)), False)}</td><td>'
                    f'{mathml.math("<mo>=</mo>" + mathml.array(g), False)}</td></tr>')
     out.append("</table>")
-    if d.is_scalar:
+    if d.is_scalar and d.composed:
         for c in d.chains.values():
             nums = [v[f] for f in c.factors if f in v]
             if len(nums) == len(c.factors) and len(c.routes) == 1:

@@ -49,14 +49,18 @@ def render_text(d, entries: bool = False, expanded: bool = False, cse: bool = Fa
         lines += [f"{name} = {text(expr)}" for name, expr in d.output_forms.items()]
     if d.combined is not None:
         lines.append(f"{combined_lhs(d)} = {text(d.combined)}")
-    if scalar:
+    if scalar and d.composed:
         lines += [f"{c.name} = {c.product} = {text(c.expr)}" for c in d.chains.values()]
     else:
-        lines.append("# Chain rule per parameter.")
-        lines += [f"{c.name} = {c.product}" for c in d.chains.values()]
+        if d.composed:
+            lines.append("# Chain rule per parameter.")
+            lines += [f"{c.name} = {c.product}" for c in d.chains.values()]
+        else:
+            lines.append(f"# {uncomposed(d)}")
         lines.append("# Matrix form, layer by layer (shapes per sample).")
         lines += [str(step) for step in d.steps]
-        lines += [f"{c.name} = {to_text(c.matrix)}   ({_shape(c.shape)})" for c in d.chains.values()]
+        if d.composed:
+            lines += [f"{c.name} = {to_text(c.matrix)}   ({_shape(c.shape)})" for c in d.chains.values()]
         forms = d.closed_forms
         if forms:
             lines.append("# Closed forms the layers compute (the Jacobian is never formed).")
@@ -81,6 +85,16 @@ def combined_lhs(d) -> str:
     """``dC_dZ2 = dC_dA2 * dA2_dZ2``: what the output layer's collapse stands for."""
     last = d.network.nodes[-1].site
     return f"{naming.grad(last.ins[0])} = {naming.grad(last.out)} * {naming.local(last.out, last.ins[0])}"
+
+
+def uncomposed(d) -> str:
+    """Why the chain rule is not written out parameter by parameter, and where the derivation is instead."""
+    from ..derive.derivation import COMPOSE_LIMIT
+    from ..derive.sweep import route_factors
+
+    return (f"Chain rule per parameter and composed forms: not written out ({route_factors(d.network):,} factors, over "
+            f"{COMPOSE_LIMIT:,}; they grow with the square of the depth and double with each residual connection). "
+            "The matrix form, layer by layer, is the whole derivation.")
 
 
 def render_json(d, expanded: bool = False, entries: bool = False, cse: bool = False) -> dict:
@@ -108,16 +122,19 @@ def render_json(d, expanded: bool = False, entries: bool = False, cse: bool = Fa
     }
     if d.combined is not None:
         out["combined"] = {str(naming.grad(d.network.nodes[-1].site.ins[0])): show(d.combined)}
-    if d.is_scalar:
+    if d.is_scalar and d.composed:
         out["gradients"] = {p: show(c.expr) for p, c in d.chains.items()}
-    elif d.network.n_params <= ENTRY_LIMIT:
+    elif d.network.n_params <= ENTRY_LIMIT and d.composed:
         out["gradients"] = {n: show(e) for n, e in d.entries.gradients.items()}
     else:
         out["gradients"] = {}
-    out["chains"] = {p: list(c.factors) for p, c in d.chains.items()}
+    if d.composed:
+        out["chains"] = {p: list(c.factors) for p, c in d.chains.items()}
+    else:
+        out["chains_omitted"] = uncomposed(d)
     if d.closed_forms:
         out["closed_forms"] = [{"form": form, "proof": proof} for form, proof in d.closed_forms]
-    if any(len(c.routes) > 1 for c in d.chains.values()):  # a residual connection: every path, summed
+    if d.composed and any(len(c.routes) > 1 for c in d.chains.values()):  # a residual connection: every path
         out["paths"] = {p: [list(r) for r in c.routes] for p, c in d.chains.items()}
     out["matrix"] = {s.lhs: {"display": to_text(s.rhs), "shape": list(s.shape), "tree": tree(s.rhs)}
                      for s in d.steps}
