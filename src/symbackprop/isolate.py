@@ -7,6 +7,7 @@ import os
 import pickle
 import signal
 import sys
+import warnings
 
 from .errors import SymbackpropError, UserCodeError
 from .resources import physical_memory
@@ -76,7 +77,9 @@ def in_child(work, what: str = "your code"):
     read, write = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = os.fork()
+    with warnings.catch_warnings():  # JAX, when a caller imported it, warns at any fork; the child does not use it
+        warnings.simplefilter("ignore", RuntimeWarning)
+        pid = os.fork()
     if pid == 0:  # the child: run, answer through the pipe, and leave without running the parent's exit handlers
         os.close(read)
         try:
