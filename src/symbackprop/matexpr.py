@@ -1,13 +1,19 @@
-"""The matrix-expression vocabulary a Program is written in: named, shaped nodes that every printer walks.
+"""The expression vocabulary a Program is written in: named, shaped nodes that every printer walks.
 
-Shapes are per sample (vectors are columns); a batch adds samples as columns.  The vocabulary:
-``ref`` (a named value), ``T``, ``dot``, ``had`` (⊙), ``add``, ``sub``, ``fn`` (a SymPy scalar function
-applied entry by entry, a (1×1) argument broadcast), ``colsum`` and ``colmax`` (over a column's entries),
-``ones`` and ``const``.
+Shapes are per sample, and a per-sample value's last axis is its sample axis, of size 1 (vectors are columns
+(n, 1), an image is (C, H, W, 1)); a batch of m puts m there.  Matrices: ``ref`` (a named value), ``T``,
+``dot``, ``had`` (⊙), ``add``, ``sub``, ``fn`` (a SymPy scalar function applied entry by entry, a (1×1)
+argument broadcast), ``colsum`` and ``colmax`` (over a column's entries), ``ones`` and ``const``.  Tensors:
+``contract`` (an index-notation product summed over the indices not kept, as ``einsum``; the sample axis is a
+letter like any other, so a product that drops it sums over the batch), ``window`` (the (C, kh, kw, OH, OW)
+patches of an image, with stride and zero padding) and its adjoint ``unwindow`` (each patch added back),
+``wmax`` (a window's maximum) and its adjoint ``wroute`` (a gradient sent to each window's first maximum),
+``reshape``, ``expand`` (broadcast along new axes) and ``chan`` (a per-channel vector along axis 0).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import sympy as sp
@@ -37,9 +43,13 @@ class M:
     shape: tuple[int, int] = (1, 1)
     fn: ScalarFn | None = None
     value: float = 0.0
+    attrs: tuple = ()  # a tensor op's own parameters: subscripts, kernel, stride, padding
 
     def __str__(self) -> str:
         return to_text(self)
+
+    def attr(self, name: str):
+        return dict(self.attrs)[name]
 
 
 def tree(x: M) -> dict:
@@ -54,6 +64,8 @@ def tree(x: M) -> dict:
         out["scalar"] = str(x.fn.expr)
     if x.op == "const":
         out["value"] = x.value
+    if x.attrs:
+        out.update({name: list(v) if isinstance(v, tuple) else v for name, v in x.attrs})
     if x.args:
         out["args"] = [tree(a) for a in x.args]
     return out
@@ -73,8 +85,8 @@ def dot(x: M, y: M) -> M:
     return M("dot", (x, y), shape=(x.shape[0], y.shape[1]))
 
 
-def _wide(*xs: M) -> tuple[int, int]:
-    return max((x.shape for x in xs), key=lambda s: s[0] * s[1])
+def _wide(*xs: M) -> tuple[int, ...]:
+    return max((x.shape for x in xs), key=math.prod)
 
 
 def had(x: M, y: M) -> M:
@@ -106,6 +118,70 @@ def bmean(x: M) -> M:
     return M("bmean", (x,), shape=x.shape)
 
 
+# -- tensors ------------------------------------------------------------------------------------------------
+def out_size(n: int, k: int, stride: int, pad: int) -> int:
+    """Positions of a window along an axis of ``n``: ⌊(n + 2p − k)/s⌋ + 1, as PyTorch (rows past it are dropped)."""
+    return (n + 2 * pad - k) // stride + 1
+
+
+def window(x: M, k: tuple[int, int], stride: int = 1, pad: int = 0) -> M:
+    """The patches of ``x`` (C, H, W, 1): (C, kh, kw, OH, OW, 1), entry [c, a, b, y, x] = X[c, s·y+a−p, s·x+b−p]
+    (0 outside the image)."""
+    c, h, w, _ = x.shape
+    shape = (c, *k, out_size(h, k[0], stride, pad), out_size(w, k[1], stride, pad), 1)
+    return M("window", (x,), shape=shape, attrs=(("k", tuple(k)), ("stride", stride), ("pad", pad)))
+
+
+def unwindow(x: M, shape: tuple[int, ...], k: tuple[int, int], stride: int = 1, pad: int = 0) -> M:
+    """The adjoint of :func:`window`: each patch entry added back where it came from, into ``shape`` (C, H, W, 1)."""
+    return M("unwindow", (x,), shape=tuple(shape), attrs=(("k", tuple(k)), ("stride", stride), ("pad", pad)))
+
+
+def contract(subscripts: str, *xs: M) -> M:
+    """``einsum(subscripts, *xs)`` over per-sample axes, e.g. ``"oiab,iabyxn->oyxn"``; indices not kept are
+    summed (dropping the sample letter sums over the batch)."""
+    ins, out = subscripts.split("->")
+    sizes = {}
+    for letters, x in zip(ins.split(","), xs):
+        if len(letters) != len(x.shape):  # pragma: no cover - a bug in a layer, not a user error
+            raise ValueError(f"{subscripts}: {letters} does not fit the shape {x.shape}")
+        for letter, size in zip(letters, x.shape):
+            if sizes.setdefault(letter, size) != size:  # pragma: no cover
+                raise ValueError(f"{subscripts}: index {letter} is {sizes[letter]} and {size}")
+    return M("contract", tuple(xs), shape=tuple(sizes[c] for c in out), attrs=(("subscripts", subscripts),))
+
+
+def wmax(x: M) -> M:
+    """Each window's maximum: (C, kh, kw, OH, OW, 1) -> (C, OH, OW, 1)."""
+    c, _, _, oh, ow, n = x.shape
+    return M("wmax", (x,), shape=(c, oh, ow, n))
+
+
+def wroute(w: M, g: M) -> M:
+    """The adjoint of :func:`wmax`: ``g`` (C, OH, OW, 1) placed at each window's first maximum, 0 elsewhere."""
+    return M("wroute", (w, g), shape=w.shape)
+
+
+def reshape(x: M, shape: tuple[int, ...]) -> M:
+    """The same entries in C order (PyTorch's ``flatten`` of (C, H, W) is (C·H·W, 1))."""
+    return M("reshape", (x,), shape=tuple(shape))
+
+
+def expand(x: M, shape: tuple[int, ...], axes: tuple[int, ...]) -> M:
+    """``x`` repeated along new ``axes`` of ``shape``: (C, 1) with axes (1, 2) -> (C, H, W, 1)."""
+    return M("expand", (x,), shape=tuple(shape), attrs=(("axes", tuple(axes)),))
+
+
+def chan(b: M, shape: tuple[int, ...]) -> M:
+    """A per-channel vector (C,) broadcast along axis 0 of ``shape`` (C, H, W, 1): a convolution's bias."""
+    return M("chan", (b,), shape=tuple(shape))
+
+
+def is_tensor(shape) -> bool:
+    """Whether a per-sample shape is more than a matrix (an image, a window)."""
+    return len(shape) > 2
+
+
 def ones(shape) -> M:
     return M("ones", shape=tuple(shape))
 
@@ -128,11 +204,35 @@ def substitute(x: M, defs: dict) -> M:
     """Replace references by their definitions, recursively (composes a chain)."""
     if x.op == "ref":
         return substitute(defs[x.key], defs) if x.key in defs else x
-    return M(x.op, tuple(substitute(a, defs) for a in x.args), x.key, x.shape, x.fn, x.value)
+    return M(x.op, tuple(substitute(a, defs) for a in x.args), x.key, x.shape, x.fn, x.value, x.attrs)
 
 
+TENSOR_OPS = ("window", "unwindow", "contract", "wmax", "wroute", "reshape", "expand", "chan")
 PREC = {"ref": 9, "ones": 9, "const": 9, "fn": 9, "colsum": 9, "colmax": 9, "bmean": 9, "T": 8, "had": 5, "dot": 5,
-        "add": 3, "sub": 3}
+        "add": 3, "sub": 3, **dict.fromkeys(TENSOR_OPS, 9)}
+
+
+def dims(shape) -> str:
+    """``3×1`` for a column, ``8×4×4`` for an image (its sample axis not shown), ``8×1×3×3`` for conv weights."""
+    return "×".join(map(str, shape))
+
+
+def tensor_text(x: M, args: list[str]) -> str:
+    """A tensor op in words and index notation: ``Σ_yxn dC_dZ1[oyxn]·window(X)[iabyxn] → [oiab]``."""
+    if x.op == "contract":
+        ins, out = x.attr("subscripts").split("->")
+        letters = ins.split(",")
+        summed = "".join(dict.fromkeys(c for c in "".join(letters) if c not in out))
+        terms = "·".join(f"{a if a.isidentifier() else f'({a})'}[{i}]" for a, i in zip(args, letters))
+        return f"Σ_{summed} {terms} → [{out}]" if summed else f"{terms} → [{out}]"
+    if x.op in ("window", "unwindow"):
+        kh, kw = x.attr("k")
+        return f"{x.op}_{kh}×{kw}({args[0]}, stride {x.attr('stride')}, padding {x.attr('pad')})"
+    if x.op == "reshape":
+        return f"reshape({args[0]}, {dims(x.shape)})"
+    if x.op == "expand":
+        return f"expand({args[0]}, {dims(x.shape)})"
+    return f"{x.op}({', '.join(args)})"
 
 
 def render(x: M, leaf, ops: dict, parent: int = 0) -> str:
@@ -148,6 +248,8 @@ def render(x: M, leaf, ops: dict, parent: int = 0) -> str:
     if x.op in ("fn", "colsum", "colmax", "bmean"):
         inner = ", ".join(render(a, leaf, ops, 0) for a in x.args)
         return ops[x.op].format(inner, name=x.fn.name if x.fn else "")
+    if x.op in TENSOR_OPS:
+        return tensor_text(x, [render(a, leaf, ops, 0) for a in x.args])
     prec = PREC[x.op]
     text = ops[x.op].join(render(a, leaf, ops, prec + 1) for a in x.args)
     return f"({text})" if prec < parent else text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -20,7 +21,7 @@ class Param:
     """
 
     key: Key
-    shape: tuple[int, int]
+    shape: tuple[int, ...]
     init: str = "zeros"
     matrix: bool = False
     penalised: bool = False
@@ -32,7 +33,13 @@ class Param:
 
     @property
     def size(self) -> int:
-        return self.shape[0] * self.shape[1]
+        return math.prod(self.shape)
+
+    @property
+    def fans(self) -> tuple[int, int]:
+        """(fan_in, fan_out) as PyTorch counts them: a weight (out, in, kh, kw) has fan_in in·kh·kw."""
+        field = math.prod(self.shape[2:])
+        return self.shape[1] * field, self.shape[0] * field
 
 
 @dataclass(frozen=True)
@@ -66,9 +73,8 @@ class Step:
         return str(self.key)
 
     def __str__(self) -> str:
-        r, c = self.shape
         rhs = mx.to_text(self.rhs) if self.rhs is not None else str(self.scalar)
-        return f"{self.lhs} = {rhs}   ({r}×{c})"
+        return f"{self.lhs} = {rhs}   ({mx.dims(self.shape)})"
 
 
 @dataclass
@@ -126,6 +132,10 @@ class Program:
         if x.op in ("ones", "const", "bmean"):  # a batch mean is the same for every sample
             return None
         kinds = [self.batched(a) for a in x.args]
+        if x.op == "contract":  # batched when the output keeps some batched argument's sample axis (its last letter)
+            ins, out = x.attr("subscripts").split("->")
+            return "col" if any(k == "col" and letters[-1] in out for k, letters in zip(kinds, ins.split(","))) \
+                else None
         if x.op == "T":
             return {"col": "row", "row": "col", None: None}[kinds[0]]
         if x.op == "dot":

@@ -11,6 +11,7 @@ from . import naming
 from .activations import get_activation
 from .costs import SQUARED_ERROR, Cost, get_cost
 from .errors import SpecError
+from .images import IMAGE_LAYERS, is_image_token, parse_input, parse_token
 from .layers.base import Layer, Site
 from .layers.batchnorm import BatchNorm, BatchNormEval
 from .layers.dense import Linear
@@ -110,8 +111,18 @@ class Network:
     layers: tuple[Dense, ...]
     cost: Cost = SQUARED_ERROR
     l2: float = 0.0
+    image: tuple[int, int, int] | None = None  # (C, H, W) of an image input; its C·H·W features are ``inputs``
 
-    def __init__(self, inputs: int, layers, cost: str | Cost | None = None, l2: float = 0.0):
+    def __init__(self, inputs: int | tuple[int, int, int], layers, cost: str | Cost | None = None, l2: float = 0.0):
+        if isinstance(inputs, (tuple, list)):
+            image = tuple(inputs)
+            if len(image) != 3 or not all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 4096
+                                          for n in image):
+                raise SpecError(f"an image input is (channels, height, width) of whole numbers, not {inputs!r}")
+            object.__setattr__(self, "image", image)
+            inputs = math.prod(image)
+        else:
+            object.__setattr__(self, "image", None)
         object.__setattr__(self, "inputs", inputs)
         object.__setattr__(self, "layers", tuple(layers))
         object.__setattr__(self, "cost", SQUARED_ERROR)
@@ -129,10 +140,23 @@ class Network:
             raise SpecError(f"the number of inputs must be between 1 and {MAX_WIDTH}, not {self.inputs}")
         if not self.layers:
             raise SpecError("a network needs at least one layer, e.g. '3-3:relu-1:logistic'")
-        width = self.inputs
+        width, shape = self.inputs, self.input_shape
         for number, layer in enumerate(self.layers, start=1):
+            if isinstance(layer, IMAGE_LAYERS):
+                if len(shape) != 4:
+                    raise SpecError(f"layer {number} ({layer.token}) takes an image, but its input is "
+                                    f"{shape[0]} features" + ("" if self.image else "; declare the input as CxHxW"))
+                layer.check(number, shape)
+                shape = self._shapes_through(layer, shape)
+                width = shape[0]
+                continue
             if not isinstance(layer, Dense):
-                raise SpecError(f"layer {number} must be a Dense layer, not {layer!r}")
+                raise SpecError(f"layer {number} must be a Dense or image layer, not {layer!r}")
+            if len(shape) != 2:
+                image = "×".join(map(str, shape[:-1]))
+                raise SpecError(f"layer {number} ({layer.token}) is dense, but its input is a {image} image: put "
+                                "flatten (or gap) before it")
+            shape = (layer.width, 1)
             if "output-only" in layer.activation.traits and number != len(self.layers):
                 raise SpecError(f"{layer.activation.name} is for the output layer only, but layer {number} of "
                                 f"{len(self.layers)} uses it")
@@ -147,43 +171,75 @@ class Network:
                                 f"equal the previous width {width}, not {layer.width}")
             width = layer.width
         out = self.output
+        if not isinstance(out, Dense):
+            raise SpecError(f"the last layer ({out.token}) must be a dense layer: its activation is the prediction")
         if getattr(out.activation, "outputs", "") == "distribution" and out.width == 1:
             raise SpecError(f"a {out.activation.name} over 1 unit is always 1 and learns nothing: use "
                             f"1:logistic for two classes, or {out.activation.name} over 2 or more units")
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The per-sample shape of X: (inputs, 1), or (C, H, W, 1) for an image."""
+        return (*self.image, 1) if self.image else (self.inputs, 1)
+
+    @property
+    def numbers(self) -> tuple[int, ...]:
+        """Each layer's number: layers with parameters count (W1/B1, W2/B2, ...); a pool or flatten takes the
+        number of the layer before it."""
+        out, number = [], 0
+        for layer in self.layers:
+            number += 1 if getattr(layer, "has_params", True) else 0
+            out.append(number)
+        return tuple(out)
+
+    @staticmethod
+    def _shapes_through(spec_layer, shape) -> tuple[int, ...]:
+        for layer, _, _ in spec_layer.nodes(0, naming.X):
+            shape = layer.out_shape((shape,))
+        return shape
+
     @cached_property
     def nodes(self) -> tuple[Node, ...]:
         """The layer graph in topological order (each node's inputs come before it)."""
-        out, prev, shapes = [], naming.X, {naming.X: (self.inputs, 1), **dict(self.masks)}
+        out, prev, shapes = [], naming.X, {naming.X: self.input_shape, **dict(self.masks)}
         inputs = {naming.X, *(k for k, _ in self.masks)}
-        for number, dense in enumerate(self.layers, start=1):
-            for layer, key, srcs in dense.nodes(number, prev):
+        for number, spec_layer in zip(self.numbers, self.layers):
+            for layer, key, srcs in spec_layer.nodes(number, prev):
+                if key in shapes:
+                    raise SpecError(f"two layers would both be named {key} ({spec_layer.token}): put a layer with "
+                                    "parameters between them")
                 in_shapes = tuple(shapes[s] for s in srcs)
-                shapes[key] = (layer.width(in_shapes[0][0]), 1)
+                shapes[key] = layer.out_shape(in_shapes)
                 site = Site(number, key, srcs, in_shapes, shapes[key], layer.params(number, in_shapes[0][0]),
                             tuple(s not in inputs for s in srcs))
                 out.append(Node(layer, site))
-            prev = naming.act(number)
+            prev = out[-1].site.out
         return tuple(out)
 
     @property
     def masks(self) -> tuple[tuple[naming.Key, tuple[int, int]], ...]:
         """``(M{l}, (width, 1))`` for each layer with dropout: inputs like X, drawn by the trainer."""
-        return tuple((mask(number), (dense.width, 1)) for number, dense in enumerate(self.layers, start=1)
-                     if dense.dropout)
+        return tuple((mask(number), (layer.width, 1)) for number, layer in zip(self.numbers, self.layers)
+                     if getattr(layer, "dropout", 0))
 
     @property
     def batch_coupled(self) -> bool:
         """Whether training couples the samples of a batch (batchnorm's statistics)."""
-        return any(d.norm == "batchnorm" for d in self.layers)
+        return any(getattr(d, "norm", None) == "batchnorm" for d in self.layers)
+
+    @property
+    def has_images(self) -> bool:
+        """Whether some value is an image (the tensor layers: the matrix-only printers refuse these)."""
+        return self.image is not None
 
     def eval(self) -> Network:
         """The network as it predicts: without dropout, batchnorm with its running statistics (its parameters,
         ``rmean{l}`` and ``rvar{l}``, join the trained ones)."""
         if not self.masks and not self.batch_coupled:
             return self
-        layers = [Dense(d.width, d.activation, EVAL.get(d.norm, d.norm), d.residual) for d in self.layers]
-        return Network(self.inputs, layers, self.cost, self.l2)
+        layers = [Dense(d.width, d.activation, EVAL.get(d.norm, d.norm), d.residual) if isinstance(d, Dense) else d
+                  for d in self.layers]
+        return Network(self.input, layers, self.cost, self.l2)
 
     @cached_property
     def params(self) -> tuple[Param, ...]:
@@ -201,9 +257,14 @@ class Network:
     def depth(self) -> int:
         return len(self.layers)
 
+    @property
+    def input(self) -> int | tuple[int, int, int]:
+        """The input as declared: a number of features, or (C, H, W)."""
+        return self.image or self.inputs
+
     def widths(self) -> list[int]:
-        """``[inputs, n1, n2, ...]``."""
-        return [self.inputs, *(layer.width for layer in self.layers)]
+        """``[inputs, n1, n2, ...]`` (an image layer's width: its channels)."""
+        return [self.inputs, *(getattr(layer, "width", getattr(layer, "out_channels", 0)) for layer in self.layers)]
 
     def shapes(self) -> dict[str, tuple[int, int]]:
         """Parameter shapes ``{"W1": (n1, n0), "B1": (n1, 1), ...}`` in layer order."""
@@ -216,16 +277,17 @@ class Network:
     @property
     def spec(self) -> str:
         """The compact spec string, e.g. ``3-3:relu-1:logistic``."""
-        return "-".join([str(self.inputs)] + [ly.token for ly in self.layers])
+        first = "x".join(map(str, self.image)) if self.image else str(self.inputs)
+        return "-".join([first] + [ly.token for ly in self.layers])
 
     def __str__(self) -> str:
         return self.spec
 
     def with_cost(self, cost: str | Cost) -> Network:
-        return Network(self.inputs, self.layers, cost, self.l2)
+        return Network(self.input, self.layers, cost, self.l2)
 
     def with_l2(self, l2: float) -> Network:
-        return Network(self.inputs, self.layers, self.cost, l2)
+        return Network(self.input, self.layers, self.cost, l2)
 
 
 def default_cost(network) -> str:
@@ -252,12 +314,19 @@ def parse_spec(text: str, cost: str | Cost | None = None, definitions=()) -> Net
     if not isinstance(text, str) or not text.strip():
         raise SpecError("empty network spec; expected INPUTS-WIDTH:ACT-..., e.g. '3-3:relu-1:logistic'")
     tokens = text.strip().split("-")
-    if not _INT.match(tokens[0]):
-        raise SpecError(f"spec {text!r} must start with the number of inputs, not {tokens[0]!r}")
+    image = parse_input(tokens[0]) if "x" in tokens[0].lower() and not _INT.match(tokens[0]) else None
+    if image is None and not _INT.match(tokens[0]):
+        raise SpecError(f"spec {text!r} must start with the number of inputs (or CxHxW), not {tokens[0]!r}")
     if len(tokens) < 2:
         raise SpecError(f"spec {text!r} has no layers; expected e.g. '{tokens[0].strip()}-1:logistic'")
     layers = []
     for number, token in enumerate(tokens[1:], start=1):
+        if is_image_token(token.strip()):
+            try:
+                layers.append(parse_token(token.strip()))
+            except SpecError as err:
+                raise SpecError(f"{err} (layer {number}, {token.strip()!r}, of spec {text!r})") from None
+            continue
         width, sep, act = token.partition(":")
         if not _INT.match(width):
             what = "missing width" if not width.strip() else f"bad width {width.strip()!r}"
@@ -285,7 +354,7 @@ def parse_spec(text: str, cost: str | Cost | None = None, definitions=()) -> Net
             layers.append(Dense(int(width), local.get(parts[0].lower(), parts[0]), **options))
         except SpecError as err:
             raise SpecError(f"{err} (layer {number}, {token.strip()!r}, of spec {text!r})") from None
-    return Network(int(tokens[0]), layers, cost)
+    return Network(image or int(tokens[0]), layers, cost)
 
 
 def _probability(text: str) -> float:

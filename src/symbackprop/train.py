@@ -31,7 +31,7 @@ def _draw(param, rng: np.random.Generator, uniform: bool) -> np.ndarray:
     if uniform:
         return rng.random(param.shape)
     if param.init in ("he", "glorot"):
-        fan_out, fan_in = param.shape
+        fan_in, fan_out = param.fans
         std = np.sqrt(2.0 / fan_in) if param.init == "he" else np.sqrt(2.0 / (fan_in + fan_out))
         return rng.normal(0.0, std, param.shape)
     return np.ones(param.shape) if param.init == "ones" else np.zeros(param.shape)

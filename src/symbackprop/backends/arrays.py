@@ -10,6 +10,7 @@ from .. import matexpr as mx
 from ..program import Program
 from .loops import comment
 from .printers import ArrayJax, ArrayNumPy, ArrayTorch
+from .tensor_helpers import JAX_TENSORS, NUMPY_TENSORS, TORCH_TENSORS
 
 
 @dataclass(frozen=True)
@@ -26,14 +27,52 @@ class Dialect:
     ones: str = "np.ones(({}, m))"
     total: str = "({}).sum()"
     inner: str = "np.vdot({}, {})"  # the sum of an elementwise product of two same-shaped arrays
+    # tensors (images): the batch is the last axis
+    einsum: str = "np.einsum({!r}, {}, optimize=True)"
+    wmax: str = "{}.max(axis=(1, 2))"
+    expand: str = "np.broadcast_to({}, ({}))"
+    helpers: str = ""  # _window, _unwindow and _route, as this library spells them
 
 
-NUMPY = Dialect("numpy", ArrayNumPy)
-JAX = Dialect("jax", ArrayJax, ones="jnp.ones(({}, m), X.dtype)", inner="jnp.vdot({}, {})")
+NUMPY = Dialect("numpy", ArrayNumPy, helpers=NUMPY_TENSORS)
+JAX = Dialect("jax", ArrayJax, ones="jnp.ones(({}, m), X.dtype)", inner="jnp.vdot({}, {})",
+              einsum="jnp.einsum({!r}, {})", expand="jnp.broadcast_to({}, ({}))", helpers=JAX_TENSORS)
 TORCH = Dialect("torch", ArrayTorch, colsum="{}.sum(dim=0, keepdim=True)", colmax="{}.amax(dim=0, keepdim=True)",
                 bmean="{}.mean(dim=1, keepdim=True)",
                 rowsum="({}).sum(dim=1, keepdim=True)", ones="torch.ones(({}, m), dtype=X.dtype, device=X.device)",
-                inner="torch.sum(({}) * ({}))")
+                inner="torch.sum(({}) * ({}))", einsum="torch.einsum({!r}, {})", wmax="{}.amax(dim=(1, 2))",
+                expand="{}.expand({})", helpers=TORCH_TENSORS)
+
+
+def _with_batch(shape) -> str:
+    """A per-sample shape in code, its sample axis the batch: ``8, 4, 4, m``."""
+    return ", ".join([*map(str, shape[:-1]), "m"])
+
+
+def tensor_code(x: mx.M, args: list[str], dialect: Dialect) -> str:
+    """Source for a tensor op over a batch (its arguments' source given)."""
+    wrap = [a if a.isidentifier() else f"({a})" for a in args]
+    if x.op == "contract":
+        return dialect.einsum.format(x.attr("subscripts"), ", ".join(args))
+    if x.op == "window":
+        (kh, kw), s, p = x.attr("k"), x.attr("stride"), x.attr("pad")
+        return f"_window({args[0]}, {kh}, {kw}, {s}, {p})"
+    if x.op == "unwindow":
+        _, h, w, _ = x.shape
+        return f"_unwindow({args[0]}, {h}, {w}, {x.attr('stride')}, {x.attr('pad')})"
+    if x.op == "wmax":
+        return dialect.wmax.format(wrap[0])
+    if x.op == "wroute":
+        return f"_route({args[0]}, {args[1]})"
+    if x.op == "reshape":
+        return f"{wrap[0]}.reshape({_with_batch(x.shape)})"
+    if x.op == "chan":
+        return f"{wrap[0]}.reshape(-1{', 1' * (len(x.shape) - 1)})"
+    if x.op == "expand":
+        axes = x.attr("axes")
+        index = ", ".join("None" if k in axes else ":" for k in range(len(x.shape)))
+        return dialect.expand.format(f"{wrap[0]}[{index}]", _with_batch(x.shape))
+    raise ValueError(f"no array code for {x.op}")  # pragma: no cover
 
 
 def expr_code(x: mx.M, dialect: Dialect = NUMPY, printer=None) -> str:
@@ -49,6 +88,8 @@ def expr_code(x: mx.M, dialect: Dialect = NUMPY, printer=None) -> str:
         return getattr(dialect, x.op).format(inner)
     if x.op == "ones":
         return dialect.ones.format(x.shape[0])
+    if x.op in mx.TENSOR_OPS:
+        return tensor_code(x, [expr_code(a, dialect, printer) for a in x.args], dialect)
     if x.op in ("ref", "const"):
         return mx.render(x, str, {**mx.TEXT, "const": "{!r}"})
     prec = mx.PREC[x.op]
@@ -116,6 +157,15 @@ def split_pullback(upstream: Program, dialect: Dialect) -> tuple[list[str], list
     return lines(upstream, fwd, dialect), saved, lines(upstream, back, dialect)
 
 
+def batch_lines(program: Program) -> str:
+    """``m = X.shape[1]``: the batch's size (X's columns are its samples), and an image's C·H·W features per column
+    reshaped to (C, H, W, m) in C order."""
+    out = "    m = X.shape[1]"
+    if mx.is_tensor(program.input.shape):
+        out += f"\n    X = X.reshape({_with_batch(program.input.shape)})  # each column's C·H·W features as (C, H, W)"
+    return out
+
+
 def unpack_lines(program: Program) -> str:
     """``W1 = params["W1"]`` for every parameter, and every extra input (a dropout mask ``M2``), which comes in
     ``params`` too."""
@@ -126,7 +176,7 @@ def unpack_lines(program: Program) -> str:
 def core_functions(program: Program, dialect: Dialect, gradients: str = "gradients") -> str:
     """``forward``, ``predict``, ``cost`` and the gradients function (named ``gradients``) as source: what every
     array module has, in the dialect's spelling (samples are columns)."""
-    unpack = unpack_lines(program)
+    unpack, batch = unpack_lines(program), batch_lines(program)
     out_key = program.output.key
     grads = [program.gradient(p) for p in program.params]
     fwd = lines(program, program.needed([out_key]), dialect)
@@ -138,7 +188,7 @@ def core_functions(program: Program, dialect: Dialect, gradients: str = "gradien
     return f'''def forward(params, X):
     """Every forward value for X of shape (n_inputs, m): {{"Z1": ..., "A1": ..., ...}}."""
 {unpack}
-    m = X.shape[1]
+{batch}
 {nl.join(fwd)}
     return {{{layers}}}
 
@@ -151,7 +201,7 @@ def predict(params, X):
 def cost(params, X, Y):
     """The mean cost over the m columns of X, Y."""
 {unpack}
-    m = X.shape[1]
+{batch}
 {nl.join(cost_only)}
     return C / m
 
@@ -159,7 +209,7 @@ def cost(params, X, Y):
 def {gradients}(params, X, Y):
     """(cost, grads): the mean cost over the m columns of X, Y and its derived gradient for every parameter."""
 {unpack}
-    m = X.shape[1]
+{batch}
 {nl.join(train)}
     return C / m, {{{mean}}}
 '''

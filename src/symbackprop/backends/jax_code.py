@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import __version__
+from .. import matexpr as mx
 from ..program import Program
 from .arrays import JAX, core_functions, split_pullback, unpack_lines
 
@@ -39,7 +40,7 @@ import numpy as np
 SPEC = {program.spec!r}
 COST = {program.cost_name!r}
 SHAPES = {dict((p.name, p.shape) for p in program.params)!r}
-{HELPERS}
+{HELPERS}{JAX.helpers if mx.is_tensor(program.input.shape) else ''}
 
 {core_functions(program, JAX, "loss_and_grads")}
 

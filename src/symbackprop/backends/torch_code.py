@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import __version__
+from .. import matexpr as mx
 from ..program import Program
 from .arrays import TORCH, core_functions, lines, split_pullback, unpack_lines
 
@@ -21,7 +22,7 @@ def _softplus(x):
 
 def _layout(program: Program) -> dict[str, bool]:
     """Which parameters PyTorch holds 1-D (a column like a bias, as ``nn.Linear`` holds its bias)."""
-    return {p.name: p.shape[1] == 1 and not p.matrix for p in program.params}
+    return {p.name: len(p.shape) == 2 and p.shape[1] == 1 and not p.matrix for p in program.params}
 
 
 def module_source(program: Program, upstream: Program) -> str:
@@ -64,7 +65,7 @@ import torch
 SPEC = {program.spec!r}
 COST = {program.cost_name!r}
 SHAPES = {shapes!r}  # as Model holds them (biases 1-D)
-{HELPERS}
+{HELPERS}{TORCH.helpers if mx.is_tensor(program.input.shape) else ''}
 
 {core_functions(program, TORCH)}
 
@@ -120,7 +121,7 @@ def _init_line(param, flat: bool) -> str:
     """An ``nn.Parameter`` initialised as symbackprop initialises it (He or Glorot normal, zeros, ones)."""
     shape = (param.shape[0],) if flat else param.shape
     if param.init in ("he", "glorot"):
-        fan_out, fan_in = param.shape
+        fan_in, fan_out = param.fans
         std = f"math.sqrt(2.0 / {fan_in})" if param.init == "he" else f"math.sqrt(2.0 / {fan_in + fan_out})"
         value = f"torch.randn({shape!r}, generator=generator, **kw) * {std}"
     else:

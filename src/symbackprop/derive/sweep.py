@@ -64,14 +64,14 @@ def sweep(network, input_grad: bool = False) -> Program:
                 pending.setdefault(key, []).append((shown, computed))
     if input_grad:
         parts = pending.pop(naming.X)
-        steps.append(Step(naming.grad(naming.X), mx.add(*(c or s for s, c in parts)), (network.inputs, 1), "delta",
+        steps.append(Step(naming.grad(naming.X), mx.add(*(c or s for s, c in parts)), network.input_shape, "delta",
                           shown=mx.add(*(s for s, _ in parts))))
     shown_combined = None
     if combined is not None:
         shown_combined = combined.subs({a: naming.symbol(last.site.out), y: naming.symbol(naming.Y)},
                                        simultaneous=True)
     return Program(network.spec, network.cost.name, tuple(steps), network.params,
-                   mx.ref(naming.X, (network.inputs, 1)), target, last.site.y, naming.C, shown_combined,
+                   mx.ref(naming.X, network.input_shape), target, last.site.y, naming.C, shown_combined,
                    network.masks)
 
 

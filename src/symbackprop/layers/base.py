@@ -17,8 +17,8 @@ class Site:
     layer: int
     out: Key
     ins: tuple[Key, ...]
-    in_shapes: tuple[tuple[int, int], ...]
-    shape: tuple[int, int]
+    in_shapes: tuple[tuple[int, ...], ...]
+    shape: tuple[int, ...]
     params: tuple[Param, ...] = ()
     needs_grad: tuple[bool, ...] = (True,)
 
@@ -56,6 +56,10 @@ class Layer:
     def width(self, n_in: int) -> int:
         """Output rows for an input of ``n_in`` rows."""
         return n_in
+
+    def out_shape(self, in_shapes) -> tuple[int, ...]:
+        """The per-sample output shape for these input shapes (a column of ``width`` rows, for a matrix layer)."""
+        return (self.width(in_shapes[0][0]), 1)
 
     def params(self, layer: int, n_in: int) -> tuple[Param, ...]:
         return ()

@@ -123,6 +123,9 @@ class Elementwise(Layer):
         return self.derivative.subs(z, zval)
 
     # -- the layer protocol --------------------------------------------------------------------
+    def out_shape(self, in_shapes) -> tuple[int, ...]:
+        return tuple(in_shapes[0])  # entry by entry: any shape, an image's too
+
     def params(self, layer: int, n_in: int) -> tuple[Param, ...]:
         return tuple(Param(naming.Key(n, layer), (n_in, 1), self.param_init.get(n, "zeros"))
                      for n in self.param_names)

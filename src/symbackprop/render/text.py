@@ -6,7 +6,7 @@ import sympy as sp
 from sympy.printing.str import StrPrinter
 
 from .. import naming
-from ..matexpr import to_text, tree
+from ..matexpr import dims, to_text, tree
 from ..registry import RENDERERS
 
 
@@ -28,7 +28,7 @@ def text(expr) -> str:
 
 
 def _shape(shape) -> str:
-    return f"{shape[0]}×{shape[1]}"
+    return dims(shape)
 
 
 def render_text(d, entries: bool = False, expanded: bool = False, cse: bool = False) -> str:

@@ -1,0 +1,86 @@
+"""The helpers an image network's generated array module carries: windows, their adjoint, max routing, per library.
+
+``_window`` gives an image's (C, kh, kw, OH, OW, m) patches (a view where the library has one), ``_unwindow`` adds
+patches back (kh·kw strided slice-adds, not a scatter), ``_route`` sends a gradient to each window's first maximum.
+"""
+
+NUMPY_TENSORS = '''
+def _window(x, kh, kw, s, p):
+    """The (C, kh, kw, OH, OW, m) patches of x (C, H, W, m), zero-padded by p, every s: a view, not a copy."""
+    if p:
+        x = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+    view = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))  # (C, H', W', m, kh, kw)
+    return view[:, ::s, ::s].transpose(0, 4, 5, 1, 2, 3)
+
+
+def _unwindow(cols, h, w, s, p):
+    """The adjoint of _window: each patch entry of cols (C, kh, kw, OH, OW, m) added back into (C, h, w, m)."""
+    c, kh, kw, oh, ow, m = cols.shape
+    out = np.zeros((c, h + 2 * p, w + 2 * p, m), cols.dtype)
+    for a in range(kh):
+        for b in range(kw):
+            out[:, a:a + s * (oh - 1) + 1:s, b:b + s * (ow - 1) + 1:s] += cols[:, a, b]
+    return out[:, p:p + h, p:p + w]
+
+
+def _route(windows, g):
+    """g (C, OH, OW, m) placed at each window's first maximum (as PyTorch with ties), 0 elsewhere."""
+    c, kh, kw, oh, ow, m = windows.shape
+    first = windows.reshape(c, kh * kw, oh, ow, m).argmax(axis=1)
+    hot = np.arange(kh * kw).reshape(1, -1, 1, 1, 1) == first[:, None]
+    return (hot * g[:, None]).reshape(windows.shape)
+'''
+
+JAX_TENSORS = '''
+def _window(x, kh, kw, s, p):
+    """The (C, kh, kw, OH, OW, m) patches of x (C, H, W, m), zero-padded by p, every s."""
+    if p:
+        x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+    oh, ow = (x.shape[1] - kh) // s + 1, (x.shape[2] - kw) // s + 1
+    return jnp.stack([jnp.stack([x[:, a:a + s * (oh - 1) + 1:s, b:b + s * (ow - 1) + 1:s] for b in range(kw)], 1)
+                      for a in range(kh)], 1)
+
+
+def _unwindow(cols, h, w, s, p):
+    """The adjoint of _window: each patch entry of cols (C, kh, kw, OH, OW, m) added back into (C, h, w, m)."""
+    c, kh, kw, oh, ow, m = cols.shape
+    out = jnp.zeros((c, h + 2 * p, w + 2 * p, m), cols.dtype)
+    for a in range(kh):
+        for b in range(kw):
+            out = out.at[:, a:a + s * (oh - 1) + 1:s, b:b + s * (ow - 1) + 1:s].add(cols[:, a, b])
+    return out[:, p:p + h, p:p + w]
+
+
+def _route(windows, g):
+    """g (C, OH, OW, m) placed at each window's first maximum (as PyTorch with ties), 0 elsewhere."""
+    c, kh, kw, oh, ow, m = windows.shape
+    first = windows.reshape(c, kh * kw, oh, ow, m).argmax(axis=1)
+    hot = jnp.arange(kh * kw).reshape(1, -1, 1, 1, 1) == first[:, None]
+    return (hot * g[:, None]).reshape(windows.shape)
+'''
+
+TORCH_TENSORS = '''
+def _window(x, kh, kw, s, p):
+    """The (C, kh, kw, OH, OW, m) patches of x (C, H, W, m), zero-padded by p, every s: a view, not a copy."""
+    if p:
+        x = torch.nn.functional.pad(x, (0, 0, p, p, p, p))
+    return x.unfold(1, kh, s).unfold(2, kw, s).permute(0, 4, 5, 1, 2, 3)  # (C, OH, OW, m, kh, kw) -> ...
+
+
+def _unwindow(cols, h, w, s, p):
+    """The adjoint of _window: each patch entry of cols (C, kh, kw, OH, OW, m) added back into (C, h, w, m)."""
+    c, kh, kw, oh, ow, m = cols.shape
+    out = cols.new_zeros((c, h + 2 * p, w + 2 * p, m))
+    for a in range(kh):
+        for b in range(kw):
+            out[:, a:a + s * (oh - 1) + 1:s, b:b + s * (ow - 1) + 1:s] += cols[:, a, b]
+    return out[:, p:p + h, p:p + w]
+
+
+def _route(windows, g):
+    """g (C, OH, OW, m) placed at each window's first maximum (as PyTorch with ties), 0 elsewhere."""
+    c, kh, kw, oh, ow, m = windows.shape
+    first = windows.reshape(c, kh * kw, oh, ow, m).argmax(dim=1)
+    hot = torch.arange(kh * kw, device=g.device).reshape(1, -1, 1, 1, 1) == first[:, None]
+    return (hot * g[:, None]).reshape(windows.shape)
+'''
