@@ -10,6 +10,7 @@ from .costs import COSTS, Cost, get_cost  # noqa: E402
 from .derive import Derivation, derive  # noqa: E402
 from .errors import SymbackpropError  # noqa: E402
 from .formulas import define  # noqa: E402
+from .images import AvgPool2d, Conv2d, Flatten, GlobalAvgPool2d, MaxPool2d  # noqa: E402
 from .layers import Elementwise, Layer  # noqa: E402
 from .model import Model, load  # noqa: E402
 from .spec import Dense, Network, parse_spec  # noqa: E402
@@ -19,11 +20,16 @@ __all__ = [
     "ACTIVATIONS",
     "COSTS",
     "Activation",
+    "AvgPool2d",
+    "Conv2d",
     "Cost",
     "Dense",
     "Derivation",
     "Elementwise",
+    "Flatten",
+    "GlobalAvgPool2d",
     "Layer",
+    "MaxPool2d",
     "Model",
     "Network",
     "Report",

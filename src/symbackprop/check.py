@@ -333,6 +333,7 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
     """
     d = _derivation(spec, cost)
     net = d.network
+    net.require_matrices("check (your own backprop)")
     ref = d.compile("numpy")
     if layout not in ("auto", *LAYOUTS):
         raise SymbackpropError(f"--layout must be auto, rows or columns, not {layout!r}")

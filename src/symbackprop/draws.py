@@ -27,7 +27,7 @@ def random_problem(network, rng: np.random.Generator, m: int = 3):
 def masks_of(network, dtype="float64"):
     """``draw(rng, m) -> {"M2": mask, ...}``: each dropout layer's mask for a batch of m (1 keeps a unit)."""
     layers = [(str(key), width, dense.dropout) for (key, (width, _)), dense in
-              zip(network.masks, [d for d in network.layers if d.dropout])]
+              zip(network.masks, [d for d in network.layers if getattr(d, "dropout", 0)])]
 
     def draw(rng, m):
         return {key: (rng.random((width, m)) >= p).astype(dtype) for key, width, p in layers}

@@ -76,6 +76,7 @@ def export(target, to: str, out_dir=".", name: str | None = None, dtype: str = "
 
     model = target if isinstance(target, Model) else None
     network = (model.network if model else parse_spec(target)).eval()  # exports predict: no dropout
+    network.require_matrices(f"export --to {to}")
     name = name or "network"
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise SymbackpropError(f"--name must be a C/Python identifier, not {name!r}")

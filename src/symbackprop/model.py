@@ -135,7 +135,7 @@ class Model:
 
 def definitions(network) -> list[str]:
     """The texts of the user definitions a network uses (stored in its model file, re-parsed on load)."""
-    used = [dense.activation for dense in network.layers] + [network.cost]
+    used = [layer.activation for layer in network.layers if hasattr(layer, "activation")] + [network.cost]
     return list(dict.fromkeys(x.text for x in used if isinstance(getattr(x, "text", None), str)))
 
 

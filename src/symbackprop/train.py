@@ -56,12 +56,13 @@ def init_params(network: Network, rng: np.random.Generator, init: str = "auto", 
         return params
     forward = numpy_module(network.eval()).forward
     sample = X[:, :512]  # enough samples to tell a dead unit
-    for number, dense in enumerate(network.layers, start=1):
-        if not getattr(dense.activation, "dead_left", False):
+    for number, layer in zip(network.numbers, network.layers):
+        if not getattr(getattr(layer, "activation", None), "dead_left", False):
             continue
         W = next(p for p in network.params if p.key == naming.weight(number))
         for _ in range(20):
-            dead = np.all(forward(params, sample)[str(naming.pre(number))] <= 0, axis=1)
+            Z = forward(params, sample)[str(naming.pre(number))]  # (units, m), or (channels, OH, OW, m)
+            dead = np.all(Z <= 0, axis=tuple(range(1, Z.ndim)))
             if not dead.any():
                 break
             params[W.name][dead] = _draw(W, rng, False)[dead]
@@ -179,6 +180,10 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
                                "mini-batches (give a batch size or epochs)")
     if backend in ("jax", "torch"):
         require(backend)
+    if network.has_images and (per_sample or backend == "numba"):
+        fix = "give --batch-size" if per_sample else "choose --backend numpy, jax or torch"
+        raise SymbackpropError(f"{network.spec} has image layers, which train mini-batches on the numpy, jax or "
+                               f"torch backend ({fix}); the per-sample numba loop knows matrices only")
     if (network.masks or network.batch_coupled) and (per_sample or backend == "numba"):
         what = "batchnorm" if network.batch_coupled else "dropout"
         fix = "give a batch size or epochs" if per_sample else "choose --backend numpy, jax or torch"

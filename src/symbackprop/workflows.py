@@ -43,8 +43,10 @@ def train_dataset(ds: Dataset, net: str, cost: str | None = None, *, scale=None,
     check_options(lr, iterations, epochs, batch_size, test_size, scale)
     network = parse_spec(net, cost)
     if ds.X.shape[1] != network.inputs:
+        shape = (f" (a {'×'.join(map(str, network.image))} image: its C·H·W = {network.inputs} features, "
+                 "in C order, channel by channel, row by row)") if network.image else ""
         raise DataError(f"{ds.source}: has {ds.X.shape[1]} feature columns ({', '.join(ds.feature_names)}) "
-                        f"but {network.spec} takes {network.inputs} inputs")
+                        f"but {network.spec} takes {network.inputs} inputs{shape}")
     # every row's label is checked here, so an error names the row in the file
     _, classes = encode_targets(network, ds.y, where=ds.source, rows=ds.rows, column=ds.target_name)
     tr, te = split(len(ds.X), test_size, seed)
@@ -77,7 +79,7 @@ def train_csv(path, net: str, target=None, header: bool = True, **options) -> Tr
         from .backends import per_sample_module
 
         network = parse_spec(net, options.get("cost"))
-        if not (network.masks or network.batch_coupled):  # those are refused in one line by train
+        if not (network.masks or network.batch_coupled or network.has_images):  # refused in one line by train
             per_sample_module(network)
     return train_dataset(read_csv(path, target=target, header=header), net, **options)
 

@@ -139,6 +139,9 @@ def numpy_module(derivation_or_network):
 def per_sample_module(derivation_or_network):
     """The numba per-sample module: from memory, else the verified disk cache, else written and compiled."""
     network = getattr(derivation_or_network, "network", derivation_or_network)
+    if network.has_images:
+        raise SymbackpropError(f"{network.spec} has image layers, which train mini-batches on the numpy, jax or torch "
+                               "backend (give --batch-size); the per-sample numba loop knows matrices only")
     module = loader.on_disk(*_sources(network, "numba"))
     if not module.NUMBA and not _WARNED:
         _WARNED.append(True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import __version__
 from .. import matexpr as mx
 from ..program import Program
-from .arrays import TORCH, core_functions, lines, split_pullback, unpack_lines
+from .arrays import TORCH, batch_lines, core_functions, lines, split_pullback, unpack_lines
 
 HELPERS = '''
 
@@ -73,7 +73,7 @@ def sgd_step(params, X, Y, lr):
     """One step of gradient descent on the batch (X, Y), in place; returns the mean cost before it (a tensor)."""
     with torch.no_grad():
 {nl.join("    " + line for line in unpack.splitlines())}
-        m = X.shape[1]
+{nl.join("    " + line for line in batch_lines(program).splitlines())}
 {nl.join("    " + line for line in train)}
         step = lr / m
 {updates}

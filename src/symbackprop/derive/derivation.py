@@ -120,6 +120,7 @@ class Derivation:
 
     @cached_property
     def entries(self):
+        self.network.require_matrices("the per-entry form (--entries, --expanded, --cse)")
         """The per-entry form: the Program lowered entry by entry through named intermediates."""
         from .lower import EntryForm
 

@@ -65,7 +65,8 @@ def running_updates(network) -> list:
     after each batch, running = (1 − 0.1)·running + 0.1·batch statistic (the variance's unbiased, m/(m − 1)), as
     ``torch.nn.BatchNorm1d``.  ``values`` are the batch's forward values (``mu{l}``, ``var{l}``); works on NumPy,
     JAX and PyTorch arrays alike."""
-    layers = [number for number, dense in enumerate(network.layers, start=1) if dense.norm == "batchnorm"]
+    layers = [number for number, layer in zip(network.numbers, network.layers)
+              if getattr(layer, "norm", None) == "batchnorm"]
 
     def update(params, values, m):
         out = {}

@@ -39,6 +39,7 @@ def mat_latex(x: M) -> str:
 
 def equations(d, entries: bool = False, expanded: bool = False, cse: bool = False) -> list[tuple[str, str, str]]:
     """``(section, lhs, rhs)`` LaTeX triples for every equation of the derivation."""
+    d.network.require_matrices("LaTeX and Markdown output")
     rows = []
     for ld in d.local.values():
         rows.append(("Local derivatives", naming.latex_name(ld.name), latex(ld.expr)))

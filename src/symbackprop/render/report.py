@@ -97,6 +97,7 @@ def _row(cells: list[str]) -> str:
 
 def derivation_html(d) -> str:
     """Section 2: local derivatives (raw and output form), chains, the matrix form, the ReLU policy."""
+    d.network.require_matrices("HTML (MathML) output")
     out = [f'<p class="note">{RELU_POLICY} Layer symbols stand for whole vectors; ⊙ is the elementwise '
            "product; shapes are per sample.</p>", "<h3>Local derivatives</h3><table>",
            _row(["<b>derivative</b>", "<b>derived by SymPy</b>", "<b>output form (used in code)</b>"])]
@@ -190,6 +191,7 @@ def render_html(d, model=None, seed: int = 0, data=None) -> str:
     """The report; with a model, the worked example is a sample of ``data`` (raw rows, and a name for them) or
     of the training distribution, chosen where its units are active."""
     net = d.network
+    net.require_matrices("the report")
     ex = _example(d, model, seed, data)
     sections = [
         f"<h1>Backpropagation of <code>{net.spec}</code> with cost <code>{net.cost.name}</code></h1>",
@@ -246,6 +248,7 @@ def _example(d, model, seed: int, data) -> dict:
 
 def render_report_markdown(d, model=None, seed: int = 0, data=None) -> str:
     """The derivation and the worked example as Markdown with ``$$`` math, for notes and slides."""
+    d.network.require_matrices("the report")
     ex = _example(d, model, seed, data)
     v = ex["values"]
 

@@ -124,7 +124,7 @@ def render_json(d, expanded: bool = False, entries: bool = False, cse: bool = Fa
         out["combined"] = {str(naming.grad(d.network.nodes[-1].site.ins[0])): show(d.combined)}
     if d.is_scalar and d.composed:
         out["gradients"] = {p: show(c.expr) for p, c in d.chains.items()}
-    elif d.network.n_params <= ENTRY_LIMIT and d.composed:
+    elif d.network.n_params <= ENTRY_LIMIT and d.composed and not d.network.has_images:
         out["gradients"] = {n: show(e) for n, e in d.entries.gradients.items()}
     else:
         out["gradients"] = {}
