@@ -108,12 +108,30 @@ def torch_reference(net, params, X, Y):
 
     torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
     F = torch.nn.functional
+    from symbackprop import AvgPool2d, Conv2d, Dense, Flatten, GlobalAvgPool2d, MaxPool2d
+
     p = {k: torch.tensor(params[k], dtype=torch.float64, requires_grad=True) for k in net.shapes()}
     A, Yt = torch.tensor(X, dtype=torch.float64), torch.tensor(Y, dtype=torch.float64)
+    m = X.shape[1]
+    if net.image:  # PyTorch's layout: rows are samples, (m, C, H, W)
+        A = A.T.reshape(m, *net.image)
     acts = {"identity": lambda z: z, "relu": F.relu, "leaky_relu": lambda z: F.leaky_relu(z, 0.01),
             "logistic": torch.sigmoid, "tanh": torch.tanh, "softplus": F.softplus,
             "softmax": lambda z: torch.softmax(z, dim=0)}
-    for layer, dense in enumerate(net.layers, start=1):
+    for layer, dense in zip(net.numbers, net.layers):
+        if isinstance(dense, Conv2d):
+            Z = F.conv2d(A, p[f"W{layer}"], p[f"B{layer}"] if dense.bias else None, stride=dense.stride,
+                         padding=dense.padding)
+            A = acts[dense.activation.name](Z)
+            continue
+        if isinstance(dense, (MaxPool2d, AvgPool2d)):
+            pool = F.max_pool2d if isinstance(dense, MaxPool2d) else F.avg_pool2d
+            A = pool(A, dense.kernel_size, dense.stride)
+            continue
+        if isinstance(dense, (GlobalAvgPool2d, Flatten)):  # back to columns: (features, m)
+            A = (A.mean(dim=(2, 3)) if isinstance(dense, GlobalAvgPool2d) else torch.flatten(A, 1)).T
+            continue
+        assert isinstance(dense, Dense)
         Z = p[f"W{layer}"] @ A + p[f"B{layer}"]
         if dense.norm == "layernorm":
             Z = F.layer_norm(Z.T, (Z.shape[0],), p[f"gamma{layer}"][:, 0], p[f"beta{layer}"][:, 0], eps=1e-5).T
@@ -124,7 +142,6 @@ def torch_reference(net, params, X, Y):
         if dense.dropout:  # inverted dropout with the given mask
             out = out * torch.tensor(params[f"M{layer}"], dtype=torch.float64) / (1 - dense.dropout)
         A = A + out if dense.residual else out
-    m = X.shape[1]
     if net.cost.name == "squared_error":
         cost = ((A - Yt) ** 2).sum() / m
     elif net.cost.name == "binary_cross_entropy":
@@ -133,3 +150,35 @@ def torch_reference(net, params, X, Y):
         cost = -(Yt * torch.log_softmax(Z, dim=0)).sum() / m
     cost.backward()
     return cost.item(), {k: v.grad.numpy() for k, v in p.items()}
+
+
+def random_image_corpus(count: int, seed: int = 18):
+    """``count`` seeded random image networks: 1-3 channels, odd and even sizes, convolutions with strides 1-2 and
+    padding 0-2 (with and without bias), max and average pools, flatten or a global average, then dense layers with
+    their norms and residual connections, under every cost."""
+    rng = np.random.default_rng(seed)
+    acts = ["relu", "tanh", "identity", "leaky_relu", "softplus", "logistic"]
+    out = []
+    for k in range(count):
+        c, h, w = int(rng.integers(1, 4)), int(rng.integers(5, 10)), int(rng.integers(5, 10))
+        tokens, size = [f"{c}x{h}x{w}"], min(h, w)
+        for _ in range(int(rng.integers(1, 3))):
+            kk, s, p = int(rng.integers(1, 4)), int(rng.integers(1, 3)), int(rng.integers(0, 3))
+            kk = min(kk, size + 2 * p)
+            tokens.append(f"conv{int(rng.integers(1, 4))}k{kk}" + (f"s{s}" if s > 1 else "") + (f"p{p}" if p else "")
+                          + f":{acts[(k + len(tokens)) % len(acts)]}" + (":nobias" if k % 7 == 3 else ""))
+            size = (size + 2 * p - kk) // s + 1
+            if size >= 2 and rng.random() < 0.6:
+                pk = int(rng.integers(2, min(size, 3) + 1))
+                tokens.append(f"{'max' if k % 2 else 'avg'}pool{pk}" + ("s1" if k % 3 == 0 else ""))
+                size = (size - pk) // (1 if k % 3 == 0 else pk) + 1
+        tokens.append("gap" if k % 4 == 1 else "flatten")
+        hidden = int(rng.integers(2, 5))
+        tokens.append(f"{hidden}:" + ["layernorm:relu", "tanh", "batchnorm:relu", "relu"][k % 4])
+        if k % 3 == 2:
+            tokens.append(f"{hidden}:tanh:residual")
+        cost = ["cross_entropy", "squared_error", "binary_cross_entropy"][k % 3]
+        tokens.append({"cross_entropy": "3:softmax", "squared_error": "2:identity",
+                       "binary_cross_entropy": "1:logistic"}[cost])
+        out.append(("-".join(tokens), cost))
+    return out

@@ -1,0 +1,182 @@
+"""Image networks (issue 18): convolution, pooling, flatten — derived, proven, compiled on every array backend,
+trained, and refused in one line where a path knows only matrices."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from networks import random_image_corpus, torch_reference
+
+from symbackprop import Conv2d, Dense, Flatten, MaxPool2d, Network, derive, load, parse_spec, train
+from symbackprop.errors import SymbackpropError
+from symbackprop.layers import conv, pool
+
+CORPUS = random_image_corpus(18)
+FIXED = [("1x8x8-conv8k3p1:relu-maxpool2-flatten-10:softmax", "cross_entropy"),
+         ("2x9x7-conv3k3s2p2:tanh-conv4k2:relu-avgpool2s1-flatten-5:softmax", "cross_entropy"),
+         ("3x10x10-conv4k5p1:relu-maxpool3s2-conv2k1:nobias-gap-4:relu-3:softmax", "cross_entropy")]
+BACKENDS = ["numpy", "jax", "torch"]
+
+
+def _problem(net, seed: int, m: int = 3):
+    from symbackprop.draws import random_problem
+
+    params, X, Y = random_problem(net, np.random.default_rng(seed), m)
+    return {k: v * 0.5 for k, v in params.items()}, X, Y
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("spec,cost", FIXED + CORPUS, ids=[s for s, _ in FIXED + CORPUS])
+def test_gradients_agree_with_pytorch_float64(spec, cost, backend):
+    if backend != "numpy":
+        pytest.importorskip(backend, reason=f"{backend} is not installed (.ci/run installs it)")
+    d = derive(spec, cost)
+    params, X, Y = _problem(d.network, seed=len(spec))
+    want_cost, want = torch_reference(d.network, params, X, Y)
+    got_cost, got = d.compile(backend)(params, X, Y)
+    assert abs(float(got_cost) - want_cost) <= 1e-9 * max(1.0, abs(want_cost))
+    for name, value in want.items():
+        np.testing.assert_allclose(np.asarray(got[name]), value, rtol=1e-9, atol=1e-11, err_msg=name)
+
+
+def test_max_pool_ties_go_to_the_first_maximum_as_pytorch():
+    d = derive("1x4x4-maxpool2-flatten-2:identity")
+    X = np.zeros((16, 1))  # every window's entries tie
+    W = np.arange(8.0).reshape(2, 4)
+    params = {"W1": W, "B1": np.zeros((2, 1))}
+    _, want = torch_reference(d.network, params, X, np.ones((2, 1)))
+    for backend in ("numpy", "torch"):
+        _, got = d.compile(backend)(params, X, np.ones((2, 1)))
+        np.testing.assert_allclose(np.asarray(got["W1"]), want["W1"], atol=1e-12)
+
+
+@pytest.mark.parametrize("k,stride,pad", [((3, 3), 1, 1), ((2, 2), 2, 0), ((3, 3), 2, 2), ((1, 1), 1, 0),
+                                          ((2, 2), 1, 1)])
+def test_the_convolution_closed_forms_are_proven_by_sympy(k, stride, pad):
+    assert conv.vjp_holds(k, stride, pad, size=max(k) + 2)
+
+
+def test_the_prover_rejects_a_wrong_closed_form(monkeypatch):
+    """The proof is not vacuous: with the kernel flipped in the forward pass, the stated forms no longer hold."""
+    right = conv.correlate
+
+    def flipped(W, X, stride, pad):
+        return right([[[row[::-1] for row in plane[::-1]] for plane in out] for out in W], X, stride, pad)
+
+    monkeypatch.setattr(conv, "correlate", flipped)
+    assert not conv.vjp_holds.__wrapped__((2, 2), 1, 0, size=3)
+
+
+@pytest.mark.parametrize("kind,k,stride", [("max", 2, 2), ("max", 3, 1), ("avg", 2, 2), ("avg", 3, 2)])
+def test_the_pooling_closed_forms_are_proven_by_sympy(kind, k, stride):
+    assert pool.pool_vjp_holds(kind, k, stride, size=k + stride + 1)
+
+
+def test_derive_prints_each_rule_and_its_proof(run_cli):
+    code, out, _ = run_cli("derive", "1x8x8-conv8k3p1:relu-maxpool2-flatten-10:softmax")
+    assert code == 0
+    assert "dZ1_dW1 = X[i, a + y - 1, b + x - 1]   [conv-weights, 8×1×3×3]" in out
+    assert "dC_dW1[o,i,a,b] = Σ_n,y,x dC_dZ1[o,y,x]·X[i, 1·y+a−1, 1·x+b−1]" in out
+    assert "dC_dW1 = Σ_yxn dC_dZ1[oyxn]·(window_3×3(X, stride 1, padding 1))[iabyxn] → [oiab]" in out
+    assert "dC_dA1 gets dC_dP1[c,y,x] at each window's first maximum" in out
+    assert out.count("proven by SymPy") == 2 and "NOT proven" not in out
+    code, out, _ = run_cli("derive", "1x9x9-conv2k4s2-avgpool2-flatten-2:softmax")
+    assert "the last 1 padded rows are never read (⌊(9 + 2·0 − 4)/2⌋ + 1 = 3)" in out
+    assert "transposed convolution" not in out  # the input needs no gradient
+    code, out, _ = run_cli("derive", "1x9x9-conv2k4s2-avgpool2-flatten-2:softmax", "--format", "json")
+    assert code == 0 and len(json.loads(out)["closed_forms"]) == 2
+
+
+def test_the_python_layers_and_the_spec_are_the_same_network():
+    net = Network((1, 8, 8), [Conv2d(8, 3, padding=1, activation="relu"), MaxPool2d(2), Flatten(),
+                              Dense(10, "softmax")])
+    assert net.spec == "1x8x8-conv8k3p1:relu-maxpool2-flatten-10:softmax" and parse_spec(net.spec) == net
+    assert net.shapes() == {"W1": (8, 1, 3, 3), "B1": (8,), "W2": (10, 128), "B2": (10, 1)}
+    assert Network((3, 5, 5), [Conv2d(2, 3, bias=False), Flatten(), Dense(1, "logistic")]).shapes() == \
+        {"W1": (2, 3, 3, 3), "W2": (1, 18), "B2": (1, 1)}
+
+
+BAD = [("1x8x8-conv2k9-flatten-2:softmax", "its 9×9 kernel is larger than its input's padded height, 8 + 2·0 = 8"),
+       ("1x8x8-conv2k3s0-flatten-2:softmax", "Conv2d stride must be a whole number from 1"),
+       ("1x8x8-conv2k3-2:softmax", "is dense, but its input is a 2×6×6 image: put flatten (or gap) before it"),
+       ("8-maxpool2-2:softmax", "takes an image, but its input is 8 features; declare the input as CxHxW"),
+       ("1x8x8-convv2k3-flatten-2:softmax", "did you mean 'conv'?"),
+       ("1x4x4-maxpool5-flatten-2:softmax", "its 5×5 window is larger than its 4×4 input"),
+       ("1x8x8-conv2k3-flatten", "must be a dense layer"),
+       ("1x8x8-conv2k3:softmax-flatten-2:softmax", "for the output layer only"),
+       ("1x8x0-flatten-2:softmax", "image sizes must be from 1")]
+
+
+@pytest.mark.parametrize("spec,message", BAD)
+def test_bad_image_specs_are_one_line(run_cli, spec, message):
+    code, out, err = run_cli("derive", spec)
+    assert code == 2 and not out and err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def test_negative_padding_is_refused_in_python():
+    with pytest.raises(SymbackpropError, match="padding must be a whole number from 0"):
+        Conv2d(2, 3, padding=-1)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["derive", "{spec}", "--entries"], "the per-entry form"),
+    (["derive", "{spec}", "--format", "latex"], "LaTeX and Markdown"),
+    (["report", "{spec}", "--out", "{tmp}/r.html"], "the report"),
+    (["export", "{spec}", "--to", "c", "--out", "{tmp}"], "export --to c"),
+    (["check", "{spec}", "examples/textbook_backprop.py:backprop"], "check (your own backprop)"),
+    (["train", "{csv}", "--net", "{spec}"], "(give --batch-size)"),
+    (["train", "{csv}", "--net", "{spec}", "--backend", "numba", "--batch-size", "4"], "choose --backend numpy"),
+])
+def test_matrix_only_paths_refuse_image_networks_in_one_line(run_cli, tmp_path, argv, message):
+    spec = "1x2x2-conv1k1-flatten-1:logistic"
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,b,c,d,label\n" + "\n".join(f"{i},{i % 3},{i % 5},{i % 2},{i % 2}" for i in range(12)) + "\n")
+    code, out, err = run_cli(*[a.format(spec=spec, tmp=tmp_path, csv=csv) for a in argv])
+    assert code == 2 and err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def test_a_csv_that_does_not_fit_the_image_names_the_numbers(run_cli, tmp_path):
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,b,c,label\n1,2,3,0\n4,5,6,1\n")
+    code, out, err = run_cli("train", csv, "--net", "1x2x2-conv1k1-flatten-2:softmax", "--batch-size", "2")
+    assert code == 2 and "has 3 feature columns" in err and "a 1×2×2 image: its C·H·W = 4 features" in err
+
+
+def test_an_image_model_saves_loads_and_predicts_as_trained(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2 * 5 * 5))
+    y = (X[:, :25].sum(axis=1) > X[:, 25:].sum(axis=1)).astype(int)
+    model = train("2x5x5-conv3k3p1:relu-avgpool2-flatten-1:logistic", X, y, batch_size=8, epochs=5, lr=0.1)
+    model.save(tmp_path / "m.json")
+    again = load(tmp_path / "m.json")
+    assert again.params["W1"].shape == (3, 2, 3, 3)
+    np.testing.assert_allclose(again.predict_proba(X), model.predict_proba(X), atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_backend_trains_the_same_weights(backend):
+    if backend != "numpy":
+        pytest.importorskip(backend, reason=f"{backend} is not installed (.ci/run installs it)")
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 16))
+    y = rng.integers(0, 3, size=40)
+    spec = "1x4x4-conv2k3p1:relu-maxpool2-flatten-3:softmax"
+    ref = train(spec, X, y, batch_size=8, epochs=3, lr=0.1, backend="numpy")
+    got = train(spec, X, y, batch_size=8, epochs=3, lr=0.1, backend=backend)
+    for name, value in ref.params.items():
+        np.testing.assert_allclose(got.params[name], value, rtol=1e-7, atol=1e-9, err_msg=name)
+
+
+def test_digits_as_images_reach_098_through_the_cli(run_cli, tmp_path):
+    """The README's command: a small conv net on scikit-learn's digits as 1×8×8 images, held-out third."""
+    from test_norms import digits_csv
+
+    csv, _, _ = digits_csv(tmp_path)
+    code, out, err = run_cli("train", csv, "--net",
+                             "1x8x8-conv32k3p1:relu-conv32k3p1:relu-maxpool2-flatten-64:relu-10:softmax",
+                             "--batch-size", "32", "--epochs", "40", "--lr", "0.05", "--standardize")
+    assert code == 0, err
+    accuracy = float(out.strip().splitlines()[-1].split(":")[1])
+    assert accuracy >= 0.98, out
