@@ -79,7 +79,8 @@ def test_derive_prints_each_rule_and_its_proof(run_cli):
     assert code == 0
     assert "dZ1_dW1 = X[i, a + y - 1, b + x - 1]   [conv-weights, 8×1×3×3]" in out
     assert "dC_dW1[o,i,a,b] = Σ_n,y,x dC_dZ1[o,y,x]·X[i, 1·y+a−1, 1·x+b−1]" in out
-    assert "dC_dW1 = Σ_yxn dC_dZ1[oyxn]·(window_3×3(X, stride 1, padding 1))[iabyxn] → [oiab]" in out
+    assert "dC_dW1 = Σ_yxn dC_dZ1[oyxn]·patches1[iabyxn] → [oiab]" in out
+    assert "patches1 = window_3×3(X, stride 1, padding 1)   (1×3×3×8×8×1)" in out
     assert "dC_dA1 gets dC_dP1[c,y,x] at each window's first maximum" in out
     assert out.count("proven by SymPy") == 2 and "NOT proven" not in out
     code, out, _ = run_cli("derive", "1x9x9-conv2k4s2-avgpool2-flatten-2:softmax")
@@ -87,6 +88,14 @@ def test_derive_prints_each_rule_and_its_proof(run_cli):
     assert "transposed convolution" not in out  # the input needs no gradient
     code, out, _ = run_cli("derive", "1x9x9-conv2k4s2-avgpool2-flatten-2:softmax", "--format", "json")
     assert code == 0 and len(json.loads(out)["closed_forms"]) == 2
+
+
+def test_latex_and_markdown_print_the_tensor_vocabulary(run_cli):
+    code, out, _ = run_cli("derive", "1x8x8-conv8k3p1:relu-maxpool2-flatten-10:softmax", "--format", "latex")
+    assert code == 0 and r"\operatorname{window}_{3\times 3}\left(X;\ s{=}1,\ p{=}1\right)" in out
+    assert r"\textstyle\sum_{yxn}" in out and r"\operatorname{unwindow}_{2\times 2}" in out
+    code, out, _ = run_cli("derive", "1x8x8-conv8k3p1:relu-maxpool2-flatten-10:softmax", "--format", "markdown")
+    assert code == 0 and "## Windows the backward pass reads" in out
 
 
 def test_the_python_layers_and_the_spec_are_the_same_network():
@@ -122,7 +131,7 @@ def test_negative_padding_is_refused_in_python():
 
 @pytest.mark.parametrize("argv,message", [
     (["derive", "{spec}", "--entries"], "the per-entry form"),
-    (["derive", "{spec}", "--format", "latex"], "LaTeX and Markdown"),
+    (["derive", "{spec}", "--format", "latex", "--entries"], "the per-entry form"),
     (["report", "{spec}", "--out", "{tmp}/r.html"], "the report"),
     (["export", "{spec}", "--to", "c", "--out", "{tmp}"], "export --to c"),
     (["check", "{spec}", "examples/textbook_backprop.py:backprop"], "check (your own backprop)"),

@@ -125,31 +125,28 @@ class AvgPool2d(_Pool):
 
 
 @dataclass(frozen=True)
-class GlobalAvgPool2d:
+class _Whole:
+    """A layer of no parameters that takes the whole image: ``layer`` (its engine layer) under ``symbol``."""
+
+    has_params = False
+
+    def check(self, number: int, shape) -> None:
+        pass
+
+    def nodes(self, number: int, prev: naming.Key):
+        return [(self.layer(), naming.Key(self.symbol, number), (prev,))]
+
+
+class GlobalAvgPool2d(_Whole):
     """The mean of each channel over its positions: one value per channel, a vector a ``Dense`` follows."""
 
-    has_params = False
-    token = "gap"
-
-    def check(self, number: int, shape) -> None:
-        pass
-
-    def nodes(self, number: int, prev: naming.Key):
-        return [(GlobalAvgPool(), naming.Key("G", number), (prev,))]
+    token, symbol, layer = "gap", "G", GlobalAvgPool
 
 
-@dataclass(frozen=True)
-class Flatten:
+class Flatten(_Whole):
     """(C, H, W) -> C·H·W features in C order (``torch.flatten(x, 1)``)."""
 
-    has_params = False
-    token = "flatten"
-
-    def check(self, number: int, shape) -> None:
-        pass
-
-    def nodes(self, number: int, prev: naming.Key):
-        return [(FlattenLayer(), naming.Key("F", number), (prev,))]
+    token, symbol, layer = "flatten", "F", FlattenLayer
 
 
 IMAGE_LAYERS = (Conv2d, MaxPool2d, AvgPool2d, GlobalAvgPool2d, Flatten)

@@ -249,7 +249,7 @@ def render(x: M, leaf, ops: dict, parent: int = 0) -> str:
         inner = ", ".join(render(a, leaf, ops, 0) for a in x.args)
         return ops[x.op].format(inner, name=x.fn.name if x.fn else "")
     if x.op in TENSOR_OPS:
-        return tensor_text(x, [render(a, leaf, ops, 0) for a in x.args])
+        return ops.get("tensor", tensor_text)(x, [render(a, leaf, ops, 0) for a in x.args])
     prec = PREC[x.op]
     text = ops[x.op].join(render(a, leaf, ops, prec + 1) for a in x.args)
     return f"({text})" if prec < parent else text

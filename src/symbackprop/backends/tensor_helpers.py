@@ -1,16 +1,17 @@
 """The helpers an image network's generated array module carries: windows, their adjoint, max routing, per library.
 
-``_window`` gives an image's (C, kh, kw, OH, OW, m) patches (a view where the library has one), ``_unwindow`` adds
+``_window`` gives an image's (C, kh, kw, OH, OW, m) patches, laid out once for the contractions, ``_unwindow`` adds
 patches back (kh·kw strided slice-adds, not a scatter), ``_route`` sends a gradient to each window's first maximum.
 """
 
 NUMPY_TENSORS = '''
 def _window(x, kh, kw, s, p):
-    """The (C, kh, kw, OH, OW, m) patches of x (C, H, W, m), zero-padded by p, every s: a view, not a copy."""
+    """The (C, kh, kw, OH, OW, m) patches of x (C, H, W, m), zero-padded by p, every s."""
     if p:
         x = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
     view = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))  # (C, H', W', m, kh, kw)
-    return view[:, ::s, ::s].transpose(0, 4, 5, 1, 2, 3)
+    # laid out once as (C, kh, kw, OH, OW, m), so that each contraction is one GEMM
+    return np.ascontiguousarray(view[:, ::s, ::s].transpose(0, 4, 5, 1, 2, 3))
 
 
 def _unwindow(cols, h, w, s, p):
@@ -61,10 +62,11 @@ def _route(windows, g):
 
 TORCH_TENSORS = '''
 def _window(x, kh, kw, s, p):
-    """The (C, kh, kw, OH, OW, m) patches of x (C, H, W, m), zero-padded by p, every s: a view, not a copy."""
+    """The (C, kh, kw, OH, OW, m) patches of x (C, H, W, m), zero-padded by p, every s."""
     if p:
         x = torch.nn.functional.pad(x, (0, 0, p, p, p, p))
-    return x.unfold(1, kh, s).unfold(2, kw, s).permute(0, 4, 5, 1, 2, 3)  # (C, OH, OW, m, kh, kw) -> ...
+    # (C, OH, OW, m, kh, kw) as (C, kh, kw, OH, OW, m), laid out once so that each contraction is one GEMM
+    return x.unfold(1, kh, s).unfold(2, kw, s).permute(0, 4, 5, 1, 2, 3).contiguous()
 
 
 def _unwindow(cols, h, w, s, p):

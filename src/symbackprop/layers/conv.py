@@ -92,13 +92,17 @@ class Convolution(Layer):
         return (weight, Param(naming.bias(layer), (self.out_channels,), "zeros")) if self.bias else (weight,)
 
     def _windows(self, site: Site) -> mx.M:
-        return mx.window(site.x(), self.k, self.stride, self.pad)
+        """``patches{l}``: the input's windows, a forward value that the weight gradient reads again."""
+        win = mx.window(site.x(), self.k, self.stride, self.pad)
+        return mx.ref(naming.Key("patches", site.layer), win.shape)
 
     def forward(self, site: Site) -> list[Step]:
+        win = mx.window(site.x(), self.k, self.stride, self.pad)
         z = mx.contract("oiab,iabyxn->oyxn", site.p("W"), self._windows(site))
         if self.bias:
             z = mx.add(z, mx.chan(site.p("B"), site.shape))
-        return [Step(site.out, z, site.shape, "forward")]
+        return [Step(naming.Key("patches", site.layer), win, win.shape, "forward"),
+                Step(site.out, z, site.shape, "forward")]
 
     def local(self, site: Site) -> list[Step]:
         """The per-entry local derivatives in index notation (shown; the VJP computes with the closed forms)."""

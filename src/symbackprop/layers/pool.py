@@ -60,13 +60,16 @@ class Pool(Layer):
         return (c, mx.out_size(h, self.k, self.stride, 0), mx.out_size(w, self.k, self.stride, 0), n)
 
     def _windows(self, site: Site) -> mx.M:
-        return mx.window(site.x(), (self.k, self.k), self.stride, 0)
+        """``windows{l}``: the input's windows, a forward value that max pooling's VJP reads again."""
+        win = mx.window(site.x(), (self.k, self.k), self.stride, 0)
+        return mx.ref(naming.Key("windows", site.layer), win.shape)
 
     def forward(self, site: Site) -> list[Step]:
-        win = self._windows(site)
-        out = mx.wmax(win) if self.kind == "max" else \
-            mx.had(mx.const(1 / self.k**2), mx.contract("cabyxn->cyxn", win))
-        return [Step(site.out, out, site.shape, "forward")]
+        win = mx.window(site.x(), (self.k, self.k), self.stride, 0)
+        ref = self._windows(site)
+        out = mx.wmax(ref) if self.kind == "max" else \
+            mx.had(mx.const(1 / self.k**2), mx.contract("cabyxn->cyxn", ref))
+        return [Step(ref.key, win, win.shape, "forward"), Step(site.out, out, site.shape, "forward")]
 
     def local(self, site: Site) -> list[Step]:
         s = self.stride

@@ -7,6 +7,7 @@ from sympy.printing.latex import LatexPrinter
 from .. import naming
 from ..matexpr import M, render
 from ..registry import RENDERERS
+from .text import windows_read
 
 
 class MathPrinter(LatexPrinter):
@@ -26,10 +27,27 @@ def latex(expr) -> str:
     return MathPrinter().doprint(expr)
 
 
+def tensor_latex(x: M, args: list[str]) -> str:
+    """A tensor op in LaTeX: a contraction in index notation, windows with their kernel, stride and padding."""
+    if x.op == "contract":
+        ins, out = x.attr("subscripts").split("->")
+        letters = ins.split(",")
+        summed = "".join(dict.fromkeys(c for c in "".join(letters) if c not in out))
+        terms = r"\,".join(rf"\left({a}\right)_{{{i}}}" for a, i in zip(args, letters))
+        total = rf"\textstyle\sum_{{{summed}}} " if summed else ""
+        return rf"{total}{terms} \to [{out}]"
+    if x.op in ("window", "unwindow"):
+        (kh, kw), s, p = x.attr("k"), x.attr("stride"), x.attr("pad")
+        return rf"\operatorname{{{x.op}}}_{{{kh}\times {kw}}}\left({args[0]};\ s{{=}}{s},\ p{{=}}{p}\right)"
+    shape = r"\times ".join(map(str, x.shape))
+    extra = rf",\ {shape}" if x.op in ("reshape", "expand") else ""
+    return rf"\operatorname{{{x.op}}}\left({', '.join(args)}{extra}\right)"
+
+
 _OPS = {"T": "{{{}}}^{{\\mathsf{{T}}}}", "dot": " \\cdot ", "had": " \\odot ", "add": " + ", "sub": " - ",
         "fn": "\\operatorname{{{name}}}({})", "colsum": "\\textstyle\\sum({})", "colmax": "\\max({})",
         "bmean": "\\operatorname{{mean}}_{{\\text{{batch}}}}({})",
-        "ones": "1", "const": "{:g}"}
+        "ones": "1", "const": "{:g}", "tensor": tensor_latex}
 
 
 def mat_latex(x: M) -> str:
@@ -37,9 +55,14 @@ def mat_latex(x: M) -> str:
     return render(x, naming.latex_name, _OPS)
 
 
+def _times(shape) -> str:
+    return r"\times ".join(map(str, shape))
+
+
 def equations(d, entries: bool = False, expanded: bool = False, cse: bool = False) -> list[tuple[str, str, str]]:
     """``(section, lhs, rhs)`` LaTeX triples for every equation of the derivation."""
-    d.network.require_matrices("LaTeX and Markdown output")
+    if entries or expanded or cse:
+        d.network.require_matrices("the per-entry form (--entries, --expanded, --cse)")
     rows = []
     for ld in d.local.values():
         rows.append(("Local derivatives", naming.latex_name(ld.name), latex(ld.expr)))
@@ -52,10 +75,12 @@ def equations(d, entries: bool = False, expanded: bool = False, cse: bool = Fals
         prod = " + ".join(r" \cdot ".join(naming.latex_name(f) for f in route) for route in c.routes)
         rhs = prod + (f" = {latex(c.expr)}" if d.is_scalar else "")
         rows.append(("Chain rule", naming.latex_name(c.name), rhs))
+    for step in windows_read(d):
+        rows.append(("Windows the backward pass reads", naming.latex_name(step.lhs),
+                     rf"{mat_latex(step.rhs)} \quad ({_times(step.shape)})"))
     for step in d.steps:
-        r, k = step.shape
         rows.append(("Matrix form", naming.latex_name(step.lhs),
-                     rf"{mat_latex(step.rhs)} \quad ({r}\times {k})"))
+                     rf"{mat_latex(step.rhs)} \quad ({_times(step.shape)})"))
     if entries:
         for name, expr in d.entries.gradients.items():
             rows.append(("Per-entry gradients", _grad_latex(name), latex(expr)))

@@ -6,7 +6,7 @@ import sympy as sp
 from sympy.printing.str import StrPrinter
 
 from .. import naming
-from ..matexpr import dims, to_text, tree
+from ..matexpr import dims, refs, to_text, tree
 from ..registry import RENDERERS
 
 
@@ -57,6 +57,10 @@ def render_text(d, entries: bool = False, expanded: bool = False, cse: bool = Fa
             lines += [f"{c.name} = {c.product}" for c in d.chains.values()]
         else:
             lines.append(f"# {uncomposed(d)}")
+        windows = windows_read(d)
+        if windows:
+            lines.append("# Windows of the forward pass that the backward pass reads again.")
+            lines += [str(step) for step in windows]
         lines.append("# Matrix form, layer by layer (shapes per sample).")
         lines += [str(step) for step in d.steps]
         if d.composed:
@@ -85,6 +89,13 @@ def combined_lhs(d) -> str:
     """``dC_dZ2 = dC_dA2 * dA2_dZ2``: what the output layer's collapse stands for."""
     last = d.network.nodes[-1].site
     return f"{naming.grad(last.ins[0])} = {naming.grad(last.out)} * {naming.local(last.out, last.ins[0])}"
+
+
+def windows_read(d) -> list:
+    """The forward steps that take an image's windows (``patches1 = window_3×3(X, ...)``) which the backward steps
+    read: shown, so that every name the matrix form uses is defined."""
+    read = {k for s in d.steps for k in refs(s.rhs)}
+    return [s for s in d.program.role("forward") if s.key in read and s.expr.op == "window"]
 
 
 def uncomposed(d) -> str:
