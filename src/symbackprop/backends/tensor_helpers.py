@@ -82,7 +82,11 @@ def _unwindow(cols, h, w, s, p):
 def _route(windows, g):
     """g (C, OH, OW, m) placed at each window's first maximum (as PyTorch with ties), 0 elsewhere."""
     c, kh, kw, oh, ow, m = windows.shape
-    flat = windows.permute(0, 3, 4, 5, 1, 2).reshape(c, oh, ow, m, kh * kw)  # each window's entries last
-    hot = torch.nn.functional.one_hot(flat.argmax(dim=-1), kh * kw).to(g.dtype) * g[..., None]
-    return hot.reshape(c, oh, ow, m, kh, kw).permute(0, 4, 5, 1, 2, 3)
+    flat = windows.reshape(c, kh * kw, oh, ow, m)
+    best, first = flat[:, 0], torch.zeros_like(flat[:, 0], dtype=torch.long)
+    for j in range(1, kh * kw):  # a strict > keeps the first maximum; faster than torch's argmax over a short axis
+        better = flat[:, j] > best
+        best, first = torch.where(better, flat[:, j], best), torch.where(better, j, first)
+    hot = torch.arange(kh * kw, device=g.device).reshape(1, -1, 1, 1, 1) == first[:, None]
+    return (hot * g[:, None]).reshape(windows.shape)
 '''
