@@ -134,6 +134,7 @@ def test_negative_padding_is_refused_in_python():
     (["derive", "{spec}", "--format", "latex", "--entries"], "the per-entry form"),
     (["report", "{spec}", "--out", "{tmp}/r.html"], "the report"),
     (["export", "{spec}", "--to", "c", "--out", "{tmp}"], "export --to c"),
+    (["export", "{spec}", "--to", "js", "--out", "{tmp}"], "export --to js"),
     (["check", "{spec}", "examples/textbook_backprop.py:backprop"], "check (your own backprop)"),
     (["train", "{csv}", "--net", "{spec}"], "(give --batch-size)"),
     (["train", "{csv}", "--net", "{spec}", "--backend", "numba", "--batch-size", "4"], "choose --backend numpy"),
@@ -189,3 +190,84 @@ def test_digits_as_images_reach_098_through_the_cli(run_cli, tmp_path):
     assert code == 0, err
     accuracy = float(out.strip().splitlines()[-1].split(":")[1])
     assert accuracy >= 0.98, out
+
+
+def _image_model():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2 * 6 * 5))
+    model = train("2x6x5-conv3k3p1:relu-maxpool2-conv2k2:tanh-flatten-3:softmax", X, rng.integers(0, 3, 40),
+                  batch_size=8, epochs=2, lr=0.1)
+    return model, X
+
+
+def _import(path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_numpy_export_takes_images_samples_first_or_columns(tmp_path):
+    from symbackprop.export import export
+
+    model, X = _image_model()
+    module = _import(export(model, "numpy", tmp_path, "img")[0])
+    np.testing.assert_allclose(module.predict_rows(X[:5]), model.predict_proba(X[:5]), atol=1e-12)
+    images = X[:5].reshape(5, 2, 6, 5)  # (N, C, H, W), as the frameworks give images
+    np.testing.assert_allclose(module.predict(module.PARAMS, images), module.predict(module.PARAMS, X[:5].T))
+
+
+def test_the_torch_export_of_an_image_network_backpropagates_to_its_input(tmp_path):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
+    F = torch.nn.functional
+    from symbackprop.export import export
+
+    model, X = _image_model()
+    module = _import(export(model, "torch", tmp_path, "img_torch")[0])
+    images = X[:5].reshape(5, 2, 6, 5)
+    weights = torch.arange(15.0, dtype=torch.float64).reshape(5, 3)
+    x = torch.tensor(images, requires_grad=True)
+    out = module.trained_model()(x)
+    (out * weights).sum().backward()
+    p = {k: torch.tensor(v, dtype=torch.float64) for k, v in model.params.items()}
+    ref = torch.tensor(images, requires_grad=True)
+    h = F.max_pool2d(F.relu(F.conv2d(ref, p["W1"], p["B1"], padding=1)), 2)
+    h = torch.tanh(F.conv2d(h, p["W2"], p["B2"])).flatten(1)
+    want = torch.softmax(h @ p["W3"].T + p["B3"][:, 0], dim=1)
+    (want * weights).sum().backward()
+    assert torch.allclose(out, want, atol=1e-12) and torch.allclose(x.grad, ref.grad, atol=1e-12)
+    np.testing.assert_allclose(module.predict_rows(X[:5]), model.predict_proba(X[:5]), atol=1e-12)
+
+
+def test_the_jax_export_of_an_image_network_has_the_derived_vjp(tmp_path):
+    jax = pytest.importorskip("jax", reason="JAX is not installed (.ci/run installs it)")
+    import jax.numpy as jnp
+    from jax import lax
+
+    from symbackprop.backends import x64
+    from symbackprop.export import export
+
+    model, X = _image_model()
+    module = _import(export(model, "jax", tmp_path, "img_jax")[0])
+    images = X[:5].reshape(5, 2, 6, 5)
+    with x64(True):
+        P = {k: jnp.asarray(v) for k, v in module.PARAMS.items()}
+        weights = jnp.arange(15.0).reshape(3, 5)
+
+        def ours(x):
+            return jnp.sum(module.network(P, x) * weights)
+
+        def reference(x):
+            def conv(a, W, B, pad):
+                return lax.conv_general_dilated(a, W, (1, 1), [(pad, pad)] * 2,
+                                                dimension_numbers=("NCHW", "OIHW", "NCHW")) + B[None, :, None, None]
+            h = jax.nn.relu(conv(x, P["W1"], P["B1"], 1))
+            h = lax.reduce_window(h, -jnp.inf, lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
+            h = jnp.tanh(conv(h, P["W2"], P["B2"], 0)).reshape(x.shape[0], -1)
+            return jnp.sum(jax.nn.softmax(h @ P["W3"].T + P["B3"][:, 0], axis=1).T * weights)
+
+        x = jnp.asarray(images)
+        np.testing.assert_allclose(np.asarray(jax.grad(ours)(x)), np.asarray(jax.grad(reference)(x)), atol=1e-12)
+        assert abs(float(ours(x)) - float(reference(x))) < 1e-10

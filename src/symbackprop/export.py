@@ -76,7 +76,8 @@ def export(target, to: str, out_dir=".", name: str | None = None, dtype: str = "
 
     model = target if isinstance(target, Model) else None
     network = (model.network if model else parse_spec(target)).eval()  # exports predict: no dropout
-    network.require_matrices(f"export --to {to}")
+    if to in ("c", "js"):  # loop code knows matrices only (so far)
+        network.require_matrices(f"export --to {to}")
     name = name or "network"
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise SymbackpropError(f"--name must be a C/Python identifier, not {name!r}")

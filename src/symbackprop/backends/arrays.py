@@ -31,6 +31,8 @@ class Dialect:
     einsum: str = "np.einsum({!r}, {}, optimize=True)"
     wmax: str = "{}.max(axis=(1, 2))"
     expand: str = "np.broadcast_to({}, ({}))"
+    batch_last: str = "{}.transpose(1, 2, 3, 0)"  # (N, C, H, W) images, samples first, to (C, H, W, N)
+    samples_first: str = "{}.transpose(3, 0, 1, 2)"  # and back
     helpers: str = ""  # _window, _unwindow and _route, as this library spells them
 
 
@@ -41,7 +43,8 @@ TORCH = Dialect("torch", ArrayTorch, colsum="{}.sum(dim=0, keepdim=True)", colma
                 bmean="{}.mean(dim=1, keepdim=True)",
                 rowsum="({}).sum(dim=1, keepdim=True)", ones="torch.ones(({}, m), dtype=X.dtype, device=X.device)",
                 inner="torch.sum(({}) * ({}))", einsum="torch.einsum({!r}, {})", wmax="{}.amax(dim=(1, 2))",
-                expand="{}.expand({})", helpers=TORCH_TENSORS)
+                expand="{}.expand({})", helpers=TORCH_TENSORS, batch_last="{}.permute(1, 2, 3, 0)",
+                samples_first="{}.permute(3, 0, 1, 2)")
 
 
 def _with_batch(shape) -> str:
@@ -157,13 +160,15 @@ def split_pullback(upstream: Program, dialect: Dialect) -> tuple[list[str], list
     return lines(upstream, fwd, dialect), saved, lines(upstream, back, dialect)
 
 
-def batch_lines(program: Program) -> str:
-    """``m = X.shape[1]``: the batch's size (X's columns are its samples), and an image's C·H·W features per column
-    reshaped to (C, H, W, m) in C order."""
-    out = "    m = X.shape[1]"
-    if mx.is_tensor(program.input.shape):
-        out += f"\n    X = X.reshape({_with_batch(program.input.shape)})  # each column's C·H·W features as (C, H, W)"
-    return out
+def batch_lines(program: Program, dialect: Dialect = NUMPY, indent: str = "    ") -> str:
+    """``m = X.shape[1]``: the batch's size (X's columns are its samples); for an image network X is columns of
+    C·H·W features (in C order) or (N, C, H, W) images, samples first, and becomes (C, H, W, m)."""
+    if not mx.is_tensor(program.input.shape):
+        return f"{indent}m = X.shape[1]"
+    c, h, w, _ = program.input.shape
+    return (f"{indent}X = X.reshape({c}, {h}, {w}, X.shape[1]) if X.ndim == 2 else "
+            f"{dialect.batch_last.format('X')}  # C·H·W features per column, or (N, C, H, W) images\n"
+            f"{indent}m = X.shape[-1]")
 
 
 def unpack_lines(program: Program) -> str:
@@ -176,7 +181,7 @@ def unpack_lines(program: Program) -> str:
 def core_functions(program: Program, dialect: Dialect, gradients: str = "gradients") -> str:
     """``forward``, ``predict``, ``cost`` and the gradients function (named ``gradients``) as source: what every
     array module has, in the dialect's spelling (samples are columns)."""
-    unpack, batch = unpack_lines(program), batch_lines(program)
+    unpack, batch = unpack_lines(program), batch_lines(program, dialect)
     out_key = program.output.key
     grads = [program.gradient(p) for p in program.params]
     fwd = lines(program, program.needed([out_key]), dialect)

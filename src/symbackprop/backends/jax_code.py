@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import __version__
 from .. import matexpr as mx
 from ..program import Program
-from .arrays import JAX, core_functions, split_pullback, unpack_lines
+from .arrays import JAX, batch_lines, core_functions, split_pullback, unpack_lines
 
 HELPERS = '''
 
@@ -26,6 +26,8 @@ def module_source(program: Program, upstream: Program) -> str:
     saved_dict = ", ".join(f'"{k}": {k}' for k in saved)
     unsave = "\n".join(f'    {k} = saved["{k}"]' for k in saved)
     vjp_grads = ", ".join(f'"{p.name}": {upstream.gradient(p).lhs}' for p in upstream.params)
+    input_grad = ("(dC_dX.reshape(given) if len(given) == 2 else dC_dX.transpose(3, 0, 1, 2))"
+                  if mx.is_tensor(upstream.input.shape) else "dC_dX")
     nl = "\n"
     return f'''"""Forward pass and derived gradients of {program.spec} with cost {program.cost_name} for JAX, generated
 by symbackprop {__version__} from its derivation (samples are columns, X is (n_inputs, m)). Do not edit.
@@ -56,9 +58,10 @@ def sgd_step(params, X, Y, lr):
 def _network_fwd(params, X):
     """The output layer, and what the derived backward reads."""
 {unpack}
-    m = X.shape[1]
+    given = X  # the backward reads X as given (its shape is the cotangent's)
+{batch_lines(upstream, JAX)}
 {nl.join(pull_fwd)}
-    return {out_key}, (params, X, {{{saved_dict}}})
+    return {out_key}, (params, given, {{{saved_dict}}})
 
 
 def _network_bwd(residuals, G):
@@ -67,9 +70,10 @@ def _network_bwd(residuals, G):
 {unpack}
 {unsave}
     Y = G  # the upstream gradient takes the target's place in the derivation
-    m = X.shape[1]
+    given = X.shape
+{batch_lines(upstream, JAX)}
 {nl.join(pull_back)}
-    return {{{vjp_grads}}}, dC_dX
+    return {{{vjp_grads}}}, {input_grad}
 
 
 @jax.custom_vjp
