@@ -157,3 +157,11 @@ def test_a_network_too_deep_to_derive_in_a_minute_is_refused():
 
     with pytest.raises(SymbackpropError, match="would take about"):
         derive("2-" + "-".join(["2:relu"] * 40_000) + "-1:logistic")
+
+
+def test_an_abbreviated_option_is_not_taken_for_a_longer_one(run_cli, data_csv):
+    """``--test 0.5`` used to mean ``--test-size 0.5`` silently (issue 22, item 1)."""
+    code, out, err = run_cli("train", data_csv, "--net", "2-1:logistic", "--test", "0.5")
+    assert code == 2 and not out and "unrecognized arguments: --test 0.5" in err
+    code, _, err = run_cli("train", data_csv, "--net", "2-1:logistic", "--epoch", "2")
+    assert code == 2 and "--epoch" in err

@@ -17,7 +17,11 @@ REFERENCE_SPEC = "1-1:relu-1:logistic"
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is our one-line error with exit code 2."""
+    """argparse, but a usage error is our one-line error with exit code 2, and an option is only ever its whole
+    name (``--test`` is not ``--test-size``)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, allow_abbrev=False, **kwargs)
 
     def error(self, message):
         command = self.prog.split()[-1]
