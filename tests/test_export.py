@@ -95,6 +95,15 @@ def test_c_export_compiles_with_werror_and_passes_its_harness(spec, cost, dtype,
 
 
 @needs_cc
+def test_the_c_export_of_a_batchnorm_spec_draws_a_positive_running_variance(tmp_path):
+    """Its harness's random running variance was N(0, 1): sqrt of a negative, NaN golden values that did not
+    compile (found in round three)."""
+    paths = export("2-3:batchnorm:relu-1:logistic", "c", tmp_path, "net")
+    run = compile_and_run(tmp_path, [p for p in paths if p.suffix == ".c"])
+    assert run.returncode == 0 and run.stdout.startswith("OK: 0 mismatches"), run.stdout
+
+
+@needs_cc
 def test_c_harness_fails_on_a_mismatch(tmp_path):
     export(_spec_with_cost("3-3:relu-1:logistic", "squared_error"), "c", tmp_path, "net")
     body = (tmp_path / "net.c").read_text()

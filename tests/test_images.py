@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 from networks import random_image_corpus, torch_reference
+from test_export import compile_and_run, needs_cc
 
 from symbackprop import Conv2d, Dense, Flatten, MaxPool2d, Network, derive, load, parse_spec, train
 from symbackprop.errors import SymbackpropError
@@ -133,7 +134,6 @@ def test_negative_padding_is_refused_in_python():
     (["derive", "{spec}", "--entries"], "the per-entry form"),
     (["derive", "{spec}", "--format", "latex", "--entries"], "the per-entry form"),
     (["report", "{spec}", "--out", "{tmp}/r.html"], "the report"),
-    (["export", "{spec}", "--to", "c", "--out", "{tmp}"], "export --to c"),
     (["export", "{spec}", "--to", "js", "--out", "{tmp}"], "export --to js"),
     (["check", "{spec}", "examples/textbook_backprop.py:backprop"], "check (your own backprop)"),
     (["train", "{csv}", "--net", "{spec}"], "(give --batch-size)"),
@@ -271,3 +271,43 @@ def test_the_jax_export_of_an_image_network_has_the_derived_vjp(tmp_path):
         x = jnp.asarray(images)
         np.testing.assert_allclose(np.asarray(jax.grad(ours)(x)), np.asarray(jax.grad(reference)(x)), atol=1e-12)
         assert abs(float(ours(x)) - float(reference(x))) < 1e-10
+
+
+C_SPECS = FIXED + [sc for k, sc in enumerate(CORPUS) if k % 3 == 0]
+
+
+@needs_cc
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("spec,cost", C_SPECS, ids=[s for s, _ in C_SPECS])
+def test_the_c_export_of_an_image_network_compiles_with_werror_and_passes_its_harness(spec, cost, dtype, tmp_path):
+    from symbackprop.export import export
+
+    paths = export(parse_spec(spec, cost), "c", tmp_path, "net", dtype=dtype)
+    body = (tmp_path / "net.c").read_text()
+    assert "malloc" not in body and "/* patches1 = window_" in body
+    run = compile_and_run(tmp_path, [p for p in paths if p.suffix == ".c"])
+    assert run.returncode == 0 and run.stdout.startswith("OK: 0 mismatches"), run.stdout[-2000:]
+
+
+@needs_cc
+def test_c_predict_of_a_trained_image_model_answers_like_the_model(tmp_path):
+    from symbackprop.export import export
+
+    model, X = _image_model()
+    export(model, "c", tmp_path, "img")
+    rows = ", ".join("{" + ", ".join(repr(float(v)) for v in row) + "}" for row in X[:3])
+    (tmp_path / "main.c").write_text(f"""#include <stdio.h>
+#include "img.h"
+int main(void) {{
+    const img_real rows[3][60] = {{{rows}}};
+    for (int k = 0; k < 3; ++k) {{
+        img_real out[3];
+        img_predict(&img_weights, rows[k], out);
+        for (int i = 0; i < 3; ++i) printf("%.17g\\n", out[i]);
+    }}
+    return 0;
+}}
+""")
+    run = compile_and_run(tmp_path, [tmp_path / "main.c", tmp_path / "img.c"], "main")
+    np.testing.assert_allclose(np.array(run.stdout.split(), dtype=float).reshape(3, 3), model.predict_proba(X[:3]),
+                               rtol=1e-12, atol=1e-15)

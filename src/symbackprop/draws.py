@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .layers.batchnorm import running
 from .resources import require_parameters
 
 
@@ -12,6 +13,9 @@ def random_problem(network, rng: np.random.Generator, m: int = 3):
     network with dropout gets its masks in ``params`` too (``"M2"``, (n2, m) of 0 and 1)."""
     require_parameters(network, 4, "drawing parameters for")
     params = {k: rng.normal(size=s) for k, s in network.shapes().items()}
+    for p in network.params:  # a running variance is positive (the same draws, folded): sqrt(var + eps) is real
+        if p.key == running(p.key.layer)[1]:
+            params[p.name] = np.abs(params[p.name]) + 0.5
     X = rng.normal(size=(network.inputs, m))
     n = network.outputs
     if network.cost.targets == "one-hot":

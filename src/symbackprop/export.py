@@ -76,7 +76,7 @@ def export(target, to: str, out_dir=".", name: str | None = None, dtype: str = "
 
     model = target if isinstance(target, Model) else None
     network = (model.network if model else parse_spec(target)).eval()  # exports predict: no dropout
-    if to in ("c", "js"):  # loop code knows matrices only (so far)
+    if to == "js":  # the page's loop code knows matrices only (so far)
         network.require_matrices(f"export --to {to}")
     name = name or "network"
     if not isinstance(name, str) or not _NAME.fullmatch(name):

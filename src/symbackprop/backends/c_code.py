@@ -9,9 +9,11 @@ import numpy as np
 from sympy.codegen.ast import float32, float64, real
 
 from .. import __version__
+from .. import matexpr as mx
 from ..program import Program
 from .loops import LoopWriter, Syntax, comment, flops
 from .printers import C99
+from .tensor_loops import TensorWriter
 
 MACROS = {"M_E": math.e, "M_LOG2E": 1 / math.log(2), "M_LOG10E": 1 / math.log(10), "M_LN2": math.log(2),
           "M_LN10": math.log(10), "M_PI": math.pi, "M_PI_2": math.pi / 2, "M_PI_4": math.pi / 4,
@@ -23,6 +25,11 @@ class CLoops(Syntax):
     loop_open, loop_close = "for (int {v} = 0; {v} < {n}; ++{v}) {{", "}"
     assign_form = "{target} {op} {code};"
     minus_infinity = "(-INFINITY)"
+    if_open, if_close = "if ({cond}) {{", "}"
+    ternary = "(({cond}) ? ({a}) : ({b}))"
+    and_ = " && "
+    idiv = "/"
+    int_local_form = "int {name} = {init};"
 
     def __init__(self, dtype: str, ctype: str):
         self.f = self.suffix = "f" if dtype == "float32" else ""
@@ -32,13 +39,36 @@ class CLoops(Syntax):
 
 
 def _literal(v: float, dtype: str) -> str:
+    if dtype == "float32" and abs(v) < np.finfo(np.float32).tiny:  # below float's range: C would warn, and it is 0
+        v = 0.0
     text = repr(float(v))
     return text + ("f" if dtype == "float32" else "")
 
 
 def _array(values: np.ndarray, dtype: str) -> str:
-    rows = np.atleast_2d(values)
-    return "{" + ", ".join("{" + ", ".join(_literal(v, dtype) for v in row) + "}" for row in rows) + "}"
+    """A C initializer with one level of braces per axis (a matrix ``{{..}, {..}}``, a 1-D bias ``{..}``)."""
+    values = np.asarray(values)
+    if values.ndim <= 1:
+        return "{" + ", ".join(_literal(v, dtype) for v in np.atleast_1d(values)) + "}"
+    return "{" + ", ".join(_array(v, dtype) for v in values) + "}"
+
+
+def _dims(shape) -> str:
+    """``[8][1][3][3]``: a C array's declared dimensions."""
+    return "".join(f"[{n}]" for n in shape)
+
+
+def _each(shape, statement: str) -> str:
+    """One line of nested loops over every entry of ``shape``; ``statement`` uses ``[i0][i1]...`` as ``{at}``."""
+    loops = " ".join(f"for (int i{k} = 0; i{k} < {n}; ++i{k})" for k, n in enumerate(shape))
+    return f"{loops} {statement.format(at=''.join(f'[i{k}]' for k in range(len(shape))))}"
+
+
+def _is_tensor(step) -> bool:
+    """A step the tensor loop writer writes: an image-shaped value, or one that a tensor op makes."""
+    def uses(x):
+        return x.op in mx.TENSOR_OPS or any(uses(a) for a in x.args)
+    return mx.is_tensor(step.shape) or uses(step.expr)
 
 
 def _ops(program: Program) -> tuple[int, int]:
@@ -51,11 +81,11 @@ def _ops(program: Program) -> tuple[int, int]:
 
 def header(program: Program, name: str, dtype: str, model=None) -> str:
     ctype = "float" if dtype == "float32" else "double"
-    n_in, n_out = program.input.shape[0], program.output.shape[0]
+    n_in, n_out = _inputs(program), program.output.shape[0]
     fwd_ops, bwd_ops = _ops(program)
     size = np.dtype(dtype).itemsize
     n_params = sum(p.size for p in program.params)
-    fields = "\n".join(f"    {name}_real {p.name}[{p.shape[0]}][{p.shape[1]}];" for p in program.params)
+    fields = "\n".join(f"    {name}_real {p.name}{_dims(p.shape)};" for p in program.params)
     scaling = ""
     if model is not None:
         scaling = (f"\n/* The trained weights, and the input scaling applied by {name}_predict. */\n"
@@ -103,36 +133,44 @@ def _body(program: Program, name: str, syntax: CLoops, roots) -> list[str]:
     grads = {program.gradient(p).key: p.name for p in program.params}
     pkeys = program.param_keys
 
-    def access(key, i, j):
-        if key == program.input.key:
-            return f"x[{i}]"
+    def access_nd(key, idx):
+        if key == program.input.key:  # the features, flat: an image's entry [c][h][w] at (c·H + h)·W + w
+            shape = program.input.shape[:-1]
+            flat = " + ".join(f"({i}) * {math.prod(shape[k + 1:])}" for k, i in enumerate(idx[:len(shape)]))
+            return f"x[{flat}]"
         if key == program.target.key:
-            return f"y[{i}]"
+            return f"y[{idx[0]}]"
+        at = "".join(f"[{i}]" for i in idx)
         if key in pkeys:
-            return f"p->{key}[{i}][{j}]"
+            return f"p->{key}{at}"
         if key in grads:
-            return f"g->{grads[key]}[{i}][{j}]"
-        return f"{key}[{i}][{j}]"
+            return f"g->{grads[key]}{at}"
+        return f"{key}{at}"
 
-    writer = LoopWriter(syntax, access, program.shapes)
+    writer = LoopWriter(syntax, lambda key, i, j: access_nd(key, [i, j]), program.shapes)
+    tensors = TensorWriter(syntax, access_nd)
     lines = []
     for s in program.needed(roots):
         lines.append(f"/* {comment(s)} */")
         if s.key not in grads:
-            lines.append(f"{name}_real {s.lhs}[{s.shape[0]}][{s.shape[1]}];")
-        lines += writer.step(s.key, s.expr, s.shape)
+            lines.append(f"{name}_real {s.lhs}{_dims(s.shape)};")
+        lines += tensors.step(s.key, s.expr, s.shape) if _is_tensor(s) else writer.step(s.key, s.expr, s.shape)
     return ["    " + line for line in lines]
+
+
+def _inputs(program: Program) -> int:
+    """Features per sample: an image's C·H·W."""
+    return math.prod(program.input.shape[:-1])
 
 
 def source(program: Program, name: str, dtype: str, model=None) -> str:
     syntax = CLoops(dtype, f"{name}_real")
-    n_in, n_out = program.input.shape[0], program.output.shape[0]
+    n_in, n_out = _inputs(program), program.output.shape[0]
     out_key = program.output.key
     fwd = "\n".join(_body(program, name, syntax, [out_key]))
     bwd = "\n".join(_body(program, name, syntax, [program.cost] + [program.gradient(p).key
                                                                      for p in program.params]))
-    upd = "\n".join(f"    for (int i = 0; i < {r}; ++i) for (int j = 0; j < {c}; ++j) p->{q.name}[i][j] -= "
-                    f"lr * g.{q.name}[i][j];" for q in program.params for r, c in [q.shape])
+    upd = "\n".join("    " + _each(q.shape, f"p->{q.name}{{at}} -= lr * g.{q.name}{{at}};") for q in program.params)
     f = syntax.f
     outs = "\n".join(f"    out[{k}] = {out_key}[{k}][0];" for k in range(n_out))
     text = f"""/* {name}.c: {program.spec} with cost {program.cost_name}, by symbackprop {__version__}. Do not edit. */
@@ -180,12 +218,12 @@ void {name}_forward(const {name}_params *p, const {name}_real x[{n_in}], {name}_
 
 
 def _predict_part(program, name, dtype, model) -> str:
-    n = program.input.shape[0]
+    n = _inputs(program)
     sc = model.scaling if model is not None else None
     if sc is not None and sc.kind == "scale":
         body = f"    for (int i = 0; i < {n}; ++i) x[i] = features[i] / {_literal(sc.factor, dtype)};"
     elif sc is not None and sc.kind == "standardize":
-        mean, std = _array(np.array(sc.mean), dtype), _array(np.array(sc.std), dtype)
+        mean, std = _array(np.array(sc.mean)[None], dtype), _array(np.array(sc.std)[None], dtype)
         body = (f"    static const {name}_real mean[1][{n}] = {mean}, std[1][{n}] = {std};\n"
                 f"    for (int i = 0; i < {n}; ++i) x[i] = (features[i] - mean[0][i]) / std[0][i];")
     else:
@@ -212,10 +250,10 @@ def harness(program: Program, name: str, dtype: str, params: dict, X: np.ndarray
     pinit = ",\n".join(f"    .{q} = {_array(params[q], dtype)}" for q in shapes)
     checks = []
     for k in range(m):
-        for q, (r, c) in shapes.items():
-            checks.append(f"    {{ static const {name}_real want[{r}][{c}] = {_array(grads[k][q], dtype)};\n"
-                          f"      for (int i = 0; i < {r}; ++i) for (int j = 0; j < {c}; ++j)\n"
-                          f"        bad += check(\"d{q}\", {k}, g[{k}].{q}[i][j], want[i][j]); }}")
+        for q, shape in shapes.items():
+            checks.append(f"    {{ static const {name}_real want{_dims(shape)} = {_array(grads[k][q], dtype)};\n"
+                          "      " + _each(shape, f"bad += check(\"d{q}\", {k}, g[{k}].{q}{{at}}, want{{at}});")
+                          + " }")
     return f"""/* test_{name}.c: golden vectors computed by symbackprop; exits 1 on a mismatch. */
 #include <math.h>
 #include <stdio.h>
@@ -232,10 +270,10 @@ int main(void) {{
     static const {name}_params p = {{
 {pinit}
     }};
-    static const {name}_real X[{m}][{program.input.shape[0]}] = {_array(X.T, dtype)};
+    static const {name}_real X[{m}][{_inputs(program)}] = {_array(X.T, dtype)};
     static const {name}_real Y[{m}][{program.output.shape[0]}] = {_array(Y.T, dtype)};
     static const {name}_real OUT[{m}][{program.output.shape[0]}] = {_array(outputs.T, dtype)};
-    static const {name}_real COST[1][{m}] = {_array(costs, dtype)};
+    static const {name}_real COST[1][{m}] = {_array(np.asarray(costs)[None], dtype)};
     {name}_params g[{m}];
     int bad = 0;
     for (int k = 0; k < {m}; ++k) {{

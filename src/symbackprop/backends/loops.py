@@ -9,6 +9,7 @@ unroll the small constant loops themselves), so code grows with depth, not with 
 from __future__ import annotations
 
 import itertools
+import math
 
 import sympy as sp
 
@@ -28,6 +29,15 @@ class Syntax:
     max_form = "max({}, {})"
     minus_infinity = "-math.inf"
     suffix = ""
+    # what tensor loops also need (backends/tensor_loops.py): a guard, a choice, integer locals and division
+    if_open, if_close = "if {cond}:", None
+    ternary = "({a} if {cond} else {b})"
+    and_ = " and "
+    idiv = "//"
+    int_local_form = "{name} = {init}"
+
+    def int_local(self, name: str, init: str) -> str:
+        return self.int_local_form.format(name=name, init=init)
 
     def loop(self, var: str, n: int) -> tuple[str, str | None]:
         """The opening line of a loop over ``range(n)`` and its closing line (``None`` for none)."""
@@ -137,14 +147,19 @@ def comment(step: Step) -> str:
 
 def flops(x: mx.M) -> int:
     """Arithmetic operations to compute every entry of ``x`` once (for headers and benchmarks)."""
-    r, c = x.shape
+    size = math.prod(x.shape)
     if x.op in ("ref", "ones", "const"):
         return 0
     inner = sum(flops(a) for a in x.args)
     if x.op == "dot":
+        r, c = x.shape
         return inner + 2 * r * c * x.args[0].shape[1]
     if x.op in ("colsum", "colmax"):
-        return inner + x.args[0].shape[0] * c
+        return inner + math.prod(x.args[0].shape)
+    if x.op == "contract":
+        ins = x.attr("subscripts").split("->")[0].split(",")
+        sizes = {ch: n for letters, a in zip(ins, x.args) for ch, n in zip(letters, a.shape)}
+        return inner + 2 * math.prod(sizes.values())
     if x.op == "fn":
-        return inner + r * c * max(1, int(sp.count_ops(x.fn.expr)))
-    return inner + r * c
+        return inner + size * max(1, int(sp.count_ops(x.fn.expr)))
+    return inner + size
