@@ -166,6 +166,25 @@ def _cmd_predict(args) -> int:
             print(f"symbackprop: {escape(str(err))}", file=sys.stderr)
 
 
+def _cmd_evaluate(args) -> int:
+    from .data import read_csv
+    from .evaluate import evaluate
+    from .model import load
+
+    model = load(args.model)
+    target = args.target or model.target_name
+    ds = read_csv(args.data, target=target, features=model.feature_names if model.feature_names and args.header
+                  else None, header=args.header)
+    if ds.X.shape[1] != model.network.inputs:
+        raise SymbackpropError(f"{args.data}: has {ds.X.shape[1]} feature columns but the model takes "
+                               f"{model.network.inputs}")
+    result = evaluate(model, ds.X, ds.y, where=str(args.data), rows=ds.rows, column=ds.target_name)
+    if args.format == "text":
+        result.title = f"evaluated {args.model} on {result.n} rows of {args.data} (target '{ds.target_name}')"
+    print(result.render(args.format), end="" if args.format == "csv" else "\n")
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from .workflows import demo
 
@@ -276,6 +295,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="predict every row of FILE; prints CSV: the file's row number, the prediction and its p")
     _header_option(p, "its columns are the model's features, in order")
     p.set_defaults(func=_cmd_predict)
+
+    p = _command(sub, "evaluate", "a trained model's metrics on a labelled CSV file")
+    p.add_argument("model", help="MODEL.json written by train --out")
+    p.add_argument("data", help="CSV with the model's features and the target column")
+    p.add_argument("--target", help="name of the target column (default: the one the model was trained on)")
+    p.add_argument("--format", choices=["text", "json", "csv"], default="text",
+                   help="text (default), json or csv (metric,class,value)")
+    _header_option(p, "its columns are the model's features, in order, then the target")
+    p.set_defaults(func=_cmd_evaluate)
 
     p = _command(sub, "check", "check your own backprop function entry by entry")
     _define_option(p)
