@@ -74,3 +74,22 @@ def test_a_label_the_model_never_saw_is_one_line(run_cli, tmp_path):
     csv = _csv(tmp_path / "t.csv", X[:3], [0, 1, 7], names=["x0", "x1"])
     code, out, err = run_cli("evaluate", tmp_path / "m.json", csv, "--target", "label")
     assert code == 2 and not out and err.count("\n") == 1 and "t.csv, row 4, column 'label': label 7" in err
+
+
+def test_train_tests_on_a_given_file_instead_of_a_split(run_cli, tmp_path):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(90, 2))
+    y = (X[:, 0] > 0).astype(int)
+    train_csv, test_csv = _csv(tmp_path / "train.csv", X[:60], y[:60]), _csv(tmp_path / "test.csv", X[60:], y[60:])
+    code, out, err = run_cli("train", train_csv, "--net", "2-3:tanh-1:logistic", "--batch-size", "10", "--epochs",
+                             "20", "--lr", "0.3", "--test", test_csv, "--out", tmp_path / "m.json")
+    assert code == 0, err
+    assert f"on 60 rows of {train_csv}, tested on 30 rows of {test_csv}" in out
+    code, evaluated, _ = run_cli("evaluate", tmp_path / "m.json", test_csv, "--format", "json")
+    test_accuracy = float(out.strip().splitlines()[-1].split(":")[1])
+    assert json.loads(evaluated)["metrics"]["accuracy"] == pytest.approx(test_accuracy, abs=1e-4)
+    code, _, err = run_cli("train", train_csv, "--net", "2-1:logistic", "--test", test_csv, "--test-size", "0.2")
+    assert code == 2 and "give one" in err
+    _csv(tmp_path / "bad.csv", X[60:63], [0, 1, 5])
+    code, _, err = run_cli("train", train_csv, "--net", "2-1:logistic", "--test", tmp_path / "bad.csv")
+    assert code == 2 and "bad.csv, row 4" in err

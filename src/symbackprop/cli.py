@@ -75,8 +75,9 @@ def _train_options(p) -> None:
     length.add_argument("--epochs", type=int, metavar="N", help="passes over the data (default 100)")
     p.add_argument("--lr", type=float, default=0.05, help="learning rate (default 0.05)")
     p.add_argument("--seed", type=int, default=1, help="seed for the split, initialisation and order")
-    p.add_argument("--test-size", type=float, default=1 / 3,
+    p.add_argument("--test-size", type=float, default=None,
                    help="share of rows held out for testing (default 1/3; 0 trains on every row)")
+    p.add_argument("--test", metavar="FILE", help="test on this CSV (the same columns) instead of holding out rows")
     p.add_argument("--backend", default=None, metavar="NAME",
                    help="numba (per-sample; its default), numpy (mini-batch default), jax or torch (mini-batch: "
                         "JAX on every local device, PyTorch on CUDA when present)")
@@ -96,7 +97,10 @@ def _cmd_train(args) -> int:
     from .fileio import writable
     from .workflows import check_options, train_csv
 
-    check_options(args.lr, args.iterations, args.epochs, args.batch_size, args.test_size, args.scale)
+    if args.test and args.test_size is not None:
+        raise SymbackpropError("--test FILE and --test-size: give one (a file to test on, or a share to hold out)")
+    test_size = 1 / 3 if args.test_size is None else args.test_size
+    check_options(args.lr, args.iterations, args.epochs, args.batch_size, test_size, args.scale)
     if args.plot:
         from .plot import require_matplotlib
 
@@ -108,14 +112,16 @@ def _cmd_train(args) -> int:
             writable(path, option)
     per_sample = args.per_sample or (args.batch_size is None and args.epochs is None)
     _say_default_cost(args.net, args.cost)
-    result = train_csv(args.data, args.net, target=args.target, header=args.header, cost=args.cost, scale=args.scale,
+    result = train_csv(args.data, args.net, target=args.target, header=args.header, test=args.test,
+                       test_size=test_size, cost=args.cost, scale=args.scale,
                        standardize=args.standardize, per_sample=per_sample, batch_size=args.batch_size,
                        iterations=args.iterations, epochs=args.epochs, lr=args.lr, seed=args.seed,
-                       test_size=args.test_size, backend=args.backend, dtype=args.dtype,
+                       backend=args.backend, dtype=args.dtype,
                        target_scaling=args.target_scaling, l2=args.l2)
     model = result.model
     print(f"trained {model.network.spec} ({model.network.cost.name}) on {result.n_train} rows of {args.data}, "
-          + (f"tested on {result.n_test}" if result.n_test else "no test set (--test-size 0)")
+          + (f"tested on {result.n_test}" + (f" rows of {args.test}" if args.test else "") if result.n_test
+             else "no test set (--test-size 0)")
           + f": {result.method}, learning rate {args.lr:g}")
     if args.plot:
         from .plot import loss_curve

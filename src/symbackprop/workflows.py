@@ -38,8 +38,9 @@ def check_options(lr=None, iterations=None, epochs=None, batch_size=None, test_s
 def train_dataset(ds: Dataset, net: str, cost: str | None = None, *, scale=None, standardize=False,
                   per_sample=None, batch_size=None, iterations=None, epochs=None, lr=0.05, seed=0,
                   test_size=1 / 3, progress=None, backend=None, dtype="float64",
-                  target_scaling=True, l2=None) -> TrainResult:
-    """Split ``ds`` with the seed, train on the train part, score both parts into ``model.metrics``."""
+                  target_scaling=True, l2=None, test: Dataset | None = None) -> TrainResult:
+    """Split ``ds`` with the seed, train on the train part, score both parts into ``model.metrics``; with ``test``
+    (another file's rows), train on every row of ``ds`` and test on those."""
     check_options(lr, iterations, epochs, batch_size, test_size, scale)
     network = parse_spec(net, cost)
     if ds.X.shape[1] != network.inputs:
@@ -49,17 +50,21 @@ def train_dataset(ds: Dataset, net: str, cost: str | None = None, *, scale=None,
                         f"but {network.spec} takes {network.inputs} inputs{shape}")
     # every row's label is checked here, so an error names the row in the file
     _, classes = encode_targets(network, ds.y, where=ds.source, rows=ds.rows, column=ds.target_name)
-    tr, te = split(len(ds.X), test_size, seed)
+    tr, te = split(len(ds.X), 0 if test is not None else test_size, seed)
+    held = ds if test is None else test
+    if test is not None:  # its labels must be ones training sees
+        encode_targets(network, test.y, classes, where=test.source, rows=test.rows, column=test.target_name)
+        te = np.arange(len(test.X))
     if per_sample is None:
         per_sample = batch_size is None and epochs is None
     model = train(network, ds.X, ds.y, per_sample=per_sample, iterations=iterations, rows=tr,
                   batch_size=batch_size, epochs=epochs, lr=lr, seed=seed, scale=scale, standardize=standardize,
-                  validation=(ds.X, ds.y, te), feature_names=ds.feature_names,
+                  validation=(held.X, held.y, te), feature_names=ds.feature_names,
                   target_name=ds.target_name, classes=classes, progress=progress, backend=backend, dtype=dtype,
                   target_scaling=target_scaling, l2=l2)
     metrics = {f"train {k}": v for k, v in model.score(ds.X[tr], ds.y[tr]).items()}
     if len(te):  # --test-size 0 trains on every row and has no test metrics
-        metrics.update({f"test {k}": v for k, v in model.score(ds.X[te], ds.y[te]).items()})
+        metrics.update({f"test {k}": v for k, v in model.score(held.X[te], held.y[te]).items()})
     model.metrics = metrics
     method = (f"per-sample SGD, {iterations or 100_000} steps" if per_sample
               else f"mini-batch SGD, batch size {batch_size or 32}, {epochs or 100} epochs")
@@ -68,9 +73,9 @@ def train_dataset(ds: Dataset, net: str, cost: str | None = None, *, scale=None,
     return TrainResult(model, len(tr), len(te), method)
 
 
-def train_csv(path, net: str, target=None, header: bool = True, **options) -> TrainResult:
+def train_csv(path, net: str, target=None, header: bool = True, test=None, **options) -> TrainResult:
     """Read ``path`` (a header row unless ``header`` is false; the target is the last column unless ``target`` names
-    one) and train.
+    one) and train; ``test`` is a file of the same columns to test on instead of a split of ``path``.
 
     The per-sample code is compiled before the file is read, so that compiling and the data never take
     their memory at the same time."""
@@ -81,7 +86,9 @@ def train_csv(path, net: str, target=None, header: bool = True, **options) -> Tr
         network = parse_spec(net, options.get("cost"))
         if not (network.masks or network.batch_coupled or network.has_images):  # refused in one line by train
             per_sample_module(network)
-    return train_dataset(read_csv(path, target=target, header=header), net, **options)
+    ds = read_csv(path, target=target, header=header)
+    held = None if test is None else read_csv(test, target=ds.target_name, features=ds.feature_names, header=header)
+    return train_dataset(ds, net, test=held, **options)
 
 
 def describe(model: Model, X) -> list[str]:
