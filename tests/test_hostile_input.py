@@ -160,8 +160,8 @@ def test_a_network_too_deep_to_derive_in_a_minute_is_refused():
 
 
 def test_an_abbreviated_option_is_not_taken_for_a_longer_one(run_cli, data_csv):
-    """``--test 0.5`` used to mean ``--test-size 0.5`` silently (issue 22, item 1)."""
-    code, out, err = run_cli("train", data_csv, "--net", "2-1:logistic", "--test", "0.5")
-    assert code == 2 and not out and "unrecognized arguments: --test 0.5" in err
+    """``--test 0.5`` used to mean ``--test-size 0.5`` silently (issue 22, item 1; ``--test`` is now a file)."""
+    code, out, err = run_cli("train", data_csv, "--net", "2-1:logistic", "--test-si", "0.5")
+    assert code == 2 and not out and "unrecognized arguments: --test-si 0.5" in err
     code, _, err = run_cli("train", data_csv, "--net", "2-1:logistic", "--epoch", "2")
     assert code == 2 and "--epoch" in err
