@@ -133,7 +133,6 @@ def test_negative_padding_is_refused_in_python():
 @pytest.mark.parametrize("argv,message", [
     (["derive", "{spec}", "--entries"], "the per-entry form"),
     (["derive", "{spec}", "--format", "latex", "--entries"], "the per-entry form"),
-    (["report", "{spec}", "--out", "{tmp}/r.html"], "the report"),
     (["export", "{spec}", "--to", "js", "--out", "{tmp}"], "export --to js"),
     (["check", "{spec}", "examples/textbook_backprop.py:backprop"], "check (your own backprop)"),
     (["train", "{csv}", "--net", "{spec}"], "(give --batch-size)"),
@@ -311,3 +310,16 @@ int main(void) {{
     run = compile_and_run(tmp_path, [tmp_path / "main.c", tmp_path / "img.c"], "main")
     np.testing.assert_allclose(np.array(run.stdout.split(), dtype=float).reshape(3, 3), model.predict_proba(X[:3]),
                                rtol=1e-12, atol=1e-15)
+
+
+def test_the_report_of_an_image_network_shows_the_derivation_and_a_worked_image(run_cli, tmp_path):
+    code, out, err = run_cli("report", "1x6x6-conv2k3p1:relu-maxpool2-flatten-3:softmax", "--out", tmp_path / "r.html")
+    assert code == 0, err
+    page = (tmp_path / "r.html").read_text()
+    for text in ("conv2k3p1:relu", "2×6×6", "Windows of the forward pass", "proven by SymPy",
+                 "<mi>window</mi><mn>3×3</mn>", "<munder><mo>Σ</mo><mi>yxn</mi></munder>", "A worked example"):
+        assert text in page, text
+    assert "<script" not in page
+    code, _, err = run_cli("report", "1x6x6-conv2k3p1:relu-maxpool2-flatten-3:softmax", "--format", "markdown",
+                           "--out", tmp_path / "r.md")
+    assert code == 0 and "values)}" in (tmp_path / "r.md").read_text()

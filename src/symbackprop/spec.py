@@ -235,9 +235,9 @@ class Network:
     def require_matrices(self, what: str) -> None:
         """One line when ``what`` (a printer or path that knows only matrices) is asked of an image network."""
         if self.has_images:
-            raise SpecError(f"{what} is not available for image networks yet ({self.spec}): they derive (text, "
-                            "JSON, LaTeX, Markdown), gradcheck, compile for numpy, jax and torch, train mini-batches "
-                            "(--batch-size) and predict")
+            raise SpecError(f"{what} is not available for image networks yet ({self.spec}): they derive, report, "
+                            "gradcheck, compile for numpy, jax and torch, train mini-batches (--batch-size), predict "
+                            "and export to NumPy, JAX, PyTorch and C")
 
     def eval(self) -> Network:
         """The network as it predicts: without dropout, batchnorm with its running statistics (its parameters,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import html
+import itertools
 
 import numpy as np
 from sympy.printing.mathml import MathMLPresentationPrinter
 
 from .. import naming
-from ..matexpr import M
+from ..matexpr import TENSOR_OPS, M
 
 
 def _mi(base: str, sub: str) -> str:
@@ -93,9 +94,33 @@ def matrix_expr(x: M, parent: int = 0) -> str:
         label = {"colsum": "Σ", "colmax": "max", "bmean": "mean_batch"}.get(x.op) or x.fn.name
         inner = "<mo>,</mo>".join(matrix_expr(a) for a in x.args)
         return f"<mrow><mi>{html.escape(label)}</mi><mo>(</mo>{inner}<mo>)</mo></mrow>"
+    if x.op in TENSOR_OPS:
+        return _tensor(x)
     prec = _PREC[x.op]
     inner = _OPS[x.op].join(matrix_expr(a, prec + 1) for a in x.args)
     return f"<mrow><mo>(</mo>{inner}<mo>)</mo></mrow>" if prec < parent else f"<mrow>{inner}</mrow>"
+
+
+def _tensor(x: M) -> str:
+    """A tensor op: a contraction in index notation (Σ over the summed letters), the others as named functions."""
+    args = [matrix_expr(a) for a in x.args]
+    if x.op == "contract":
+        ins, out = x.attr("subscripts").split("->")
+        letters = ins.split(",")
+        summed = "".join(dict.fromkeys(c for c in "".join(letters) if c not in out))
+        terms = "<mo>·</mo>".join(f"<msub><mrow><mo>(</mo>{a}<mo>)</mo></mrow><mi>{i}</mi></msub>"
+                                  for a, i in zip(args, letters))
+        total = f"<munder><mo>Σ</mo><mi>{summed}</mi></munder>" if summed else ""
+        return f"<mrow>{total}{terms}<mo>→</mo><mo>[</mo><mi>{out}</mi><mo>]</mo></mrow>"
+    label = x.op
+    if x.op in ("window", "unwindow"):
+        (kh, kw), s, p = x.attr("k"), x.attr("stride"), x.attr("pad")
+        args.append(f"<mtext>stride {s}, padding {p}</mtext>")
+        return (f"<mrow><msub><mi>{x.op}</mi><mn>{kh}×{kw}</mn></msub><mo>(</mo>{'<mo>,</mo>'.join(args)}"
+                "<mo>)</mo></mrow>")
+    if x.op in ("reshape", "expand"):
+        args.append(f"<mn>{'×'.join(map(str, x.shape))}</mn>")
+    return f"<mrow><mi>{label}</mi><mo>(</mo>{'<mo>,</mo>'.join(args)}<mo>)</mo></mrow>"
 
 
 def number(v: float) -> str:
@@ -111,9 +136,22 @@ def _cut(n: int) -> list[int | None]:
     return list(range(n)) if n <= SHOWN + 1 else [*range(SHOWN - 1), None, n - 1]
 
 
+LARGE = 4096  # entries beyond which a tensor is shown by its shape only (an image's windows)
+
+
 def array(a) -> str:
-    """A scalar as a number; a vector or matrix as a bracketed table (4 significant digits, large ones cut)."""
-    a = np.atleast_2d(np.asarray(a, dtype=float))
+    """A scalar as a number; a vector or matrix as a bracketed table (4 significant digits, large ones cut); a
+    tensor as its matrices over the last two axes, labelled by their leading indices (an image: one per channel)."""
+    a = np.asarray(a, dtype=float)
+    if a.ndim > 2 and a.shape[-1] == 1:  # a per-sample value: its sample axis is not shown
+        a = a[..., 0]
+    if a.ndim > 2:
+        if a.size > LARGE:
+            return f"<mtext>({'×'.join(map(str, a.shape))} values)</mtext>"
+        blocks = [f"<msub><mo>[</mo><mrow><mn>{','.join(map(str, idx))}</mn></mrow></msub>{array(a[idx])}"
+                  if idx is not None else "<mo>⋯</mo>" for idx in _leading(a.shape[:-2])]
+        return "<mrow>" + "<mspace width='0.6em'/>".join(blocks) + "</mrow>"
+    a = np.atleast_2d(a)
     if a.size == 1:
         return number(float(a.ravel()[0]))
     rows = []
@@ -126,6 +164,12 @@ def array(a) -> str:
                 cells.append("<mtd><mo>⋯</mo></mtd>" if j is None else f"<mtd>{number(float(a[i, j]))}</mtd>")
         rows.append("<mtr>" + "".join(cells) + "</mtr>")
     return f"<mrow><mo>[</mo><mtable>{''.join(rows)}</mtable><mo>]</mo></mrow>"
+
+
+def _leading(shape) -> list:
+    """The leading index tuples of a tensor to show (first few, an ellipsis ``None``, the last)."""
+    every = list(itertools.product(*(range(n) for n in shape)))
+    return every if len(every) <= SHOWN else [*every[:SHOWN - 2], None, every[-1]]
 
 
 def math(inner: str, display: bool = True, label: str = "") -> str:

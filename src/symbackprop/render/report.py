@@ -12,10 +12,11 @@ from ..activations import a as a_sym
 from ..backends import numpy_module
 from ..costs import y as y_sym
 from ..draws import random_problem
+from ..matexpr import dims
 from ..registry import RENDERERS
 from . import charts, mathml, svg
 from .latex import latex, render_markdown
-from .text import uncomposed
+from .text import uncomposed, windows_read
 
 RELU_POLICY = ("At a kink (a ReLU pre-activation of exactly 0) the derivative takes its left-hand value, as "
                "PyTorch does: relu′(0) = 0 and leaky_relu′(0) = 0.01.")
@@ -40,7 +41,7 @@ def worked_example(derivation, params=None, x=None, y=None, seed: int = 0) -> di
     for attempt in range(50):  # prefer a draw where no ReLU-like unit is inactive: a livelier example
         rng = np.random.default_rng(seed + attempt)
         p0, x0, y0 = random_problem(net, rng, 1)
-        p0.update({q.name: p0[q.name] / np.sqrt(q.shape[1]) if q.matrix else p0[q.name] * 0.1 for q in net.params})
+        p0.update({q.name: p0[q.name] / np.sqrt(q.fans[0]) if q.matrix else p0[q.name] * 0.1 for q in net.params})
         if params is not None or not _inactive(derivation, p0, x0 if x is None else x):
             break
     params = {k: np.asarray(v, dtype=float) for k, v in (params or p0).items()}
@@ -60,8 +61,8 @@ def choose_sample(derivation, params, candidates: np.ndarray, describe) -> tuple
     values = numpy_module(derivation).forward(params, candidates)
     gated = [str(node.site.ins[0]) for node in derivation.network.nodes if getattr(node.layer, "dead_left", False)]
     n = candidates.shape[1]
-    active = sum(((values[key] > 0).sum(axis=0) for key in gated), np.zeros(n, dtype=int))
-    total = sum(values[key].shape[0] for key in gated)
+    active = sum(((values[key].reshape(-1, n) > 0).sum(axis=0) for key in gated), np.zeros(n, dtype=int))
+    total = sum(values[key].reshape(-1, n).shape[0] for key in gated)
     nonzero = (candidates != 0).sum(axis=0)
     out = values[str(derivation.program.output.key)]
     kind = getattr(derivation.network.output.activation, "outputs", "")
@@ -97,7 +98,6 @@ def _row(cells: list[str]) -> str:
 
 def derivation_html(d) -> str:
     """Section 2: local derivatives (raw and output form), chains, the matrix form, the ReLU policy."""
-    d.network.require_matrices("HTML (MathML) output")
     out = [f'<p class="note">{RELU_POLICY} Layer symbols stand for whole vectors; ⊙ is the elementwise '
            "product; shapes are per sample.</p>", "<h3>Local derivatives</h3><table>",
            _row(["<b>derivative</b>", "<b>derived by SymPy</b>", "<b>output form (used in code)</b>"])]
@@ -119,12 +119,23 @@ def derivation_html(d) -> str:
         rhs = factors + (f"<mo>=</mo>{mathml.expr(c.expr)}" if d.is_scalar else "")
         out.append(mathml.equation(mathml.name(c.name), rhs, label=c.name))
         out.append(mathml.equation(mathml.name(c.name), mathml.matrix_expr(c.matrix) +
-                                   f"<mspace width='1em'/><mtext>({c.shape[0]}×{c.shape[1]})</mtext>"))
+                                   f"<mspace width='1em'/><mtext>({dims(c.shape)})</mtext>"))
+    windows = windows_read(d)
+    if windows:
+        out.append("<h3>Windows of the forward pass that the backward pass reads again</h3>")
+    for step in windows:
+        out.append(mathml.equation(mathml.name(step.lhs), mathml.matrix_expr(step.rhs) +
+                                   f"<mspace width='1em'/><mtext>({dims(step.shape)})</mtext>", label=step.lhs))
     out.append("<h3>Matrix form, layer by layer</h3>")
     for step in d.steps:
-        r, k = step.shape
         out.append(mathml.equation(mathml.name(step.lhs), mathml.matrix_expr(step.rhs) +
-                                   f"<mspace width='1em'/><mtext>({r}×{k})</mtext>", label=step.lhs))
+                                   f"<mspace width='1em'/><mtext>({dims(step.shape)})</mtext>", label=step.lhs))
+    forms = d.closed_forms
+    if forms:
+        out.append("<h3>Closed forms the layers compute, and their proofs</h3><ul>")
+        out += [f"<li>{html.escape(form)}<br><span class=\"note\">{html.escape(proof)}</span></li>"
+                for form, proof in forms]
+        out.append("</ul>")
     return "\n".join(out)
 
 
@@ -132,8 +143,9 @@ def example_html(d, ex: dict) -> str:
     """Section 3: the worked example, each number beside its equation; gradients carry ``data-`` values."""
     v, net = ex["values"], d.network
     out = [f'<p class="note">{html.escape(ex["why"])}</p>'] if ex.get("why") else []
+    x = ex["x"].reshape(*net.image, 1) if net.image else ex["x"]  # an image shown as its channels
     out += ['<p class="note">One sample: ' + mathml.math(mathml.name(naming.INPUT) + "<mo>=</mo>" +
-                                                        mathml.array(ex["x"]), False) +
+                                                        mathml.array(x), False) +
            ", target " + mathml.math(mathml.name(naming.TARGET) + "<mo>=</mo>" + mathml.array(ex["y"]), False) +
            ".</p>", "<h3>Forward pass</h3><table>"]
     for step in d.program.role("forward"):
@@ -191,7 +203,6 @@ def render_html(d, model=None, seed: int = 0, data=None) -> str:
     """The report; with a model, the worked example is a sample of ``data`` (raw rows, and a name for them) or
     of the training distribution, chosen where its units are active."""
     net = d.network
-    net.require_matrices("the report")
     ex = _example(d, model, seed, data)
     sections = [
         f"<h1>Backpropagation of <code>{net.spec}</code> with cost <code>{net.cost.name}</code></h1>",
@@ -248,12 +259,14 @@ def _example(d, model, seed: int, data) -> dict:
 
 def render_report_markdown(d, model=None, seed: int = 0, data=None) -> str:
     """The derivation and the worked example as Markdown with ``$$`` math, for notes and slides."""
-    d.network.require_matrices("the report")
     ex = _example(d, model, seed, data)
     v = ex["values"]
 
     def arr(a) -> str:
-        a = np.atleast_2d(np.asarray(a, dtype=float))
+        a = np.asarray(a, dtype=float)
+        if a.ndim > 2:  # a tensor: its shape (the HTML report shows its matrices)
+            return rf"\text{{({'×'.join(map(str, a.shape))} values)}}"
+        a = np.atleast_2d(a)
         a = a + 0.0  # no "-0"
         if a.size == 1:
             return f"{float(a.ravel()[0]):.4g}"

@@ -20,6 +20,8 @@ def _svg(width: int, height: int, body: str, label: str) -> str:
 
 def network(net) -> str:
     """Inputs and every layer as a column of units (a wide layer as one box with its width)."""
+    if net.image:
+        return _image_network(net)
     widths = net.widths()
     acts = ["input"] + [" + ".join(([layer.norm] if layer.norm else []) + [layer.activation.name]) +
                         (f", dropout {layer.dropout:g}" if layer.dropout else "") +
@@ -55,6 +57,39 @@ def network(net) -> str:
         body.append(f'<text x="{x}" y="{top + height + 10}" text-anchor="middle" {_FONT} font-size="13">'
                     f'{html.escape(act)}, {n} unit{"s" if n != 1 else ""}</text>')
     return _svg(width, top + height + 30, "".join(body), f"the network {net.spec}")
+
+
+def _image_network(net) -> str:
+    """An image network as a row of boxes: the input and each layer, named by its output, with its shape."""
+    shapes = {node.site.out: node.site.shape for node in net.nodes}
+    columns = [("X", "input", net.input_shape)]
+    node_outs = iter(net.nodes)
+    for layer in net.layers:
+        keys = [out for _, out, _ in layer.nodes(0, naming.X)]
+        last = None
+        for _ in keys:
+            last = next(node_outs).site.out
+        columns.append((str(last), layer.token, shapes[last]))
+    col, top, height = 150, 40, 200
+    body = []
+    for k, (title, label, shape) in enumerate(columns):
+        x = 70 + k * col
+        fill = "#e8f0fe" if k == 0 else ("#fde8e8" if k == len(columns) - 1 else "#e8f7ec")
+        if k:
+            body.append(f'<line x1="{x - col + 30}" y1="{top + height / 2}" x2="{x - 30}" y2="{top + height / 2}" '
+                        'stroke="#888" marker-end="url(#arrow)"/>')
+        dims = "×".join(map(str, shape[:-1]))
+        body.append(f'<rect x="{x - 30}" y="{top + 20}" width="60" height="{height - 40}" rx="10" fill="{fill}" '
+                    'stroke="#333"/>')
+        body.append(f'<text x="{x}" y="{top + height / 2 + 5}" text-anchor="middle" {_FONT} font-size="13">'
+                    f'{html.escape(dims)}</text>')
+        body.append(f'<text x="{x}" y="{top}" text-anchor="middle" {_FONT} font-size="15" font-weight="bold">'
+                    f'{html.escape(title)}</text>')
+        body.append(f'<text x="{x}" y="{top + height + 10}" text-anchor="middle" {_FONT} font-size="12">'
+                    f'{html.escape(label)}</text>')
+    arrow = ('<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" '
+             'orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#888"/></marker></defs>')
+    return _svg(col * len(columns) + 40, top + height + 30, arrow + "".join(body), f"the network {net.spec}")
 
 
 def _node(x, y, label, fill="#fff") -> str:
