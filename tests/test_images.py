@@ -323,3 +323,15 @@ def test_the_report_of_an_image_network_shows_the_derivation_and_a_worked_image(
     code, _, err = run_cli("report", "1x6x6-conv2k3p1:relu-maxpool2-flatten-3:softmax", "--format", "markdown",
                            "--out", tmp_path / "r.md")
     assert code == 0 and "values)}" in (tmp_path / "r.md").read_text()
+
+
+def test_json_of_an_image_network_parses_back_with_its_functions_table(run_cli):
+    import sympy as sp
+
+    code, out, _ = run_cli("derive", "1x8x8-conv8k3p1:relu-maxpool2-flatten-10:softmax", "--format", "json")
+    doc = json.loads(out)
+    assert doc["functions"]["X"] == "IndexedBase('X')"
+    functions = {name: sp.sympify(text) for name, text in doc["functions"].items()}
+    parsed = {name: sp.sympify(text, locals=functions) for name, text in doc["local"].items()}
+    assert parsed["dZ1_dW1"].atoms(sp.Indexed)
+    assert str(parsed["dP1_dA1"]) == "KroneckerDelta(a, a_max)*KroneckerDelta(b, b_max)"

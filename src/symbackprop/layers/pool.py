@@ -74,8 +74,8 @@ class Pool(Layer):
     def local(self, site: Site) -> list[Step]:
         s = self.stride
         if self.kind == "max":
-            a, b, a1, b1 = sp.symbols("a b a* b*", integer=True)
-            scalar = sp.KroneckerDelta(a, a1) * sp.KroneckerDelta(b, b1)  # (a*, b*): the window's first maximum
+            a, b, a1, b1 = sp.symbols("a b a_max b_max", integer=True)
+            scalar = sp.KroneckerDelta(a, a1) * sp.KroneckerDelta(b, b1)  # (a_max, b_max): the window's first maximum
         else:
             scalar = sp.Rational(1, self.k**2)
         return [Step(naming.local(site.out, site.ins[0]), None, site.in_shapes[0], "local", scalar=scalar,

@@ -164,11 +164,12 @@ def render_json(d, expanded: bool = False, entries: bool = False, cse: bool = Fa
 
 def _functions(exprs) -> dict[str, str]:
     """``{"logistic": "Lambda(x, 1/(1 + exp(-x)))"}``: each function in ``exprs`` that is not SymPy's own, rewritten
-    in SymPy's terms, so that ``sympify(text, locals={k: sympify(v) for k, v in functions.items()})`` evaluates
-    every entry."""
+    in SymPy's terms (and each indexed value, ``"X": "IndexedBase('X')"``), so that
+    ``sympify(text, locals={k: sympify(v) for k, v in functions.items()})`` parses every entry."""
     x = sp.Symbol("x")
     found = {f.func for e in exprs for f in sp.sympify(e).atoms(sp.Function)}
-    out = {}
+    # an image network's per-entry rules index whole values (X[i, a + y - 1, b + x - 1]): each base is defined too
+    out = {str(i.base): f"IndexedBase({str(i.base)!r})" for e in exprs for i in sp.sympify(e).atoms(sp.Indexed)}
     for cls in sorted(found, key=lambda c: c.__name__):
         if getattr(sp, cls.__name__, None) is cls:
             continue  # SymPy's own (exp, Heaviside, Max, ...)
