@@ -213,7 +213,7 @@ PREC = {"ref": 9, "ones": 9, "const": 9, "fn": 9, "colsum": 9, "colmax": 9, "bme
 
 
 def dims(shape) -> str:
-    """``3×1`` for a column, ``8×4×4`` for an image (its sample axis not shown), ``8×1×3×3`` for conv weights."""
+    """``3×1`` for a column, ``8×4×4×1`` for an image (its sample axis last), ``8×1×3×3`` for conv weights."""
     return "×".join(map(str, shape))
 
 

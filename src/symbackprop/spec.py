@@ -11,7 +11,7 @@ from . import naming
 from .activations import get_activation
 from .costs import SQUARED_ERROR, Cost, get_cost
 from .errors import SpecError
-from .images import IMAGE_LAYERS, is_image_token, parse_input, parse_token
+from .images import IMAGE_LAYERS, MAX_SIZE, is_image_token, parse_input, parse_token
 from .layers.base import Layer, Site
 from .layers.batchnorm import BatchNorm, BatchNormEval
 from .layers.dense import Linear
@@ -116,7 +116,7 @@ class Network:
     def __init__(self, inputs: int | tuple[int, int, int], layers, cost: str | Cost | None = None, l2: float = 0.0):
         if isinstance(inputs, (tuple, list)):
             image = tuple(inputs)
-            if len(image) != 3 or not all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 4096
+            if len(image) != 3 or not all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_SIZE
                                           for n in image):
                 raise SpecError(f"an image input is (channels, height, width) of whole numbers, not {inputs!r}")
             object.__setattr__(self, "image", image)

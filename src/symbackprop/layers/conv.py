@@ -97,11 +97,11 @@ class Convolution(Layer):
         return mx.ref(naming.Key("patches", site.layer), win.shape)
 
     def forward(self, site: Site) -> list[Step]:
-        win = mx.window(site.x(), self.k, self.stride, self.pad)
-        z = mx.contract("oiab,iabyxn->oyxn", site.p("W"), self._windows(site))
+        ref = self._windows(site)
+        z = mx.contract("oiab,iabyxn->oyxn", site.p("W"), ref)
         if self.bias:
             z = mx.add(z, mx.chan(site.p("B"), site.shape))
-        return [Step(naming.Key("patches", site.layer), win, win.shape, "forward"),
+        return [Step(ref.key, mx.window(site.x(), self.k, self.stride, self.pad), ref.shape, "forward"),
                 Step(site.out, z, site.shape, "forward")]
 
     def local(self, site: Site) -> list[Step]:

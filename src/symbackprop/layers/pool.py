@@ -9,6 +9,7 @@ are proven by SymPy (:func:`pool_vjp_holds`).
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from functools import cache
 
@@ -144,10 +145,7 @@ class Flatten(Layer):
 
     def out_shape(self, in_shapes) -> tuple[int, ...]:
         shape = in_shapes[0]
-        size = 1
-        for n in shape[:-1]:
-            size *= n
-        return (size, shape[-1])
+        return (math.prod(shape[:-1]), shape[-1])
 
     def forward(self, site: Site) -> list[Step]:
         return [Step(site.out, mx.reshape(site.x(), site.shape), site.shape, "forward")]
