@@ -4,10 +4,15 @@
 The net (issue 18): conv 1→8 5×5, relu, max pool 2, conv 8→16 5×5, relu, global average pool, dense 10 with
 softmax cross-entropy; batch 64, float32.  A step is the forward pass, the derived backward and the SGD update:
 symbackprop's generated ``sgd_step`` (NumPy; PyTorch, in place), and its ``loss_and_grads`` jitted with the update
-for JAX.  Times are medians of --repeat steps taken in turn (the first round warms up and is not counted); ratios
-are each symbackprop row's speed against the named baseline.  Also: derivation + code generation + compile time,
-and the peak resident memory each step adds in a fresh process (``--memory``).
-Run: python benchmarks/bench_conv.py [--repeat 21] [--memory]
+for JAX.  Each row is timed alone in a fresh process (the median of --repeat steps after one warm-up), --rounds
+times, rows taken in turn; a row's time is the median of its rounds, and ratios are each symbackprop row's speed
+against the named baseline.  tensorgrad (0.3.0) compiles no max-pooling gradient and needs PyTorch's named tensors
+(gone in PyTorch 2.13): it runs under --tensorgrad-python (``tensorgrad_step.py``) on the same net with average
+pooling, against symbackprop's backends on that net.  Every row runs with glibc keeping freed memory for the next
+step, as ``symbackprop train`` sets it for image networks (``symbackprop.allocator``).
+Also: derivation + code generation + compile time, and the peak resident memory each step adds in a fresh
+process (``--memory``).
+Run: python benchmarks/bench_conv.py [--repeat 21] [--rounds 3] [--tensorgrad-python PY] [--memory]
 """
 
 from __future__ import annotations
@@ -17,11 +22,14 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
 SPEC = "1x28x28-conv8k5:relu-maxpool2-conv16k5:relu-gap-10:softmax"
+AVG_SPEC = "1x28x28-conv8k5:relu-avgpool2-conv16k5:relu-gap-10:softmax"  # what tensorgrad compiles
 BATCH = 64
 
 
@@ -36,11 +44,11 @@ def interleaved(fns, repeat):
     return [statistics.median(ts[1:]) for ts in times]
 
 
-def problem(dtype=np.float32):
+def problem(dtype=np.float32, pool="max"):
     from symbackprop import parse_spec
     from symbackprop.train import init_params
 
-    net = parse_spec(SPEC)
+    net = parse_spec(SPEC if pool == "max" else AVG_SPEC)
     rng = np.random.default_rng(0)
     params = {k: v.astype(dtype) for k, v in init_params(net, rng).items()}
     X = rng.normal(size=(784, BATCH)).astype(dtype)
@@ -173,14 +181,6 @@ def ours(backend, net, params, X, Y):
     return run
 
 
-def tensorgrad_available() -> bool:
-    try:
-        import tensorgrad  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def peak_memory(which: str) -> float:
     """MiB the peak resident set grows by during one step of ``which``, in a fresh process (Linux)."""
     code = f"""
@@ -204,9 +204,81 @@ print((status("VmHWM") - before) / 1024)
     return float(out.stdout.strip().splitlines()[-1])
 
 
+ROWS = {  # name: (baseline it is compared with, the net's pooling)
+    "PyTorch eager autograd": (None, "max"),
+    "jax.jit(jax.value_and_grad)": (None, "max"),
+    "hand-written NumPy im2col + GEMM": (None, "max"),
+    "symbackprop numpy (sgd_step)": ("hand-written NumPy im2col + GEMM", "max"),
+    "symbackprop jax (jitted sgd_step)": ("jax.jit(jax.value_and_grad)", "max"),
+    "symbackprop torch (sgd_step)": ("PyTorch eager autograd", "max"),
+    "tensorgrad compiled step": (None, "avg"),
+    "symbackprop numpy, avg pool": ("tensorgrad compiled step", "avg"),
+    "symbackprop jax, avg pool": ("tensorgrad compiled step", "avg"),
+    "symbackprop torch, avg pool": ("tensorgrad compiled step", "avg"),
+}
+BACKEND = {"numpy": "numpy", "jax": "jax", "torch": "torch"}
+
+
+def step_of(name: str, pool: str):
+    """The step function a row times, built on the problem (the same weights and batch for every row)."""
+    net, params, X, Y = problem(pool=pool)
+    if name == "PyTorch eager autograd":
+        return torch_eager(params, X, Y)
+    if name == "jax.jit(jax.value_and_grad)":
+        return jax_value_and_grad(params, X, Y)
+    if name == "hand-written NumPy im2col + GEMM":
+        return lambda: numpy_im2col_step({k: v.copy() for k, v in params.items()}, X, Y)
+    backend = name.split()[1].rstrip(",")
+    return ours(backend, net, params, X, Y)
+
+
+def time_row(name: str, repeat: int) -> float:
+    """Median seconds of one step of row ``name`` in this process (the first step warms up, uncounted), with the
+    allocator setting symbackprop's trainer makes for image networks (every row alike)."""
+    from symbackprop.allocator import keep_freed_memory
+
+    keep_freed_memory()
+    run = step_of(name, ROWS[name][1])
+    return interleaved([run], repeat)[0]
+
+
+def in_fresh_process(name: str, repeat: int, tensorgrad_python: str | None) -> float | None:
+    """Median ms of row ``name``, timed alone in a fresh process: libraries' worker threads (OpenBLAS, OpenMP,
+    XLA) spin for a while after each call, so rows sharing a process slow each other unevenly."""
+    if name == "tensorgrad compiled step":
+        if not tensorgrad_python:
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            _, params, X, Y = problem(pool="avg")
+            np.savez(f"{tmp}/problem.npz", X=X, Y=Y, **params)
+            here = Path(__file__).with_name("tensorgrad_step.py")
+            out = subprocess.run([tensorgrad_python, str(here), f"{tmp}/problem.npz", str(repeat)],
+                                 capture_output=True, text=True)
+        if out.returncode:
+            print(f"tensorgrad failed under {tensorgrad_python}: {out.stderr.strip().splitlines()[-1:]}")
+            return None
+        return json.loads(out.stdout.strip().splitlines()[-1])["ms"]
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_conv as b; "
+            f"print(b.time_row({name!r}, {repeat}) * 1e3)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def find_tensorgrad(given: str | None) -> str | None:
+    """A Python that runs tensorgrad: the one given, else this one when tensorgrad works here."""
+    if given:
+        return given
+    probe = subprocess.run([sys.executable, "-c", "import torch, tensorgrad; torch.zeros(1).refine_names('a')"],
+                           capture_output=True, text=True)
+    return sys.executable if probe.returncode == 0 else None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=21)
+    ap.add_argument("--repeat", type=int, default=21, help="steps timed in each process (median)")
+    ap.add_argument("--rounds", type=int, default=3, help="fresh processes per row, rows taken in turn")
+    ap.add_argument("--tensorgrad-python", help="a Python where tensorgrad runs (it needs PyTorch's named "
+                    "tensors, gone from PyTorch 2.13), e.g. a venv with torch 2.9 and tensorgrad 0.3.0")
     ap.add_argument("--memory", action="store_true", help="also the peak memory of one step in a fresh process")
     args = ap.parse_args()
 
@@ -217,26 +289,26 @@ def main():
     d.compile("numpy")
     print(f"{SPEC}, batch {BATCH}, float32; derivation + NumPy code generation: "
           f"{time.perf_counter() - start:.2f} s")
-    net, params, X, Y = problem()
-    rows = [("PyTorch eager autograd", torch_eager(params, X, Y)),
-            ("jax.jit(jax.value_and_grad)", jax_value_and_grad(params, X, Y)),
-            ("hand-written NumPy im2col + GEMM", lambda: numpy_im2col_step({k: v.copy() for k, v in params.items()},
-                                                                           X, Y)),
-            ("symbackprop numpy", ours("numpy", net, params, X, Y)),
-            ("symbackprop jax (jitted sgd_step)", ours("jax", net, params, X, Y)),
-            ("symbackprop torch (sgd_step)", ours("torch", net, params, X, Y))]
-    times = dict(zip([r[0] for r in rows], interleaved([r[1] for r in rows], args.repeat)))
-    base = {"symbackprop numpy": "hand-written NumPy im2col + GEMM", "symbackprop jax (jitted sgd_step)":
-            "jax.jit(jax.value_and_grad)", "symbackprop torch (sgd_step)": "PyTorch eager autograd"}
-    print(f"{'step':<38} {'ms':>8}  speed vs baseline (same run, median of {args.repeat})")
+    tg_python = find_tensorgrad(args.tensorgrad_python)
+    runs: dict[str, list[float]] = {name: [] for name in ROWS}
+    for _ in range(args.rounds):
+        for name in ROWS:
+            ms = in_fresh_process(name, args.repeat, tg_python)
+            if ms is not None:
+                runs[name].append(ms)
+    times = {name: statistics.median(ms) for name, ms in runs.items() if ms}
+    print(f"{'step':<36} {'ms':>7}  speed vs baseline (median of {args.rounds} fresh processes, each the median "
+          f"of {args.repeat} steps)")
     for name, t in times.items():
-        ratio = f"{times[base[name]] / t:.2f}x {base[name]}" if name in base else ""
-        print(f"{name:<38} {t * 1e3:>8.2f}  {ratio}")
-    fastest = min((t, n) for n, t in times.items() if n.startswith("symbackprop"))
-    print(f"fastest symbackprop backend: {fastest[1]}, {times['PyTorch eager autograd'] / fastest[0]:.2f}x "
+        base = ROWS[name][0]
+        ratio = f"{times[base] / t:.2f}x {base}" if base in times else ""
+        print(f"{name:<36} {t:>7.2f}  {ratio}")
+    ours_max = [n for n in times if n.startswith("symbackprop") and ROWS[n][1] == "max"]
+    fastest = min(ours_max, key=times.get)
+    print(f"fastest symbackprop backend: {fastest}, {times['PyTorch eager autograd'] / times[fastest]:.2f}x "
           "PyTorch eager")
-    print("tensorgrad: " + ("installed but not wired in" if tensorgrad_available() else
-                            "not installed here (pip install tensorgrad), not measured"))
+    if "tensorgrad compiled step" not in times:
+        print("tensorgrad: not measured (no Python where it runs: give --tensorgrad-python)")
     if args.memory:
         print(json.dumps({w: round(peak_memory(w), 1) for w in ("numpy", "torch", "torch eager", "im2col")}),
               "MiB: the peak resident memory one step adds, each in a fresh process with its code compiled first")

@@ -10,6 +10,7 @@ from contextlib import contextmanager, nullcontext
 import numpy as np
 
 from . import naming
+from .allocator import keep_freed_memory
 from .backends import numpy_module, per_sample_module, require
 from .backends.loader import seal
 from .data import Scaling, encode_targets
@@ -246,6 +247,8 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
             else:
                 params = {k: v.astype(dtype) for k, v in params.items()}
                 stepper = batch if backend == "numpy" else _NumbaSteps(network)
+                if network.has_images:  # steps of MBs of arrays: reused, not faulted in again each step
+                    keep_freed_memory()
                 history = _mini_batch(evaluate, stepper, params, Xt.astype(dtype), Y.astype(dtype), n_epochs, size,
                                       lr, rng, val, bar, masks_of(network, dtype), running_updates(network))
     params = {k: np.asarray(v, dtype=float) for k, v in params.items()}

@@ -52,10 +52,38 @@ def _with_batch(shape) -> str:
     return ", ".join([*map(str, shape[:-1]), "m"])
 
 
+def gemm_plan(subscripts: str) -> tuple[int, bool, int, bool] | None:
+    """``(ka, ta, kb, tb)`` when a two-operand contraction is one matrix product of 2-D views (``_gemm``): the
+    summed indices one contiguous run, in the same order, at one end of each operand, and the output the free
+    indices of the first then the second; ``None`` otherwise (einsum does it)."""
+    ins, out = subscripts.split("->")
+    if ins.count(",") != 1:
+        return None
+    la, lb = ins.split(",")
+    summed = "".join(c for c in la if c in lb and c not in out)
+    fa, fb = la.replace(summed, "", 1), lb.replace(summed, "", 1)
+    if not summed or out != fa + fb or any(c in fb for c in fa) or len(set(la + lb)) != len(fa + fb + summed):
+        return None
+    if la == fa + summed:
+        ka, ta = len(fa), False
+    elif la == summed + fa:
+        ka, ta = len(summed), True
+    else:
+        return None
+    if lb == summed + fb:
+        return ka, ta, len(summed), False
+    if lb == fb + summed:
+        return ka, ta, len(fb), True
+    return None
+
+
 def tensor_code(x: mx.M, args: list[str], dialect: Dialect) -> str:
     """Source for a tensor op over a batch (its arguments' source given)."""
     wrap = [a if a.isidentifier() else f"({a})" for a in args]
     if x.op == "contract":
+        plan = gemm_plan(x.attr("subscripts"))
+        if plan is not None:  # one matrix product of two reshaped views: no copies, where einsum may make some
+            return f"_gemm({args[0]}, {plan[0]}, {plan[1]}, {args[1]}, {plan[2]}, {plan[3]})"
         return dialect.einsum.format(x.attr("subscripts"), ", ".join(args))
     if x.op == "window":
         (kh, kw), s, p = x.attr("k"), x.attr("stride"), x.attr("pad")
@@ -178,9 +206,10 @@ def unpack_lines(program: Program) -> str:
     return "\n".join(f'    {n} = params["{n}"]' for n in names)
 
 
-def core_functions(program: Program, dialect: Dialect, gradients: str = "gradients") -> str:
+def core_functions(program: Program, dialect: Dialect, gradients: str = "gradients", prefix: str = "") -> str:
     """``forward``, ``predict``, ``cost`` and the gradients function (named ``gradients``) as source: what every
-    array module has, in the dialect's spelling (samples are columns)."""
+    array module has, in the dialect's spelling (samples are columns); each name after ``prefix`` (an export
+    keeps these as ``columns_forward``, ... beside its samples-as-rows functions)."""
     unpack, batch = unpack_lines(program), batch_lines(program, dialect)
     out_key = program.output.key
     grads = [program.gradient(p) for p in program.params]
@@ -190,7 +219,7 @@ def core_functions(program: Program, dialect: Dialect, gradients: str = "gradien
     layers = ", ".join(f'"{s.lhs}": {s.lhs}' for s in program.needed([out_key]))
     mean = ", ".join(f'"{p.name}": {g.lhs} / m' for p, g in zip(program.params, grads))
     nl = "\n"
-    return f'''def forward(params, X):
+    return f'''def {prefix}forward(params, X):
     """Every forward value for X of shape (n_inputs, m): {{"Z1": ..., "A1": ..., ...}}."""
 {unpack}
 {batch}
@@ -198,12 +227,12 @@ def core_functions(program: Program, dialect: Dialect, gradients: str = "gradien
     return {{{layers}}}
 
 
-def predict(params, X):
+def {prefix}predict(params, X):
     """The output layer {out_key} for X of shape (n_inputs, m)."""
-    return forward(params, X)["{out_key}"]
+    return {prefix}forward(params, X)["{out_key}"]
 
 
-def cost(params, X, Y):
+def {prefix}cost(params, X, Y):
     """The mean cost over the m columns of X, Y."""
 {unpack}
 {batch}
@@ -211,7 +240,7 @@ def cost(params, X, Y):
     return C / m
 
 
-def {gradients}(params, X, Y):
+def {prefix}{gradients}(params, X, Y):
     """(cost, grads): the mean cost over the m columns of X, Y and its derived gradient for every parameter."""
 {unpack}
 {batch}

@@ -5,6 +5,14 @@ patches back (kh·kw strided slice-adds, not a scatter), ``_route`` sends a grad
 """
 
 NUMPY_TENSORS = '''
+def _gemm(a, ka, ta, b, kb, tb):
+    """a and b contracted over their shared axes as one matrix product of 2-D views (no copies): a's axes split
+    at ka, the first part the summed one when ta; b's split at kb, the last part the summed one when tb."""
+    a2 = a.reshape(int(np.prod(a.shape[:ka])), -1)
+    b2 = b.reshape(int(np.prod(b.shape[:kb])), -1)
+    free = (a.shape[ka:] if ta else a.shape[:ka]) + (b.shape[:kb] if tb else b.shape[kb:])
+    return ((a2.T if ta else a2) @ (b2.T if tb else b2)).reshape(free)
+
 def _window(x, kh, kw, s, p):
     """The (C, kh, kw, OH, OW, m) patches of x (C, H, W, m), zero-padded by p, every s."""
     if p:
@@ -17,6 +25,12 @@ def _window(x, kh, kw, s, p):
 def _unwindow(cols, h, w, s, p):
     """The adjoint of _window: each patch entry of cols (C, kh, kw, OH, OW, m) added back into (C, h, w, m)."""
     c, kh, kw, oh, ow, m = cols.shape
+    if s == kh == kw:  # windows that tile the image (pooling): the patches laid back side by side, no adds
+        tiles = cols.transpose(0, 3, 1, 4, 2, 5).reshape(c, oh * kh, ow * kw, m)
+        dropped = h + 2 * p - oh * kh, w + 2 * p - ow * kw  # rows and columns the floor dropped: no gradient
+        if any(dropped):
+            tiles = np.pad(tiles, ((0, 0), (0, dropped[0]), (0, dropped[1]), (0, 0)))
+        return tiles[:, p:p + h, p:p + w]
     out = np.zeros((c, h + 2 * p, w + 2 * p, m), cols.dtype)
     for a in range(kh):
         for b in range(kw):
@@ -33,6 +47,14 @@ def _route(windows, g):
 '''
 
 JAX_TENSORS = '''
+def _gemm(a, ka, ta, b, kb, tb):
+    """a and b contracted over their shared axes as one matrix product of 2-D views (no copies): a's axes split
+    at ka, the first part the summed one when ta; b's split at kb, the last part the summed one when tb."""
+    a2 = a.reshape(int(np.prod(a.shape[:ka])), -1)
+    b2 = b.reshape(int(np.prod(b.shape[:kb])), -1)
+    free = (a.shape[ka:] if ta else a.shape[:ka]) + (b.shape[:kb] if tb else b.shape[kb:])
+    return ((a2.T if ta else a2) @ (b2.T if tb else b2)).reshape(free)
+
 def _window(x, kh, kw, s, p):
     """The (C, kh, kw, OH, OW, m) patches of x (C, H, W, m), zero-padded by p, every s."""
     if p:
@@ -45,6 +67,12 @@ def _window(x, kh, kw, s, p):
 def _unwindow(cols, h, w, s, p):
     """The adjoint of _window: each patch entry of cols (C, kh, kw, OH, OW, m) added back into (C, h, w, m)."""
     c, kh, kw, oh, ow, m = cols.shape
+    if s == kh == kw:  # windows that tile the image (pooling): the patches laid back side by side, no adds
+        tiles = cols.transpose(0, 3, 1, 4, 2, 5).reshape(c, oh * kh, ow * kw, m)
+        dropped = h + 2 * p - oh * kh, w + 2 * p - ow * kw  # rows and columns the floor dropped: no gradient
+        if any(dropped):
+            tiles = jnp.pad(tiles, ((0, 0), (0, dropped[0]), (0, dropped[1]), (0, 0)))
+        return tiles[:, p:p + h, p:p + w]
     out = jnp.zeros((c, h + 2 * p, w + 2 * p, m), cols.dtype)
     for a in range(kh):
         for b in range(kw):
@@ -61,6 +89,14 @@ def _route(windows, g):
 '''
 
 TORCH_TENSORS = '''
+def _gemm(a, ka, ta, b, kb, tb):
+    """a and b contracted over their shared axes as one matrix product of 2-D views (no copies): a's axes split
+    at ka, the first part the summed one when ta; b's split at kb, the last part the summed one when tb."""
+    a2 = a.reshape(math.prod(a.shape[:ka]), -1)
+    b2 = b.reshape(math.prod(b.shape[:kb]), -1)
+    free = (*(a.shape[ka:] if ta else a.shape[:ka]), *(b.shape[:kb] if tb else b.shape[kb:]))
+    return ((a2.T if ta else a2) @ (b2.T if tb else b2)).reshape(free)
+
 def _window(x, kh, kw, s, p):
     """The (C, kh, kw, OH, OW, m) patches of x (C, H, W, m), zero-padded by p, every s."""
     if p:
@@ -72,6 +108,12 @@ def _window(x, kh, kw, s, p):
 def _unwindow(cols, h, w, s, p):
     """The adjoint of _window: each patch entry of cols (C, kh, kw, OH, OW, m) added back into (C, h, w, m)."""
     c, kh, kw, oh, ow, m = cols.shape
+    if s == kh == kw:  # windows that tile the image (pooling): the patches laid back side by side, no adds
+        tiles = cols.permute(0, 3, 1, 4, 2, 5).reshape(c, oh * kh, ow * kw, m)
+        dropped = h + 2 * p - oh * kh, w + 2 * p - ow * kw  # rows and columns the floor dropped: no gradient
+        if any(dropped):
+            tiles = torch.nn.functional.pad(tiles, (0, 0, 0, dropped[1], 0, dropped[0]))
+        return tiles[:, p:p + h, p:p + w]
     out = cols.new_zeros((c, h + 2 * p, w + 2 * p, m))
     for a in range(kh):
         for b in range(kw):
