@@ -49,10 +49,17 @@ def test_numpy_export_matches_the_compiled_gradients(spec, cost, tmp_path):
     module = import_file(path)
     params, X, Y = draw(d.network, np.random.default_rng(5), m=4)
     want_cost, want = d.compile("numba")(params, X, Y)
-    got_cost, got = module.gradients(params, X, Y)
-    assert got_cost == pytest.approx(want_cost, rel=1e-12)
+    for got_cost, got in (module.gradients(params, X.T, Y.T), module.columns_gradients(params, X, Y)):
+        assert got_cost == pytest.approx(want_cost, rel=1e-12)  # samples as rows, or the derivation's columns
+        for k in want:
+            np.testing.assert_allclose(got[k], want[k], rtol=1e-12, atol=1e-15)
+    # 1-D biases, as init_params makes them and torch.nn.Linear holds them: gradients come back 1-D
+    flat = {k: v.reshape(module.PARAM_SHAPES[k]) for k, v in params.items()}
+    _, got = module.gradients(flat, X.T, Y.T)
+    assert {k: g.shape for k, g in got.items()} == module.PARAM_SHAPES == {k: v.shape for k, v in
+                                                                          module.init_params().items()}
     for k in want:
-        np.testing.assert_allclose(got[k], want[k], rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(got[k].reshape(want[k].shape), want[k], rtol=1e-12, atol=1e-15)
 
 
 def _spec_with_cost(spec, cost):

@@ -71,7 +71,7 @@ def _load(path):
 def test_torch_export_backward_is_autograd_and_passes_gradcheck(tmp_path, spec, cost):
     torch = needs("torch")
     mod = _load(export(derive(spec, cost).network, "torch", tmp_path, name="net_torch")[0])
-    model = mod.Model(generator=torch.Generator().manual_seed(0))
+    model = mod.Model(dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     assert [n for n, _ in model.named_parameters()] == list(mod.SHAPES)
     assert model.W1.shape == (int(spec.split("-")[1].split(":")[0]), int(spec.split("-")[0]))  # (out, in)
     X = torch.randn(5, model.W1.shape[1], dtype=torch.float64, requires_grad=True)
@@ -79,23 +79,47 @@ def test_torch_export_backward_is_autograd_and_passes_gradcheck(tmp_path, spec, 
     (model(X) * G).sum().backward()  # the derived backward
     derived = {n: p.grad.clone() for n, p in model.named_parameters()}
     dX = X.grad.clone()
-    # plain autograd through the module's own forward ops, on the same weights
-    params = {n: (p[:, None] if p.ndim == 1 else p).detach().clone().requires_grad_() for n, p in
-              model.named_parameters()}
+    # plain autograd through the module's own forward ops (rows in, logits out), on the same weights
+    params = {n: p.detach().clone().requires_grad_() for n, p in model.named_parameters()}
     X2 = X.detach().clone().requires_grad_()
-    (mod.predict(params, X2.T).T * G).sum().backward()
+    (mod.forward(params, X2) * G).sum().backward()
     for n, p in params.items():
-        torch.testing.assert_close(derived[n], p.grad.reshape(derived[n].shape), rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(derived[n], p.grad, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(dX, X2.grad, rtol=1e-10, atol=1e-12)
     inputs = (X.detach().clone().requires_grad_(), *(p.detach().clone().requires_grad_() for p in model.parameters()))
     assert torch.autograd.gradcheck(lambda *a: mod.NetworkFunction.apply(*a), inputs)
 
 
+def test_the_torch_export_is_a_pytorch_module_as_pytorch_users_write_them(tmp_path):
+    """Issue 22: parameters in PyTorch's default dtype, moving with .to(); forward returns logits, so that
+    F.cross_entropy(model(X), y) is the right loss; predict_proba gives the probabilities."""
+    torch = needs("torch")
+    mod = _load(export(derive("4-6:tanh-3:softmax").network, "torch", tmp_path, name="rows_torch")[0])
+    model = mod.Model(generator=torch.Generator().manual_seed(0))
+    assert all(p.dtype == torch.get_default_dtype() == torch.float32 for p in model.parameters())
+    X = torch.randn(7, 4)  # float32, as a DataLoader gives it
+    logits = model(X)
+    assert logits.dtype == torch.float32 and logits.shape == (7, 3)
+    torch.testing.assert_close(model.predict_proba(X), torch.softmax(logits, dim=1))
+    y = torch.tensor([0, 1, 2, 0, 1, 2, 0])
+    loss = torch.nn.functional.cross_entropy(logits, y)
+    loss.backward()  # the derived backward, from PyTorch's own loss
+    c, grads = mod.gradients({n: p.detach() for n, p in model.named_parameters()}, X, y)
+    assert float(c) == pytest.approx(loss.item(), rel=1e-5)
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(p.grad, grads[n], rtol=1e-4, atol=1e-6)
+    assert model.to(torch.float64).W1.dtype == torch.float64 and model(X.double()).dtype == torch.float64
+    logistic = _load(export(derive("3-2:relu-1:logistic").network, "torch", tmp_path, name="logistic_torch")[0])
+    net = logistic.Model()
+    Xb = torch.randn(5, 3)
+    torch.testing.assert_close(net.predict_proba(Xb), torch.sigmoid(net(Xb)))
+
+
 def test_torch_model_drops_into_a_larger_model(tmp_path):
     torch = needs("torch")
     mod = _load(export(derive("4-5:tanh-3:identity").network, "torch", tmp_path, name="inner")[0])
-    outer = torch.nn.Sequential(torch.nn.Linear(2, 4, dtype=torch.float64), mod.Model(), torch.nn.Tanh())
-    X = torch.randn(7, 2, dtype=torch.float64)
+    outer = torch.nn.Sequential(torch.nn.Linear(2, 4), mod.Model(), torch.nn.Tanh())
+    X = torch.randn(7, 2)
     loss = outer(X).pow(2).sum()
     loss.backward()  # the first layer learns through the derived dC_dX
     assert outer[0].weight.grad is not None and torch.all(torch.isfinite(outer[0].weight.grad))
@@ -114,14 +138,15 @@ def test_jax_export_custom_vjp_equals_jax_grad_of_its_forward(tmp_path, spec, co
     mod = _load(export(derive(spec, cost).network, "jax", tmp_path, name="net_jax")[0])
     network = derive(spec, cost).network
     params, X, Y = random_problem(network, np.random.default_rng(4), 6)
+    X, Y = X.T, Y.T  # samples as rows
     with x64(True):
         G = jnp.asarray(np.random.default_rng(5).normal(size=Y.shape))
         derived = jax.grad(lambda p, x: jnp.sum(mod.network(p, x) * G), argnums=(0, 1))(params, X)
-        plain = jax.grad(lambda p, x: jnp.sum(mod.predict(p, x) * G), argnums=(0, 1))(params, X)
+        plain = jax.grad(lambda p, x: jnp.sum(mod.forward(p, x) * G), argnums=(0, 1))(params, X)
         for k in params:
             np.testing.assert_allclose(derived[0][k], plain[0][k], rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(derived[1], plain[1], rtol=1e-10, atol=1e-12)
-        c, g = jax.jit(mod.loss_and_grads)(params, X, Y)
+        c, g = jax.jit(mod.gradients)(params, X, Y)
         c_auto, g_auto = jax.value_and_grad(mod.cost)(params, X, Y)
         assert float(c) == pytest.approx(float(c_auto), rel=1e-12)
         for k in params:

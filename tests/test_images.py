@@ -17,7 +17,10 @@ from symbackprop.layers import conv, pool
 CORPUS = random_image_corpus(18)
 FIXED = [("1x8x8-conv8k3p1:relu-maxpool2-flatten-10:softmax", "cross_entropy"),
          ("2x9x7-conv3k3s2p2:tanh-conv4k2:relu-avgpool2s1-flatten-5:softmax", "cross_entropy"),
-         ("3x10x10-conv4k5p1:relu-maxpool3s2-conv2k1:nobias-gap-4:relu-3:softmax", "cross_entropy")]
+         ("3x10x10-conv4k5p1:relu-maxpool3s2-conv2k1:nobias-gap-4:relu-3:softmax", "cross_entropy"),
+         # pools whose windows tile the image (the patches laid back side by side), with rows the floor drops
+         ("1x7x9-conv2k3p1:relu-maxpool2-flatten-3:softmax", "cross_entropy"),
+         ("2x10x8-avgpool3-conv2k2:relu-flatten-2:softmax", "cross_entropy")]
 BACKENDS = ["numpy", "jax", "torch"]
 
 
@@ -208,14 +211,17 @@ def _import(path):
     return module
 
 
-def test_the_numpy_export_takes_images_samples_first_or_columns(tmp_path):
+def test_the_numpy_export_takes_images_as_rows_samples_first_or_columns(tmp_path):
     from symbackprop.export import export
 
     model, X = _image_model()
     module = _import(export(model, "numpy", tmp_path, "img")[0])
     np.testing.assert_allclose(module.predict_rows(X[:5]), model.predict_proba(X[:5]), atol=1e-12)
     images = X[:5].reshape(5, 2, 6, 5)  # (N, C, H, W), as the frameworks give images
-    np.testing.assert_allclose(module.predict(module.PARAMS, images), module.predict(module.PARAMS, X[:5].T))
+    want = module.predict(module.PARAMS, X[:5])  # rows of C·H·W features
+    np.testing.assert_allclose(module.predict(module.PARAMS, images), want)
+    np.testing.assert_allclose(module.columns_predict(module.PARAMS, X[:5].T), want.T)  # the derivation's columns
+    np.testing.assert_allclose(module.predict_proba(module.PARAMS, images), want)
 
 
 def test_the_torch_export_of_an_image_network_backpropagates_to_its_input(tmp_path):
@@ -228,7 +234,7 @@ def test_the_torch_export_of_an_image_network_backpropagates_to_its_input(tmp_pa
     images = X[:5].reshape(5, 2, 6, 5)
     weights = torch.arange(15.0, dtype=torch.float64).reshape(5, 3)
     x = torch.tensor(images, requires_grad=True)
-    out = module.trained_model()(x)
+    out = module.trained_model(torch.float64).predict_proba(x)
     (out * weights).sum().backward()
     p = {k: torch.tensor(v, dtype=torch.float64) for k, v in model.params.items()}
     ref = torch.tensor(images, requires_grad=True)
@@ -256,7 +262,7 @@ def test_the_jax_export_of_an_image_network_has_the_derived_vjp(tmp_path):
         weights = jnp.arange(15.0).reshape(3, 5)
 
         def ours(x):
-            return jnp.sum(module.network(P, x) * weights)
+            return jnp.sum(jax.nn.softmax(module.network(P, x), axis=1).T * weights)  # network gives logits
 
         def reference(x):
             def conv(a, W, B, pad):

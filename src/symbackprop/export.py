@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .backends import c_code, framework_source, js_code, numpy_code, numpy_module, program_of, require
+from .backends import c_code, export_source, js_code, numpy_module, program_of, require
 from .draws import random_problem
 from .errors import SymbackpropError
 from .fileio import atomic_write, atomic_write_all
@@ -18,15 +18,17 @@ _SHADOWED = {"numpy", "np", "math", "jax", "jnp", "torch"}
 
 
 _ROWS = {
-    "numpy": "    return predict(PARAMS, scale(rows).T).T",
-    "jax": "    return np.asarray(predict(PARAMS, scale(rows).T).T)",
-    "torch": "    with torch.no_grad():\n        return trained_model()(torch.as_tensor(scale(rows))).numpy()",
+    "numpy": "    return predict(PARAMS, scale(rows))",
+    "jax": "    return np.asarray(predict(PARAMS, scale(rows)))",
+    "torch": "    with torch.no_grad():\n        return predict({k: torch.as_tensor(v) for k, v in PARAMS.items()}, "
+             "torch.as_tensor(scale(rows))).numpy()",
 }
 
 _TORCH_TRAINED = '''
 
-def trained_model(dtype=torch.float64, device=None):
-    """A ``Model`` holding the trained weights (inputs scaled as in training: see ``scale``)."""
+def trained_model(dtype=None, device=None):
+    """A ``Model`` holding the trained weights, in ``dtype`` (PyTorch's default unless given); its inputs are scaled
+    as in training (see ``scale``)."""
     model = Model(dtype=dtype, device=device)
     with torch.no_grad():
         for name, value in PARAMS.items():
@@ -91,14 +93,10 @@ def export(target, to: str, out_dir=".", name: str | None = None, dtype: str = "
     except OSError as err:
         raise SymbackpropError(f"--out {folder}: cannot make the folder ({err.strerror or err})") from None
     program = program_of(network)
-    if to == "numpy":
-        source = numpy_code.module_source(program) + (_model_section(model) if model else "")
-        path = folder / f"{name}.py"
-        atomic_write(path, source)
-        return [path]
-    if to in ("jax", "torch"):
-        require(to)  # the export is checked against the framework it imports
-        source = framework_source(network, to) + (_model_section(model, to) if model else "")
+    if to in ("numpy", "jax", "torch"):
+        if to != "numpy":
+            require(to)  # the export is checked against the framework it imports
+        source = export_source(network, to) + (_model_section(model, to) if model else "")
         path = folder / f"{name}.py"
         atomic_write(path, source)
         return [path]

@@ -293,6 +293,20 @@ class Network:
     def with_cost(self, cost: str | Cost) -> Network:
         return Network(self.input, self.layers, cost, self.l2)
 
+    @property
+    def has_logits(self) -> bool:
+        """Whether the output is a probability (logistic) or a distribution (softmax) of logits ``Z``."""
+        return getattr(self.output.activation, "outputs", "real") in ("probability", "distribution")
+
+    def logits(self) -> Network:
+        """The network up to its logits: the output activation, when it is logistic or softmax, left out (what a
+        framework's ``forward`` returns, for ``F.cross_entropy`` or ``optax.softmax_cross_entropy``)."""
+        if not self.has_logits:
+            return self
+        out = self.output
+        layers = [*self.layers[:-1], Dense(out.width, "identity", out.norm, out.residual, out.dropout)]
+        return Network(self.input, layers, "squared_error", self.l2)
+
     def with_l2(self, l2: float) -> Network:
         return Network(self.input, self.layers, self.cost, l2)
 

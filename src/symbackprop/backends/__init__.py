@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import SymbackpropError
 from ..registry import BACKENDS
-from . import jax_code, loader, numba_code, numpy_code, torch_code
+from . import jax_code, loader, numba_code, numpy_code, rows, torch_code
 
 _WARNED: list[bool] = []
 
@@ -75,11 +75,13 @@ def program_of(derivation_or_network):
 @lru_cache(maxsize=256)
 def upstream_program(network):
     """The Program of the network's vector-Jacobian product: an upstream gradient G as the target, ``dC_dX``
-    included (what a framework's backward computes)."""
+    included (what a framework's backward computes).  Its output is the logits where the network's output is
+    logistic or softmax (what a framework's ``forward`` returns, for its own cross-entropy)."""
     from ..costs import UPSTREAM
     from ..derive.sweep import sweep
 
-    return sweep(network.eval().with_cost(UPSTREAM), input_grad=True)  # a layer as it predicts: no dropout
+    layer = network.eval().logits()  # a layer as it predicts: no dropout
+    return sweep(layer.with_cost(UPSTREAM), input_grad=True)
 
 
 @lru_cache(maxsize=256)
@@ -88,15 +90,24 @@ def _sources(network, target: str) -> tuple[str, ...]:
     program = program_of(network)
     if target == "numpy":
         return (numpy_code.module_source(program),)
-    if target in ("jax", "torch"):
-        printer = jax_code if target == "jax" else torch_code
-        return (printer.module_source(program, upstream_program(network)),)
+    if target == "jax":
+        return (jax_code.module_source(program, upstream_program(network)),)
+    if target == "torch":
+        return (torch_code.module_source(program, upstream_program(network), network),)
     return numba_code.module_source(program), numba_code.module_source(program, cache=False)
 
 
-def framework_source(network, framework: str) -> str:
-    """The generated JAX or PyTorch module of a network, as source (what ``export --to`` writes)."""
-    return _sources(network, framework)[0]
+def export_source(network, to: str) -> str:
+    """What ``export --to numpy|jax|torch`` writes: the module with its functions over columns named
+    ``columns_forward``, ... and, under the plain names, the same over rows, as each framework's users call them."""
+    program = program_of(network)
+    if to == "numpy":
+        source = numpy_code.module_source(program, prefix="columns_")
+    elif to == "jax":
+        source = jax_code.module_source(program, upstream_program(network), prefix="columns_")
+    else:
+        source = torch_code.module_source(program, upstream_program(network), network, prefix="columns_")
+    return source + rows.face(network, program, to)
 
 
 EXTRAS = {"jax": "jax", "torch": "torch"}

@@ -15,13 +15,13 @@ def _step(x):
 '''
 
 
-def module_source(program: Program, upstream: Program) -> str:
+def module_source(program: Program, upstream: Program, prefix: str = "") -> str:
     """A standalone module importing only JAX and NumPy (samples are columns, as in the derivation):
     ``forward``, ``predict``, ``cost``, ``loss_and_grads`` (the derived gradients, no ``jax.grad``), a jittable
     ``sgd_step``, and ``network(params, X)``, a ``jax.custom_vjp`` function whose backward is the derived VJP
-    (``upstream`` is the Program swept with an upstream gradient as its target)."""
+    (``upstream`` is the Program swept with an upstream gradient as its target); each name after ``prefix``."""
     unpack = unpack_lines(upstream)  # the exported layer predicts: the network without dropout
-    out_key = program.output.key
+    out_key = upstream.output.key  # the logits where the output is logistic or softmax
     pull_fwd, saved, pull_back = split_pullback(upstream, JAX)
     saved_dict = ", ".join(f'"{k}": {k}' for k in saved)
     unsave = "\n".join(f'    {k} = saved["{k}"]' for k in saved)
@@ -44,14 +44,14 @@ COST = {program.cost_name!r}
 SHAPES = {dict((p.name, p.shape) for p in program.params)!r}
 {HELPERS}{JAX.helpers if mx.is_tensor(program.input.shape) else ''}
 
-{core_functions(program, JAX, "loss_and_grads")}
+{core_functions(program, JAX, "loss_and_grads", prefix)}
 
-gradients = loss_and_grads
+{prefix}gradients = {prefix}loss_and_grads
 
 
-def sgd_step(params, X, Y, lr):
+def {prefix}sgd_step(params, X, Y, lr):
     """(new params, mean cost before the step): one step of gradient descent on the batch; jittable."""
-    c, grads = loss_and_grads(params, X, Y)
+    c, grads = {prefix}loss_and_grads(params, X, Y)
     return {{k: params[k] - lr * grads[k] for k in grads}}, c  # params may carry dropout masks: not updated
 
 
@@ -77,10 +77,11 @@ def _network_bwd(residuals, G):
 
 
 @jax.custom_vjp
-def network(params, X):
-    """The output layer {out_key} for X (n_inputs, m); its backward is the derived one."""
+def {prefix}network(params, X):
+    """{out_key} for X (n_inputs, m): the output layer, or its logits for a logistic or softmax output; its backward
+    is the derived one."""
     return _network_fwd(params, X)[0]
 
 
-network.defvjp(_network_fwd, _network_bwd)
+{prefix}network.defvjp(_network_fwd, _network_bwd)
 '''

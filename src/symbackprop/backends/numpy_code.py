@@ -21,9 +21,9 @@ _erf = np.vectorize(math.erf, otypes=[float])  # the error function, entry by en
 '''
 
 
-def module_source(program: Program) -> str:
+def module_source(program: Program, prefix: str = "") -> str:
     """A standalone module importing only NumPy: ``forward``, ``predict``, ``cost``, ``gradients``,
-    ``sgd_step`` and ``trace`` (every step's value, for worked examples)."""
+    ``sgd_step`` and ``trace`` (every step's value, for worked examples), each name after ``prefix``."""
     unpack, batch = unpack_lines(program), batch_lines(program)
     grads = [program.gradient(p) for p in program.params]
     train = _lines(program, program.needed([program.cost] + [g.key for g in grads]))
@@ -45,9 +45,9 @@ COST = {program.cost_name!r}
 SHAPES = {dict((p.name, p.shape) for p in program.params)!r}
 {helpers}
 
-{core_functions(program, NUMPY)}
+{core_functions(program, NUMPY, prefix=prefix)}
 
-def sgd_step(params, X, Y, lr):
+def {prefix}sgd_step(params, X, Y, lr):
     """One step of gradient descent on the batch (X, Y), in place; returns the mean cost before it.
 
     The gradients below are sums over the batch; the step lr/m makes them means."""
@@ -59,7 +59,7 @@ def sgd_step(params, X, Y, lr):
     return C / m
 
 
-def trace(params, X, Y):
+def {prefix}trace(params, X, Y):
     """Every step of the derivation at X, Y: per-sample columns, and the mean cost and gradients."""
 {unpack}
 {batch}

@@ -25,18 +25,19 @@ def _layout(program: Program) -> dict[str, bool]:
     return {p.name: len(p.shape) == 2 and p.shape[1] == 1 and not p.matrix for p in program.params}
 
 
-def module_source(program: Program, upstream: Program) -> str:
+def module_source(program: Program, upstream: Program, network, prefix: str = "") -> str:
     """A standalone module importing only PyTorch and NumPy.
 
     ``forward``, ``predict``, ``cost``, ``gradients`` and an in-place ``sgd_step`` work as in the NumPy module
-    (samples are columns, biases (n, 1)).  ``NetworkFunction`` is a ``torch.autograd.Function`` whose
-    ``backward`` is the derived VJP (``upstream``: the Program swept with an upstream gradient as its target),
-    and ``Model`` an ``nn.Module`` over it as PyTorch users expect: rows are samples, ``W`` is (out, in) as in
-    ``nn.Linear``, biases are 1-D.
+    (samples are columns, biases (n, 1); each name after ``prefix``).  ``NetworkFunction`` is a
+    ``torch.autograd.Function`` whose ``backward`` is the derived VJP (``upstream``: the Program swept with an
+    upstream gradient as its target), and ``Model`` an ``nn.Module`` over it as PyTorch users expect: rows are
+    samples, ``forward`` returns logits for a logistic or softmax output (``predict_proba`` the probabilities),
+    ``W`` is (out, in) as in ``nn.Linear``, biases are 1-D.
     """
     params = [p.name for p in upstream.params]  # the exported layer predicts: batchnorm's running statistics too
     unpack = unpack_lines(program)
-    out_key = program.output.key
+    out_key = upstream.output.key  # the logits where the output is logistic or softmax
     grads = [program.gradient(p) for p in program.params]
     train = lines(program, program.needed([program.cost] + [g.key for g in grads]), TORCH)
     updates = "\n".join(f"        {p.name}.sub_(step * {g.lhs})" for p, g in zip(program.params, grads))
@@ -51,6 +52,16 @@ def module_source(program: Program, upstream: Program) -> str:
     inits = "\n".join(_init_line(p, flat[p.name]) for p in upstream.params)
     in_order = ", ".join(f"self.{p}" for p in params)
     image = mx.is_tensor(upstream.input.shape)
+    kind = getattr(network.output.activation, "outputs", "real")
+    returns = "the logits (the output layer before its {})".format(
+        "softmax" if kind == "distribution" else "logistic") if kind in ("distribution", "probability") else \
+        "the output layer"
+    proba = ""
+    if kind in ("distribution", "probability"):
+        squash = "torch.softmax(self(X), dim=1)" if kind == "distribution" else "torch.sigmoid(self(X))"
+        proba = ("\n\n    def predict_proba(self, X):\n"
+                 '        """The class probabilities (m, n_outputs) for rows X."""\n'
+                 f"        return {squash}")
     if image:  # rows of C·H·W features or (N, C, H, W) images -> (C, H, W, m); the gradient back in X's shape
         c, h, w, _ = upstream.input.shape
         to_columns = (f"        X = X.reshape(X.shape[0], {c}, {h}, {w}).permute(1, 2, 3, 0)\n"
@@ -75,9 +86,9 @@ COST = {program.cost_name!r}
 SHAPES = {shapes!r}  # as Model holds them (biases 1-D)
 {HELPERS}{TORCH.helpers if mx.is_tensor(program.input.shape) else ''}
 
-{core_functions(program, TORCH)}
+{core_functions(program, TORCH, prefix=prefix)}
 
-def sgd_step(params, X, Y, lr):
+def {prefix}sgd_step(params, X, Y, lr):
     """One step of gradient descent on the batch (X, Y), in place; returns the mean cost before it (a tensor)."""
     with torch.no_grad():
 {nl.join("    " + line for line in unpack.splitlines())}
@@ -110,18 +121,19 @@ class NetworkFunction(torch.autograd.Function):
 
 
 class Model(torch.nn.Module):
-    """{program.spec} as an ``nn.Module``: ``forward(X)`` maps rows X (m, n_inputs) to the output layer (m, n_outputs).
+    """{program.spec} as an ``nn.Module``: ``forward(X)`` maps rows X (m, n_inputs) to {returns} (m, n_outputs).
 
-    Parameters are named as in the derivation (W1, B1, ...); W is (out, in), as ``nn.Linear.weight``.
+    Parameters are named as in the derivation (W1, B1, ...); W is (out, in), as ``nn.Linear.weight``; they are
+    made in ``dtype`` (PyTorch's default dtype unless given) and move with ``.to()``.
     """
 
-    def __init__(self, dtype=torch.float64, device=None, generator=None):
+    def __init__(self, dtype=None, device=None, generator=None):
         super().__init__()
-        kw = {{"dtype": dtype, "device": device}}
+        kw = {{"dtype": dtype or torch.get_default_dtype(), "device": device}}
 {inits}
 
     def forward(self, X):
-        return NetworkFunction.apply(X, {in_order})
+        return NetworkFunction.apply(X, {in_order}){proba}
 '''
 
 
