@@ -280,6 +280,7 @@ def main():
     ap.add_argument("--tensorgrad-python", help="a Python where tensorgrad runs (it needs PyTorch's named "
                     "tensors, gone from PyTorch 2.13), e.g. a venv with torch 2.9 and tensorgrad 0.3.0")
     ap.add_argument("--memory", action="store_true", help="also the peak memory of one step in a fresh process")
+    ap.add_argument("--verbose", action="store_true", help="print every round's time")
     args = ap.parse_args()
 
     start = time.perf_counter()
@@ -296,6 +297,8 @@ def main():
             ms = in_fresh_process(name, args.repeat, tg_python)
             if ms is not None:
                 runs[name].append(ms)
+                if args.verbose:
+                    print(f"  {name}: {ms:.2f} ms", flush=True)
     times = {name: statistics.median(ms) for name, ms in runs.items() if ms}
     print(f"{'step':<36} {'ms':>7}  speed vs baseline (median of {args.rounds} fresh processes, each the median "
           f"of {args.repeat} steps)")
