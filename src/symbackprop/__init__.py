@@ -7,6 +7,7 @@ from . import backends, render  # noqa: E402,F401
 from .activations import ACTIVATIONS, Activation, get_activation  # noqa: E402
 from .check import Report, check_backprop, gradcheck  # noqa: E402
 from .costs import COSTS, Cost, get_cost  # noqa: E402
+from .datasets import load_dataset  # noqa: E402
 from .derive import Derivation, derive  # noqa: E402
 from .errors import SymbackpropError  # noqa: E402
 from .formulas import define  # noqa: E402
@@ -42,6 +43,7 @@ __all__ = [
     "get_cost",
     "gradcheck",
     "load",
+    "load_dataset",
     "parse_spec",
     "train",
 ]

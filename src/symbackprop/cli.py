@@ -243,6 +243,22 @@ def _cmd_export(args) -> int:
     return 0
 
 
+def _cmd_data(args) -> int:
+    from .datasets import DATASETS, get, write
+
+    if args.name is None:
+        for d in DATASETS.values():
+            print(f"{d.name:<14} {d.what} (target column {d.target}; {d.licence})")
+        return 0
+    if args.out == "-":
+        sys.stdout.write(get(args.name).text())
+        return 0
+    path = write(args.name, args.out)
+    rows = get(args.name).text().count("\n") - 1
+    print(f"wrote {path} ({rows} rows; target column {get(args.name).target})")
+    return 0
+
+
 COSTS_HELP = ("squared_error, binary_cross_entropy or cross_entropy (or one you --define); default cross_entropy "
               "for a softmax output, squared_error otherwise")
 
@@ -310,6 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="text (default), json or csv (metric,class,value)")
     _header_option(p, "its columns are the model's features, in order, then the target")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = _command(sub, "data", "write an example data set as CSV: font, digits, iris, wine, breast_cancer, diabetes")
+    p.add_argument("name", nargs="?", help="the data set; without it, the list of them")
+    p.add_argument("--out", metavar="FILE.csv", help="where to write it (default NAME.csv here; - prints it)")
+    p.set_defaults(func=_cmd_data)
 
     p = _command(sub, "check", "check your own backprop function entry by entry")
     _define_option(p)

@@ -206,6 +206,15 @@ def unpack_lines(program: Program) -> str:
     return "\n".join(f'    {n} = params["{n}"]' for n in names)
 
 
+def layout_note(prefix: str) -> str:
+    """The module docstring's word on its layout: the derivation's columns, or (an export) rows to call."""
+    if not prefix:
+        return " (samples are columns, X is (n_inputs, m))"
+    return (".\n\nSamples are rows: forward, predict, cost, gradients and sgd_step take X (m, n_inputs) and Y "
+            "(m, n_outputs); forward\nreturns the logits of a logistic or softmax output, predict_proba the "
+            f"probabilities. The {prefix}* functions keep\nthe derivation's own layout (samples are columns)")
+
+
 def core_functions(program: Program, dialect: Dialect, gradients: str = "gradients", prefix: str = "") -> str:
     """``forward``, ``predict``, ``cost`` and the gradients function (named ``gradients``) as source: what every
     array module has, in the dialect's spelling (samples are columns); each name after ``prefix`` (an export

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import __version__
 from .. import matexpr as mx
 from ..program import Program
-from .arrays import JAX, batch_lines, core_functions, split_pullback, unpack_lines
+from .arrays import JAX, batch_lines, core_functions, layout_note, split_pullback, unpack_lines
 
 HELPERS = '''
 
@@ -29,8 +29,9 @@ def module_source(program: Program, upstream: Program, prefix: str = "") -> str:
     input_grad = ("(dC_dX.reshape(given) if len(given) == 2 else dC_dX.transpose(3, 0, 1, 2))"
                   if mx.is_tensor(upstream.input.shape) else "dC_dX")
     nl = "\n"
+    layout = layout_note(prefix)
     return f'''"""Forward pass and derived gradients of {program.spec} with cost {program.cost_name} for JAX, generated
-by symbackprop {__version__} from its derivation (samples are columns, X is (n_inputs, m)). Do not edit.
+by symbackprop {__version__} from its derivation{layout}. Do not edit.
 
 Every function is jittable; none calls jax.grad: the gradients are the derived ones, line by line."""
 

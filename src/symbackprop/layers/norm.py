@@ -84,15 +84,19 @@ class LayerNorm(Layer):
         """The mean the statistics are taken over: of the sample's features."""
         return mx.fn(mx.ScalarFn("mean", _s / site.shape[0], (_s,)), mx.colsum(x))
 
+    def shown_mean(self, site: Site, x: mx.M) -> mx.M:
+        """``mean(x)`` as displayed (computed as ``Σ(x) / n``, which would read as the mean of a sum)."""
+        return mx.fn(mx.ScalarFn("mean", _s, (_s,)), x)
+
     def forward(self, site: Site) -> list[Step]:
         mu, sq, var, sigma, xhat = self._temps(site)
         one, col = self.stat_shape(site), site.shape
         r = {k: mx.ref(k, one if k in (mu, var, sigma) else col) for k in (mu, sq, var, sigma, xhat)}
         return [
-            Step(mu, self.mean(site, site.x()), one, "forward"),
+            Step(mu, self.mean(site, site.x()), one, "forward", shown=self.shown_mean(site, site.x())),
             Step(sq, mx.fn(mx.ScalarFn("squared deviation", (_z - _m) ** 2, (_z, _m)), site.x(), r[mu]), col,
                  "forward"),
-            Step(var, self.mean(site, r[sq]), one, "forward"),
+            Step(var, self.mean(site, r[sq]), one, "forward", shown=self.shown_mean(site, r[sq])),
             Step(sigma, mx.fn(mx.ScalarFn("sqrt", sp.sqrt(_v + sp.Float(EPS)), (_v,)), r[var]), one, "forward"),
             Step(xhat, mx.fn(mx.ScalarFn("normalise", (_z - _m) / _s, (_z, _m, _s)), site.x(), r[mu], r[sigma]),
                  col, "forward"),

@@ -32,23 +32,38 @@ math { font-family: "Latin Modern Math", "STIX Two Math", "Cambria Math", math; 
 """
 
 
+DRAWS = 50  # random weights and samples a spec-only report's example is chosen from
+
+
 def worked_example(derivation, params=None, x=None, y=None, seed: int = 0) -> dict:
     """One sample pushed through: every step of the Program at it (its generated ``trace``).
 
-    Without ``params`` they are seeded random; ``x`` (n_inputs, 1) and ``y`` (n_outputs, 1) likewise.
+    Without ``params``, weights and sample are drawn at random, seeds ``seed`` to ``seed + 49``, and the draw with
+    the most ReLU-like units active is worked (an inactive unit zeroes its gradients); ``why`` says which.
     """
     net = derivation.network
-    for attempt in range(50):  # prefer a draw where no ReLU-like unit is inactive: a livelier example
+    best = None
+    for attempt in range(1 if params is not None else DRAWS):
         rng = np.random.default_rng(seed + attempt)
         p0, x0, y0 = random_problem(net, rng, 1)
         p0.update({q.name: p0[q.name] / np.sqrt(q.fans[0]) if q.matrix else p0[q.name] * 0.1 for q in net.params})
-        if params is not None or not _inactive(derivation, p0, x0 if x is None else x):
+        active, total = _active(derivation, p0, x0 if x is None else x)
+        if best is None or active > best[0]:
+            best = (active, total, attempt, p0, x0, y0)
+        if active == total:
             break
+    active, total, attempt, p0, x0, y0 = best
+    why = ""
+    if params is None and total:
+        why = (f"Random weights and sample (seed {seed + attempt}): "
+               + (f"the first draw where every one of the {total} ReLU units is active" if active == total else
+                  f"of {DRAWS} draws, the one where the most ReLU units are active ({active} of {total})")
+               + ", so that the gradients below are not mostly zero.")
     params = {k: np.asarray(v, dtype=float) for k, v in (params or p0).items()}
     params.update({str(k): p0[str(k)] for k, _ in net.masks if str(k) not in params})  # dropout masks, drawn
     x = x0 if x is None else np.asarray(x, dtype=float).reshape(-1, 1)
     y = y0 if y is None else np.asarray(y, dtype=float).reshape(-1, 1)
-    return {"params": params, "x": x, "y": y, "values": numpy_module(derivation).trace(params, x, y)}
+    return {"params": params, "x": x, "y": y, "values": numpy_module(derivation).trace(params, x, y), "why": why}
 
 
 def choose_sample(derivation, params, candidates: np.ndarray, describe) -> tuple[int, str]:
@@ -85,11 +100,12 @@ def choose_sample(derivation, params, candidates: np.ndarray, describe) -> tuple
                                                         if why else "."))
 
 
-def _inactive(derivation, params, x) -> bool:
-    """True when a unit whose activation learns nothing below 0 (ReLU) is below 0 at ``x``."""
+def _active(derivation, params, x) -> tuple[int, int]:
+    """(active, all) units whose activation learns nothing below 0 (ReLU) at ``x``."""
     values = numpy_module(derivation).forward(params, np.asarray(x, dtype=float).reshape(-1, 1))
-    return any(np.any(values[str(node.site.ins[0])] <= 0) for node in derivation.network.nodes
-               if getattr(node.layer, "dead_left", False))
+    gated = [values[str(node.site.ins[0])] for node in derivation.network.nodes
+             if getattr(node.layer, "dead_left", False)]
+    return int(sum((v > 0).sum() for v in gated)), int(sum(v.size for v in gated))
 
 
 def _row(cells: list[str]) -> str:
@@ -149,7 +165,7 @@ def example_html(d, ex: dict) -> str:
            ", target " + mathml.math(mathml.name(naming.TARGET) + "<mo>=</mo>" + mathml.array(ex["y"]), False) +
            ".</p>", "<h3>Forward pass</h3><table>"]
     for step in d.program.role("forward"):
-        out.append(_row([mathml.math(f"{mathml.name(step.key)}<mo>=</mo>{mathml.matrix_expr(step.expr)}", False),
+        out.append(_row([mathml.math(f"{mathml.name(step.key)}<mo>=</mo>{mathml.matrix_expr(step.rhs)}", False),
                          mathml.math(f"<mo>=</mo>{mathml.array(v[step.lhs])}", False)]))
     cost_expr = d.cost.expr.subs({a_sym: naming.symbol(d.program.output.key), y_sym: naming.symbol(naming.Y)},
                                  simultaneous=True)

@@ -18,14 +18,24 @@ def _svg(width: int, height: int, body: str, label: str) -> str:
             f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(label)}">{body}</svg>')
 
 
+def _layer_lines(layer) -> list[str]:
+    """A layer's caption, one short line each: its norm and activation, dropout, residual."""
+    lines = [" + ".join(([layer.norm] if layer.norm else []) + [layer.activation.name])]
+    if layer.dropout:
+        lines.append(f"dropout {layer.dropout:g}")
+    if layer.residual:
+        lines.append("residual")
+    return lines
+
+
 def network(net) -> str:
-    """Inputs and every layer as a column of units (a wide layer as one box with its width)."""
+    """Inputs and every layer as a column of units (a wide layer as one box with its width); its caption below,
+    a line for each of norm + activation, dropout and residual, then the width; a residual layer's skip drawn
+    as a dashed arc below the units, from the layer before it."""
     if net.image:
         return _image_network(net)
     widths = net.widths()
-    acts = ["input"] + [" + ".join(([layer.norm] if layer.norm else []) + [layer.activation.name]) +
-                        (f", dropout {layer.dropout:g}" if layer.dropout else "") +
-                        (", residual" if layer.residual else "") for layer in net.layers]
+    captions = [["input"]] + [_layer_lines(layer) for layer in net.layers]
     col, top, height = 150, 40, 260
     width = col * len(widths) + 40
     body, centres = [], []
@@ -40,7 +50,14 @@ def network(net) -> str:
         for x0, y0 in centres[k - 1]:
             for x1, y1 in centres[k]:
                 body.append(f'<line x1="{x0}" y1="{y0:.1f}" x2="{x1}" y2="{y1:.1f}" stroke="#bbb"/>')
-    for k, (n, act) in enumerate(zip(widths, acts)):
+    below = top + height  # the skips arc in the band under the units; the captions start under it
+    for k, layer in enumerate(net.layers, start=1):
+        if layer.residual:
+            x0, x1 = 70 + (k - 1) * col, 70 + k * col
+            body.append(f'<path class="skip" d="M{x0},{below - 12} Q{(x0 + x1) / 2},{below + 34} {x1},{below - 12}" '
+                        f'fill="none" stroke="#c0392b" stroke-width="2" stroke-dasharray="6 4">'
+                        f'<title>{naming.act(k - 1)} added to layer {k}\'s output (residual)</title></path>')
+    for k, (n, lines) in enumerate(zip(widths, captions)):
         x = 70 + k * col
         fill = "#e8f0fe" if k == 0 else ("#fde8e8" if k == len(widths) - 1 else "#e8f7ec")
         if n <= 8:
@@ -54,9 +71,11 @@ def network(net) -> str:
         title = str(naming.act(k))
         body.append(f'<text x="{x}" y="{top}" text-anchor="middle" {_FONT} font-size="15" '
                     f'font-weight="bold">{title}</text>')
-        body.append(f'<text x="{x}" y="{top + height + 10}" text-anchor="middle" {_FONT} font-size="13">'
-                    f'{html.escape(act)}, {n} unit{"s" if n != 1 else ""}</text>')
-    return _svg(width, top + height + 30, "".join(body), f"the network {net.spec}")
+        for i, line in enumerate([*lines, f"{n} unit{'s' if n != 1 else ''}"]):
+            body.append(f'<text x="{x}" y="{below + 40 + 16 * i}" text-anchor="middle" {_FONT} font-size="13">'
+                        f'{html.escape(line)}</text>')
+    rows = 1 + max(len(lines) for lines in captions)
+    return _svg(width, below + 40 + 16 * rows, "".join(body), f"the network {net.spec}")
 
 
 def _image_network(net) -> str:
