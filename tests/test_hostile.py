@@ -341,6 +341,7 @@ def test_a_model_with_non_finite_parameters_is_not_saved(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow  # an end-to-end training on a million rows
 def test_a_million_row_csv_trains_within_300_mb_plus_five_times_its_size(tmp_path):
     """Memory, not time: the CSV is streamed and the split gathered without copies (3 M rows: bench_data.py)."""
     import sys

@@ -181,6 +181,7 @@ def test_every_backend_trains_the_same_weights(backend):
         np.testing.assert_allclose(got.params[name], value, rtol=1e-7, atol=1e-9, err_msg=name)
 
 
+@pytest.mark.slow  # an end-to-end training: pytest -m slow runs it
 def test_digits_as_images_reach_098_through_the_cli(run_cli, tmp_path):
     """The README's command: a small conv net on scikit-learn's digits as 1×8×8 images, held-out third."""
     from test_norms import digits_csv

@@ -38,8 +38,12 @@ window.addEventListener('load', () => {
   const brackets = Array.from(document.querySelectorAll('mtable')).filter(t => t.previousElementSibling &&
     t.previousElementSibling.textContent === '[').map(t => [t.previousElementSibling.getBoundingClientRect().height,
     t.getBoundingClientRect().height]);
+  const picture = document.querySelector('svg[aria-label^="the network"]');
+  const texts = picture ? Array.from(picture.querySelectorAll('text')).map(e => {
+    const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom, e.textContent]; }) : [];
+  const skips = picture ? picture.querySelectorAll('path.skip').length : 0;
   pre.textContent = JSON.stringify({math: sizes('math'), svg: sizes('svg'), brackets: brackets,
-                                    errors: window.__errors});
+                                    texts: texts, skips: skips, errors: window.__errors});
   document.body.appendChild(pre);
 });
 </script>"""
@@ -94,6 +98,35 @@ def test_report_renders_in_a_real_browser(which, font_model, tmp_path):
     target = os.environ.get("SYMBACKPROP_SCREENSHOT_DIR")
     if target:  # how docs/report-*.png were made
         shutil.copy(shot, os.path.join(target, f"report-{which.replace(' ', '-')}.png"))
+
+
+@needs_browser
+def test_the_network_picture_has_no_overlapping_captions_and_draws_every_skip(tmp_path):
+    """Issue 22, item 6: as Chromium lays it out, no two captions of the layered picture overlap, and each
+    residual layer's skip edge is drawn."""
+    spec = "4-8:layernorm:relu:dropout=0.2-8:relu:residual-3:softmax"
+    result, _, console = browse(render_html(derive(spec)), tmp_path, "captions")
+    assert result["errors"] == [] and console == []
+    boxes = result["texts"]
+    assert any("dropout 0.2" in t for *_, t in boxes) and any(t == "residual" for *_, t in boxes)
+    for i, (l1, t1, r1, b1, s1) in enumerate(boxes):
+        for l2, t2, r2, b2, s2 in boxes[i + 1:]:
+            assert r1 <= l2 or r2 <= l1 or b1 <= t2 or b2 <= t1, f"{s1!r} overlaps {s2!r}"
+    assert result["skips"] == 1
+    two = "3-4:tanh-4:relu:residual-4:tanh:residual-2:softmax"
+    assert render_html(derive(two)).count('class="skip"') == 2
+
+
+def test_a_spec_only_report_works_a_lively_sample_and_says_so():
+    from symbackprop.render.report import worked_example
+
+    ex = worked_example(derive("4-8:layernorm:relu:dropout=0.2-8:relu:residual-3:softmax"))
+    assert ex["why"].startswith("Random weights and sample (seed ") and "ReLU units are active" in ex["why"]
+    active = sum(int((ex["values"][k] > 0).sum()) for k in ("N1", "Z2"))
+    assert active >= 12, active  # of 16; a plain seed-0 draw had 7 of 8 second-layer units at 0
+    page = render_html(derive("4-8:layernorm:relu:dropout=0.2-8:relu:residual-3:softmax"))
+    assert "Random weights and sample" in page and "mean(Σ" not in htmllib.unescape(re.sub("<[^>]+>", "", page))
+    assert "M/(1" not in htmllib.unescape(re.sub("<[^>]+>", "", page))
 
 
 def test_report_is_self_contained(font_model):
