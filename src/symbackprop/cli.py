@@ -30,7 +30,11 @@ class _Parser(argparse.ArgumentParser):
 
 def _cmd_derive(args) -> int:
     from .derive import derive
+    from .optimizers import get_optimizer
 
+    optimizer = get_optimizer(args.optimizer) if args.optimizer else None
+    if optimizer is not None and args.format != "text":
+        raise SymbackpropError("derive --optimizer prints the update equations in the text format only")
     _say_default_cost(args.spec, args.cost)
     d = derive(args.spec, args.cost, l2=args.l2)
     forms = {"entries": args.entries, "expanded": args.expanded, "cse": args.cse}
@@ -42,6 +46,8 @@ def _cmd_derive(args) -> int:
         print(d.to_markdown(**forms), end="")
     else:
         print(d.to_text(**forms))
+    if optimizer is not None and args.format == "text":
+        print(optimizer.text())
     return 0
 
 
@@ -73,7 +79,18 @@ def _train_options(p) -> None:
     length = p.add_mutually_exclusive_group()
     length.add_argument("--iterations", type=int, metavar="N", help="per-sample steps (default 100000)")
     length.add_argument("--epochs", type=int, metavar="N", help="passes over the data (default 100)")
-    p.add_argument("--lr", type=float, default=0.05, help="learning rate (default 0.05)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default the optimizer's: 0.05 for sgd, momentum and nesterov, 0.01 for "
+                        "rmsprop, 0.001 for adam and adamw)")
+    p.add_argument("--optimizer", default="sgd", metavar="NAME",
+                   help="sgd (default), momentum, nesterov, rmsprop, adam or adamw: the update after each mini-batch's "
+                        "derived gradients (derive --optimizer NAME shows its equations)")
+    p.add_argument("--momentum", type=float, metavar="MU", help="momentum and nesterov's (default 0.9)")
+    p.add_argument("--betas", type=_pair, metavar="B1,B2", help="adam and adamw's (default 0.9,0.999)")
+    p.add_argument("--eps", type=float, metavar="E", help="adam, adamw and rmsprop's (default 1e-8)")
+    p.add_argument("--alpha", type=float, metavar="A", help="rmsprop's smoothing (default 0.99)")
+    p.add_argument("--weight-decay", type=float, metavar="L",
+                   help="adamw's decoupled decay of the weights (default 0.01); --l2 is the penalty in the cost")
     p.add_argument("--seed", type=int, default=1, help="seed for the split, initialisation and order")
     p.add_argument("--test-size", type=float, default=None,
                    help="share of rows held out for testing (default 1/3; 0 trains on every row)")
@@ -86,6 +103,25 @@ def _train_options(p) -> None:
     _l2_option(p)
     p.add_argument("--dtype", default="float64", choices=("float32", "float64"),
                    help="floating-point type of mini-batch training (default float64)")
+
+
+def _pair(text: str) -> tuple[float, float]:
+    """``0.9,0.999`` as two numbers (argparse reports a bad one as the option's error)."""
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"two numbers separated by a comma, e.g. 0.9,0.999, not {text!r}")
+    try:
+        return float(parts[0]), float(parts[1])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"two numbers separated by a comma, e.g. 0.9,0.999, not {text!r}") from None
+
+
+def _optimizer(args):
+    """The --optimizer with its --momentum, --betas, --eps, --alpha and --weight-decay."""
+    from .optimizers import get_optimizer
+
+    return get_optimizer(args.optimizer).with_values(momentum=args.momentum, betas=args.betas, eps=args.eps,
+                                                     alpha=args.alpha, weight_decay=args.weight_decay)
 
 
 def _print_metrics(model) -> None:
@@ -111,18 +147,20 @@ def _cmd_train(args) -> int:
         if path:
             writable(path, option)
     per_sample = args.per_sample or (args.batch_size is None and args.epochs is None)
+    optimizer = _optimizer(args)
+    lr = optimizer.default_lr if args.lr is None else args.lr
     _say_default_cost(args.net, args.cost)
     result = train_csv(args.data, args.net, target=args.target, header=args.header, test=args.test,
                        test_size=test_size, cost=args.cost, scale=args.scale,
                        standardize=args.standardize, per_sample=per_sample, batch_size=args.batch_size,
-                       iterations=args.iterations, epochs=args.epochs, lr=args.lr, seed=args.seed,
+                       iterations=args.iterations, epochs=args.epochs, lr=lr, seed=args.seed,
                        backend=args.backend, dtype=args.dtype,
-                       target_scaling=args.target_scaling, l2=args.l2)
+                       target_scaling=args.target_scaling, l2=args.l2, optimizer=optimizer)
     model = result.model
     print(f"trained {model.network.spec} ({model.network.cost.name}) on {result.n_train} rows of {args.data}, "
           + (f"tested on {result.n_test}" + (f" rows of {args.test}" if args.test else "") if result.n_test
              else "no test set (--test-size 0)")
-          + f": {result.method}, learning rate {args.lr:g}")
+          + f": {result.method}, learning rate {lr:g}")
     if args.plot:
         from .plot import loss_curve
 
@@ -297,6 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cse", action="store_true",
                    help="also the fully expanded form after common-subexpression elimination")
     _l2_option(p)
+    p.add_argument("--optimizer", metavar="NAME", help="also the update equations of this optimizer (sgd, momentum, "
+                   "nesterov, rmsprop, adam, adamw)")
     p.set_defaults(func=_cmd_derive)
 
     p = _command(sub, "train", "train a network on a CSV file with the derived gradients")

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import naming
 from .allocator import keep_freed_memory
-from .backends import numpy_module, per_sample_module, require
+from .backends import numpy_module, optimizer_module, per_sample_module, require
 from .backends.loader import seal
 from .data import Scaling, encode_targets
 from .draws import masks_of
@@ -19,6 +19,7 @@ from .errors import DataError, DivergedError, SymbackpropError
 from .frameworks import train_jax, train_torch
 from .layers.batchnorm import running_updates
 from .model import Model
+from .optimizers import get_optimizer, state_key
 from .registry import BACKENDS
 from .resources import require_parameters
 from .spec import Network, parse_spec
@@ -139,11 +140,11 @@ def _check_finite(params, where: str, lr: float):
 
 
 def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None, iterations: int | None = None,
-          batch_size: int | None = None, epochs: int | None = None, lr: float = 0.05, seed: int | None = 0,
+          batch_size: int | None = None, epochs: int | None = None, lr: float | None = None, seed: int | None = 0,
           init: str = "auto", dtype: str = "float64", scale: float | None = None, standardize: bool = False,
           validation=None, feature_names=None, target_name: str = "y", classes=None,
           progress: bool | None = None, rows=None, backend: str | None = None,
-          target_scaling: bool = True, l2: float | None = None) -> Model:
+          target_scaling: bool = True, l2: float | None = None, optimizer=None) -> Model:
     """Train ``spec`` on all rows of ``X`` (n_samples, n_features), ``y`` (n_samples,) or (n_samples, n_outputs).
 
     Per-sample SGD (``per_sample=True, iterations=N``: N steps, each on one random row) runs a numba
@@ -160,8 +161,12 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
     With an identity output (regression), the targets are standardised for training (``target_scaling=False``
     opts out) and the output layer is rescaled afterwards, so that the model, its predictions and its exports are
     in the target's own units; so is the loss history, for squared error on one output.  ``l2`` is weight decay
-    (λ·Σ‖W‖² added to the batch cost, derived like the rest).
+    (λ·Σ‖W‖² added to the batch cost, derived like the rest).  ``optimizer``: sgd (the default), momentum,
+    nesterov, rmsprop, adam or adamw, or an :class:`~symbackprop.optimizers.Optimizer` with its hyperparameters
+    (mini-batches on the numpy backend); ``lr`` defaults to the optimizer's (0.05 for SGD, 1e-3 for Adam).
     """
+    optimizer = get_optimizer(optimizer)
+    lr = optimizer.default_lr if lr is None else lr
     network = parse_spec(spec, cost)
     network = network if l2 is None else network.with_l2(l2)
     if dtype not in ("float32", "float64"):
@@ -179,6 +184,9 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
     if per_sample and backend != "numba":
         raise SymbackpropError(f"per-sample SGD runs on the numba backend; the {backend} backend trains "
                                "mini-batches (give a batch size or epochs)")
+    if optimizer.name != "sgd" and (per_sample or backend != "numpy"):
+        raise SymbackpropError(f"--optimizer {optimizer.name} trains mini-batches on the numpy backend (so far): give "
+                               "--batch-size or --epochs" + (f", not --backend {backend}" if not per_sample else ""))
     if backend in ("jax", "torch"):
         require(backend)
     if network.has_images and (per_sample or backend == "numba"):
@@ -247,6 +255,8 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
             else:
                 params = {k: v.astype(dtype) for k, v in params.items()}
                 stepper = batch if backend == "numpy" else _NumbaSteps(network)
+                if optimizer.name != "sgd":
+                    stepper = _OptimizerSteps(network, optimizer, params)
                 if network.has_images:  # steps of MBs of arrays: reused, not faulted in again each step
                     keep_freed_memory()
                 history = _mini_batch(evaluate, stepper, params, Xt.astype(dtype), Y.astype(dtype), n_epochs, size,
@@ -286,6 +296,19 @@ def _per_sample(network, batch, params, Xt, Y, steps, lr, rng, val, progress) ->
     _check_finite(dict(zip(network.shapes(), arrays)), f"step {steps}", lr)
     params.update(zip(network.shapes(), arrays))
     return history
+
+
+class _OptimizerSteps:
+    """The generated ``optimizer_step`` (forward, derived gradients, update) and the optimizer's state."""
+
+    def __init__(self, network, optimizer, params):
+        self.module = optimizer_module(network, optimizer)
+        self.forward = self.module.forward
+        self.state = {"t": 0, **{state_key(k, q.name): np.zeros_like(params[q.name]) for q in network.params
+                                 if not q.state for k in optimizer.state}}
+
+    def sgd_step(self, params, X, Y, lr):
+        return self.module.optimizer_step(params, self.state, X, Y, lr)
 
 
 class _NumbaSteps:

@@ -10,6 +10,7 @@ import numpy as np
 from .data import Dataset, encode_targets, is_number, read_csv, split
 from .errors import DataError, SymbackpropError
 from .model import Model
+from .optimizers import get_optimizer
 from .spec import parse_spec
 from .train import train
 
@@ -36,9 +37,9 @@ def check_options(lr=None, iterations=None, epochs=None, batch_size=None, test_s
 
 
 def train_dataset(ds: Dataset, net: str, cost: str | None = None, *, scale=None, standardize=False,
-                  per_sample=None, batch_size=None, iterations=None, epochs=None, lr=0.05, seed=0,
+                  per_sample=None, batch_size=None, iterations=None, epochs=None, lr=None, seed=0,
                   test_size=1 / 3, progress=None, backend=None, dtype="float64",
-                  target_scaling=True, l2=None, test: Dataset | None = None) -> TrainResult:
+                  target_scaling=True, l2=None, test: Dataset | None = None, optimizer=None) -> TrainResult:
     """Split ``ds`` with the seed, train on the train part, score both parts into ``model.metrics``; with ``test``
     (another file's rows), train on every row of ``ds`` and test on those."""
     check_options(lr, iterations, epochs, batch_size, test_size, scale)
@@ -61,13 +62,15 @@ def train_dataset(ds: Dataset, net: str, cost: str | None = None, *, scale=None,
                   batch_size=batch_size, epochs=epochs, lr=lr, seed=seed, scale=scale, standardize=standardize,
                   validation=(held.X, held.y, te), feature_names=ds.feature_names,
                   target_name=ds.target_name, classes=classes, progress=progress, backend=backend, dtype=dtype,
-                  target_scaling=target_scaling, l2=l2)
+                  target_scaling=target_scaling, l2=l2, optimizer=optimizer)
     metrics = {f"train {k}": v for k, v in model.score(ds.X[tr], ds.y[tr]).items()}
     if len(te):  # --test-size 0 trains on every row and has no test metrics
         metrics.update({f"test {k}": v for k, v in model.score(held.X[te], held.y[te]).items()})
     model.metrics = metrics
+    opt = get_optimizer(optimizer)
     method = (f"per-sample SGD, {iterations or 100_000} steps" if per_sample
-              else f"mini-batch SGD, batch size {batch_size or 32}, {epochs or 100} epochs")
+              else f"mini-batch {'SGD' if opt.name == 'sgd' else opt.summary()}, batch size {batch_size or 32}, "
+                   f"{epochs or 100} epochs")
     if "device" in model.history:
         method += f", {model.history['device']}"
     return TrainResult(model, len(tr), len(te), method)

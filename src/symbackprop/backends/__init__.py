@@ -147,6 +147,14 @@ def numpy_module(derivation_or_network):
     return loader.from_source(*_sources(network, "numpy"))
 
 
+@lru_cache(maxsize=64)
+def optimizer_module(network, optimizer):
+    """The NumPy batch module of a network with ``optimizer_step``: its forward pass, derived gradients and the
+    optimizer's update in one generated function."""
+    program = program_of(network)
+    return loader.from_source(numpy_code.module_source(program) + numpy_code.optimizer_source(program, optimizer))
+
+
 def per_sample_module(derivation_or_network):
     """The numba per-sample module: from memory, else the verified disk cache, else written and compiled."""
     network = getattr(derivation_or_network, "network", derivation_or_network)

@@ -1,0 +1,109 @@
+"""Optimizers as update equations printed into the training step (issue 23 in part; issue 22's Adam loop):
+each equals torch.optim on the same gradients, trains through the CLI, and refuses bad options in one line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from symbackprop import parse_spec, train
+from symbackprop.backends import numpy_module, optimizer_module
+from symbackprop.draws import random_problem
+from symbackprop.errors import SymbackpropError
+from symbackprop.optimizers import get_optimizer, state_key
+
+SPEC = "3-4:layernorm:tanh-2:softmax"  # weights, biases and norm parameters (AdamW decays the weights only)
+
+
+def torch_optimizer(torch, name, tensors, network, lr):
+    weights = [tensors[q.name] for q in network.params if q.penalised]
+    others = [tensors[q.name] for q in network.params if not q.penalised]
+    if name == "sgd":
+        return torch.optim.SGD(list(tensors.values()), lr=lr)
+    if name in ("momentum", "nesterov"):
+        return torch.optim.SGD(list(tensors.values()), lr=lr, momentum=0.9, nesterov=name == "nesterov")
+    if name == "rmsprop":
+        return torch.optim.RMSprop(list(tensors.values()), lr=lr, alpha=0.99, eps=1e-8)
+    if name == "adam":
+        return torch.optim.Adam(list(tensors.values()), lr=lr, betas=(0.9, 0.999), eps=1e-8)
+    return torch.optim.AdamW([{"params": weights, "weight_decay": 0.01}, {"params": others, "weight_decay": 0.0}],
+                             lr=lr, betas=(0.9, 0.999), eps=1e-8)
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"])
+def test_each_optimizer_equals_torch_optim_over_twenty_steps(name):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (the test extra has it)")
+    network = parse_spec(SPEC, "cross_entropy")
+    optimizer = get_optimizer(name)
+    lr = 0.05 if name in ("sgd", "momentum", "nesterov") else 0.01
+    rng = np.random.default_rng(3)
+    params, _, _ = random_problem(network, rng, 1)
+    batches = [random_problem(network, rng, 6)[1:] for _ in range(20)]
+    tensors = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()}
+    reference = torch_optimizer(torch, name, tensors, network, lr)
+    gradients = numpy_module(network).gradients
+    ours = {k: v.copy() for k, v in params.items()}
+    state = {"t": 0, **{state_key(k, q.name): np.zeros_like(params[q.name]) for q in network.params
+                        for k in optimizer.state}}
+    module = optimizer_module(network, optimizer)
+    for X, Y in batches:
+        cost = module.optimizer_step(ours, state, X, Y, lr)
+        want_cost, grads = gradients({k: t.detach().numpy() for k, t in tensors.items()}, X, Y)
+        assert cost == pytest.approx(want_cost, rel=1e-9)
+        for k, t in tensors.items():
+            t.grad = torch.tensor(grads[k])
+        reference.step()
+    assert state["t"] == 20
+    for k, t in tensors.items():
+        np.testing.assert_allclose(ours[k], t.detach().numpy(), rtol=1e-9, atol=1e-12, err_msg=f"{name} {k}")
+    assert any(not np.allclose(ours[k], params[k]) for k in params)
+
+
+def test_adam_trains_digits_through_the_cli(run_cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run_cli("data", "digits")
+    code, out, err = run_cli("train", "digits.csv", "--net", "64-32:relu-10:softmax", "--scale", "16",
+                             "--batch-size", "32", "--epochs", "15", "--optimizer", "adam", "--betas", "0.9,0.99")
+    assert code == 0, err
+    assert "mini-batch adam (beta1 0.9, beta2 0.99, epsilon 1e-08), batch size 32, 15 epochs, learning rate " \
+           "0.001" in out
+    assert float(out.strip().splitlines()[-1].split(":")[1]) >= 0.93
+
+
+def test_derive_shows_the_update_equations(run_cli):
+    code, out, _ = run_cli("derive", "3-2:relu-1:logistic", "--optimizer", "adam")
+    assert code == 0
+    assert "m_P ← beta1*m_P + g*(1 - beta1)" in out and "v_P ← beta2*v_P + g**2*(1 - beta2)" in out
+    assert "P ← P - lr*m_P/((1 - beta1**t)*(epsilon + sqrt(v_P/(1 - beta2**t))))" in out
+    code, out, _ = run_cli("derive", "3-2:relu-1:logistic", "--optimizer", "momentum")
+    assert "b_P ← b_P*mu + g" in out and "P ← P - b_P*lr" in out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--optimizer", "adm"], "unknown optimizer 'adm'; did you mean 'adam'?"),
+    (["--optimizer", "adam", "--betas", "1,0.9"], "--betas must be two numbers in [0, 1)"),
+    (["--optimizer", "adam", "--betas", "0.9"], "two numbers separated by a comma"),
+    (["--optimizer", "adam", "--momentum", "0.9"], "--momentum is for momentum, nesterov, not adam"),
+    (["--optimizer", "sgd", "--weight-decay", "0.1"], "--weight-decay is for adamw, not sgd"),
+    (["--optimizer", "adam", "--eps", "0"], "--eps must be a number of at least 0, above 0"),
+    (["--optimizer", "rmsprop", "--alpha", "1"], "--alpha must be a number of at least 0 (and below 1)"),
+    (["--optimizer", "momentum", "--momentum", "-1"], "--momentum must be a number of at least 0"),
+    (["--optimizer", "adam"], "--optimizer adam trains mini-batches on the numpy backend (so far): give --batch-size"),
+    (["--optimizer", "adam", "--epochs", "1", "--backend", "jax"], "not --backend jax"),
+])
+def test_bad_optimizer_options_get_one_line(run_cli, tmp_path, argv, message):
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,b,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(20)))
+    code, out, err = run_cli("train", csv, "--net", "2-3:relu-1:logistic", *argv)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_the_python_api_takes_an_optimizer_with_its_values():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    model = train("2-4:tanh-1:logistic", X, y, "binary_cross_entropy", batch_size=10, epochs=40,
+                  optimizer=get_optimizer("adamw").with_values(weight_decay=0.1), lr=0.05)
+    assert (model.predict(X) == y).mean() >= 0.9
+    with pytest.raises(SymbackpropError, match="--weight-decay must be a number"):
+        get_optimizer("adamw").with_values(weight_decay=float("nan"))
