@@ -88,14 +88,31 @@ def test_derive_shows_the_update_equations(run_cli):
     (["--optimizer", "adam", "--eps", "0"], "--eps must be a number of at least 0, above 0"),
     (["--optimizer", "rmsprop", "--alpha", "1"], "--alpha must be a number of at least 0 (and below 1)"),
     (["--optimizer", "momentum", "--momentum", "-1"], "--momentum must be a number of at least 0"),
-    (["--optimizer", "adam"], "--optimizer adam trains mini-batches on the numpy backend (so far): give --batch-size"),
-    (["--optimizer", "adam", "--epochs", "1", "--backend", "jax"], "not --backend jax"),
+    (["--optimizer", "adam"], "--optimizer adam trains mini-batches on the numpy, jax or torch backend (so far): "
+                              "give --batch-size"),
+    (["--optimizer", "adam", "--epochs", "1", "--backend", "numba"], "not --backend numba"),
 ])
 def test_bad_optimizer_options_get_one_line(run_cli, tmp_path, argv, message):
     csv = tmp_path / "d.csv"
     csv.write_text("a,b,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(20)))
     code, out, err = run_cli("train", csv, "--net", "2-3:relu-1:logistic", *argv)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("name", ["momentum", "adam", "adamw"])
+def test_every_backend_trains_alike_with_an_optimizer(name):
+    """The same seed: the same weights after training with the optimizer on NumPy, JAX and PyTorch (float64)."""
+    pytest.importorskip("jax", reason="JAX is not installed (the test extra has it)")
+    pytest.importorskip("torch", reason="PyTorch is not installed (the test extra has it)")
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(90, 4))
+    y = (X[:, 0] - X[:, 2] > 0).astype(int) + (X[:, 1] > 0.5)
+    runs = {b: train("4-6:layernorm:tanh-3:softmax", X, y, batch_size=16, epochs=6, optimizer=name, lr=0.01,
+                     seed=4, backend=b) for b in ("numpy", "jax", "torch")}
+    for b, model in runs.items():
+        for k, v in runs["numpy"].params.items():
+            np.testing.assert_allclose(model.params[k], v, rtol=1e-8, atol=1e-10, err_msg=f"{name} {b} {k}")
+    assert runs["jax"].history["train"][-1] < runs["jax"].history["train"][0]
 
 
 def test_the_python_api_takes_an_optimizer_with_its_values():

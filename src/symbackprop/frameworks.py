@@ -12,10 +12,11 @@ from functools import lru_cache
 
 import numpy as np
 
-from .backends import framework_module, x64
+from .backends import framework_module, optimizer_module, x64
 from .draws import masks_of
 from .errors import DivergedError
 from .layers.batchnorm import running_updates
+from .optimizers import get_optimizer, state_key
 
 
 def describe_jax() -> tuple[list, str]:
@@ -37,8 +38,14 @@ def _diverged(costs: list[float], lr: float) -> None:
 ORDER_INTS = 1 << 24  # the sample orders of at most this many epochs' samples go to the device in one call
 
 
+def initial_state(network, optimizer, params, zeros) -> dict:
+    """The optimizer's state: the step count and each learned parameter's variables at 0 (``zeros(array)``)."""
+    return {"t": 0, **{state_key(k, q.name): zeros(params[q.name]) for q in network.params if not q.state
+                       for k in optimizer.state}}
+
+
 @lru_cache(maxsize=32)
-def _jax_epochs(network, m: int, size: int, lr: float, dtype: str, n_devices: int):
+def _jax_epochs(network, m: int, size: int, lr: float, dtype: str, n_devices: int, optimizer):
     """Epochs of mini-batch SGD as one jitted function ``(params, X, Y, orders, X_test, Y_test) -> (params,
     train costs, test costs)``: a ``lax.scan`` over the epochs (one row of ``orders`` each) of a ``lax.scan`` over
     the full batches, then the rest; each batch split across the devices where it divides evenly (its gradient
@@ -50,16 +57,22 @@ def _jax_epochs(network, m: int, size: int, lr: float, dtype: str, n_devices: in
     from jax.sharding import PartitionSpec as P
 
     mod = framework_module(network, "jax")
+    stepper = optimizer_module(network, optimizer, "jax") if optimizer.name != "sgd" else None
     evaluate = framework_module(network.eval(), "jax")  # the test curve: without dropout
     update = running_updates(network)
 
-    def step(p, drawn, xb, yb, count):
-        """One SGD step; with batchnorm, its running statistics from this batch's first."""
+    def step(carry, drawn, xb, yb, count):
+        """One step (SGD, or the optimizer's with its state); with batchnorm, its running statistics from this
+        batch's first."""
+        p, s = carry
         inputs = {**p, **drawn}
         if update is not None:
             p = {**p, **update(p, mod.forward(inputs, xb), count)}
-        new, c = mod.sgd_step(inputs, xb, yb, lr)
-        return {**p, **new}, c
+        if stepper is None:
+            new, c = mod.sgd_step(inputs, xb, yb, lr)
+        else:
+            new, s, c = stepper.optimizer_step(inputs, s, xb, yb, lr)
+        return ({**p, **new}, s), c
     full, rest = divmod(m, size)
     mesh = Mesh(np.array(jax.local_devices()[:n_devices]), ("batch",))
     split = NamedSharding(mesh, P(None, "batch")) if n_devices > 1 and size % n_devices == 0 else None
@@ -81,7 +94,7 @@ def _jax_epochs(network, m: int, size: int, lr: float, dtype: str, n_devices: in
             if rest:
                 p, c = step(p, drawn_rest, X[order[full * size:]].T, T[order[full * size:]].T, rest)
                 total = total + c * rest
-            test = evaluate.cost(p, Xv, Tv) if Xv is not None else total
+            test = evaluate.cost(p[0], Xv, Tv) if Xv is not None else total
             return p, (total / m, test)
 
         p, (train, test) = jax.lax.scan(epoch, p, (orders, masks, rest_masks))
@@ -91,14 +104,15 @@ def _jax_epochs(network, m: int, size: int, lr: float, dtype: str, n_devices: in
     return jax.jit(epochs), NamedSharding(mesh, P()) if n_devices > 1 else None
 
 
-def train_jax(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype) -> tuple[dict, dict]:
+def train_jax(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype, optimizer=None) -> tuple[dict, dict]:
     """(trained params, history): whole epochs in one jitted call, on every local device."""
     import jax
 
     devices, where = describe_jax()
     m = Xt.shape[1]
+    optimizer = get_optimizer(optimizer)
     with x64(dtype == "float64"):
-        run, everywhere = _jax_epochs(network, m, size, float(lr), dtype, len(devices))
+        run, everywhere = _jax_epochs(network, m, size, float(lr), dtype, len(devices), optimizer)
         masks = masks_of(network, dtype)
         units = sum(width for _, (width, _) in network.masks)
         per_call = max(1, min(epochs, ORDER_INTS // (m * (1 + units))))  # orders and masks of these epochs
@@ -119,7 +133,8 @@ def train_jax(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype) ->
             return np.stack(perms).astype(np.int32), stack(drawn), stack(drawn_rest)
 
         # converted on the host by NumPy, then one transfer of everything; samples as rows on the device
-        host = ({k: np.ascontiguousarray(v, dtype) for k, v in params.items()}, np.ascontiguousarray(Xt.T, dtype),
+        weights = {k: np.ascontiguousarray(v, dtype) for k, v in params.items()}
+        host = ((weights, initial_state(network, optimizer, weights, np.zeros_like)), np.ascontiguousarray(Xt.T, dtype),
                 np.ascontiguousarray(Y.T, dtype), tuple(np.ascontiguousarray(a, dtype) for a in val or ()),
                 orders(min(per_call, epochs)))
         state, X, T, val_dev, (order, drawn, drawn_rest) = jax.device_put(host, everywhere)
@@ -132,7 +147,7 @@ def train_jax(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype) ->
             state, train, test = run(state, X, T, order, drawn, drawn_rest, Xv, Tv)
             parts.append((train, test))  # kept on the device: no wait for the epochs to end
             bar.update(count)
-        state, parts = jax.device_get((state, parts))  # one transfer back
+        (state, _), parts = jax.device_get((state, parts))  # one transfer back
         history = {"unit": "epoch", "device": where, "train": [float(c) for tr, _ in parts for c in tr],
                    "test": [float(c) for _, te in parts for c in te] if val else []}
         _diverged(history["train"], lr)
@@ -147,15 +162,16 @@ def describe_torch(device=None) -> tuple[object, str]:
                                                   if device.type == "cuda" else "")
 
 
-def train_torch(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype) -> tuple[dict, dict]:
+def train_torch(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype, optimizer=None) -> tuple[dict, dict]:
     """(trained params, history): the derived gradients over tensors, updated in place, batch by batch."""
     import torch
 
     device, where = describe_torch()
     mod = framework_module(network, "torch")
+    optimizer = get_optimizer(optimizer)
+    stepper = optimizer_module(network, optimizer, "torch") if optimizer.name != "sgd" else None
     evaluate = framework_module(network.eval(), "torch")
     masks = masks_of(network, dtype)
-    update = running_updates(network)
     update = running_updates(network)
     kind = getattr(torch, dtype)
 
@@ -165,6 +181,7 @@ def train_torch(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype) 
     # samples as rows on the device: a batch is a gather of whole rows (contiguous), then a transposed view
     X, T = tensor(Xt.T), tensor(Y.T)
     state = {k: tensor(v).clone() for k, v in params.items()}
+    moments = initial_state(network, optimizer, state, torch.zeros_like)
     val_dev = tuple(tensor(a) for a in val) if val else None
     m = Xt.shape[1]
     train_costs, test_costs = [], []
@@ -178,7 +195,10 @@ def train_torch(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype) 
             if update is not None:  # batchnorm's running statistics, from this batch's (before the step)
                 with torch.no_grad():
                     state.update(update(state, mod.forward(inputs, Xb), len(idx)))
-            total += mod.sgd_step(inputs, Xb, T[idx].T, lr) * len(idx)
+            if stepper is None:
+                total += mod.sgd_step(inputs, Xb, T[idx].T, lr) * len(idx)
+            else:
+                total += stepper.optimizer_step(inputs, moments, Xb, T[idx].T, lr) * len(idx)
         train_costs.append(total / m)
         if val_dev is not None:
             with torch.no_grad():

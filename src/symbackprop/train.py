@@ -16,10 +16,10 @@ from .backends.loader import seal
 from .data import Scaling, encode_targets
 from .draws import masks_of
 from .errors import DataError, DivergedError, SymbackpropError
-from .frameworks import train_jax, train_torch
+from .frameworks import initial_state, train_jax, train_torch
 from .layers.batchnorm import running_updates
 from .model import Model
-from .optimizers import get_optimizer, state_key
+from .optimizers import get_optimizer
 from .registry import BACKENDS
 from .resources import require_parameters
 from .spec import Network, parse_spec
@@ -184,9 +184,10 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
     if per_sample and backend != "numba":
         raise SymbackpropError(f"per-sample SGD runs on the numba backend; the {backend} backend trains "
                                "mini-batches (give a batch size or epochs)")
-    if optimizer.name != "sgd" and (per_sample or backend != "numpy"):
-        raise SymbackpropError(f"--optimizer {optimizer.name} trains mini-batches on the numpy backend (so far): give "
-                               "--batch-size or --epochs" + (f", not --backend {backend}" if not per_sample else ""))
+    if optimizer.name != "sgd" and (per_sample or backend == "numba"):
+        raise SymbackpropError(f"--optimizer {optimizer.name} trains mini-batches on the numpy, jax or torch backend "
+                               "(so far): give --batch-size or --epochs" + (", not --backend numba" if not per_sample
+                                                                            else ""))
     if backend in ("jax", "torch"):
         require(backend)
     if network.has_images and (per_sample or backend == "numba"):
@@ -251,7 +252,7 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
         with _progress(n_epochs, progress, "epoch") as bar:
             if backend in ("jax", "torch"):
                 run = train_jax if backend == "jax" else train_torch
-                params, history = run(network, params, Xt, Y, n_epochs, size, lr, rng, val, bar, dtype)
+                params, history = run(network, params, Xt, Y, n_epochs, size, lr, rng, val, bar, dtype, optimizer)
             else:
                 params = {k: v.astype(dtype) for k, v in params.items()}
                 stepper = batch if backend == "numpy" else _NumbaSteps(network)
@@ -304,8 +305,7 @@ class _OptimizerSteps:
     def __init__(self, network, optimizer, params):
         self.module = optimizer_module(network, optimizer)
         self.forward = self.module.forward
-        self.state = {"t": 0, **{state_key(k, q.name): np.zeros_like(params[q.name]) for q in network.params
-                                 if not q.state for k in optimizer.state}}
+        self.state = initial_state(network, optimizer, params, np.zeros_like)
 
     def sgd_step(self, params, X, Y, lr):
         return self.module.optimizer_step(params, self.state, X, Y, lr)

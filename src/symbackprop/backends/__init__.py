@@ -11,7 +11,8 @@ import numpy as np
 
 from ..errors import SymbackpropError
 from ..registry import BACKENDS
-from . import jax_code, loader, numba_code, numpy_code, rows, torch_code
+from . import jax_code, loader, numba_code, numpy_code, rows, torch_code, updates
+from .arrays import TORCH
 
 _WARNED: list[bool] = []
 
@@ -148,11 +149,19 @@ def numpy_module(derivation_or_network):
 
 
 @lru_cache(maxsize=64)
-def optimizer_module(network, optimizer):
-    """The NumPy batch module of a network with ``optimizer_step``: its forward pass, derived gradients and the
-    optimizer's update in one generated function."""
+def optimizer_module(network, optimizer, framework: str = "numpy"):
+    """The generated module of a network (NumPy, JAX or PyTorch) with ``optimizer_step``: the forward pass, the
+    derived gradients and the optimizer's update in one generated function."""
     program = program_of(network)
-    return loader.from_source(numpy_code.module_source(program) + numpy_code.optimizer_source(program, optimizer))
+    if framework == "jax":
+        require("jax")
+        source = _sources(network, "jax")[0] + updates.functional_source(program, optimizer)
+    elif framework == "torch":
+        require("torch")
+        source = _sources(network, "torch")[0] + updates.in_place_source(program, optimizer, TORCH)
+    else:
+        source = _sources(network, "numpy")[0] + updates.in_place_source(program, optimizer)
+    return loader.from_source(source)
 
 
 def per_sample_module(derivation_or_network):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sympy as sp
-
 from .. import __version__
 from .. import matexpr as mx
 from ..program import Program
@@ -70,43 +68,3 @@ def {prefix}trace(params, X, Y):
     return {{{values}}}
 '''
 
-
-def optimizer_source(program: Program, optimizer) -> str:
-    """``optimizer_step(params, state, X, Y, lr)``: the batch's forward pass and derived gradients, then the
-    optimizer's update of every learned parameter, in place on ``params`` and ``state`` (``state["t"]``: the steps
-    taken; ``state["m_W1"]``, ...: its variables, 0 to start).  Returns the mean cost before the step."""
-    from ..optimizers import g, lr, p, state_key, t
-
-    printer = NUMPY.printer()
-    unpack, batch = unpack_lines(program), batch_lines(program)
-    grads = {q.name: program.gradient(q) for q in program.params}
-    train = _lines(program, program.needed([program.cost] + [s.key for s in grads.values()]))
-    out = []
-    for q in (q for q in program.params if not q.state):
-        name = q.name
-        names = {p: sp.Symbol(name), g: sp.Symbol(f"g_{name}"), t: sp.Symbol("t"), lr: sp.Symbol("lr")}
-        names.update({sp.Symbol(k, real=True): sp.Symbol(state_key(k, name)) for k in optimizer.state})
-        out.append(f"    g_{name} = {grads[name].lhs} / m  # the mean gradient of {name}")
-        out += [f'    {state_key(k, name)} = state["{state_key(k, name)}"]' for k in optimizer.state]
-        shown = dict(optimizer.equations(q.penalised))
-        for target, expr in optimizer.numeric(q.penalised):
-            code = printer.doprint(expr.xreplace(names))
-            out.append(f"    # {names[target]} ← {shown[target].xreplace(names)}")
-            if target == p:
-                out.append(f"    {name}[...] = {code}")
-            else:
-                out.append(f'    {names[target]} = state["{names[target]}"] = {code}')
-    nl = "\n"
-    return f'''
-
-def optimizer_step(params, state, X, Y, lr):
-    """One step of {optimizer.summary()} on the batch (X, Y), in place on params and state; the mean cost before it.
-
-    state["t"] counts the steps; state["m_W1"], ... are the optimizer's variables (0 to start)."""
-{unpack}
-{batch}
-{nl.join(train)}
-    t = state["t"] = state["t"] + 1
-{nl.join(out)}
-    return C / m
-'''
