@@ -38,7 +38,7 @@ def test_binary_proba_has_two_columns_score_is_a_float_and_repr_is_one_line():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(120, 3))
     y = np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")
-    clf = SymbackpropClassifier(hidden="", epochs=100).fit(X, y)
+    clf = SymbackpropClassifier(hidden="").fit(X, y)  # Adam, 200 epochs: the defaults
     proba = clf.predict_proba(X)
     assert proba.shape == (120, 2) and np.allclose(proba.sum(axis=1), 1)
     assert list(clf.classes_) == ["no", "yes"] and isinstance(clf.score(X, y), float) and clf.score(X, y) > 0.9

@@ -3,8 +3,9 @@
 The hidden layers are a spec fragment (``hidden="16:relu"``, ``"32:tanh-16:relu"`` or ``""`` for none); the input
 layer comes from the data and the output layer from the task: one logistic unit with binary cross-entropy for two
 classes, a softmax with cross-entropy for more, identity units with squared error for a regression (whose targets
-are standardised for training, as ``symbackprop train`` does).  Training is mini-batch SGD, seeded by
-``random_state``.  The fitted network is ``model_`` (a :class:`symbackprop.Model`) and its derivation
+are standardised for training, as ``symbackprop train`` does).  Training is mini-batch Adam by default (as
+scikit-learn's ``MLPClassifier``; ``optimizer=`` sgd, momentum, nesterov, rmsprop, adam or adamw, ``lr=None`` the
+optimizer's default), seeded by ``random_state``.  The fitted network is ``model_`` (a :class:`symbackprop.Model`) and its derivation
 ``derivation_``.  Needs scikit-learn.
 """
 
@@ -20,12 +21,13 @@ from .errors import SymbackpropError
 
 
 class _Symbackprop(BaseEstimator):
-    def __init__(self, hidden: str = "16:relu", batch_size: int = 32, epochs: int = 200, lr: float = 0.05,
-                 standardize: bool = True, random_state=0, backend: str | None = None):
+    def __init__(self, hidden: str = "16:relu", batch_size: int = 32, epochs: int = 200, lr: float | None = None,
+                 standardize: bool = True, random_state=0, backend: str | None = None, optimizer: str = "adam"):
         self.hidden = hidden
         self.batch_size = batch_size
         self.epochs = epochs
         self.lr = lr
+        self.optimizer = optimizer
         self.standardize = standardize
         self.random_state = random_state
         self.backend = backend
@@ -42,8 +44,9 @@ class _Symbackprop(BaseEstimator):
         spec = self._spec(X.shape[1], output)
         try:
             self.model_ = train(spec, X, targets, cost, batch_size=int(self.batch_size), epochs=int(self.epochs),
-                                lr=float(self.lr), seed=seed, standardize=bool(self.standardize), progress=False,
-                                backend=self.backend)
+                                lr=None if self.lr is None else float(self.lr), seed=seed,
+                                standardize=bool(self.standardize), progress=False, backend=self.backend,
+                                optimizer=self.optimizer)
         except SymbackpropError as err:
             raise ValueError(str(err)) from None
         return self
