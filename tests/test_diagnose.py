@@ -138,3 +138,32 @@ def test_a_course_style_mistake_is_named_in_our_terms():
     assert diagnoses["W1"] == "your dC_dW1 equals the chain without dA1_dZ1"
     assert report.notes[0].startswith("layout: rows")
     assert check_backprop("4-10:relu-3:softmax", course.loss).ok
+
+
+HALF = '''
+import numpy as np
+
+
+def backprop(params, X, Y):
+    """The textbook's 3-3-1 network with the cost 1/2 (A - Y)^2: dC/dA = A - Y, no factor 2."""
+    W1, B1, W2, B2 = params["W1"], params["B1"], params["W2"], params["B2"]
+    m = X.shape[1]
+    Z1 = W1 @ X + B1
+    A1 = np.maximum(Z1, 0)
+    A2 = 1 / (1 + np.exp(-(W2 @ A1 + B2)))
+    dZ2 = (A2 - Y) * A2 * (1 - A2)
+    dZ1 = (W2.T @ dZ2) * (Z1 > 0)
+    return {"W1": dZ1 @ X.T / m, "B1": dZ1.sum(axis=1, keepdims=True) / m,
+            "W2": dZ2 @ A1.T / m, "B2": dZ2.sum(axis=1, keepdims=True) / m}
+'''
+
+
+def test_a_half_squared_error_backprop_passes_with_that_cost_and_the_factor_2_names_it(run_cli, tmp_path):
+    """Issue 20, in part: a correct network with the ½‖a − y‖² cost passes with --cost half_squared_error; with
+    squared_error, the factor-2 diagnosis says to check with it."""
+    path = tmp_path / "half.py"
+    path.write_text(HALF)
+    code, out, err = run_cli("check", "3-3:relu-1:logistic", f"{path}:backprop", "--cost", "half_squared_error")
+    assert code == 0, out + err
+    code, out, _ = run_cli("check", "3-3:relu-1:logistic", f"{path}:backprop")
+    assert code != 0 and "a factor 2 is missing" in out and "--cost half_squared_error" in out

@@ -114,6 +114,9 @@ def register(cost: Cost) -> Cost:
 
 SQUARED_ERROR = register(Cost("squared_error", lambda av, yv: (av - yv) ** 2, aliases=("mse", "squared"),
                               description="C = sum_k (A_k - Y_k)^2"))
+HALF_SQUARED_ERROR = register(Cost("half_squared_error", lambda av, yv: (av - yv) ** 2 / 2,
+                                   aliases=("half_mse", "half_squared"),
+                                   description="C = 1/2 sum_k (A_k - Y_k)^2 (its derivative A - Y: no factor 2)"))
 BINARY_CROSS_ENTROPY = register(Cost(
     "binary_cross_entropy", lambda av, yv: -(yv * sp.log(av) + (1 - yv) * sp.log(1 - av)),
     fits=("logistic",), pairs_with="logistic", aliases=("bce", "log_loss"), targets="binary",

@@ -84,7 +84,8 @@ def diagnose(derivation, name: str, cases: list[Case]) -> str:
         ("has the wrong sign (the gradient is the cost's slope; the step is minus the learning rate times it)",
          lambda c: -c.want[name]),
         ("is half the correct value: a factor 2 is missing"
-         + (" (d(A − Y)²/dA = 2(A − Y))" if derivation.cost.name == "squared_error" else ""),
+         + (" (d(A − Y)²/dA = 2(A − Y); if your cost is ½‖A − Y‖², check with --cost half_squared_error)"
+            if derivation.cost.name == "squared_error" else ""),
          lambda c: c.want[name] / 2),
     ]
     if shape[0] > 1:

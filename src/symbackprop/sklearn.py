@@ -5,8 +5,8 @@ layer comes from the data and the output layer from the task: one logistic unit 
 classes, a softmax with cross-entropy for more, identity units with squared error for a regression (whose targets
 are standardised for training, as ``symbackprop train`` does).  Training is mini-batch Adam by default (as
 scikit-learn's ``MLPClassifier``; ``optimizer=`` sgd, momentum, nesterov, rmsprop, adam or adamw, ``lr=None`` the
-optimizer's default), seeded by ``random_state``.  The fitted network is ``model_`` (a :class:`symbackprop.Model`) and its derivation
-``derivation_``.  Needs scikit-learn.
+optimizer's default), seeded by ``random_state``.  The fitted network is ``model_`` (a
+:class:`symbackprop.Model`) and its derivation ``derivation_``.  Needs scikit-learn.
 """
 
 from __future__ import annotations
