@@ -124,3 +124,41 @@ def test_the_python_api_takes_an_optimizer_with_its_values():
     assert (model.predict(X) == y).mean() >= 0.9
     with pytest.raises(SymbackpropError, match="--weight-decay must be a number"):
         get_optimizer("adamw").with_values(weight_decay=float("nan"))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax", "torch"])
+def test_early_stopping_keeps_the_best_epochs_weights_on_every_backend(backend):
+    if backend != "numpy":
+        pytest.importorskip(backend, reason=f"{backend} is not installed (the test extra has it)")
+    from symbackprop.backends import numpy_module
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5))
+    y = X @ rng.normal(size=5) + rng.normal(size=200)
+    model = train("5-32:relu-1:identity", X[:150], y[:150], batch_size=16, epochs=300, lr=0.05, backend=backend,
+                  validation=(X[150:], y[150:]), early_stopping=10, seed=1)
+    h = model.history
+    assert h["stopped"] is not None and h["stopped"] - h["best_epoch"] == 10 and len(h["test"]) == h["stopped"]
+    assert h["test"][h["best_epoch"] - 1] == min(h["test"])
+    # the model's weights are the best epoch's: its validation loss is the minimum of the curve
+    cost = numpy_module(model.network).cost(model.params, X[150:].T, y[150:][None, :])
+    assert cost == pytest.approx(min(h["test"]), rel=1e-6)
+
+
+def test_early_stopping_through_the_cli_and_its_refusals(run_cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run_cli("data", "diabetes")
+    code, out, err = run_cli("train", "diabetes.csv", "--net", "10-32:relu-1:identity", "--standardize",
+                             "--batch-size", "32", "--epochs", "500", "--optimizer", "adam", "--early-stopping", "20",
+                             "--val-size", "0.2", "--seed", "0")
+    assert code == 0, err
+    assert "on 236 rows of diabetes.csv, tested on 147" in out and "stopped early after epoch " in out
+    assert float(out.strip().splitlines()[-1].split(":")[1]) >= 0.44  # LinearRegression: 0.496 on this split
+    for argv, message in ((["--early-stopping", "5", "--epochs", "3"], "--early-stopping and --val-size go together"),
+                          (["--early-stopping", "0", "--val-size", "0.2", "--epochs", "3"],
+                           "--early-stopping must be a whole number of epochs of at least 1"),
+                          (["--early-stopping", "5", "--val-size", "0.2"], "needs mini-batch training"),
+                          (["--early-stopping", "5", "--val-size", "1.5", "--epochs", "3"],
+                           "--val-size must be above 0 and below 1")):
+        code, out, err = run_cli("train", "diabetes.csv", "--net", "10-4:relu-1:identity", *argv)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (argv, err)

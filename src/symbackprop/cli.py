@@ -89,6 +89,11 @@ def _train_options(p) -> None:
     p.add_argument("--betas", type=_pair, metavar="B1,B2", help="adam and adamw's (default 0.9,0.999)")
     p.add_argument("--eps", type=float, metavar="E", help="adam, adamw and rmsprop's (default 1e-8)")
     p.add_argument("--alpha", type=float, metavar="A", help="rmsprop's smoothing (default 0.99)")
+    p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
+                   help="stop when the loss on the validation split has not improved for PATIENCE epochs, keeping "
+                        "the best epoch's weights (needs --val-size)")
+    p.add_argument("--val-size", type=float, metavar="F",
+                   help="share of the training rows held out as the validation split of --early-stopping")
     p.add_argument("--weight-decay", type=float, metavar="L",
                    help="adamw's decoupled decay of the weights (default 0.01); --l2 is the penalty in the cost")
     p.add_argument("--seed", type=int, default=1, help="seed for the split, initialisation and order")
@@ -155,12 +160,18 @@ def _cmd_train(args) -> int:
                        standardize=args.standardize, per_sample=per_sample, batch_size=args.batch_size,
                        iterations=args.iterations, epochs=args.epochs, lr=lr, seed=args.seed,
                        backend=args.backend, dtype=args.dtype,
-                       target_scaling=args.target_scaling, l2=args.l2, optimizer=optimizer)
+                       target_scaling=args.target_scaling, l2=args.l2, optimizer=optimizer,
+                       early_stopping=args.early_stopping, val_size=args.val_size)
     model = result.model
     print(f"trained {model.network.spec} ({model.network.cost.name}) on {result.n_train} rows of {args.data}, "
           + (f"tested on {result.n_test}" + (f" rows of {args.test}" if args.test else "") if result.n_test
              else "no test set (--test-size 0)")
           + f": {result.method}, learning rate {lr:g}")
+    if "best_epoch" in model.history:
+        stopped = model.history["stopped"]
+        print((f"stopped early after epoch {stopped}: " if stopped else "")
+              + f"the validation loss was lowest at epoch {model.history['best_epoch']} (the model keeps those "
+                "weights)")
     if args.plot:
         from .plot import loss_curve
 

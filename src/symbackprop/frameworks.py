@@ -38,6 +38,28 @@ def _diverged(costs: list[float], lr: float) -> None:
 ORDER_INTS = 1 << 24  # the sample orders of at most this many epochs' samples go to the device in one call
 
 
+class EarlyStop:
+    """Early stopping: called after each epoch with the validation loss, it keeps the weights of the best epoch
+    (``snapshot()`` copies them, only when the loss improves) and says stop once ``patience`` epochs pass without
+    an improvement."""
+
+    def __init__(self, patience: int):
+        self.patience, self.best, self.best_epoch, self.weights, self.stopped = patience, math.inf, 0, None, None
+
+    def __call__(self, epoch: int, loss: float, snapshot) -> bool:
+        if loss < self.best:
+            self.best, self.best_epoch, self.weights = loss, epoch, snapshot()
+        if epoch - self.best_epoch >= self.patience:
+            self.stopped = epoch
+            return True
+        return False
+
+    def restore(self, params: dict, history: dict) -> dict:
+        """The best epoch's weights (the last ones when no loss was finite), noted in ``history``."""
+        history.update(best_epoch=self.best_epoch, stopped=self.stopped)
+        return {**params, **self.weights} if self.weights is not None else params
+
+
 def initial_state(network, optimizer, params, zeros) -> dict:
     """The optimizer's state: the step count and each learned parameter's variables at 0 (``zeros(array)``)."""
     return {"t": 0, **{state_key(k, q.name): zeros(params[q.name]) for q in network.params if not q.state
@@ -104,7 +126,8 @@ def _jax_epochs(network, m: int, size: int, lr: float, dtype: str, n_devices: in
     return jax.jit(epochs), NamedSharding(mesh, P()) if n_devices > 1 else None
 
 
-def train_jax(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype, optimizer=None) -> tuple[dict, dict]:
+def train_jax(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype, optimizer=None,
+              stop=None) -> tuple[dict, dict]:
     """(trained params, history): whole epochs in one jitted call, on every local device."""
     import jax
 
@@ -116,6 +139,8 @@ def train_jax(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype, op
         masks = masks_of(network, dtype)
         units = sum(width for _, (width, _) in network.masks)
         per_call = max(1, min(epochs, ORDER_INTS // (m * (1 + units))))  # orders and masks of these epochs
+        if stop is not None:  # each epoch's validation loss is read before the next
+            per_call = 1
         full, rest = divmod(m, size)
 
         def orders(count):
@@ -147,6 +172,9 @@ def train_jax(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype, op
             state, train, test = run(state, X, T, order, drawn, drawn_rest, Xv, Tv)
             parts.append((train, test))  # kept on the device: no wait for the epochs to end
             bar.update(count)
+            if stop is not None and stop(start + 1, float(test[0]), lambda now=state: {
+                    k: np.asarray(v, dtype=float) for k, v in jax.device_get(now[0]).items()}):
+                break
         (state, _), parts = jax.device_get((state, parts))  # one transfer back
         history = {"unit": "epoch", "device": where, "train": [float(c) for tr, _ in parts for c in tr],
                    "test": [float(c) for _, te in parts for c in te] if val else []}
@@ -162,7 +190,8 @@ def describe_torch(device=None) -> tuple[object, str]:
                                                   if device.type == "cuda" else "")
 
 
-def train_torch(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype, optimizer=None) -> tuple[dict, dict]:
+def train_torch(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype, optimizer=None,
+                stop=None) -> tuple[dict, dict]:
     """(trained params, history): the derived gradients over tensors, updated in place, batch by batch."""
     import torch
 
@@ -185,7 +214,7 @@ def train_torch(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype, 
     val_dev = tuple(tensor(a) for a in val) if val else None
     m = Xt.shape[1]
     train_costs, test_costs = [], []
-    for _ in range(epochs):
+    for epoch in range(epochs):
         order = torch.as_tensor(rng.permutation(m), device=device)
         total = torch.zeros((), dtype=kind, device=device)
         for start in range(0, m, size):
@@ -204,6 +233,9 @@ def train_torch(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype, 
             with torch.no_grad():
                 test_costs.append(evaluate.cost(state, *val_dev))
         bar.update(1)
+        if stop is not None and stop(epoch + 1, float(test_costs[-1]), lambda: {
+                k: v.double().cpu().numpy().copy() for k, v in state.items()}):
+            break
     history = {"unit": "epoch", "device": where, "train": [float(c) for c in train_costs],
                "test": [float(c) for c in test_costs]}
     _diverged(history["train"], lr)

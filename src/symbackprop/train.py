@@ -16,7 +16,7 @@ from .backends.loader import seal
 from .data import Scaling, encode_targets
 from .draws import masks_of
 from .errors import DataError, DivergedError, SymbackpropError
-from .frameworks import initial_state, train_jax, train_torch
+from .frameworks import EarlyStop, initial_state, train_jax, train_torch
 from .layers.batchnorm import running_updates
 from .model import Model
 from .optimizers import get_optimizer
@@ -144,7 +144,8 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
           init: str = "auto", dtype: str = "float64", scale: float | None = None, standardize: bool = False,
           validation=None, feature_names=None, target_name: str = "y", classes=None,
           progress: bool | None = None, rows=None, backend: str | None = None,
-          target_scaling: bool = True, l2: float | None = None, optimizer=None) -> Model:
+          target_scaling: bool = True, l2: float | None = None, optimizer=None,
+          early_stopping: int | None = None) -> Model:
     """Train ``spec`` on all rows of ``X`` (n_samples, n_features), ``y`` (n_samples,) or (n_samples, n_outputs).
 
     Per-sample SGD (``per_sample=True, iterations=N``: N steps, each on one random row) runs a numba
@@ -163,7 +164,9 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
     in the target's own units; so is the loss history, for squared error on one output.  ``l2`` is weight decay
     (λ·Σ‖W‖² added to the batch cost, derived like the rest).  ``optimizer``: sgd (the default), momentum,
     nesterov, rmsprop, adam or adamw, or an :class:`~symbackprop.optimizers.Optimizer` with its hyperparameters
-    (mini-batches on the numpy backend); ``lr`` defaults to the optimizer's (0.05 for SGD, 1e-3 for Adam).
+    (mini-batches); ``lr`` defaults to the optimizer's (0.05 for SGD, 1e-3 for Adam).  ``early_stopping=N``
+    stops mini-batch training when the loss on ``validation`` has not improved for N epochs and keeps the weights
+    of its best epoch (``history["best_epoch"]``, ``history["stopped"]``).
     """
     optimizer = get_optimizer(optimizer)
     lr = optimizer.default_lr if lr is None else lr
@@ -184,6 +187,13 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
     if per_sample and backend != "numba":
         raise SymbackpropError(f"per-sample SGD runs on the numba backend; the {backend} backend trains "
                                "mini-batches (give a batch size or epochs)")
+    if early_stopping is not None and (isinstance(early_stopping, bool) or not isinstance(
+            early_stopping, (int, np.integer)) or early_stopping < 1):
+        raise SymbackpropError(f"--early-stopping must be a whole number of epochs of at least 1, not "
+                               f"{early_stopping!r}")
+    if early_stopping is not None and (per_sample or validation is None):
+        raise SymbackpropError("--early-stopping needs mini-batch training and a validation split: give "
+                               "--batch-size or --epochs, and --val-size (validation= in Python)")
     if optimizer.name != "sgd" and (per_sample or backend == "numba"):
         raise SymbackpropError(f"--optimizer {optimizer.name} trains mini-batches on the numpy, jax or torch backend "
                                "(so far): give --batch-size or --epochs" + (", not --backend numba" if not per_sample
@@ -249,10 +259,12 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
         size = 32 if batch_size is None else batch_size
         if n_epochs < 1 or size < 1:
             raise SymbackpropError("epochs and batch size must be at least 1")
+        stop = EarlyStop(early_stopping) if early_stopping else None
         with _progress(n_epochs, progress, "epoch") as bar:
             if backend in ("jax", "torch"):
                 run = train_jax if backend == "jax" else train_torch
-                params, history = run(network, params, Xt, Y, n_epochs, size, lr, rng, val, bar, dtype, optimizer)
+                params, history = run(network, params, Xt, Y, n_epochs, size, lr, rng, val, bar, dtype, optimizer,
+                                      stop)
             else:
                 params = {k: v.astype(dtype) for k, v in params.items()}
                 stepper = batch if backend == "numpy" else _NumbaSteps(network)
@@ -261,7 +273,9 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
                 if network.has_images:  # steps of MBs of arrays: reused, not faulted in again each step
                     keep_freed_memory()
                 history = _mini_batch(evaluate, stepper, params, Xt.astype(dtype), Y.astype(dtype), n_epochs, size,
-                                      lr, rng, val, bar, masks_of(network, dtype), running_updates(network))
+                                      lr, rng, val, bar, masks_of(network, dtype), running_updates(network), stop)
+        if stop is not None:
+            params = stop.restore(params, history)
     params = {k: np.asarray(v, dtype=float) for k, v in params.items()}
     _unscale_output(network, params, history, shift, spread)
     model = Model(network, params, scaling,
@@ -326,7 +340,7 @@ class _NumbaSteps:
         return c
 
 
-def _mini_batch(batch, stepper, params, Xt, Y, epochs, size, lr, rng, val, bar, masks, update) -> dict:
+def _mini_batch(batch, stepper, params, Xt, Y, epochs, size, lr, rng, val, bar, masks, update, stop=None) -> dict:
     m = Xt.shape[1]
     history = {"unit": "epoch", "train": [], "test": []}
     # overflow on the way to divergence is detected below and reported as such, not as a warning
@@ -350,4 +364,7 @@ def _mini_batch(batch, stepper, params, Xt, Y, epochs, size, lr, rng, val, bar, 
             if val is not None:
                 history["test"].append(mean_cost(batch, params, *val))
             bar.update(1)
+            if stop is not None and stop(epoch + 1, history["test"][-1], lambda: {k: v.copy() for k, v in
+                                                                                   params.items()}):
+                break
     return history

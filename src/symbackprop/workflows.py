@@ -39,7 +39,8 @@ def check_options(lr=None, iterations=None, epochs=None, batch_size=None, test_s
 def train_dataset(ds: Dataset, net: str, cost: str | None = None, *, scale=None, standardize=False,
                   per_sample=None, batch_size=None, iterations=None, epochs=None, lr=None, seed=0,
                   test_size=1 / 3, progress=None, backend=None, dtype="float64",
-                  target_scaling=True, l2=None, test: Dataset | None = None, optimizer=None) -> TrainResult:
+                  target_scaling=True, l2=None, test: Dataset | None = None, optimizer=None,
+                  early_stopping=None, val_size=None) -> TrainResult:
     """Split ``ds`` with the seed, train on the train part, score both parts into ``model.metrics``; with ``test``
     (another file's rows), train on every row of ``ds`` and test on those."""
     check_options(lr, iterations, epochs, batch_size, test_size, scale)
@@ -58,11 +59,20 @@ def train_dataset(ds: Dataset, net: str, cost: str | None = None, *, scale=None,
         te = np.arange(len(test.X))
     if per_sample is None:
         per_sample = batch_size is None and epochs is None
+    validation = (held.X, held.y, te)
+    if (early_stopping is None) != (val_size is None):
+        raise SymbackpropError("--early-stopping and --val-size go together: the validation split is held out of "
+                               "the training rows for early stopping")
+    if val_size is not None:
+        if not 0 < val_size < 1:
+            raise SymbackpropError(f"--val-size must be above 0 and below 1, not {val_size:g}")
+        fit, va = split(len(tr), val_size, seed)
+        tr, validation = tr[fit], (ds.X, ds.y, tr[va])
     model = train(network, ds.X, ds.y, per_sample=per_sample, iterations=iterations, rows=tr,
                   batch_size=batch_size, epochs=epochs, lr=lr, seed=seed, scale=scale, standardize=standardize,
-                  validation=(held.X, held.y, te), feature_names=ds.feature_names,
+                  validation=validation, feature_names=ds.feature_names,
                   target_name=ds.target_name, classes=classes, progress=progress, backend=backend, dtype=dtype,
-                  target_scaling=target_scaling, l2=l2, optimizer=optimizer)
+                  target_scaling=target_scaling, l2=l2, optimizer=optimizer, early_stopping=early_stopping)
     metrics = {f"train {k}": v for k, v in model.score(ds.X[tr], ds.y[tr]).items()}
     if len(te):  # --test-size 0 trains on every row and has no test metrics
         metrics.update({f"test {k}": v for k, v in model.score(held.X[te], held.y[te]).items()})
