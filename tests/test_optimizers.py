@@ -162,3 +162,60 @@ def test_early_stopping_through_the_cli_and_its_refusals(run_cli, tmp_path, monk
                            "--val-size must be above 0 and below 1")):
         code, out, err = run_cli("train", "diabetes.csv", "--net", "10-4:relu-1:identity", *argv)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (argv, err)
+
+
+@pytest.mark.parametrize("which", ["cosine", "step", "warmup", "clip"])
+def test_schedules_warmup_and_clipping_equal_torchs(which):
+    """Each printed into the step, equal over 20 steps to PyTorch's scheduler (stepped after each step) or
+    clip_grad_norm_ (before it), with Adam."""
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (the test extra has it)")
+    from symbackprop.optimizers import Schedule
+
+    network = parse_spec(SPEC, "cross_entropy")
+    schedules = {"cosine": Schedule("cosine", total=20), "step": Schedule("step", step_size=5, gamma=0.5),
+                 "warmup": Schedule(warmup=7), "clip": Schedule(clip_norm=0.05)}
+    optimizer = get_optimizer("adam").with_schedule(schedules[which])
+    rng = np.random.default_rng(5)
+    params, _, _ = random_problem(network, rng, 1)
+    batches = [random_problem(network, rng, 6)[1:] for _ in range(20)]
+    tensors = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()}
+    reference = torch.optim.Adam(list(tensors.values()), lr=0.02)
+    scheduler = {"cosine": lambda: torch.optim.lr_scheduler.CosineAnnealingLR(reference, T_max=20),
+                 "step": lambda: torch.optim.lr_scheduler.StepLR(reference, step_size=5, gamma=0.5),
+                 "warmup": lambda: torch.optim.lr_scheduler.LambdaLR(reference, lambda s: min(1.0, (s + 1) / 7)),
+                 "clip": lambda: None}[which]()
+    gradients = numpy_module(network).gradients
+    ours = {k: v.copy() for k, v in params.items()}
+    state = {"t": 0, **{state_key(k, q.name): np.zeros_like(params[q.name]) for q in network.params
+                        for k in optimizer.state}}
+    module = optimizer_module(network, optimizer)
+    for X, Y in batches:
+        module.optimizer_step(ours, state, X, Y, 0.02)
+        _, grads = gradients({k: t.detach().numpy() for k, t in tensors.items()}, X, Y)
+        for k, t in tensors.items():
+            t.grad = torch.tensor(grads[k])
+        if which == "clip":
+            torch.nn.utils.clip_grad_norm_(list(tensors.values()), 0.05)
+        reference.step()
+        if scheduler is not None:
+            scheduler.step()
+    for k, t in tensors.items():
+        np.testing.assert_allclose(ours[k], t.detach().numpy(), rtol=1e-9, atol=1e-12, err_msg=f"{which} {k}")
+
+
+def test_schedule_options_through_the_cli_and_their_refusals(run_cli, tmp_path):
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,b,y\n" + "".join(f"{i % 7},{i % 3},{i % 2}\n" for i in range(40)))
+    code, out, err = run_cli("train", csv, "--net", "2-3:relu-1:logistic", "--batch-size", "8", "--epochs", "5",
+                             "--optimizer", "adam", "--lr-schedule", "cosine", "--warmup", "3", "--clip-norm", "1")
+    assert code == 0, err
+    assert "mini-batch adam (beta1 0.9, beta2 0.999, epsilon 1e-08), cosine schedule, warmup 3 steps, clip-norm 1" \
+        in out
+    for argv, message in ((["--epochs", "2", "--warmup", "50"], "--warmup must be at least 1 step and shorter than "
+                                                                "training (2 steps)"),
+                          (["--epochs", "2", "--gamma", "0.5"], "--step-size and --gamma are for --lr-schedule step"),
+                          (["--epochs", "2", "--lr-schedule", "linear"], "--lr-schedule must be constant, step or"),
+                          (["--epochs", "2", "--clip-norm", "0"], "--clip-norm must be a positive number"),
+                          (["--lr-schedule", "cosine"], "are for mini-batch training")):
+        code, out, err = run_cli("train", csv, "--net", "2-3:relu-1:logistic", *argv)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (argv, err)

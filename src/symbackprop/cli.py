@@ -89,6 +89,13 @@ def _train_options(p) -> None:
     p.add_argument("--betas", type=_pair, metavar="B1,B2", help="adam and adamw's (default 0.9,0.999)")
     p.add_argument("--eps", type=float, metavar="E", help="adam, adamw and rmsprop's (default 1e-8)")
     p.add_argument("--alpha", type=float, metavar="A", help="rmsprop's smoothing (default 0.99)")
+    p.add_argument("--lr-schedule", metavar="KIND", help="constant (default), step (× --gamma, 0.1, every "
+                   "--step-size epochs, 30) or cosine (to 0 over the training), per step as PyTorch's schedulers")
+    p.add_argument("--step-size", type=int, metavar="EPOCHS", help="the step schedule's period in epochs (default 30)")
+    p.add_argument("--gamma", type=float, metavar="G", help="the step schedule's factor (default 0.1)")
+    p.add_argument("--warmup", type=int, metavar="STEPS", help="the learning rate rises linearly over these steps")
+    p.add_argument("--clip-norm", type=float, metavar="X",
+                   help="scale the gradients of all parameters together to this norm at most")
     p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                    help="stop when the loss on the validation split has not improved for PATIENCE epochs, keeping "
                         "the best epoch's weights (needs --val-size)")
@@ -161,7 +168,9 @@ def _cmd_train(args) -> int:
                        iterations=args.iterations, epochs=args.epochs, lr=lr, seed=args.seed,
                        backend=args.backend, dtype=args.dtype,
                        target_scaling=args.target_scaling, l2=args.l2, optimizer=optimizer,
-                       early_stopping=args.early_stopping, val_size=args.val_size)
+                       early_stopping=args.early_stopping, val_size=args.val_size,
+                       schedule={"kind": args.lr_schedule, "step_size": args.step_size, "gamma": args.gamma,
+                                 "warmup": args.warmup, "clip_norm": args.clip_norm})
     model = result.model
     print(f"trained {model.network.spec} ({model.network.cost.name}) on {result.n_train} rows of {args.data}, "
           + (f"tested on {result.n_test}" + (f" rows of {args.test}" if args.test else "") if result.n_test

@@ -79,7 +79,7 @@ def _jax_epochs(network, m: int, size: int, lr: float, dtype: str, n_devices: in
     from jax.sharding import PartitionSpec as P
 
     mod = framework_module(network, "jax")
-    stepper = optimizer_module(network, optimizer, "jax") if optimizer.name != "sgd" else None
+    stepper = optimizer_module(network, optimizer, "jax") if not optimizer.plain else None
     evaluate = framework_module(network.eval(), "jax")  # the test curve: without dropout
     update = running_updates(network)
 
@@ -198,7 +198,7 @@ def train_torch(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype, 
     device, where = describe_torch()
     mod = framework_module(network, "torch")
     optimizer = get_optimizer(optimizer)
-    stepper = optimizer_module(network, optimizer, "torch") if optimizer.name != "sgd" else None
+    stepper = optimizer_module(network, optimizer, "torch") if not optimizer.plain else None
     evaluate = framework_module(network.eval(), "torch")
     masks = masks_of(network, dtype)
     update = running_updates(network)

@@ -21,6 +21,65 @@ beta1, beta2, eps, mu, alpha, lam = sp.symbols("beta1 beta2 epsilon mu alpha lam
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """The learning rate's factor at step t, and gradient clipping: what every optimizer's step applies first.
+
+    ``kind``: constant, step (× ``gamma`` every ``step_size`` steps) or cosine (to 0 over ``total`` steps, as
+    ``CosineAnnealingLR``), each taken at t − 1 as PyTorch's schedulers are stepped after each step; ``warmup``
+    multiplies by min(1, t / warmup); ``clip_norm`` scales the gradients of all parameters together to that norm
+    at most (``clip_grad_norm_``)."""
+
+    kind: str = "constant"
+    total: int = 0
+    step_size: int = 0
+    gamma: float = 0.1
+    warmup: int = 0
+    clip_norm: float | None = None
+
+    def factor(self) -> sp.Expr:
+        """The learning rate's factor as a function of ``t`` (1 for a constant schedule with no warmup)."""
+        out = sp.Integer(1)
+        if self.kind == "step":
+            out = sp.Float(self.gamma) ** sp.floor((t - 1) / self.step_size)
+        elif self.kind == "cosine":
+            out = (1 + sp.cos(sp.pi * (t - 1) / self.total)) / 2
+        if self.warmup:
+            out = out * sp.Min(1, t / sp.Integer(self.warmup))
+        return out
+
+    @property
+    def plain(self) -> bool:
+        return self.kind == "constant" and not self.warmup and self.clip_norm is None
+
+    def text(self) -> str:
+        parts = [] if self.kind == "constant" and not self.warmup else [f"lr ← lr·{self.factor()}"]
+        if self.clip_norm is not None:
+            parts.append(f"g ← g·min(1, {self.clip_norm:g} / (‖all g‖ + 1e-6))")
+        return "; ".join(parts)
+
+
+def schedule(kind: str | None, total: int, steps_per_epoch: int, step_size: int | None = None,
+             gamma: float | None = None, warmup: int | None = None, clip_norm: float | None = None) -> Schedule:
+    """A schedule from the command line's words (``step_size`` in epochs), each checked; one line at fault."""
+    kind = kind or "constant"
+    if kind not in ("constant", "step", "cosine"):
+        raise SymbackpropError(f"--lr-schedule must be constant, step or cosine, not {kind!r}")
+    if (step_size is not None or gamma is not None) and kind != "step":
+        raise SymbackpropError("--step-size and --gamma are for --lr-schedule step")
+    if step_size is not None and (isinstance(step_size, bool) or step_size < 1):
+        raise SymbackpropError(f"--step-size must be a whole number of epochs of at least 1, not {step_size!r}")
+    if gamma is not None and not (math.isfinite(gamma) and 0 < gamma <= 1):
+        raise SymbackpropError(f"--gamma must be above 0 and at most 1, not {gamma!r}")
+    if warmup is not None and (isinstance(warmup, bool) or warmup < 1 or warmup >= total):
+        raise SymbackpropError(f"--warmup must be at least 1 step and shorter than training ({total} steps), "
+                               f"not {warmup!r}")
+    if clip_norm is not None and not (math.isfinite(clip_norm) and clip_norm > 0):
+        raise SymbackpropError(f"--clip-norm must be a positive number, not {clip_norm!r}")
+    return Schedule(kind, total, (step_size or 30) * steps_per_epoch, 0.1 if gamma is None else float(gamma),
+                    warmup or 0, None if clip_norm is None else float(clip_norm))
+
+
+@dataclass(frozen=True)
 class Optimizer:
     """An update rule with its hyperparameters (``values``: symbol name → number) and default learning rate."""
 
@@ -31,6 +90,16 @@ class Optimizer:
     values: tuple = field(default=())  # ((symbol name, value), ...)
     decoupled: bool = False  # AdamW: the decay applies to weights only (biases and norm parameters are not decayed)
     description: str = ""
+    schedule: Schedule = field(default_factory=Schedule)
+
+    @property
+    def plain(self) -> bool:
+        """Plain SGD at a constant rate: the generated ``sgd_step`` does it."""
+        return self.name == "sgd" and self.schedule.plain
+
+    def with_schedule(self, schedule: Schedule) -> Optimizer:
+        return Optimizer(self.name, self.rule, self.state, self.default_lr, self.values, self.decoupled,
+                         self.description, schedule)
 
     def with_values(self, **given) -> Optimizer:
         """This optimizer with some hyperparameters given (``betas``, ``eps``, ``momentum``, ``alpha``,
@@ -58,7 +127,7 @@ class Optimizer:
                                        f"{', above 0' if name == 'epsilon' else ''}, not {value!r}")
             values[name] = float(value)
         return Optimizer(self.name, self.rule, self.state, self.default_lr, tuple(values.items()), self.decoupled,
-                         self.description)
+                         self.description, self.schedule)
 
     def equations(self, decayed: bool = True) -> list[tuple[sp.Symbol, sp.Expr]]:
         """The rule in symbols; ``decayed=False`` for a parameter AdamW does not decay (λ = 0)."""
@@ -79,12 +148,19 @@ class Optimizer:
         lines = [head] + [f"{names.get(k, k)} ← {e.xreplace(names)}" for k, e in self.equations()]
         if self.decoupled:
             lines.append("(the weights W only; biases and norm parameters: lambda = 0)")
+        if not self.schedule.plain:
+            lines.insert(1, f"first: {self.schedule.text()}")
         return "\n".join(lines)
 
     def summary(self) -> str:
-        """``adam (beta1 0.9, beta2 0.999, epsilon 1e-08)``: the name and its hyperparameters."""
+        """``adam (beta1 0.9, beta2 0.999, epsilon 1e-08)``: the name and its hyperparameters, then the schedule."""
         inner = ", ".join(f"{k} {x:g}" for k, x in self.values)
-        return f"{self.name} ({inner})" if inner else self.name
+        out = f"{self.name} ({inner})" if inner else self.name
+        sc = self.schedule
+        extra = ([f"{sc.kind} schedule"] if sc.kind != "constant" else []) + (
+            [f"warmup {sc.warmup} steps"] if sc.warmup else []) + (
+            [f"clip-norm {sc.clip_norm:g}"] if sc.clip_norm is not None else [])
+        return out + (f", {', '.join(extra)}" if extra else "")
 
 
 OPTIONS = {"betas": ("beta1", "beta2"), "eps": ("epsilon",), "momentum": ("mu",), "alpha": ("alpha",),

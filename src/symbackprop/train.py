@@ -20,6 +20,7 @@ from .frameworks import EarlyStop, initial_state, train_jax, train_torch
 from .layers.batchnorm import running_updates
 from .model import Model
 from .optimizers import get_optimizer
+from .optimizers import schedule as make_schedule
 from .registry import BACKENDS
 from .resources import require_parameters
 from .spec import Network, parse_spec
@@ -145,7 +146,7 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
           validation=None, feature_names=None, target_name: str = "y", classes=None,
           progress: bool | None = None, rows=None, backend: str | None = None,
           target_scaling: bool = True, l2: float | None = None, optimizer=None,
-          early_stopping: int | None = None) -> Model:
+          early_stopping: int | None = None, schedule: dict | None = None) -> Model:
     """Train ``spec`` on all rows of ``X`` (n_samples, n_features), ``y`` (n_samples,) or (n_samples, n_outputs).
 
     Per-sample SGD (``per_sample=True, iterations=N``: N steps, each on one random row) runs a numba
@@ -166,7 +167,8 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
     nesterov, rmsprop, adam or adamw, or an :class:`~symbackprop.optimizers.Optimizer` with its hyperparameters
     (mini-batches); ``lr`` defaults to the optimizer's (0.05 for SGD, 1e-3 for Adam).  ``early_stopping=N``
     stops mini-batch training when the loss on ``validation`` has not improved for N epochs and keeps the weights
-    of its best epoch (``history["best_epoch"]``, ``history["stopped"]``).
+    of its best epoch (``history["best_epoch"]``, ``history["stopped"]``).  ``schedule``: the learning rate's
+    ``{"kind": "constant"|"step"|"cosine", "step_size": EPOCHS, "gamma": G, "warmup": STEPS, "clip_norm": X}``.
     """
     optimizer = get_optimizer(optimizer)
     lr = optimizer.default_lr if lr is None else lr
@@ -194,6 +196,9 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
     if early_stopping is not None and (per_sample or validation is None):
         raise SymbackpropError("--early-stopping needs mini-batch training and a validation split: give "
                                "--batch-size or --epochs, and --val-size (validation= in Python)")
+    if schedule and any(v is not None for v in schedule.values()) and (per_sample or backend == "numba"):
+        raise SymbackpropError("learning-rate schedules, warmup and --clip-norm are for mini-batch training on the "
+                               "numpy, jax or torch backend: give --batch-size or --epochs")
     if optimizer.name != "sgd" and (per_sample or backend == "numba"):
         raise SymbackpropError(f"--optimizer {optimizer.name} trains mini-batches on the numpy, jax or torch backend "
                                "(so far): give --batch-size or --epochs" + (", not --backend numba" if not per_sample
@@ -260,6 +265,10 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
         if n_epochs < 1 or size < 1:
             raise SymbackpropError("epochs and batch size must be at least 1")
         stop = EarlyStop(early_stopping) if early_stopping else None
+        if schedule and any(v is not None for v in schedule.values()):
+            per_epoch = -(-Xt.shape[1] // size)
+            optimizer = optimizer.with_schedule(make_schedule(total=n_epochs * per_epoch, steps_per_epoch=per_epoch,
+                                                              **schedule))
         with _progress(n_epochs, progress, "epoch") as bar:
             if backend in ("jax", "torch"):
                 run = train_jax if backend == "jax" else train_torch
@@ -268,7 +277,7 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
             else:
                 params = {k: v.astype(dtype) for k, v in params.items()}
                 stepper = batch if backend == "numpy" else _NumbaSteps(network)
-                if optimizer.name != "sgd":
+                if not optimizer.plain:
                     stepper = _OptimizerSteps(network, optimizer, params)
                 if network.has_images:  # steps of MBs of arrays: reused, not faulted in again each step
                     keep_freed_memory()
@@ -276,6 +285,7 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
                                       lr, rng, val, bar, masks_of(network, dtype), running_updates(network), stop)
         if stop is not None:
             params = stop.restore(params, history)
+        history["optimizer"] = optimizer.summary()
     params = {k: np.asarray(v, dtype=float) for k, v in params.items()}
     _unscale_output(network, params, history, shift, spread)
     model = Model(network, params, scaling,

@@ -40,7 +40,7 @@ def train_dataset(ds: Dataset, net: str, cost: str | None = None, *, scale=None,
                   per_sample=None, batch_size=None, iterations=None, epochs=None, lr=None, seed=0,
                   test_size=1 / 3, progress=None, backend=None, dtype="float64",
                   target_scaling=True, l2=None, test: Dataset | None = None, optimizer=None,
-                  early_stopping=None, val_size=None) -> TrainResult:
+                  early_stopping=None, val_size=None, schedule=None) -> TrainResult:
     """Split ``ds`` with the seed, train on the train part, score both parts into ``model.metrics``; with ``test``
     (another file's rows), train on every row of ``ds`` and test on those."""
     check_options(lr, iterations, epochs, batch_size, test_size, scale)
@@ -72,14 +72,15 @@ def train_dataset(ds: Dataset, net: str, cost: str | None = None, *, scale=None,
                   batch_size=batch_size, epochs=epochs, lr=lr, seed=seed, scale=scale, standardize=standardize,
                   validation=validation, feature_names=ds.feature_names,
                   target_name=ds.target_name, classes=classes, progress=progress, backend=backend, dtype=dtype,
-                  target_scaling=target_scaling, l2=l2, optimizer=optimizer, early_stopping=early_stopping)
+                  target_scaling=target_scaling, l2=l2, optimizer=optimizer, early_stopping=early_stopping,
+                  schedule=schedule)
     metrics = {f"train {k}": v for k, v in model.score(ds.X[tr], ds.y[tr]).items()}
     if len(te):  # --test-size 0 trains on every row and has no test metrics
         metrics.update({f"test {k}": v for k, v in model.score(held.X[te], held.y[te]).items()})
     model.metrics = metrics
-    opt = get_optimizer(optimizer)
+    opt = model.history.get("optimizer") or get_optimizer(optimizer).summary()
     method = (f"per-sample SGD, {iterations or 100_000} steps" if per_sample
-              else f"mini-batch {'SGD' if opt.name == 'sgd' else opt.summary()}, batch size {batch_size or 32}, "
+              else f"mini-batch {'SGD' if opt == 'sgd' else opt}, batch size {batch_size or 32}, "
                    f"{epochs or 100} epochs")
     if "device" in model.history:
         method += f", {model.history['device']}"

@@ -7,6 +7,7 @@ import sympy as sp
 from ..optimizers import g, lr, p, state_key, t
 from ..program import Program
 from .arrays import JAX, NUMPY, TORCH, Dialect, batch_lines, lines, unpack_lines
+from .printers import ScalarPython
 
 
 def _updates(program: Program, optimizer, dialect: Dialect, functional: bool, indent: str) -> list[str]:
@@ -31,6 +32,27 @@ def _updates(program: Program, optimizer, dialect: Dialect, functional: bool, in
     return [indent + line for line in out]
 
 
+CLIP = {"numpy": "min(1.0, {c} / (math.sqrt({total}) + 1e-6))",
+        "torch": "torch.clamp({c} / (torch.sqrt({total}) + 1e-6), max=1.0)",
+        "jax": "jnp.minimum(1.0, {c} / (jnp.sqrt({total}) + 1e-6))"}
+
+
+def _schedule_lines(program: Program, optimizer, dialect: Dialect, indent: str) -> list[str]:
+    """The learning rate's factor at step t (``lr = lr * …``) and the clipping of all gradients together."""
+    sc, out = optimizer.schedule, []
+    factor = sc.factor()
+    if factor != 1:  # t is a Python int on NumPy and PyTorch (math), traced on JAX (jnp)
+        printer = dialect.printer() if dialect is JAX else ScalarPython()
+        out += [f"# lr ← lr·{factor}", f"lr = lr * ({printer.doprint(factor)})"]
+    if sc.clip_norm is not None:
+        names = [f"g_{q.name}" for q in program.params if not q.state]
+        total = " + ".join(f"({n}**2).sum()" for n in names)
+        out += [f"# the gradients of all parameters together clipped to norm {sc.clip_norm:g} at most",
+                f"clip = {CLIP[dialect.name].format(c=repr(sc.clip_norm), total=total)}",
+                *(f"{n} = {n} * clip" for n in names)]
+    return [indent + line for line in out]
+
+
 def _gradient_lines(program: Program, dialect: Dialect, indent: str) -> list[str]:
     """The batch's cost and derived gradients, then each learned parameter's mean gradient ``g_W1``."""
     grads = {q.name: program.gradient(q) for q in program.params}
@@ -51,10 +73,13 @@ def in_place_source(program: Program, optimizer, dialect: Dialect = NUMPY) -> st
     indent = lambda text: "\n".join(pad[4:] + line if line else line for line in text.splitlines())  # noqa: E731
     body = [indent(unpack_lines(program)), indent(batch_lines(program, dialect)),
             *_gradient_lines(program, dialect, pad), f'{pad}t = state["t"] = state["t"] + 1',
-            *_updates(program, optimizer, dialect, False, pad)]
+            *_schedule_lines(program, optimizer, dialect, pad), *_updates(program, optimizer, dialect, False, pad)]
     nl = "\n"
     opening = "    with torch.no_grad():\n" if torch else ""
     return f'''
+
+import math
+
 
 def optimizer_step(params, state, X, Y, lr):
     """One step of {optimizer.summary()} on the batch (X, Y), in place on params and state; the mean cost before it.
@@ -82,6 +107,7 @@ def optimizer_step(params, state, X, Y, lr):
 {nl.join(grads)}
     t = state["t"] + 1
     new, new_state = {{}}, {{"t": t}}
+{nl.join(_schedule_lines(program, optimizer, JAX, "    "))}
 {nl.join(_updates(program, optimizer, JAX, True, "    "))}
     return new, new_state, c
 '''
