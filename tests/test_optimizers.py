@@ -219,3 +219,48 @@ def test_schedule_options_through_the_cli_and_their_refusals(run_cli, tmp_path):
                           (["--lr-schedule", "cosine"], "are for mini-batch training")):
         code, out, err = run_cli("train", csv, "--net", "2-3:relu-1:logistic", *argv)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (argv, err)
+
+
+def test_the_python_exports_carry_the_chosen_optimizers_step(tmp_path, run_cli):
+    """export --optimizer adam: optimizer_step and init_state over rows in the NumPy, JAX and PyTorch exports; the
+    same numbers as training's own step; C refuses it in one line."""
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (the test extra has it)")
+    pytest.importorskip("jax", reason="JAX is not installed (the test extra has it)")
+    import importlib.util
+
+    from symbackprop.backends import x64
+    from symbackprop.export import export
+
+    def load(path):
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 4)), rng.integers(0, 3, 20)
+    finals = {}
+    for to in ("numpy", "jax", "torch"):
+        module = load(export("4-6:tanh-3:softmax", to, tmp_path, name=f"adam_{to}", optimizer="adam")[0])
+        params = {k: np.asarray(v, dtype=float) for k, v in load(export("4-6:tanh-3:softmax", "numpy", tmp_path,
+                                                                         name="init")[0]).init_params(0).items()}
+        with x64(True):
+            if to == "torch":
+                params = {k: torch.tensor(v) for k, v in params.items()}
+                Xs, ys = torch.tensor(X), torch.tensor(y)
+            else:
+                Xs, ys = X, y
+            state = module.init_state(params) if to != "torch" else module.init_state(params, torch.float64)
+            before = float(module.cost(params, Xs, ys))
+            for _ in range(30):
+                if to == "jax":
+                    params, state, _ = module.optimizer_step(params, state, Xs, ys, 0.01)
+                else:
+                    module.optimizer_step(params, state, Xs, ys, 0.01)
+            assert float(module.cost(params, Xs, ys)) < before
+            finals[to] = {k: np.asarray(v, dtype=float) for k, v in params.items()}
+    for to in ("jax", "torch"):
+        for k, v in finals["numpy"].items():
+            np.testing.assert_allclose(finals[to][k], v, rtol=1e-9, atol=1e-12, err_msg=f"{to} {k}")
+    code, _, err = run_cli("export", "4-6:tanh-3:softmax", "--to", "c", "--optimizer", "adam", "--out", tmp_path)
+    assert code == 2 and "--optimizer is for the numpy, jax and torch exports, not --to c" in err

@@ -69,15 +69,20 @@ def predict_rows(rows):
 '''
 
 
-def export(target, to: str, out_dir=".", name: str | None = None, dtype: str = "float64") -> list[Path]:
+def export(target, to: str, out_dir=".", name: str | None = None, dtype: str = "float64",
+           optimizer=None) -> list[Path]:
     """Write the export of ``target`` (a spec string or a :class:`Model`) for ``to`` in numpy, c, js, jax or torch.
 
-    Returns the paths written.  With a model, its weights and input scaling are embedded.
+    Returns the paths written.  With a model, its weights and input scaling are embedded.  With an ``optimizer``
+    (a name or an :class:`~symbackprop.optimizers.Optimizer`), the NumPy, JAX and PyTorch exports carry its whole
+    step, ``optimizer_step(params, state, X, Y, lr)`` with ``init_state(params)``.
     """
     from .spec import parse_spec
 
     model = target if isinstance(target, Model) else None
     network = (model.network if model else parse_spec(target)).eval()  # exports predict: no dropout
+    if optimizer is not None and to not in ("numpy", "jax", "torch"):
+        raise SymbackpropError(f"--optimizer is for the numpy, jax and torch exports, not --to {to}")
     if to == "js":  # the page's loop code knows matrices only (so far)
         network.require_matrices(f"export --to {to}")
     name = name or "network"
@@ -96,7 +101,11 @@ def export(target, to: str, out_dir=".", name: str | None = None, dtype: str = "
     if to in ("numpy", "jax", "torch"):
         if to != "numpy":
             require(to)  # the export is checked against the framework it imports
-        source = export_source(network, to) + (_model_section(model, to) if model else "")
+        if optimizer is not None:
+            from .optimizers import get_optimizer
+
+            optimizer = get_optimizer(optimizer)
+        source = export_source(network, to, optimizer) + (_model_section(model, to) if model else "")
         path = folder / f"{name}.py"
         atomic_write(path, source)
         return [path]

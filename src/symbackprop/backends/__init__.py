@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import SymbackpropError
 from ..registry import BACKENDS
 from . import jax_code, loader, numba_code, numpy_code, rows, torch_code, updates
-from .arrays import TORCH
+from .arrays import NUMPY, TORCH
 
 _WARNED: list[bool] = []
 
@@ -98,9 +98,10 @@ def _sources(network, target: str) -> tuple[str, ...]:
     return numba_code.module_source(program), numba_code.module_source(program, cache=False)
 
 
-def export_source(network, to: str) -> str:
+def export_source(network, to: str, optimizer=None) -> str:
     """What ``export --to numpy|jax|torch`` writes: the module with its functions over columns named
-    ``columns_forward``, ... and, under the plain names, the same over rows, as each framework's users call them."""
+    ``columns_forward``, ... and, under the plain names, the same over rows, as each framework's users call them;
+    with an ``optimizer``, its step too (``optimizer_step``, ``init_state``)."""
     program = program_of(network)
     if to == "numpy":
         source = numpy_code.module_source(program, prefix="columns_")
@@ -108,7 +109,10 @@ def export_source(network, to: str) -> str:
         source = jax_code.module_source(program, upstream_program(network), prefix="columns_")
     else:
         source = torch_code.module_source(program, upstream_program(network), network, prefix="columns_")
-    return source + rows.face(network, program, to)
+    if optimizer is not None:
+        source += (updates.functional_source(program, optimizer, "columns_") if to == "jax" else
+                   updates.in_place_source(program, optimizer, TORCH if to == "torch" else NUMPY, "columns_"))
+    return source + rows.face(network, program, to, optimizer)
 
 
 EXTRAS = {"jax": "jax", "torch": "torch"}

@@ -50,7 +50,7 @@ def logits_key(network) -> str:
     return str(last.ins[0] if network.has_logits else last.out)
 
 
-def face(network, program: Program, framework: str) -> str:
+def face(network, program: Program, framework: str, optimizer=None) -> str:
     """The rows functions of an export, after its ``columns_`` functions: ``forward`` (logits), ``predict``,
     ``predict_proba`` (classifiers), ``cost``, ``gradients``, ``sgd_step``, ``init_params``; JAX's ``network`` too."""
     sp = SPELLINGS[framework]
@@ -91,6 +91,8 @@ def predict_proba(params, X):
     nl = "\n"
     update = _UPDATES[framework]
     extra = _JAX_NETWORK if framework == "jax" else ""
+    if optimizer is not None:
+        extra += _optimizer_face(optimizer, framework)
     helpers = NUMPY_SOFTMAX if framework == "numpy" and kind == "distribution" else ""
     return f'''
 
@@ -193,6 +195,35 @@ _UPDATES = {
     return c
 ''',
 }
+
+def _optimizer_face(optimizer, framework: str) -> str:
+    """``init_state`` and ``optimizer_step`` over rows: the chosen optimizer's whole step (forward, the derived
+    gradients, the update)."""
+    zeros = {"numpy": "np.zeros(COLUMN_SHAPES[k])", "jax": "jnp.zeros(COLUMN_SHAPES[k])",
+             "torch": "torch.zeros(COLUMN_SHAPES[k], dtype=dtype)"}[framework]
+    state = (f'    return {{"t": 0, **{{f"{{v}}_{{k}}": {zeros} for k in LEARNED for v in {optimizer.state!r}}}}}')
+    if framework == "jax":
+        body = ("    X = _samples(X)\n"
+                "    new, state, c = columns_optimizer_step(_columns(params), state, X, _targets(Y, X.dtype), lr)\n"
+                "    return {**params, **{k: v.reshape(jnp.shape(params[k])) for k, v in new.items()}}, state, c")
+        what = "(new params, new state, mean cost before the step)"
+    else:
+        body = ("    X = _samples(X)\n"
+                "    return columns_optimizer_step(_columns(params), state, X, _targets(Y, X.dtype), lr)")
+        what = "the mean cost before the step, params and state updated in place"
+    arg = "params, dtype=torch.get_default_dtype()" if framework == "torch" else "params"
+    return f'''
+
+def init_state({arg}):
+    """The state of {optimizer.summary()} for params: the step count and its variables at 0."""
+{state}
+
+
+def optimizer_step(params, state, X, Y, lr):
+    """{what}: one step of {optimizer.summary()} on the rows (X, Y)."""
+{body}
+'''
+
 
 _JAX_NETWORK = '''
 

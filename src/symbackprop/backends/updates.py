@@ -63,7 +63,7 @@ def _gradient_lines(program: Program, dialect: Dialect, indent: str) -> list[str
     return out
 
 
-def in_place_source(program: Program, optimizer, dialect: Dialect = NUMPY) -> str:
+def in_place_source(program: Program, optimizer, dialect: Dialect = NUMPY, prefix: str = "") -> str:
     """``optimizer_step(params, state, X, Y, lr)`` for NumPy or PyTorch: the batch's forward pass and derived
     gradients, then the update of every learned parameter, in place on ``params`` and ``state`` (``state["t"]``:
     the steps taken; ``state["m_W1"]``, ...: the optimizer's variables, 0 to start).  Returns the mean cost before
@@ -81,7 +81,7 @@ def in_place_source(program: Program, optimizer, dialect: Dialect = NUMPY) -> st
 import math
 
 
-def optimizer_step(params, state, X, Y, lr):
+def {prefix}optimizer_step(params, state, X, Y, lr):
     """One step of {optimizer.summary()} on the batch (X, Y), in place on params and state; the mean cost before it.
 
     state["t"] counts the steps; state["m_W1"], ... are the optimizer's variables (0 to start)."""
@@ -90,7 +90,7 @@ def optimizer_step(params, state, X, Y, lr):
 '''
 
 
-def functional_source(program: Program, optimizer) -> str:
+def functional_source(program: Program, optimizer, prefix: str = "") -> str:
     """``optimizer_step(params, state, X, Y, lr) -> (new params, new state, mean cost)`` for JAX: jittable, the
     derived gradients (``loss_and_grads``) then the rule; ``new`` holds the learned parameters only."""
     grads = [f'    g_{q.name} = grads["{q.name}"]' for q in program.params if not q.state]
@@ -98,11 +98,11 @@ def functional_source(program: Program, optimizer) -> str:
     nl = "\n"
     return f'''
 
-def optimizer_step(params, state, X, Y, lr):
+def {prefix}optimizer_step(params, state, X, Y, lr):
     """(new params, new state, mean cost before the step): one step of {optimizer.summary()}; jittable.
 
     state["t"] counts the steps; state["m_W1"], ... are the optimizer's variables (0 to start)."""
-    c, grads = loss_and_grads(params, X, Y)
+    c, grads = {prefix}loss_and_grads(params, X, Y)
 {nl.join(reads)}
 {nl.join(grads)}
     t = state["t"] + 1
