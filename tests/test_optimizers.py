@@ -264,3 +264,47 @@ def test_the_python_exports_carry_the_chosen_optimizers_step(tmp_path, run_cli):
             np.testing.assert_allclose(finals[to][k], v, rtol=1e-9, atol=1e-12, err_msg=f"{to} {k}")
     code, _, err = run_cli("export", "4-6:tanh-3:softmax", "--to", "c", "--optimizer", "adam", "--out", tmp_path)
     assert code == 2 and "--optimizer is for the numpy, jax and torch exports, not --to c" in err
+
+
+@pytest.mark.slow
+def test_the_accuracy_targets_through_the_cli(run_cli, tmp_path, monkeypatch):
+    """Issue 23's targets with default hyperparameters plus --optimizer adam, seed 0: digits at least
+    torch.optim.Adam's mean test accuracy over 3 seeds on the same split minus 0.01; diabetes with early stopping
+    at least LinearRegression's test R² minus 0.03."""
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (the test extra has it)")
+    linear_model = pytest.importorskip("sklearn.linear_model", reason="scikit-learn is not installed")
+    import symbackprop
+    from symbackprop.data import split
+
+    monkeypatch.chdir(tmp_path)
+    run_cli("data", "digits")
+    code, out, _ = run_cli("train", "digits.csv", "--net", "64-64:relu-10:softmax", "--batch-size", "32",
+                           "--epochs", "100", "--optimizer", "adam", "--seed", "0")
+    ours = float(out.strip().splitlines()[-1].split(":")[1])
+    digits = symbackprop.load_dataset("digits")
+    X, y = digits.X, digits.y.astype(int)
+    tr, te = split(len(X), 1 / 3, 0)
+    accuracies = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10)).double()
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        Xt, yt = torch.tensor(X[tr]), torch.tensor(y[tr])
+        order = torch.Generator().manual_seed(seed)
+        for _ in range(100):
+            for batch in torch.randperm(len(Xt), generator=order).split(32):
+                optimizer.zero_grad()
+                torch.nn.functional.cross_entropy(model(Xt[batch]), yt[batch]).backward()
+                optimizer.step()
+        with torch.no_grad():
+            accuracies.append((model(torch.tensor(X[te])).argmax(1).numpy() == y[te]).mean())
+    assert ours >= np.mean(accuracies) - 0.01, (ours, accuracies)
+    run_cli("data", "diabetes")
+    code, out, _ = run_cli("train", "diabetes.csv", "--net", "10-32:relu-1:identity", "--standardize",
+                           "--batch-size", "32", "--epochs", "500", "--optimizer", "adam", "--early-stopping", "20",
+                           "--val-size", "0.2", "--seed", "0")
+    r2 = float(out.strip().splitlines()[-1].split(":")[1])
+    diabetes = symbackprop.load_dataset("diabetes")
+    tr, te = split(len(diabetes.X), 1 / 3, 0)
+    linear = linear_model.LinearRegression().fit(diabetes.X[tr], diabetes.y[tr]).score(diabetes.X[te], diabetes.y[te])
+    assert r2 >= linear - 0.03, (r2, linear)
