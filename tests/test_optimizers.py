@@ -308,3 +308,17 @@ def test_the_accuracy_targets_through_the_cli(run_cli, tmp_path, monkeypatch):
     tr, te = split(len(diabetes.X), 1 / 3, 0)
     linear = linear_model.LinearRegression().fit(diabetes.X[tr], diabetes.y[tr]).score(diabetes.X[te], diabetes.y[te])
     assert r2 >= linear - 0.03, (r2, linear)
+
+
+def test_a_model_trained_with_an_optimizer_and_early_stopping_saves_and_loads(tmp_path):
+    from symbackprop import load
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3))
+    y = (X[:, 0] > 0).astype(int)
+    model = train("3-4:tanh-1:logistic", X[:90], y[:90], "binary_cross_entropy", batch_size=10, epochs=50,
+                  optimizer="adam", lr=0.05, validation=(X[90:], y[90:]), early_stopping=5, seed=0)
+    model.save(tmp_path / "m.json")
+    back = load(tmp_path / "m.json")
+    assert back.history["optimizer"].startswith("adam (") and back.history["best_epoch"] == model.history["best_epoch"]
+    np.testing.assert_array_equal(back.predict(X), model.predict(X))

@@ -168,6 +168,16 @@ def load(path) -> Model:
     return from_json(doc, str(path))
 
 
+def _history_entry(key, value) -> bool:
+    """Whether one entry of a model file's history is what training writes: texts (the unit, device and
+    optimizer), epochs (early stopping's best and last: whole numbers or null), or lists of numbers (the curves)."""
+    if key in ("unit", "device", "optimizer"):
+        return isinstance(value, str)
+    if key in ("best_epoch", "stopped"):
+        return value is None or (isinstance(value, int) and not isinstance(value, bool))
+    return isinstance(value, list) and all(x is None or isinstance(x, (int, float)) for x in value)
+
+
 def from_json(doc, where: str = "<model>") -> Model:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ModelFileError(f"{where}: not a symbackprop model file (format is not '{FORMAT}')")
@@ -233,9 +243,7 @@ def from_json(doc, where: str = "<model>") -> Model:
     if not isinstance(target, str):
         raise ModelFileError(f"{where}: 'target' must be a column name")
     history, metrics = doc.get("history") or {}, doc.get("metrics") or {}
-    if not isinstance(history, dict) or not all(
-            isinstance(v, str) if k in ("unit", "device") else isinstance(v, list) and all(
-                x is None or isinstance(x, (int, float)) for x in v) for k, v in history.items()):
+    if not isinstance(history, dict) or not all(_history_entry(k, v) for k, v in history.items()):
         raise ModelFileError(f"{where}: 'history' must map train/test to lists of numbers")
     if not isinstance(metrics, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                                 for v in metrics.values()):

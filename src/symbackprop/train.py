@@ -282,7 +282,8 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
                 if network.has_images:  # steps of MBs of arrays: reused, not faulted in again each step
                     keep_freed_memory()
                 history = _mini_batch(evaluate, stepper, params, Xt.astype(dtype), Y.astype(dtype), n_epochs, size,
-                                      lr, rng, val, bar, masks_of(network, dtype), running_updates(network), stop)
+                                      lr, rng, val, bar, masks_of(network, dtype) if network.masks else None,
+                                      running_updates(network), stop)
         if stop is not None:
             params = stop.restore(params, history)
         history["optimizer"] = optimizer.summary()
@@ -353,6 +354,7 @@ class _NumbaSteps:
 def _mini_batch(batch, stepper, params, Xt, Y, epochs, size, lr, rng, val, bar, masks, update, stop=None) -> dict:
     m = Xt.shape[1]
     history = {"unit": "epoch", "train": [], "test": []}
+    step = stepper.sgd_step
     # overflow on the way to divergence is detected below and reported as such, not as a warning
     with np.errstate(over="ignore", invalid="ignore"):
         for epoch in range(epochs):
@@ -360,15 +362,15 @@ def _mini_batch(batch, stepper, params, Xt, Y, epochs, size, lr, rng, val, bar, 
             total_cost = 0.0
             for start in range(0, m, size):
                 idx = order[start:start + size]
-                drawn = masks(rng, len(idx))
-                inputs, Xb = ({**params, **drawn} if drawn else params), Xt[:, idx]
+                inputs, Xb = params, Xt[:, idx]
+                if masks is not None:  # dropout's masks for this batch
+                    inputs = {**params, **masks(rng, len(idx))}
                 if update is not None:  # batchnorm's running statistics, from this batch's (before the step)
                     params.update(update(params, stepper.forward(inputs, Xb), len(idx)))
-                c = stepper.sgd_step(inputs, Xb, Y[:, idx], lr)
-                if not math.isfinite(c):
-                    raise DivergedError(f"training diverged in epoch {epoch + 1}: the loss is not finite; "
-                                        f"try a lower learning rate (now {lr:g})")
-                total_cost += c * len(idx)
+                total_cost += step(inputs, Xb, Y[:, idx], lr) * len(idx)
+            if not math.isfinite(total_cost):  # once an epoch: the loss of some step was not finite
+                raise DivergedError(f"training diverged in epoch {epoch + 1}: the loss is not finite; "
+                                    f"try a lower learning rate (now {lr:g})")
             _check_finite(params, f"epoch {epoch + 1}", lr)
             history["train"].append(float(total_cost / m))
             if val is not None:
