@@ -9,6 +9,7 @@ import sys
 import threading
 
 from . import __version__
+from .cli_options import COSTS_HELP, define_option, header_option, l2_option, optimizer_of, train_options
 from .errors import SymbackpropError, Terminated
 from .formulas import define
 from .terminal import Escaping, escape
@@ -62,80 +63,6 @@ def _say_default_cost(spec, cost) -> None:
                   "output; --cost chooses another)", file=sys.stderr)
 
 
-def _l2_option(p) -> None:
-    p.add_argument("--l2", type=float, default=None, metavar="LAMBDA",
-                   help="weight decay: add LAMBDA·Σ‖W‖² to the batch cost (biases and norm parameters are not "
-                        "penalised); the derivation shows 2·LAMBDA·W in each weight gradient")
-
-
-def _train_options(p) -> None:
-    p.add_argument("--cost", default=None, help=COSTS_HELP)
-    scale = p.add_mutually_exclusive_group()
-    scale.add_argument("--scale", type=float, metavar="K", help="divide every feature by K (e.g. 255)")
-    scale.add_argument("--standardize", action="store_true", help="use the train split's mean and std")
-    how = p.add_mutually_exclusive_group()
-    how.add_argument("--per-sample", action="store_true", help="per-sample SGD (the textbook's; default)")
-    how.add_argument("--batch-size", type=int, metavar="N", help="mini-batch SGD with batches of N")
-    length = p.add_mutually_exclusive_group()
-    length.add_argument("--iterations", type=int, metavar="N", help="per-sample steps (default 100000)")
-    length.add_argument("--epochs", type=int, metavar="N", help="passes over the data (default 100)")
-    p.add_argument("--lr", type=float, default=None,
-                   help="learning rate (default the optimizer's: 0.05 for sgd, momentum and nesterov, 0.01 for "
-                        "rmsprop, 0.001 for adam and adamw)")
-    p.add_argument("--optimizer", default="sgd", metavar="NAME",
-                   help="sgd (default), momentum, nesterov, rmsprop, adam or adamw: the update after each mini-batch's "
-                        "derived gradients (derive --optimizer NAME shows its equations)")
-    p.add_argument("--momentum", type=float, metavar="MU", help="momentum and nesterov's (default 0.9)")
-    p.add_argument("--betas", type=_pair, metavar="B1,B2", help="adam and adamw's (default 0.9,0.999)")
-    p.add_argument("--eps", type=float, metavar="E", help="adam, adamw and rmsprop's (default 1e-8)")
-    p.add_argument("--alpha", type=float, metavar="A", help="rmsprop's smoothing (default 0.99)")
-    p.add_argument("--lr-schedule", metavar="KIND", help="constant (default), step (× --gamma, 0.1, every "
-                   "--step-size epochs, 30) or cosine (to 0 over the training), per step as PyTorch's schedulers")
-    p.add_argument("--step-size", type=int, metavar="EPOCHS", help="the step schedule's period in epochs (default 30)")
-    p.add_argument("--gamma", type=float, metavar="G", help="the step schedule's factor (default 0.1)")
-    p.add_argument("--warmup", type=int, metavar="STEPS", help="the learning rate rises linearly over these steps")
-    p.add_argument("--clip-norm", type=float, metavar="X",
-                   help="scale the gradients of all parameters together to this norm at most")
-    p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
-                   help="stop when the loss on the validation split has not improved for PATIENCE epochs, keeping "
-                        "the best epoch's weights (needs --val-size)")
-    p.add_argument("--val-size", type=float, metavar="F",
-                   help="share of the training rows held out as the validation split of --early-stopping")
-    p.add_argument("--weight-decay", type=float, metavar="L",
-                   help="adamw's decoupled decay of the weights (default 0.01); --l2 is the penalty in the cost")
-    p.add_argument("--seed", type=int, default=1, help="seed for the split, initialisation and order")
-    p.add_argument("--test-size", type=float, default=None,
-                   help="share of rows held out for testing (default 1/3; 0 trains on every row)")
-    p.add_argument("--test", metavar="FILE", help="test on this CSV (the same columns) instead of holding out rows")
-    p.add_argument("--backend", default=None, metavar="NAME",
-                   help="numba (per-sample; its default), numpy (mini-batch default), jax or torch (mini-batch: "
-                        "JAX on every local device, PyTorch on CUDA when present)")
-    p.add_argument("--no-target-scaling", dest="target_scaling", action="store_false",
-                   help="train an identity (regression) output on the raw targets, not standardised ones")
-    _l2_option(p)
-    p.add_argument("--dtype", default="float64", choices=("float32", "float64"),
-                   help="floating-point type of mini-batch training (default float64)")
-
-
-def _pair(text: str) -> tuple[float, float]:
-    """``0.9,0.999`` as two numbers (argparse reports a bad one as the option's error)."""
-    parts = text.split(",")
-    if len(parts) != 2:
-        raise argparse.ArgumentTypeError(f"two numbers separated by a comma, e.g. 0.9,0.999, not {text!r}")
-    try:
-        return float(parts[0]), float(parts[1])
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"two numbers separated by a comma, e.g. 0.9,0.999, not {text!r}") from None
-
-
-def _optimizer(args):
-    """The --optimizer with its --momentum, --betas, --eps, --alpha and --weight-decay."""
-    from .optimizers import get_optimizer
-
-    return get_optimizer(args.optimizer).with_values(momentum=args.momentum, betas=args.betas, eps=args.eps,
-                                                     alpha=args.alpha, weight_decay=args.weight_decay)
-
-
 def _print_metrics(model) -> None:
     for key, value in model.metrics.items():
         print(f"{key}: {value:.4f}")
@@ -159,7 +86,7 @@ def _cmd_train(args) -> int:
         if path:
             writable(path, option)
     per_sample = args.per_sample or (args.batch_size is None and args.epochs is None)
-    optimizer = _optimizer(args)
+    optimizer = optimizer_of(args)
     lr = optimizer.default_lr if args.lr is None else args.lr
     _say_default_cost(args.net, args.cost)
     result = train_csv(args.data, args.net, target=args.target, header=args.header, test=args.test,
@@ -318,21 +245,6 @@ def _cmd_data(args) -> int:
     return 0
 
 
-COSTS_HELP = ("squared_error, binary_cross_entropy or cross_entropy (or one you --define); default cross_entropy "
-              "for a softmax output, squared_error otherwise")
-
-
-def _header_option(p, then: str) -> None:
-    p.add_argument("--no-header", dest="header", action="store_false",
-                   help=f"the CSV file has no header row: {then} (its separator, comma, semicolon, tab or bar, is "
-                        "found from the first line either way)")
-
-
-def _define_option(p) -> None:
-    p.add_argument("--define", action="append", default=[], metavar="'NAME(z) = EXPR'",
-                   help="define an activation (one variable) or a cost (two: a, y); repeatable")
-
-
 def _command(sub, name: str, summary: str):
     """A subcommand whose description is its one-line summary."""
     return sub.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
@@ -345,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = _command(sub, "derive", "derive every local derivative and the chain rule")
-    _define_option(p)
+    define_option(p)
     p.add_argument("spec", nargs="?", default=REFERENCE_SPEC,
                    help=f"network spec INPUTS-WIDTH:ACT-... (default {REFERENCE_SPEC}, the reference)")
     p.add_argument("--cost", default=None, help=COSTS_HELP)
@@ -355,18 +267,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expanded", action="store_true", help="also the fully expanded form (small networks)")
     p.add_argument("--cse", action="store_true",
                    help="also the fully expanded form after common-subexpression elimination")
-    _l2_option(p)
+    l2_option(p)
     p.add_argument("--optimizer", metavar="NAME", help="also the update equations of this optimizer (sgd, momentum, "
                    "nesterov, rmsprop, adam, adamw)")
     p.set_defaults(func=_cmd_derive)
 
     p = _command(sub, "train", "train a network on a CSV file with the derived gradients")
-    _define_option(p)
+    define_option(p)
     p.add_argument("data", help="CSV with a header row; the target is the last column unless --target")
     p.add_argument("--net", required=True, help="network spec, e.g. 3-3:relu-1:logistic")
     p.add_argument("--target", help="name of the target column")
-    _header_option(p, "the columns are x1, x2, ...; the last is the target")
-    _train_options(p)
+    header_option(p, "the columns are x1, x2, ...; the last is the target")
+    train_options(p)
     p.add_argument("--out", metavar="MODEL.json", help="write the trained model here")
     p.add_argument("--plot", metavar="LOSS.png", help="write the train/test loss curve (needs matplotlib)")
     p.set_defaults(func=_cmd_train)
@@ -376,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("values", nargs="*", help="one sample's feature values (or comma-separated)")
     p.add_argument("--csv", metavar="FILE",
                    help="predict every row of FILE; prints CSV: the file's row number, the prediction and its p")
-    _header_option(p, "its columns are the model's features, in order")
+    header_option(p, "its columns are the model's features, in order")
     p.set_defaults(func=_cmd_predict)
 
     p = _command(sub, "evaluate", "a trained model's metrics on a labelled CSV file")
@@ -385,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", help="name of the target column (default: the one the model was trained on)")
     p.add_argument("--format", choices=["text", "json", "csv"], default="text",
                    help="text (default), json or csv (metric,class,value)")
-    _header_option(p, "its columns are the model's features, in order, then the target")
+    header_option(p, "its columns are the model's features, in order, then the target")
     p.set_defaults(func=_cmd_evaluate)
 
     p = _command(sub, "data", "write an example data set as CSV: font, digits, iris, wine, breast_cancer, diabetes")
@@ -394,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_data)
 
     p = _command(sub, "check", "check your own backprop function entry by entry")
-    _define_option(p)
+    define_option(p)
     p.add_argument("spec", help="network spec, e.g. 3-3:relu-1:logistic")
     p.add_argument("function", metavar="FILE.py:FUNC", help="FUNC(params, X, Y) returning the gradients")
     p.add_argument("--cost", default=None, help=COSTS_HELP)
@@ -409,17 +321,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_check)
 
     p = _command(sub, "gradcheck", "finite differences against the derived gradients")
-    _define_option(p)
+    define_option(p)
     p.add_argument("spec", nargs="?", default=REFERENCE_SPEC,
                    help=f"network spec (default {REFERENCE_SPEC}, the reference)")
     p.add_argument("--cost", default=None, help=COSTS_HELP)
     p.add_argument("--seed", type=int, default=0, help="seed of the random point checked (default 0)")
-    _l2_option(p)
+    l2_option(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_cmd_gradcheck)
 
     p = _command(sub, "report", "a self-contained HTML (or Markdown) report of the derivation")
-    _define_option(p)
+    define_option(p)
     p.add_argument("spec", nargs="?", default=None, help=f"network spec (default {REFERENCE_SPEC}, or the model's)")
     p.add_argument("--cost", default=None, help=COSTS_HELP + " (or the model's)")
     p.add_argument("--model", metavar="MODEL.json", help="report on a trained model: its weights, curves, pictures")
@@ -431,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_report)
 
     p = _command(sub, "export", "export as a NumPy module, C99 with a test harness, or a web page")
-    _define_option(p)
+    define_option(p)
     p.add_argument("target", metavar="SPEC|MODEL.json", help="a spec (weights are parameters) or a trained model")
     p.add_argument("--to", required=True, choices=["numpy", "c", "js", "jax", "torch"],
                    help="numpy (one module), c (C99 with a test harness), js (a web page; needs a model), "

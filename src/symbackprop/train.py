@@ -140,6 +140,24 @@ def _check_finite(params, where: str, lr: float):
                                 f"try a lower learning rate (now {lr:g})")
 
 
+def _check_training_options(network, optimizer, per_sample, backend, early_stopping, validation, schedule) -> None:
+    """One line for an option the chosen way of training cannot honour (per-sample SGD is plain SGD)."""
+    if early_stopping is not None and (isinstance(early_stopping, bool) or not isinstance(
+            early_stopping, (int, np.integer)) or early_stopping < 1):
+        raise SymbackpropError(f"--early-stopping must be a whole number of epochs of at least 1, not "
+                               f"{early_stopping!r}")
+    if early_stopping is not None and (per_sample or validation is None):
+        raise SymbackpropError("--early-stopping needs mini-batch training and a validation split: give "
+                               "--batch-size or --epochs, and --val-size (validation= in Python)")
+    if schedule and any(v is not None for v in schedule.values()) and (per_sample or backend == "numba"):
+        raise SymbackpropError("learning-rate schedules, warmup and --clip-norm are for mini-batch training on the "
+                               "numpy, jax or torch backend: give --batch-size or --epochs")
+    if optimizer.name != "sgd" and (per_sample or backend == "numba"):
+        raise SymbackpropError(f"--optimizer {optimizer.name} trains mini-batches on the numpy, jax or torch backend "
+                               "(so far): give --batch-size or --epochs" + (", not --backend numba" if not per_sample
+                                                                            else ""))
+
+
 def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None, iterations: int | None = None,
           batch_size: int | None = None, epochs: int | None = None, lr: float | None = None, seed: int | None = 0,
           init: str = "auto", dtype: str = "float64", scale: float | None = None, standardize: bool = False,
@@ -189,20 +207,7 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
     if per_sample and backend != "numba":
         raise SymbackpropError(f"per-sample SGD runs on the numba backend; the {backend} backend trains "
                                "mini-batches (give a batch size or epochs)")
-    if early_stopping is not None and (isinstance(early_stopping, bool) or not isinstance(
-            early_stopping, (int, np.integer)) or early_stopping < 1):
-        raise SymbackpropError(f"--early-stopping must be a whole number of epochs of at least 1, not "
-                               f"{early_stopping!r}")
-    if early_stopping is not None and (per_sample or validation is None):
-        raise SymbackpropError("--early-stopping needs mini-batch training and a validation split: give "
-                               "--batch-size or --epochs, and --val-size (validation= in Python)")
-    if schedule and any(v is not None for v in schedule.values()) and (per_sample or backend == "numba"):
-        raise SymbackpropError("learning-rate schedules, warmup and --clip-norm are for mini-batch training on the "
-                               "numpy, jax or torch backend: give --batch-size or --epochs")
-    if optimizer.name != "sgd" and (per_sample or backend == "numba"):
-        raise SymbackpropError(f"--optimizer {optimizer.name} trains mini-batches on the numpy, jax or torch backend "
-                               "(so far): give --batch-size or --epochs" + (", not --backend numba" if not per_sample
-                                                                            else ""))
+    _check_training_options(network, optimizer, per_sample, backend, early_stopping, validation, schedule)
     if backend in ("jax", "torch"):
         require(backend)
     if network.has_images and (per_sample or backend == "numba"):
@@ -252,46 +257,55 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
         raise SymbackpropError(f"the seed must be a whole number of at least 0, not {seed!r}")
     rng = np.random.default_rng(seed)
     params = init_params(network, rng, init, Xt)
-    batch = numpy_module(network)
-    evaluate = numpy_module(network.eval())  # the test curve, as the model predicts: without dropout
     if per_sample:
+        evaluate = numpy_module(network.eval())  # the test curve, as the model predicts
         steps = 100_000 if iterations is None else iterations
         if steps < 1:
             raise SymbackpropError(f"iterations must be at least 1, not {steps}")
         history = _per_sample(network, evaluate, params, Xt, Y, steps, lr, rng, val, progress)
     else:
-        n_epochs = 100 if epochs is None else epochs
-        size = 32 if batch_size is None else batch_size
-        if n_epochs < 1 or size < 1:
-            raise SymbackpropError("epochs and batch size must be at least 1")
-        stop = EarlyStop(early_stopping) if early_stopping else None
-        if schedule and any(v is not None for v in schedule.values()):
-            per_epoch = -(-Xt.shape[1] // size)
-            optimizer = optimizer.with_schedule(make_schedule(total=n_epochs * per_epoch, steps_per_epoch=per_epoch,
-                                                              **schedule))
-        with _progress(n_epochs, progress, "epoch") as bar:
-            if backend in ("jax", "torch"):
-                run = train_jax if backend == "jax" else train_torch
-                params, history = run(network, params, Xt, Y, n_epochs, size, lr, rng, val, bar, dtype, optimizer,
-                                      stop)
-            else:
-                params = {k: v.astype(dtype) for k, v in params.items()}
-                stepper = batch if backend == "numpy" else _NumbaSteps(network)
-                if not optimizer.plain:
-                    stepper = _OptimizerSteps(network, optimizer, params)
-                if network.has_images:  # steps of MBs of arrays: reused, not faulted in again each step
-                    keep_freed_memory()
-                history = _mini_batch(evaluate, stepper, params, Xt.astype(dtype), Y.astype(dtype), n_epochs, size,
-                                      lr, rng, val, bar, masks_of(network, dtype) if network.masks else None,
-                                      running_updates(network), stop)
-        if stop is not None:
-            params = stop.restore(params, history)
-        history["optimizer"] = optimizer.summary()
+        params, history = _train_mini_batches(network, params, Xt, Y, epochs, batch_size, lr, rng, val, progress,
+                                              dtype, backend, optimizer, early_stopping, schedule)
     params = {k: np.asarray(v, dtype=float) for k, v in params.items()}
     _unscale_output(network, params, history, shift, spread)
     model = Model(network, params, scaling,
                   list(feature_names) if feature_names is not None else None, target_name, labels, history)
     return model
+
+
+def _train_mini_batches(network, params, Xt, Y, epochs, batch_size, lr, rng, val, progress, dtype, backend,
+                        optimizer, early_stopping, schedule) -> tuple[dict, dict]:
+    """Mini-batch training on the chosen backend, with the optimizer, its schedule and early stopping: (params,
+    history)."""
+    n_epochs = 100 if epochs is None else epochs
+    size = 32 if batch_size is None else batch_size
+    if n_epochs < 1 or size < 1:
+        raise SymbackpropError("epochs and batch size must be at least 1")
+    stop = EarlyStop(early_stopping) if early_stopping else None
+    if schedule and any(v is not None for v in schedule.values()):
+        per_epoch = -(-Xt.shape[1] // size)
+        optimizer = optimizer.with_schedule(make_schedule(total=n_epochs * per_epoch, steps_per_epoch=per_epoch,
+                                                          **schedule))
+    with _progress(n_epochs, progress, "epoch") as bar:
+        if backend in ("jax", "torch"):
+            run = train_jax if backend == "jax" else train_torch
+            params, history = run(network, params, Xt, Y, n_epochs, size, lr, rng, val, bar, dtype, optimizer,
+                                  stop)
+        else:
+            params = {k: v.astype(dtype) for k, v in params.items()}
+            stepper = numpy_module(network) if backend == "numpy" else _NumbaSteps(network)
+            if not optimizer.plain:
+                stepper = _OptimizerSteps(network, optimizer, params)
+            if network.has_images:  # steps of MBs of arrays: reused, not faulted in again each step
+                keep_freed_memory()
+            evaluate = numpy_module(network.eval())  # the test curve, as the model predicts: without dropout
+            history = _mini_batch(evaluate, stepper, params, Xt.astype(dtype), Y.astype(dtype), n_epochs, size,
+                                  lr, rng, val, bar, masks_of(network, dtype) if network.masks else None,
+                                  running_updates(network), stop)
+    if stop is not None:
+        params = stop.restore(params, history)
+    history["optimizer"] = optimizer.summary()
+    return params, history
 
 
 def _per_sample(network, batch, params, Xt, Y, steps, lr, rng, val, progress) -> dict:
