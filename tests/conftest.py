@@ -9,9 +9,7 @@ import pytest
 
 import symbackprop.datasets
 
-FONT_CSV = Path(symbackprop.datasets.__file__).with_name("font.csv")  # the textbook's, as ../shared/data has it
-# the reference script is not shipped: the one test that runs it skips on a clone without ../shared beside it
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "sympy_neural_network_derivatives.py"
+FONT_CSV = Path(symbackprop.datasets.__file__).with_name("font.csv")  # the textbook's data set, as shipped
 
 
 @pytest.fixture(scope="session", autouse=True)
