@@ -4,7 +4,8 @@
    textbook-style NumPy loop and a hand-written numba loop (targets: >= 100x and >= 0.8x its speed);
    and of 3-40:relu-40:relu-1:logistic against a hand-written numba loop (target >= 0.5x its speed).
 2. Mini-batch SGD on scikit-learn's digits, 64-64:relu-10:softmax with cross-entropy, batch 32,
-   against a hand-written NumPy loop (target >= 0.9x) and PyTorch CPU autograd (target: faster).
+   against a hand-written NumPy loop (target >= 0.9x) and PyTorch CPU autograd (target: faster); and the same
+   with Adam against symbackprop's own SGD (target >= 0.7x its speed).
 
 Run: python benchmarks/bench_train.py [--repeat 5] [--epochs 20]
 """
@@ -277,13 +278,19 @@ def mini_batch(repeat, epochs):
     def ours():
         train(net, X, y, scale=16, batch_size=bs, epochs=epochs, lr=lr, seed=0, progress=False)
 
-    ours()
-    t_ours, t_np = interleaved([ours, lambda: hand_numpy_minibatch(Xt, Y, params, epochs, bs, lr, 0)], repeat)
+    def ours_adam():
+        train(net, X, y, scale=16, batch_size=bs, epochs=epochs, seed=0, progress=False, optimizer="adam")
+
+    ours(), ours_adam()
+    t_ours, t_np, t_adam = interleaved([ours, lambda: hand_numpy_minibatch(Xt, Y, params, epochs, bs, lr, 0),
+                                        ours_adam], repeat)
     print()
     print(f"Mini-batch SGD on digits (1797 x 64), 64-64:relu-10:softmax, batch {bs}, {epochs} epochs, float64")
     print(f"  {'hand-written NumPy loop':<34} {t_np:9.4f} s")
     print(f"  {'symbackprop train()':<34} {t_ours:9.4f} s")
     print(f"  symbackprop vs hand NumPy: {t_np / t_ours:.2f}x the speed (target >= 0.9x)")
+    print(f"  {'symbackprop train(optimizer=adam)':<34} {t_adam:9.4f} s")
+    print(f"  Adam vs its own SGD:       {t_ours / t_adam:.2f}x the speed (target >= 0.7x)")
     try:
         import torch  # noqa: F401
     except ImportError:
