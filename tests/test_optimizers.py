@@ -10,7 +10,8 @@ from symbackprop import parse_spec, train
 from symbackprop.backends import numpy_module, optimizer_module
 from symbackprop.draws import random_problem
 from symbackprop.errors import SymbackpropError
-from symbackprop.optimizers import get_optimizer, state_key
+from symbackprop.frameworks import initial_state
+from symbackprop.optimizers import get_optimizer
 
 SPEC = "3-4:layernorm:tanh-2:softmax"  # weights, biases and norm parameters (AdamW decays the weights only)
 
@@ -30,21 +31,20 @@ def torch_optimizer(torch, name, tensors, network, lr):
                              lr=lr, betas=(0.9, 0.999), eps=1e-8)
 
 
-@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"])
-def test_each_optimizer_equals_torch_optim_over_twenty_steps(name):
-    torch = pytest.importorskip("torch", reason="PyTorch is not installed (the test extra has it)")
+def twenty_steps(torch, optimizer, lr, seed, reference, clip=None, scheduler=None):
+    """20 batches through our generated ``optimizer_step`` and through a torch.optim ``reference`` (made from the
+    parameter tensors) fed the same derived gradients, clipped and scheduled as asked: (params, ours, tensors,
+    state); our cost before each step equals the derived one."""
     network = parse_spec(SPEC, "cross_entropy")
-    optimizer = get_optimizer(name)
-    lr = 0.05 if name in ("sgd", "momentum", "nesterov") else 0.01
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seed)
     params, _, _ = random_problem(network, rng, 1)
     batches = [random_problem(network, rng, 6)[1:] for _ in range(20)]
     tensors = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()}
-    reference = torch_optimizer(torch, name, tensors, network, lr)
+    reference = reference(tensors, network)
+    scheduler = scheduler(reference) if scheduler else None
     gradients = numpy_module(network).gradients
     ours = {k: v.copy() for k, v in params.items()}
-    state = {"t": 0, **{state_key(k, q.name): np.zeros_like(params[q.name]) for q in network.params
-                        for k in optimizer.state}}
+    state = initial_state(network, optimizer, params, np.zeros_like)
     module = optimizer_module(network, optimizer)
     for X, Y in batches:
         cost = module.optimizer_step(ours, state, X, Y, lr)
@@ -52,7 +52,20 @@ def test_each_optimizer_equals_torch_optim_over_twenty_steps(name):
         assert cost == pytest.approx(want_cost, rel=1e-9)
         for k, t in tensors.items():
             t.grad = torch.tensor(grads[k])
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(list(tensors.values()), clip)
         reference.step()
+        if scheduler is not None:
+            scheduler.step()
+    return params, ours, tensors, state
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"])
+def test_each_optimizer_equals_torch_optim_over_twenty_steps(name):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (the test extra has it)")
+    lr = 0.05 if name in ("sgd", "momentum", "nesterov") else 0.01
+    params, ours, tensors, state = twenty_steps(
+        torch, get_optimizer(name), lr, 3, lambda tensors, network: torch_optimizer(torch, name, tensors, network, lr))
     assert state["t"] == 20
     for k, t in tensors.items():
         np.testing.assert_allclose(ours[k], t.detach().numpy(), rtol=1e-9, atol=1e-12, err_msg=f"{name} {k}")
@@ -171,34 +184,15 @@ def test_schedules_warmup_and_clipping_equal_torchs(which):
     torch = pytest.importorskip("torch", reason="PyTorch is not installed (the test extra has it)")
     from symbackprop.optimizers import Schedule
 
-    network = parse_spec(SPEC, "cross_entropy")
     schedules = {"cosine": Schedule("cosine", total=20), "step": Schedule("step", step_size=5, gamma=0.5),
                  "warmup": Schedule(warmup=7), "clip": Schedule(clip_norm=0.05)}
-    optimizer = get_optimizer("adam").with_schedule(schedules[which])
-    rng = np.random.default_rng(5)
-    params, _, _ = random_problem(network, rng, 1)
-    batches = [random_problem(network, rng, 6)[1:] for _ in range(20)]
-    tensors = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()}
-    reference = torch.optim.Adam(list(tensors.values()), lr=0.02)
-    scheduler = {"cosine": lambda: torch.optim.lr_scheduler.CosineAnnealingLR(reference, T_max=20),
-                 "step": lambda: torch.optim.lr_scheduler.StepLR(reference, step_size=5, gamma=0.5),
-                 "warmup": lambda: torch.optim.lr_scheduler.LambdaLR(reference, lambda s: min(1.0, (s + 1) / 7)),
-                 "clip": lambda: None}[which]()
-    gradients = numpy_module(network).gradients
-    ours = {k: v.copy() for k, v in params.items()}
-    state = {"t": 0, **{state_key(k, q.name): np.zeros_like(params[q.name]) for q in network.params
-                        for k in optimizer.state}}
-    module = optimizer_module(network, optimizer)
-    for X, Y in batches:
-        module.optimizer_step(ours, state, X, Y, 0.02)
-        _, grads = gradients({k: t.detach().numpy() for k, t in tensors.items()}, X, Y)
-        for k, t in tensors.items():
-            t.grad = torch.tensor(grads[k])
-        if which == "clip":
-            torch.nn.utils.clip_grad_norm_(list(tensors.values()), 0.05)
-        reference.step()
-        if scheduler is not None:
-            scheduler.step()
+    scheduler = {"cosine": lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=20),
+                 "step": lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=5, gamma=0.5),
+                 "warmup": lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 7)),
+                 "clip": None}[which]
+    _, ours, tensors, _ = twenty_steps(torch, get_optimizer("adam").with_schedule(schedules[which]), 0.02, 5,
+                                       lambda tensors, _: torch.optim.Adam(list(tensors.values()), lr=0.02),
+                                       clip=0.05 if which == "clip" else None, scheduler=scheduler)
     for k, t in tensors.items():
         np.testing.assert_allclose(ours[k], t.detach().numpy(), rtol=1e-9, atol=1e-12, err_msg=f"{which} {k}")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import matexpr as mx
+from ..optimizers import state_key
 from ..program import Program
 
 
@@ -92,7 +93,7 @@ def predict_proba(params, X):
     update = _UPDATES[framework]
     extra = _JAX_NETWORK if framework == "jax" else ""
     if optimizer is not None:
-        extra += _optimizer_face(optimizer, framework)
+        extra += _optimizer_face(optimizer, framework, learned)
     helpers = NUMPY_SOFTMAX if framework == "numpy" and kind == "distribution" else ""
     return f'''
 
@@ -196,12 +197,13 @@ _UPDATES = {
 ''',
 }
 
-def _optimizer_face(optimizer, framework: str) -> str:
+def _optimizer_face(optimizer, framework: str, learned: list[str]) -> str:
     """``init_state`` and ``optimizer_step`` over rows: the chosen optimizer's whole step (forward, the derived
     gradients, the update)."""
     zeros = {"numpy": "np.zeros(COLUMN_SHAPES[k])", "jax": "jnp.zeros(COLUMN_SHAPES[k])",
              "torch": "torch.zeros(COLUMN_SHAPES[k], dtype=dtype)"}[framework]
-    state = (f'    return {{"t": 0, **{{f"{{v}}_{{k}}": {zeros} for k in LEARNED for v in {optimizer.state!r}}}}}')
+    keys = {state_key(v, k): k for k in learned for v in optimizer.state}  # m_W1 -> W1: generated, as training's
+    state = f'    return {{"t": 0, **{{key: {zeros} for key, k in {keys!r}.items()}}}}'
     if framework == "jax":
         body = ("    X = _samples(X)\n"
                 "    new, state, c = columns_optimizer_step(_columns(params), state, X, _targets(Y, X.dtype), lr)\n"

@@ -4,16 +4,45 @@
 patches back (kh·kw strided slice-adds, not a scatter), ``_route`` sends a gradient to each window's first maximum.
 """
 
-NUMPY_TENSORS = '''
+GEMM = '''
 def _gemm(a, ka, ta, b, kb, tb):
     """a and b contracted over their shared axes as one matrix product of 2-D views (no copies): a's axes split
     at ka, the first part the summed one when ta; b's split at kb, the last part the summed one when tb."""
     a2 = a.reshape(int(np.prod(a.shape[:ka])), -1)
     b2 = b.reshape(int(np.prod(b.shape[:kb])), -1)
-    free = (a.shape[ka:] if ta else a.shape[:ka]) + (b.shape[:kb] if tb else b.shape[kb:])
+    free = (*(a.shape[ka:] if ta else a.shape[:ka]), *(b.shape[:kb] if tb else b.shape[kb:]))
     return ((a2.T if ta else a2) @ (b2.T if tb else b2)).reshape(free)
 
-def _window(x, kh, kw, s, p):
+'''  # every array module imports NumPy as np; its shapes are tuples (torch.Size too)
+
+# _unwindow and _route as NumPy and JAX spell them alike: {xp} is the module, {add} one patch added back
+_ADJOINTS = '''
+def _unwindow(cols, h, w, s, p):
+    """The adjoint of _window: each patch entry of cols (C, kh, kw, OH, OW, m) added back into (C, h, w, m)."""
+    c, kh, kw, oh, ow, m = cols.shape
+    if s == kh == kw:  # windows that tile the image (pooling): the patches laid back side by side, no adds
+        tiles = cols.transpose(0, 3, 1, 4, 2, 5).reshape(c, oh * kh, ow * kw, m)
+        dropped = h + 2 * p - oh * kh, w + 2 * p - ow * kw  # rows and columns the floor dropped: no gradient
+        if any(dropped):
+            tiles = {xp}.pad(tiles, ((0, 0), (0, dropped[0]), (0, dropped[1]), (0, 0)))
+        return tiles[:, p:p + h, p:p + w]
+    out = {xp}.zeros((c, h + 2 * p, w + 2 * p, m), cols.dtype)
+    for a in range(kh):
+        for b in range(kw):
+            {add}
+    return out[:, p:p + h, p:p + w]
+
+
+def _route(windows, g):
+    """g (C, OH, OW, m) placed at each window's first maximum (as PyTorch with ties), 0 elsewhere."""
+    c, kh, kw, oh, ow, m = windows.shape
+    first = windows.reshape(c, kh * kw, oh, ow, m).argmax(axis=1)
+    hot = {xp}.arange(kh * kw).reshape(1, -1, 1, 1, 1) == first[:, None]
+    return (hot * g[:, None]).reshape(windows.shape)
+'''
+_PATCH = "out[:, a:a + s * (oh - 1) + 1:s, b:b + s * (ow - 1) + 1:s]"
+
+NUMPY_TENSORS = GEMM + '''def _window(x, kh, kw, s, p):
     """The (C, kh, kw, OH, OW, m) patches of x (C, H, W, m), zero-padded by p, every s."""
     if p:
         x = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
@@ -21,41 +50,9 @@ def _window(x, kh, kw, s, p):
     # laid out once as (C, kh, kw, OH, OW, m), so that each contraction is one GEMM
     return np.ascontiguousarray(view[:, ::s, ::s].transpose(0, 4, 5, 1, 2, 3))
 
+''' + _ADJOINTS.format(xp="np", add=f"{_PATCH} += cols[:, a, b]")
 
-def _unwindow(cols, h, w, s, p):
-    """The adjoint of _window: each patch entry of cols (C, kh, kw, OH, OW, m) added back into (C, h, w, m)."""
-    c, kh, kw, oh, ow, m = cols.shape
-    if s == kh == kw:  # windows that tile the image (pooling): the patches laid back side by side, no adds
-        tiles = cols.transpose(0, 3, 1, 4, 2, 5).reshape(c, oh * kh, ow * kw, m)
-        dropped = h + 2 * p - oh * kh, w + 2 * p - ow * kw  # rows and columns the floor dropped: no gradient
-        if any(dropped):
-            tiles = np.pad(tiles, ((0, 0), (0, dropped[0]), (0, dropped[1]), (0, 0)))
-        return tiles[:, p:p + h, p:p + w]
-    out = np.zeros((c, h + 2 * p, w + 2 * p, m), cols.dtype)
-    for a in range(kh):
-        for b in range(kw):
-            out[:, a:a + s * (oh - 1) + 1:s, b:b + s * (ow - 1) + 1:s] += cols[:, a, b]
-    return out[:, p:p + h, p:p + w]
-
-
-def _route(windows, g):
-    """g (C, OH, OW, m) placed at each window's first maximum (as PyTorch with ties), 0 elsewhere."""
-    c, kh, kw, oh, ow, m = windows.shape
-    first = windows.reshape(c, kh * kw, oh, ow, m).argmax(axis=1)
-    hot = np.arange(kh * kw).reshape(1, -1, 1, 1, 1) == first[:, None]
-    return (hot * g[:, None]).reshape(windows.shape)
-'''
-
-JAX_TENSORS = '''
-def _gemm(a, ka, ta, b, kb, tb):
-    """a and b contracted over their shared axes as one matrix product of 2-D views (no copies): a's axes split
-    at ka, the first part the summed one when ta; b's split at kb, the last part the summed one when tb."""
-    a2 = a.reshape(int(np.prod(a.shape[:ka])), -1)
-    b2 = b.reshape(int(np.prod(b.shape[:kb])), -1)
-    free = (a.shape[ka:] if ta else a.shape[:ka]) + (b.shape[:kb] if tb else b.shape[kb:])
-    return ((a2.T if ta else a2) @ (b2.T if tb else b2)).reshape(free)
-
-def _window(x, kh, kw, s, p):
+JAX_TENSORS = GEMM + '''def _window(x, kh, kw, s, p):
     """The (C, kh, kw, OH, OW, m) patches of x (C, H, W, m), zero-padded by p, every s."""
     if p:
         x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
@@ -63,41 +60,9 @@ def _window(x, kh, kw, s, p):
     return jnp.stack([jnp.stack([x[:, a:a + s * (oh - 1) + 1:s, b:b + s * (ow - 1) + 1:s] for b in range(kw)], 1)
                       for a in range(kh)], 1)
 
+''' + _ADJOINTS.format(xp="jnp", add=f"out = out.at{_PATCH[3:]}.add(cols[:, a, b])")
 
-def _unwindow(cols, h, w, s, p):
-    """The adjoint of _window: each patch entry of cols (C, kh, kw, OH, OW, m) added back into (C, h, w, m)."""
-    c, kh, kw, oh, ow, m = cols.shape
-    if s == kh == kw:  # windows that tile the image (pooling): the patches laid back side by side, no adds
-        tiles = cols.transpose(0, 3, 1, 4, 2, 5).reshape(c, oh * kh, ow * kw, m)
-        dropped = h + 2 * p - oh * kh, w + 2 * p - ow * kw  # rows and columns the floor dropped: no gradient
-        if any(dropped):
-            tiles = jnp.pad(tiles, ((0, 0), (0, dropped[0]), (0, dropped[1]), (0, 0)))
-        return tiles[:, p:p + h, p:p + w]
-    out = jnp.zeros((c, h + 2 * p, w + 2 * p, m), cols.dtype)
-    for a in range(kh):
-        for b in range(kw):
-            out = out.at[:, a:a + s * (oh - 1) + 1:s, b:b + s * (ow - 1) + 1:s].add(cols[:, a, b])
-    return out[:, p:p + h, p:p + w]
-
-
-def _route(windows, g):
-    """g (C, OH, OW, m) placed at each window's first maximum (as PyTorch with ties), 0 elsewhere."""
-    c, kh, kw, oh, ow, m = windows.shape
-    first = windows.reshape(c, kh * kw, oh, ow, m).argmax(axis=1)
-    hot = jnp.arange(kh * kw).reshape(1, -1, 1, 1, 1) == first[:, None]
-    return (hot * g[:, None]).reshape(windows.shape)
-'''
-
-TORCH_TENSORS = '''
-def _gemm(a, ka, ta, b, kb, tb):
-    """a and b contracted over their shared axes as one matrix product of 2-D views (no copies): a's axes split
-    at ka, the first part the summed one when ta; b's split at kb, the last part the summed one when tb."""
-    a2 = a.reshape(math.prod(a.shape[:ka]), -1)
-    b2 = b.reshape(math.prod(b.shape[:kb]), -1)
-    free = (*(a.shape[ka:] if ta else a.shape[:ka]), *(b.shape[:kb] if tb else b.shape[kb:]))
-    return ((a2.T if ta else a2) @ (b2.T if tb else b2)).reshape(free)
-
-def _window(x, kh, kw, s, p):
+TORCH_TENSORS = GEMM + '''def _window(x, kh, kw, s, p):
     """The (C, kh, kw, OH, OW, m) patches of x (C, H, W, m), zero-padded by p, every s."""
     if p:
         x = torch.nn.functional.pad(x, (0, 0, p, p, p, p))
