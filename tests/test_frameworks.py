@@ -171,7 +171,7 @@ def test_backends_train_alike_from_one_seed():
     needs("torch")
     X, y = digits()
     runs = {b: train("64-32:relu-10:softmax", X[:600], y[:600], "cross_entropy", batch_size=32, epochs=4, lr=0.05,
-                     scale=16.0, seed=3, backend=b) for b in ("numpy", "numba", "jax", "torch")}
+                     scale=16.0, seed=3, backend=b) for b in ("numpy", "jax", "torch")}
     for b, model in runs.items():
         for k, v in runs["numpy"].params.items():
             np.testing.assert_allclose(model.params[k], v, rtol=1e-8, atol=1e-10, err_msg=f"{b} {k}")

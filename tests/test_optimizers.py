@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import sympy as sp
 
 from symbackprop import parse_spec, train
 from symbackprop.backends import numpy_module, optimizer_module
@@ -87,9 +88,20 @@ def test_derive_shows_the_update_equations(run_cli):
     code, out, _ = run_cli("derive", "3-2:relu-1:logistic", "--optimizer", "adam")
     assert code == 0
     assert "m_P ← beta1*m_P + g*(1 - beta1)" in out and "v_P ← beta2*v_P + g**2*(1 - beta2)" in out
-    assert "P ← P - lr*m_P/((1 - beta1**t)*(epsilon + sqrt(v_P/(1 - beta2**t))))" in out
+    assert "P ← P - lr*m_P*sqrt(1 - beta2**t)/((1 - beta1**t)*(epsilon*sqrt(1 - beta2**t) + sqrt(v_P)))" in out
+    assert "that is lr*m_hat/(sqrt(v_hat) + epsilon) with m_hat = m_P/(1 - beta1**t)" in out
     code, out, _ = run_cli("derive", "3-2:relu-1:logistic", "--optimizer", "momentum")
     assert "b_P ← b_P*mu + g" in out and "P ← P - b_P*lr" in out
+
+
+def test_adams_efficient_order_is_the_textbook_update():
+    """The rule Adam prints (lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ) · m/(√v + ε·√(1 − β₂ᵗ))) is lr·m̂/(√v̂ + ε), proven by SymPy."""
+    from symbackprop.optimizers import beta1, beta2, eps, lr, m, p, t, v
+
+    M, V, c = (sp.Symbol(n, positive=True) for n in ("M", "V", "c"))  # v >= 0 as Adam keeps it; c = 1 - β₂ᵗ > 0
+    textbook = p - lr * (M / (1 - beta1 ** t)) / (sp.sqrt(V / (1 - beta2 ** t)) + eps)
+    printed = dict(get_optimizer("adam").rule)[p].subs({m: M, v: V})
+    assert sp.simplify((printed - textbook).xreplace({beta2 ** t: 1 - c})) == 0
 
 
 @pytest.mark.parametrize("argv,message", [

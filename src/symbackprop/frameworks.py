@@ -13,6 +13,7 @@ from functools import lru_cache
 import numpy as np
 
 from .backends import framework_module, optimizer_module, x64
+from .backends.updates import flat_state
 from .draws import masks_of
 from .errors import DivergedError
 from .layers.batchnorm import running_updates
@@ -198,7 +199,7 @@ def train_torch(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype, 
     device, where = describe_torch()
     mod = framework_module(network, "torch")
     optimizer = get_optimizer(optimizer)
-    stepper = optimizer_module(network, optimizer, "torch") if not optimizer.plain else None
+    stepper = optimizer_module(network, optimizer, "torch", flat=True) if not optimizer.plain else None
     evaluate = framework_module(network.eval(), "torch")
     masks = masks_of(network, dtype)
     update = running_updates(network)
@@ -210,7 +211,8 @@ def train_torch(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype, 
     # samples as rows on the device: a batch is a gather of whole rows (contiguous), then a transposed view
     X, T = tensor(Xt.T), tensor(Y.T)
     state = {k: tensor(v).clone() for k, v in params.items()}
-    moments = initial_state(network, optimizer, state, torch.zeros_like)
+    moments = flat_state(network, optimizer, state, lambda n, like: torch.zeros(
+        n, dtype=like.dtype, device=like.device)) if stepper is not None else None
     val_dev = tuple(tensor(a) for a in val) if val else None
     m = Xt.shape[1]
     train_costs, test_costs = [], []

@@ -91,6 +91,7 @@ class Optimizer:
     decoupled: bool = False  # AdamW: the decay applies to weights only (biases and norm parameters are not decayed)
     description: str = ""
     schedule: Schedule = field(default_factory=Schedule)
+    note: str = ""  # a line under the rule in derive's text
 
     @property
     def plain(self) -> bool:
@@ -99,7 +100,7 @@ class Optimizer:
 
     def with_schedule(self, schedule: Schedule) -> Optimizer:
         return Optimizer(self.name, self.rule, self.state, self.default_lr, self.values, self.decoupled,
-                         self.description, schedule)
+                         self.description, schedule, self.note)
 
     def with_values(self, **given) -> Optimizer:
         """This optimizer with some hyperparameters given (``betas``, ``eps``, ``momentum``, ``alpha``,
@@ -127,7 +128,7 @@ class Optimizer:
                                        f"{', above 0' if name == 'epsilon' else ''}, not {value!r}")
             values[name] = float(value)
         return Optimizer(self.name, self.rule, self.state, self.default_lr, tuple(values.items()), self.decoupled,
-                         self.description, self.schedule)
+                         self.description, self.schedule, self.note)
 
     def equations(self, decayed: bool = True) -> list[tuple[sp.Symbol, sp.Expr]]:
         """The rule in symbols; ``decayed=False`` for a parameter AdamW does not decay (λ = 0)."""
@@ -146,6 +147,8 @@ class Optimizer:
                 "(the batch's mean gradient) at step t = 1, 2, ...; state starts at 0")
         names = {p: sp.Symbol("P"), **{sp.Symbol(k, real=True): sp.Symbol(f"{k}_P") for k in self.state}}
         lines = [head] + [f"{names.get(k, k)} ← {e.xreplace(names)}" for k, e in self.equations()]
+        if self.note:
+            lines.append(self.note)
         if self.decoupled:
             lines.append("(the weights W only; biases and norm parameters: lambda = 0)")
         if not self.schedule.plain:
@@ -170,13 +173,17 @@ REGISTRY: Registry = Registry("optimizer")
 
 
 def _adam(name: str, decoupled: bool) -> Optimizer:
-    bc1, bc2 = 1 - beta1 ** t, 1 - beta2 ** t
-    step = lr * (m / bc1) / (sp.sqrt(v / bc2) + eps)
+    # lr·m̂/(√v̂ + ε) with m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ), in the paper's efficient order (Kingma & Ba, section
+    # 2): lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ) · m/(√v + ε·√(1 − β₂ᵗ)), the same number with one array operation fewer
+    root = sp.sqrt(1 - beta2 ** t)
+    step = lr * root / (1 - beta1 ** t) * m / (sp.sqrt(v) + eps * root)
     rule = ((m, beta1 * m + (1 - beta1) * g), (v, beta2 * v + (1 - beta2) * g ** 2),
             (p, (p * (1 - lr * lam) if decoupled else p) - step))
     values = (("beta1", 0.9), ("beta2", 0.999), ("epsilon", 1e-8)) + ((("lambda", 0.01),) if decoupled else ())
     what = "Adam with decoupled weight decay (weights only)" if decoupled else "Adam"
-    return Optimizer(name, rule, ("m", "v"), 1e-3, values, decoupled, what)
+    note = ("(that is lr*m_hat/(sqrt(v_hat) + epsilon) with m_hat = m_P/(1 - beta1**t), v_hat = v_P/(1 - beta2**t), "
+            "as torch.optim states it, in the paper's efficient order)")
+    return Optimizer(name, rule, ("m", "v"), 1e-3, values, decoupled, what, note=note)
 
 
 for _opt in (

@@ -13,10 +13,11 @@ from . import naming
 from .allocator import keep_freed_memory
 from .backends import numpy_module, optimizer_module, per_sample_module, require
 from .backends.loader import seal
+from .backends.updates import flat_state
 from .data import Scaling, encode_targets
 from .draws import masks_of
 from .errors import DataError, DivergedError, SymbackpropError
-from .frameworks import EarlyStop, initial_state, train_jax, train_torch
+from .frameworks import EarlyStop, train_jax, train_torch
 from .layers.batchnorm import running_updates
 from .model import Model
 from .optimizers import get_optimizer
@@ -223,6 +224,9 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
             X if rows is None else rows) % batch_size == 1):
         raise SymbackpropError(f"{network.spec} has batchnorm, which needs at least 2 samples in every batch: "
                                f"batch size {batch_size} leaves a batch of 1")
+    if not per_sample and backend == "numba":  # measured 2.5x slower than NumPy on mini-batches: not offered
+        raise SymbackpropError("the numba backend runs per-sample SGD (give --iterations, not --batch-size or "
+                               "--epochs); mini-batches train on the numpy (the default), jax or torch backend")
     for option, value in (("iterations", iterations), ("epochs", epochs), ("batch size", batch_size)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
             raise SymbackpropError(f"{option} must be a whole number, not {value!r}")
@@ -293,9 +297,7 @@ def _train_mini_batches(network, params, Xt, Y, epochs, batch_size, lr, rng, val
                                   stop)
         else:
             params = {k: v.astype(dtype) for k, v in params.items()}
-            stepper = numpy_module(network) if backend == "numpy" else _NumbaSteps(network)
-            if not optimizer.plain:
-                stepper = _OptimizerSteps(network, optimizer, params)
+            stepper = numpy_module(network) if optimizer.plain else _OptimizerSteps(network, optimizer, params)
             if network.has_images:  # steps of MBs of arrays: reused, not faulted in again each step
                 keep_freed_memory()
             evaluate = numpy_module(network.eval())  # the test curve, as the model predicts: without dropout
@@ -339,30 +341,33 @@ def _per_sample(network, batch, params, Xt, Y, steps, lr, rng, val, progress) ->
 
 
 class _OptimizerSteps:
-    """The generated ``optimizer_step`` (forward, derived gradients, update) and the optimizer's state."""
+    """The generated ``optimizer_step`` (forward, derived gradients, update) and the optimizer's state, over flat
+    buffers: the learned entries of ``params`` become views of one array (the dict changes in place)."""
 
     def __init__(self, network, optimizer, params):
-        self.module = optimizer_module(network, optimizer)
+        self.module = optimizer_module(network, optimizer, flat=True)
         self.forward = self.module.forward
-        self.state = initial_state(network, optimizer, params, np.zeros_like)
+        self.state = flat_state(network, optimizer, params, lambda n, like: np.zeros(n, like.dtype))
 
-    def sgd_step(self, params, X, Y, lr):
-        return self.module.optimizer_step(params, self.state, X, Y, lr)
+    def sgd_step(self, params, X, Y, lr, cost=True):
+        return self.module.optimizer_step(params, self.state, X, Y, lr, cost)
 
 
-class _NumbaSteps:
-    """``sgd_step`` over the compiled per-sample gradients (summed over a batch in one numba call)."""
+LOSS_EVERY = 4  # the NumPy backend's training loss: the cost of every 4th batch (the step computes it, before its
+# update); the other steps skip it (a tenth of a small network's step)
+GATHER_VALUES = 1 << 22  # an epoch's batches are gathered this many values of X at a time (32 MiB in float64)
 
-    def __init__(self, network):
-        from .derive import derive
 
-        self.f = derive(network).compile("numba")
-
-    def sgd_step(self, params, X, Y, lr):
-        c, grads = self.f(params, X, Y)
-        for k, g in grads.items():
-            params[k] -= lr * g
-        return c
+def _batches(Xt, Y, order, size):
+    """(Xb, Yb) for each batch of ``order``: gathered in runs of whole batches (views of one copy each), not one
+    fancy index a batch."""
+    m = len(order)
+    run = max(1, GATHER_VALUES // (size * max(1, Xt.shape[0]))) * size
+    for begin in range(0, m, run):
+        part = order[begin:begin + run]
+        Xr, Yr = np.take(Xt, part, axis=1), np.take(Y, part, axis=1)
+        for start in range(0, len(part), size):
+            yield Xr[:, start:start + size], Yr[:, start:start + size]
 
 
 def _mini_batch(batch, stepper, params, Xt, Y, epochs, size, lr, rng, val, bar, masks, update, stop=None) -> dict:
@@ -372,21 +377,24 @@ def _mini_batch(batch, stepper, params, Xt, Y, epochs, size, lr, rng, val, bar, 
     # overflow on the way to divergence is detected below and reported as such, not as a warning
     with np.errstate(over="ignore", invalid="ignore"):
         for epoch in range(epochs):
-            order = rng.permutation(m)
-            total_cost = 0.0
-            for start in range(0, m, size):
-                idx = order[start:start + size]
-                inputs, Xb = params, Xt[:, idx]
+            costs, counted = [], 0
+            for k, (Xb, Yb) in enumerate(_batches(Xt, Y, rng.permutation(m), size)):
+                inputs = params
                 if masks is not None:  # dropout's masks for this batch
-                    inputs = {**params, **masks(rng, len(idx))}
+                    inputs = {**params, **masks(rng, Xb.shape[1])}
                 if update is not None:  # batchnorm's running statistics, from this batch's (before the step)
-                    params.update(update(params, stepper.forward(inputs, Xb), len(idx)))
-                total_cost += step(inputs, Xb, Y[:, idx], lr) * len(idx)
+                    params.update(update(params, stepper.forward(inputs, Xb), Xb.shape[1]))
+                if k % LOSS_EVERY:
+                    step(inputs, Xb, Yb, lr, False)
+                else:
+                    costs.append(step(inputs, Xb, Yb, lr) * Xb.shape[1])
+                    counted += Xb.shape[1]
+            total_cost = math.fsum(costs) / counted
             if not math.isfinite(total_cost):  # once an epoch: the loss of some step was not finite
                 raise DivergedError(f"training diverged in epoch {epoch + 1}: the loss is not finite; "
                                     f"try a lower learning rate (now {lr:g})")
             _check_finite(params, f"epoch {epoch + 1}", lr)
-            history["train"].append(float(total_cost / m))
+            history["train"].append(float(total_cost))
             if val is not None:
                 history["test"].append(mean_cost(batch, params, *val))
             bar.update(1)

@@ -153,18 +153,19 @@ def numpy_module(derivation_or_network):
 
 
 @lru_cache(maxsize=64)
-def optimizer_module(network, optimizer, framework: str = "numpy"):
+def optimizer_module(network, optimizer, framework: str = "numpy", flat: bool = False):
     """The generated module of a network (NumPy, JAX or PyTorch) with ``optimizer_step``: the forward pass, the
-    derived gradients and the optimizer's update in one generated function."""
+    derived gradients and the optimizer's update in one generated function; ``flat`` (NumPy, PyTorch): the update
+    over flat buffers (``updates.flat_state``)."""
     program = program_of(network)
     if framework == "jax":
         require("jax")
         source = _sources(network, "jax")[0] + updates.functional_source(program, optimizer)
     elif framework == "torch":
         require("torch")
-        source = _sources(network, "torch")[0] + updates.in_place_source(program, optimizer, TORCH)
+        source = _sources(network, "torch")[0] + updates.in_place_source(program, optimizer, TORCH, flat=flat)
     else:
-        source = _sources(network, "numpy")[0] + updates.in_place_source(program, optimizer)
+        source = _sources(network, "numpy")[0] + updates.in_place_source(program, optimizer, flat=flat)
     return loader.from_source(source)
 
 

@@ -34,9 +34,15 @@ class Dialect:
     batch_last: str = "{}.transpose(1, 2, 3, 0)"  # (N, C, H, W) images, samples first, to (C, H, W, N)
     samples_first: str = "{}.transpose(3, 0, 1, 2)"  # and back
     helpers: str = ""  # _window, _unwindow and _route, as this library spells them
+    # a gradient written into a given array (a view of a flat buffer): a matrix product, a sum over the batch
+    matmul_into: str = "np.matmul({}, {}, out={})"
+    rowsum_into: str = "np.add.reduce({}, axis=1, keepdims=True, out={})"
 
 
-NUMPY = Dialect("numpy", ArrayNumPy, helpers=NUMPY_TENSORS)
+# NumPy's reductions called as ufunc methods: ``x.sum()`` goes through a Python wrapper, a microsecond a call
+NUMPY = Dialect("numpy", ArrayNumPy, colsum="np.add.reduce({}, axis=0, keepdims=True)",
+                colmax="np.maximum.reduce({}, axis=0, keepdims=True)",
+                rowsum="np.add.reduce({}, axis=1, keepdims=True)", helpers=NUMPY_TENSORS)
 JAX = Dialect("jax", ArrayJax, ones="jnp.ones(({}, m), X.dtype)", inner="jnp.vdot({}, {})",
               einsum="jnp.einsum({!r}, {})", expand="jnp.broadcast_to({}, ({}))", helpers=JAX_TENSORS)
 TORCH = Dialect("torch", ArrayTorch, colsum="{}.sum(dim=0, keepdim=True)", colmax="{}.amax(dim=0, keepdim=True)",
@@ -44,7 +50,8 @@ TORCH = Dialect("torch", ArrayTorch, colsum="{}.sum(dim=0, keepdim=True)", colma
                 rowsum="({}).sum(dim=1, keepdim=True)", ones="torch.ones(({}, m), dtype=X.dtype, device=X.device)",
                 inner="torch.sum(({}) * ({}))", einsum="torch.einsum({!r}, {})", wmax="{}.amax(dim=(1, 2))",
                 expand="{}.expand({})", helpers=TORCH_TENSORS, batch_last="{}.permute(1, 2, 3, 0)",
-                samples_first="{}.permute(3, 0, 1, 2)")
+                samples_first="{}.permute(3, 0, 1, 2)", matmul_into="torch.matmul({}, {}, out={})",
+                rowsum_into="torch.sum({}, dim=1, keepdim=True, out={})")
 
 
 def _with_batch(shape) -> str:
@@ -133,10 +140,30 @@ def expr_code(x: mx.M, dialect: Dialect = NUMPY, printer=None) -> str:
     return {"dot": " @ ", "had": " * ", "add": " + ", "sub": " - "}[x.op].join(parts)
 
 
-def lines(program: Program, steps, dialect: Dialect = NUMPY, indent: str = "    ") -> list[str]:
-    """Each step as one commented assignment; gradients summed over the batch, the cost to one number."""
+def _into(program: Program, s, dialect: Dialect, target: str) -> list[str]:
+    """A gradient step written into ``target`` (a view): by the product's or the sum's own ``out=`` where it is
+    one, else computed and copied in."""
+    terms = _terms(program, s.expr)
+    x = terms[0]
+    if len(terms) == 1 and program.batched(x) == "col":
+        return [f"{s.lhs} = {dialect.rowsum_into.format(expr_code(x, dialect), target)}"]
+    if len(terms) == 1 and x.op == "dot" and len(x.args) == 2:
+        a, b = (expr_code(y, dialect) for y in x.args)
+        return [f"{s.lhs} = {dialect.matmul_into.format(a, b, target)}"]
+    total = " + ".join(_batch_total(program, term, dialect) for term in terms)
+    return [f"{s.lhs} = {total}", f"{target}[...] = {s.lhs}"]
+
+
+def lines(program: Program, steps, dialect: Dialect = NUMPY, indent: str = "    ", into: dict | None = None
+          ) -> list[str]:
+    """Each step as one commented assignment; gradients summed over the batch, the cost to one number.
+    ``into``: gradient steps (by key) written into the array that code names (a view of a flat buffer)."""
     out = []
     for s in steps:
+        if into and s.key in into:
+            out.append(f"{indent}# {comment(s)}")
+            out += [indent + line for line in _into(program, s, dialect, into[s.key])]
+            continue
         if s.role == "gradient":
             code = " + ".join(_batch_total(program, term, dialect) for term in _terms(program, s.expr))
         elif s.role == "cost":  # only the batch's total is needed: a dot product where the sum is of one

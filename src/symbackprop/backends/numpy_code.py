@@ -26,7 +26,9 @@ def module_source(program: Program, prefix: str = "") -> str:
     ``sgd_step`` and ``trace`` (every step's value, for worked examples), each name after ``prefix``."""
     unpack, batch = unpack_lines(program), batch_lines(program)
     grads = [program.gradient(p) for p in program.params]
-    train = _lines(program, program.needed([program.cost] + [g.key for g in grads]))
+    backward = program.needed([g.key for g in grads])
+    train = _lines(program, backward)
+    loss = _lines(program, [s for s in program.needed([program.cost]) if s not in backward], indent="        ")
     every = [s for s in program.steps if s.expr is not None]
     trace = _lines(program, every)
     updates = "\n".join(f"    {p.name} -= step * {g.lhs}" for p, g in zip(program.params, grads))
@@ -48,16 +50,20 @@ SHAPES = {dict((p.name, p.shape) for p in program.params)!r}
 
 {core_functions(program, NUMPY, prefix=prefix)}
 
-def {prefix}sgd_step(params, X, Y, lr):
-    """One step of gradient descent on the batch (X, Y), in place; returns the mean cost before it.
+def {prefix}sgd_step(params, X, Y, lr, cost=True):
+    """One step of gradient descent on the batch (X, Y), in place; returns the mean cost before it (None with
+    cost=False: the cost is not computed).
 
     The gradients below are sums over the batch; the step lr/m makes them means."""
 {unpack}
 {batch}
 {nl.join(train)}
+    C = None
+    if cost:  # from the values above, before the step
+{nl.join(loss)}
     step = lr / m
 {updates}
-    return C / m
+    return None if C is None else C / m
 
 
 def {prefix}trace(params, X, Y):

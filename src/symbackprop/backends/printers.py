@@ -56,6 +56,12 @@ class ArrayNumPy(_StableNodes, NumPyPrinter):
     def _print_erf(self, expr):
         return self.erf.format(self._print(expr.args[0]))
 
+    def _as_ordered_terms(self, expr, order=None):
+        """A sum's terms with a positive one first: ``Z2 - M2``, not ``-M2 + Z2`` (which negates an array more)."""
+        terms = list(super()._as_ordered_terms(expr, order=order))
+        first = next((k for k, term in enumerate(terms) if not term.could_extract_minus_sign()), 0)
+        return [terms[first], *terms[:first], *terms[first + 1:]]
+
     def _module_format(self, fqn, register=True):
         return f"{self.prefix}." + fqn.split(".")[-1] if fqn.startswith(("numpy.", "math.")) else fqn
 

@@ -40,7 +40,7 @@ def module_source(program: Program, upstream: Program, network, prefix: str = ""
     out_key = upstream.output.key  # the logits where the output is logistic or softmax
     grads = [program.gradient(p) for p in program.params]
     train = lines(program, program.needed([program.cost] + [g.key for g in grads]), TORCH)
-    updates = "\n".join(f"        {p.name}.sub_(step * {g.lhs})" for p, g in zip(program.params, grads))
+    updates = "\n".join(f"        {p.name}.sub_({g.lhs}, alpha=step)" for p, g in zip(program.params, grads))
     flat = _layout(upstream)
     pull_fwd, saved, pull_back = split_pullback(upstream, TORCH)
     args = ", ".join(params)

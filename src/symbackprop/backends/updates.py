@@ -1,35 +1,179 @@
-"""An optimizer's update printed after the derived gradients: in place (NumPy, PyTorch) or as new arrays (JAX)."""
+"""An optimizer's update printed after the derived gradients: in place (NumPy, PyTorch), per parameter or once over
+flat buffers that hold every parameter, or as new arrays (JAX).
+
+A rule's assignment ``T ← a·T + b`` (every rule here is linear in its target) prints as ``T *= a`` and ``T += b``,
+with the factors that hold no array (``lr / (1 - β₁ᵗ)``) computed first as numbers: a few whole-array operations
+each, not one per node of the expression.
+"""
 
 from __future__ import annotations
 
 import sympy as sp
 
-from ..optimizers import g, lr, p, state_key, t
+from ..optimizers import b as momentum
+from ..optimizers import g, lam, lr, m, p, state_key, t, v
 from ..program import Program
 from .arrays import JAX, NUMPY, TORCH, Dialect, batch_lines, lines, unpack_lines
 from .printers import ScalarPython
 
+FLAT = "all_{}"  # the flat buffers: all_P (every learned parameter), all_g (their mean gradients), all_m, ...
 
-def _updates(program: Program, optimizer, dialect: Dialect, functional: bool, indent: str) -> list[str]:
-    """For every learned parameter: its state read, then each assignment of the rule under a comment with its
-    equation; the parameter itself written in place (``W1[...] = …``) or, ``functional``, into ``new``."""
-    printer = dialect.printer()
+
+def flat_layout(network) -> list[tuple[str, int, int, tuple]]:
+    """``(name, start, stop, shape)`` of each learned parameter in the flat buffers, in the network's order."""
+    out, start = [], 0
+    for q in network.params:
+        if not q.state:
+            out.append((q.name, start, start + q.size, tuple(q.shape)))
+            start += q.size
+    return out
+
+
+def flat_state(network, optimizer, params: dict, zeros) -> dict:
+    """The optimizer's state over flat buffers (``zeros(n, like)`` makes one): ``all_P``, ``all_g``, one per state
+    variable (``all_m``...) and AdamW's ``all_decay`` (λ on the weights, 0 elsewhere), with each parameter's part
+    as a view (``m_W1``); the learned entries of ``params`` become views of ``all_P`` (the dict changes in place)."""
+    layout = flat_layout(network)
+    like, n = params[layout[0][0]], layout[-1][2]
+    state = {"t": 0, **{FLAT.format(k): zeros(n, like) for k in ("P", "g", *optimizer.state)}}
+    penalised = {q.name for q in network.params if q.penalised}
+    if optimizer.decoupled:
+        state[FLAT.format("decay")] = zeros(n, like)
+    for name, start, stop, shape in layout:
+        view = state[FLAT.format("P")][start:stop].reshape(shape)
+        view[...] = params[name]
+        params[name] = view
+        for kind in optimizer.state:
+            state[state_key(kind, name)] = state[FLAT.format(kind)][start:stop].reshape(shape)
+        if optimizer.decoupled and name in penalised:
+            state[FLAT.format("decay")][start:stop] = dict(optimizer.values)["lambda"]
+    return state
+
+
+class _Hoist:
+    """Replaces the parts of an expression that hold no array by names ``_c1``, ``_c2``, ... and keeps their
+    assignments (numbers, computed once a step: the step count t and the learning rate are numbers)."""
+
+    def __init__(self, arrays: set, scalar_printer):
+        self.arrays, self.printer, self.lines = arrays, scalar_printer, []
+
+    def __call__(self, e: sp.Expr) -> sp.Expr:
+        if not (e.free_symbols & self.arrays):
+            if e.is_Atom:
+                return e
+            name = sp.Symbol(f"_c{len(self.lines) + 1}")
+            self.lines.append(f"{name} = {self.printer.doprint(e)}")
+            return name
+        if e.is_Mul or e.is_Add:
+            inner, outer = e.as_independent(*self.arrays, as_Add=e.is_Add)
+            parts = [self(a) for a in (sp.Add.make_args(outer) if e.is_Add else sp.Mul.make_args(outer))]
+            return e.func(self(inner), *parts)
+        return e.func(*[self(a) for a in e.args]) if e.args else e
+
+
+def _rule_lines(optimizer, names: dict, dialect: Dialect, in_place: bool, flat: bool,
+                decayed: bool = True) -> list[str]:
+    """Each assignment of the rule under a comment with its equation: in place (``T *= a``, ``T -= b``) or, for
+    JAX, a new array (``new_T = …``); ``names`` maps the rule's symbols (p, g, m, ...) to code names."""
+    printer, scalars = dialect.printer(), (dialect.printer() if dialect is JAX else ScalarPython())
+    arrays = {y for k in (p, g, m, v, momentum, lam) if k in names for y in names[k].free_symbols} - {sp.Symbol("m")}
+    arrays -= set() if flat else {names[lam]}
+    hoist = _Hoist(arrays, scalars)
+    shown = dict(optimizer.equations(flat or decayed))  # the comments: in symbols (λ an array over flat buffers)
+    words = {k: n for k, n in names.items() if flat or k != lam}
+    out = []
+    for target, expr in _numeric(optimizer, flat, names, decayed):
+        out.append(f"# {names[target]} ← {shown[target].xreplace(words)}")
+        start, T = len(hoist.lines), names[target]
+        if not in_place:
+            code = printer.doprint(hoist(expr))
+            out += hoist.lines[start:] + [f"{T} = {code}"]
+            continue
+        a = sp.diff(expr, T)
+        if T in a.free_symbols:  # not linear in its target (no rule here): the whole value, written back
+            code = printer.doprint(hoist(expr))
+            out += hoist.lines[start:] + [f"{T}[...] = {code}"]
+            continue
+        rest = expr.xreplace({T: 0})
+        steps = [] if a == 1 else [f"{T} *= {printer.doprint(hoist(a))}"]
+        fused = _fused(T, rest, hoist, printer) if dialect is TORCH and rest != 0 else None
+        if fused:
+            steps.append(fused)
+        elif rest != 0:
+            sign, rest = ("-", -rest) if rest.could_extract_minus_sign() else ("+", rest)
+            steps.append(f"{T} {sign}= {printer.doprint(hoist(rest))}")
+        out += hoist.lines[start:] + steps
+    return out
+
+
+def _fused(T, rest: sp.Expr, hoist: _Hoist, printer) -> str | None:
+    """PyTorch's one-call accumulations, as ``torch.optim`` uses them: ``T += c·x`` is ``T.add_(x, alpha=c)``,
+    ``T += c·x·y`` ``T.addcmul_(x, y, value=c)``, ``T += c·x/y`` ``T.addcdiv_(x, y, value=c)`` (c a number);
+    None for another form."""
+    c, dep = rest.as_independent(*hoist.arrays)
+    tops, bottoms = [], []
+    for f in sp.Mul.make_args(dep):
+        if f.is_Pow and f.exp == -1:
+            bottoms.append(f.base)
+        elif f.is_Pow and f.exp == 2:
+            tops += [f.base, f.base]
+        else:
+            tops.append(f)
+    scale = printer.doprint(hoist(c))
+    code = [printer.doprint(hoist(x)) for x in tops] + [_shifted(x, hoist, printer) for x in bottoms]
+    if len(tops) == 1 and not bottoms:
+        return f"{T}.add_({code[0]}, alpha={scale})"
+    if len(tops) == 2 and not bottoms:
+        return f"{T}.addcmul_({code[0]}, {code[1]}, value={scale})"
+    if len(tops) == 1 and len(bottoms) == 1:
+        return f"{T}.addcdiv_({code[0]}, {code[1]}, value={scale})"
+    return None
+
+
+def _shifted(x: sp.Expr, hoist: _Hoist, printer) -> str:
+    """``torch.sqrt(v).add_(c)``: a number added in place to a new tensor (one allocation fewer than ``+``)."""
+    c, rest = x.as_independent(*hoist.arrays, as_Add=True)
+    if c == 0 or rest.is_Symbol:
+        return printer.doprint(hoist(x))
+    return f"{printer.doprint(hoist(rest))}.add_({printer.doprint(hoist(c))})"
+
+
+def _numeric(optimizer, flat: bool, names: dict, decayed: bool) -> list[tuple[sp.Symbol, sp.Expr]]:
+    """The rule with the hyperparameters' numbers in and the code's names: over flat buffers AdamW's λ stays a
+    symbol (the array ``all_decay``); per parameter it is λ, or 0 where not ``decayed``."""
+    values = {sp.Symbol(k, positive=True): sp.Float(x) for k, x in optimizer.values if not (flat and k == "lambda")}
+    return [(k, e.subs(values).xreplace(names)) for k, e in optimizer.equations(flat or decayed)]
+
+
+def _names(name: str, optimizer, gradient: str) -> dict:
+    out = {p: sp.Symbol(name), g: sp.Symbol(gradient), t: sp.Symbol("t"), lr: sp.Symbol("lr"),
+           lam: sp.Symbol(FLAT.format("decay"))}
+    out.update({sp.Symbol(k, real=True): sp.Symbol(state_key(k, name)) for k in optimizer.state})
+    return out
+
+
+def _per_parameter(program: Program, optimizer, dialect: Dialect, functional: bool, indent: str) -> list[str]:
+    """For every learned parameter: its state read, then its rule; written in place or into ``new``."""
     out = []
     for q in (q for q in program.params if not q.state):
-        name = q.name
-        names = {p: sp.Symbol(name), g: sp.Symbol(f"g_{name}"), t: sp.Symbol("t"), lr: sp.Symbol("lr")}
-        names.update({sp.Symbol(k, real=True): sp.Symbol(state_key(k, name)) for k in optimizer.state})
-        out += [f'{state_key(k, name)} = state["{state_key(k, name)}"]' for k in optimizer.state]
-        shown = dict(optimizer.equations(q.penalised))
-        for target, expr in optimizer.numeric(q.penalised):
-            code = printer.doprint(expr.xreplace(names))
-            out.append(f"# {names[target]} ← {shown[target].xreplace(names)}")
-            if target == p:
-                out.append(f'new["{name}"] = {code}' if functional else f"{name}[...] = {code}")
-            else:
-                out.append(f'{names[target]} = new_state["{names[target]}"] = {code}' if functional else
-                           f'{names[target]} = state["{names[target]}"] = {code}')
+        names = _names(q.name, optimizer, f"g_{q.name}")
+        out += [f'{state_key(k, q.name)} = state["{state_key(k, q.name)}"]' for k in optimizer.state]
+        out += _rule_lines(optimizer, names, dialect, not functional, False, q.penalised)
+        if functional:
+            out += [f'new["{q.name}"] = {q.name}'] + [f'new_state["{state_key(k, q.name)}"] = {state_key(k, q.name)}'
+                                                      for k in optimizer.state]
     return [indent + line for line in out]
+
+
+def _flat(program: Program, optimizer, dialect: Dialect, indent: str) -> list[str]:
+    """The rule once, over the flat buffers ``all_P``, ``all_g`` (summed gradients: g is all_g / m), ``all_m``,
+    ... (the parameters are views of ``all_P``)."""
+    names = _names(FLAT.format("P"), optimizer, FLAT.format("g"))
+    names[g] = sp.Symbol(FLAT.format("g")) / sp.Symbol("m")
+    names.update({sp.Symbol(k, real=True): sp.Symbol(FLAT.format(k)) for k in optimizer.state})
+    reads = [f'{FLAT.format(k)} = state["{FLAT.format(k)}"]' for k in ("P", *optimizer.state)]
+    reads += [f'{FLAT.format("decay")} = state["{FLAT.format("decay")}"]'] if optimizer.decoupled else []
+    return [indent + line for line in reads + _rule_lines(optimizer, names, dialect, True, True)]
 
 
 CLIP = {"numpy": "min(1.0, {c} / (math.sqrt({total}) + 1e-6))",
@@ -37,7 +181,7 @@ CLIP = {"numpy": "min(1.0, {c} / (math.sqrt({total}) + 1e-6))",
         "jax": "jnp.minimum(1.0, {c} / (jnp.sqrt({total}) + 1e-6))"}
 
 
-def _schedule_lines(program: Program, optimizer, dialect: Dialect, indent: str) -> list[str]:
+def _schedule_lines(program: Program, optimizer, dialect: Dialect, indent: str, flat: bool = False) -> list[str]:
     """The learning rate's factor at step t (``lr = lr * …``) and the clipping of all gradients together."""
     sc, out = optimizer.schedule, []
     factor = sc.factor()
@@ -45,48 +189,62 @@ def _schedule_lines(program: Program, optimizer, dialect: Dialect, indent: str) 
         printer = dialect.printer() if dialect is JAX else ScalarPython()
         out += [f"# lr ← lr·{factor}", f"lr = lr * ({printer.doprint(factor)})"]
     if sc.clip_norm is not None:
-        names = [f"g_{q.name}" for q in program.params if not q.state]
-        total = " + ".join(f"({n}**2).sum()" for n in names)
+        names = [FLAT.format("g")] if flat else [f"g_{q.name}" for q in program.params if not q.state]
+        total = " + ".join(dialect.inner.format(n, n) for n in names) + (" / (m * m)" if flat else "")
         out += [f"# the gradients of all parameters together clipped to norm {sc.clip_norm:g} at most",
                 f"clip = {CLIP[dialect.name].format(c=repr(sc.clip_norm), total=total)}",
-                *(f"{n} = {n} * clip" for n in names)]
+                *(f"{n} *= clip" if dialect is not JAX else f"{n} = {n} * clip" for n in names)]
     return [indent + line for line in out]
 
 
-def _gradient_lines(program: Program, dialect: Dialect, indent: str) -> list[str]:
-    """The batch's cost and derived gradients, then each learned parameter's mean gradient ``g_W1``."""
+def _gradient_lines(program: Program, dialect: Dialect, indent: str, flat: bool) -> list[str]:
+    """The derived gradients, the cost when asked for (``cost``), then each learned parameter's mean gradient
+    ``g_W1``; ``flat``: each summed gradient written into its part of ``all_g`` (the rule divides by m)."""
     grads = {q.name: program.gradient(q) for q in program.params}
-    steps = program.needed([program.cost] + [s.key for s in grads.values()])
-    out = lines(program, steps, dialect, indent)
-    out += [f"{indent}g_{q.name} = {grads[q.name].lhs} / m  # the mean gradient of {q.name}" for q in program.params
-            if not q.state]
-    return out
+    backward = program.needed([s.key for s in grads.values()])
+    into = {grads[name].key: f"{FLAT.format('g')}[{start}:{stop}].reshape{shape}"
+            for name, start, stop, shape in flat_layout(program)} if flat else None
+    out = [f'{indent}{FLAT.format("g")} = state["{FLAT.format("g")}"]  # every summed gradient, in one buffer'
+           ] if flat else []
+    out += lines(program, backward, dialect, indent, into)
+    out += [f"{indent}C = None", f"{indent}if cost:  # from the values above, before the step"]
+    out += lines(program, [s for s in program.needed([program.cost]) if s not in backward], dialect, indent + "    ")
+    if flat:
+        return out
+    return out + [f"{indent}g_{q.name} = {grads[q.name].lhs} / m  # the mean gradient of {q.name}"
+                  for q in program.params if not q.state]
 
 
-def in_place_source(program: Program, optimizer, dialect: Dialect = NUMPY, prefix: str = "") -> str:
-    """``optimizer_step(params, state, X, Y, lr)`` for NumPy or PyTorch: the batch's forward pass and derived
-    gradients, then the update of every learned parameter, in place on ``params`` and ``state`` (``state["t"]``:
-    the steps taken; ``state["m_W1"]``, ...: the optimizer's variables, 0 to start).  Returns the mean cost before
-    the step."""
+def in_place_source(program: Program, optimizer, dialect: Dialect = NUMPY, prefix: str = "",
+                    flat: bool = False) -> str:
+    """``optimizer_step(params, state, X, Y, lr, cost=True)`` for NumPy or PyTorch: the batch's forward pass and
+    derived gradients, then the update of every learned parameter, in place on ``params`` and ``state``
+    (``state["t"]``: the steps taken; ``state["m_W1"]``, ...: the optimizer's variables, 0 to start).  Returns the
+    mean cost before the step (None with ``cost=False``).  ``flat``: the update runs once over flat buffers
+    (``flat_state`` makes them, with the parameters as views), a few operations in all instead of a few each."""
     torch = dialect is TORCH
     pad = "        " if torch else "    "
     indent = lambda text: "\n".join(pad[4:] + line if line else line for line in text.splitlines())  # noqa: E731
+    update = _flat(program, optimizer, dialect, pad) if flat else _per_parameter(program, optimizer, dialect,
+                                                                                   False, pad)
     body = [indent(unpack_lines(program)), indent(batch_lines(program, dialect)),
-            *_gradient_lines(program, dialect, pad), f'{pad}t = state["t"] = state["t"] + 1',
-            *_schedule_lines(program, optimizer, dialect, pad), *_updates(program, optimizer, dialect, False, pad)]
+            *_gradient_lines(program, dialect, pad, flat), f'{pad}t = state["t"] = state["t"] + 1',
+            *_schedule_lines(program, optimizer, dialect, pad, flat), *update]
     nl = "\n"
     opening = "    with torch.no_grad():\n" if torch else ""
+    where = (' over flat buffers: the parameters are views of state["all_P"] (flat_state)' if flat else "")
     return f'''
 
 import math
 
 
-def {prefix}optimizer_step(params, state, X, Y, lr):
-    """One step of {optimizer.summary()} on the batch (X, Y), in place on params and state; the mean cost before it.
+def {prefix}optimizer_step(params, state, X, Y, lr, cost=True):
+    """One step of {optimizer.summary()} on the batch (X, Y), in place on params and state{where}; the mean cost
+    before it (None with cost=False).
 
     state["t"] counts the steps; state["m_W1"], ... are the optimizer's variables (0 to start)."""
 {opening}{nl.join(body)}
-    return C / m
+    return None if C is None else C / m
 '''
 
 
@@ -108,6 +266,6 @@ def {prefix}optimizer_step(params, state, X, Y, lr):
     t = state["t"] + 1
     new, new_state = {{}}, {{"t": t}}
 {nl.join(_schedule_lines(program, optimizer, JAX, "    "))}
-{nl.join(_updates(program, optimizer, JAX, True, "    "))}
+{nl.join(_per_parameter(program, optimizer, JAX, True, "    "))}
     return new, new_state, c
 '''
