@@ -9,6 +9,7 @@ import sympy as sp
 
 from symbackprop import parse_spec, train
 from symbackprop.backends import numpy_module, optimizer_module
+from symbackprop.backends.updates import flat_state
 from symbackprop.draws import random_problem
 from symbackprop.errors import SymbackpropError
 from symbackprop.frameworks import initial_state
@@ -32,7 +33,7 @@ def torch_optimizer(torch, name, tensors, network, lr):
                              lr=lr, betas=(0.9, 0.999), eps=1e-8)
 
 
-def twenty_steps(torch, optimizer, lr, seed, reference, clip=None, scheduler=None):
+def twenty_steps(torch, optimizer, lr, seed, reference, clip=None, scheduler=None, flat=False):
     """20 batches through our generated ``optimizer_step`` and through a torch.optim ``reference`` (made from the
     parameter tensors) fed the same derived gradients, clipped and scheduled as asked: (params, ours, tensors,
     state); our cost before each step equals the derived one."""
@@ -45,8 +46,9 @@ def twenty_steps(torch, optimizer, lr, seed, reference, clip=None, scheduler=Non
     scheduler = scheduler(reference) if scheduler else None
     gradients = numpy_module(network).gradients
     ours = {k: v.copy() for k, v in params.items()}
-    state = initial_state(network, optimizer, params, np.zeros_like)
-    module = optimizer_module(network, optimizer)
+    state = flat_state(network, optimizer, ours, lambda n, like: np.zeros(n, like.dtype)) if flat else \
+        initial_state(network, optimizer, params, np.zeros_like)
+    module = optimizer_module(network, optimizer, flat=flat)
     for X, Y in batches:
         cost = module.optimizer_step(ours, state, X, Y, lr)
         want_cost, grads = gradients({k: t.detach().numpy() for k, t in tensors.items()}, X, Y)
@@ -61,12 +63,15 @@ def twenty_steps(torch, optimizer, lr, seed, reference, clip=None, scheduler=Non
     return params, ours, tensors, state
 
 
+@pytest.mark.parametrize("flat", [False, True], ids=["per-parameter", "flat"])
 @pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"])
-def test_each_optimizer_equals_torch_optim_over_twenty_steps(name):
+def test_each_optimizer_equals_torch_optim_over_twenty_steps(name, flat):
+    """Per parameter (the exports) and over flat buffers (training), each equal to torch.optim."""
     torch = pytest.importorskip("torch", reason="PyTorch is not installed (the test extra has it)")
     lr = 0.05 if name in ("sgd", "momentum", "nesterov") else 0.01
     params, ours, tensors, state = twenty_steps(
-        torch, get_optimizer(name), lr, 3, lambda tensors, network: torch_optimizer(torch, name, tensors, network, lr))
+        torch, get_optimizer(name), lr, 3, lambda tensors, network: torch_optimizer(torch, name, tensors, network, lr),
+        flat=flat)
     assert state["t"] == 20
     for k, t in tensors.items():
         np.testing.assert_allclose(ours[k], t.detach().numpy(), rtol=1e-9, atol=1e-12, err_msg=f"{name} {k}")
@@ -124,16 +129,18 @@ def test_bad_optimizer_options_get_one_line(run_cli, tmp_path, argv, message):
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
 
 
-@pytest.mark.parametrize("name", ["momentum", "adam", "adamw"])
+@pytest.mark.parametrize("name", ["momentum", "adam", "adamw", "adam+schedule"])
 def test_every_backend_trains_alike_with_an_optimizer(name):
-    """The same seed: the same weights after training with the optimizer on NumPy, JAX and PyTorch (float64)."""
+    """The same seed: the same weights after training with the optimizer on NumPy, JAX and PyTorch (float64);
+    NumPy and PyTorch over flat buffers, JAX per parameter."""
     pytest.importorskip("jax", reason="JAX is not installed (the test extra has it)")
     pytest.importorskip("torch", reason="PyTorch is not installed (the test extra has it)")
     rng = np.random.default_rng(1)
     X = rng.normal(size=(90, 4))
     y = (X[:, 0] - X[:, 2] > 0).astype(int) + (X[:, 1] > 0.5)
-    runs = {b: train("4-6:layernorm:tanh-3:softmax", X, y, batch_size=16, epochs=6, optimizer=name, lr=0.01,
-                     seed=4, backend=b) for b in ("numpy", "jax", "torch")}
+    schedule = {"kind": "cosine", "warmup": 5, "clip_norm": 0.5} if "schedule" in name else None
+    runs = {b: train("4-6:layernorm:tanh-3:softmax", X, y, batch_size=16, epochs=6, optimizer=name.split("+")[0],
+                     lr=0.01, seed=4, backend=b, schedule=schedule) for b in ("numpy", "jax", "torch")}
     for b, model in runs.items():
         for k, v in runs["numpy"].params.items():
             np.testing.assert_allclose(model.params[k], v, rtol=1e-8, atol=1e-10, err_msg=f"{name} {b} {k}")
@@ -189,8 +196,9 @@ def test_early_stopping_through_the_cli_and_its_refusals(run_cli, tmp_path, monk
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (argv, err)
 
 
+@pytest.mark.parametrize("flat", [False, True], ids=["per-parameter", "flat"])
 @pytest.mark.parametrize("which", ["cosine", "step", "warmup", "clip"])
-def test_schedules_warmup_and_clipping_equal_torchs(which):
+def test_schedules_warmup_and_clipping_equal_torchs(which, flat):
     """Each printed into the step, equal over 20 steps to PyTorch's scheduler (stepped after each step) or
     clip_grad_norm_ (before it), with Adam."""
     torch = pytest.importorskip("torch", reason="PyTorch is not installed (the test extra has it)")
@@ -204,7 +212,7 @@ def test_schedules_warmup_and_clipping_equal_torchs(which):
                  "clip": None}[which]
     _, ours, tensors, _ = twenty_steps(torch, get_optimizer("adam").with_schedule(schedules[which]), 0.02, 5,
                                        lambda tensors, _: torch.optim.Adam(list(tensors.values()), lr=0.02),
-                                       clip=0.05 if which == "clip" else None, scheduler=scheduler)
+                                       clip=0.05 if which == "clip" else None, scheduler=scheduler, flat=flat)
     for k, t in tensors.items():
         np.testing.assert_allclose(ours[k], t.detach().numpy(), rtol=1e-9, atol=1e-12, err_msg=f"{which} {k}")
 

@@ -16,7 +16,7 @@ from ..program import Program
 from .arrays import JAX, NUMPY, TORCH, Dialect, batch_lines, lines, unpack_lines
 from .printers import ScalarPython
 
-FLAT = "all_{}"  # the flat buffers: all_P (every learned parameter), all_g (their mean gradients), all_m, ...
+FLAT = "all_{}"  # the flat buffers: all_P (every learned parameter), all_g (their summed gradients), all_m, ...
 
 
 def flat_layout(network) -> list[tuple[str, int, int, tuple]]:
@@ -32,7 +32,8 @@ def flat_layout(network) -> list[tuple[str, int, int, tuple]]:
 def flat_state(network, optimizer, params: dict, zeros) -> dict:
     """The optimizer's state over flat buffers (``zeros(n, like)`` makes one): ``all_P``, ``all_g``, one per state
     variable (``all_m``...) and AdamW's ``all_decay`` (λ on the weights, 0 elsewhere), with each parameter's part
-    as a view (``m_W1``); the learned entries of ``params`` become views of ``all_P`` (the dict changes in place)."""
+    as a view (``g_W1``, ``m_W1``); the learned entries of ``params`` become views of ``all_P`` (the dict changes
+    in place)."""
     layout = flat_layout(network)
     like, n = params[layout[0][0]], layout[-1][2]
     state = {"t": 0, **{FLAT.format(k): zeros(n, like) for k in ("P", "g", *optimizer.state)}}
@@ -43,7 +44,7 @@ def flat_state(network, optimizer, params: dict, zeros) -> dict:
         view = state[FLAT.format("P")][start:stop].reshape(shape)
         view[...] = params[name]
         params[name] = view
-        for kind in optimizer.state:
+        for kind in ("g", *optimizer.state):  # g_W1: where the step writes W1's summed gradient
             state[state_key(kind, name)] = state[FLAT.format(kind)][start:stop].reshape(shape)
         if optimizer.decoupled and name in penalised:
             state[FLAT.format("decay")][start:stop] = dict(optimizer.values)["lambda"]
@@ -171,7 +172,7 @@ def _flat(program: Program, optimizer, dialect: Dialect, indent: str) -> list[st
     names = _names(FLAT.format("P"), optimizer, FLAT.format("g"))
     names[g] = sp.Symbol(FLAT.format("g")) / sp.Symbol("m")
     names.update({sp.Symbol(k, real=True): sp.Symbol(FLAT.format(k)) for k in optimizer.state})
-    reads = [f'{FLAT.format(k)} = state["{FLAT.format(k)}"]' for k in ("P", *optimizer.state)]
+    reads = [f'{FLAT.format(k)} = state["{FLAT.format(k)}"]' for k in ("P", "g", *optimizer.state)]
     reads += [f'{FLAT.format("decay")} = state["{FLAT.format("decay")}"]'] if optimizer.decoupled else []
     return [indent + line for line in reads + _rule_lines(optimizer, names, dialect, True, True)]
 
@@ -191,6 +192,7 @@ def _schedule_lines(program: Program, optimizer, dialect: Dialect, indent: str, 
     if sc.clip_norm is not None:
         names = [FLAT.format("g")] if flat else [f"g_{q.name}" for q in program.params if not q.state]
         total = " + ".join(dialect.inner.format(n, n) for n in names) + (" / (m * m)" if flat else "")
+        out += [f'{FLAT.format("g")} = state["{FLAT.format("g")}"]'] if flat else []
         out += [f"# the gradients of all parameters together clipped to norm {sc.clip_norm:g} at most",
                 f"clip = {CLIP[dialect.name].format(c=repr(sc.clip_norm), total=total)}",
                 *(f"{n} *= clip" if dialect is not JAX else f"{n} = {n} * clip" for n in names)]
@@ -202,11 +204,9 @@ def _gradient_lines(program: Program, dialect: Dialect, indent: str, flat: bool)
     ``g_W1``; ``flat``: each summed gradient written into its part of ``all_g`` (the rule divides by m)."""
     grads = {q.name: program.gradient(q) for q in program.params}
     backward = program.needed([s.key for s in grads.values()])
-    into = {grads[name].key: f"{FLAT.format('g')}[{start}:{stop}].reshape{shape}"
-            for name, start, stop, shape in flat_layout(program)} if flat else None
-    out = [f'{indent}{FLAT.format("g")} = state["{FLAT.format("g")}"]  # every summed gradient, in one buffer'
-           ] if flat else []
-    out += lines(program, backward, dialect, indent, into)
+    into = {grads[name].key: f'state["{state_key("g", name)}"]' for name, *_ in flat_layout(program)} if flat \
+        else None
+    out = lines(program, backward, dialect, indent, into)
     out += [f"{indent}C = None", f"{indent}if cost:  # from the values above, before the step"]
     out += lines(program, [s for s in program.needed([program.cost]) if s not in backward], dialect, indent + "    ")
     if flat:
