@@ -9,7 +9,7 @@ import sys
 import threading
 
 from . import __version__
-from .cli_options import COSTS_HELP, define_option, header_option, l2_option, optimizer_of, train_options
+from .cli_options import COSTS_HELP, define_option, header_option, l2_option, optimizer_of, resume_args, train_options
 from .errors import SymbackpropError, Terminated
 from .formulas import define
 from .terminal import Escaping, escape
@@ -72,6 +72,11 @@ def _cmd_train(args) -> int:
     from .fileio import writable
     from .workflows import check_options, train_csv
 
+    args.resumed = None
+    if args.resume:
+        resume_args(args)
+    elif not args.net:
+        raise SymbackpropError("train needs --net SPEC (or --resume MODEL.json to continue a model's training)")
     if args.test and args.test_size is not None:
         raise SymbackpropError("--test FILE and --test-size: give one (a file to test on, or a share to hold out)")
     test_size = 1 / 3 if args.test_size is None else args.test_size
@@ -86,13 +91,14 @@ def _cmd_train(args) -> int:
         if path:
             writable(path, option)
     per_sample = args.per_sample or (args.batch_size is None and args.epochs is None)
-    optimizer = optimizer_of(args)
-    lr = optimizer.default_lr if args.lr is None else args.lr
-    _say_default_cost(args.net, args.cost)
+    optimizer = optimizer_of(args) if args.resumed is None else None  # a resumed run: the model's
+    if args.resumed is None:
+        _say_default_cost(args.net, args.cost)
     result = train_csv(args.data, args.net, target=args.target, header=args.header, test=args.test,
                        test_size=test_size, cost=args.cost, scale=args.scale,
                        standardize=args.standardize, per_sample=per_sample, batch_size=args.batch_size,
-                       iterations=args.iterations, epochs=args.epochs, lr=lr, seed=args.seed,
+                       iterations=args.iterations, epochs=args.epochs, lr=args.lr,
+                       seed=1 if args.seed is None else args.seed, resume=args.resumed,
                        backend=args.backend, dtype=args.dtype,
                        target_scaling=args.target_scaling, l2=args.l2, optimizer=optimizer,
                        early_stopping=args.early_stopping, val_size=args.val_size,
@@ -102,7 +108,9 @@ def _cmd_train(args) -> int:
     print(f"trained {model.network.spec} ({model.network.cost.name}) on {result.n_train} rows of {args.data}, "
           + (f"tested on {result.n_test}" + (f" rows of {args.test}" if args.test else "") if result.n_test
              else "no test set (--test-size 0)")
-          + f": {result.method}, learning rate {lr:g}")
+          + f": {result.method}, learning rate {result.lr:g}"
+          + (f" (resumed: epochs {model.checkpoint.epochs - args.epochs + 1} to {model.checkpoint.epochs})"
+             if args.resumed else ""))
     if "best_epoch" in model.history:
         stopped = model.history["stopped"]
         print((f"stopped early after epoch {stopped}: " if stopped else "")
@@ -275,10 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "train", "train a network on a CSV file with the derived gradients")
     define_option(p)
     p.add_argument("data", help="CSV with a header row; the target is the last column unless --target")
-    p.add_argument("--net", required=True, help="network spec, e.g. 3-3:relu-1:logistic")
+    p.add_argument("--net", help="network spec, e.g. 3-3:relu-1:logistic")
     p.add_argument("--target", help="name of the target column")
     header_option(p, "the columns are x1, x2, ...; the last is the target")
     train_options(p)
+    p.add_argument("--resume", metavar="MODEL.json",
+                   help="continue that model's mini-batch training for --epochs more, with its own options, "
+                        "optimizer state and generator: the numbers of one uninterrupted run (same DATA)")
     p.add_argument("--out", metavar="MODEL.json", help="write the trained model here")
     p.add_argument("--plot", metavar="LOSS.png", help="write the train/test loss curve (needs matplotlib)")
     p.set_defaults(func=_cmd_train)

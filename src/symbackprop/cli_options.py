@@ -40,7 +40,7 @@ def train_options(p) -> None:
     p.add_argument("--lr", type=float, default=None,
                    help="learning rate (default the optimizer's: 0.05 for sgd, momentum and nesterov, 0.01 for "
                         "rmsprop, 0.001 for adam and adamw)")
-    p.add_argument("--optimizer", default="sgd", metavar="NAME",
+    p.add_argument("--optimizer", default=None, metavar="NAME",
                    help="sgd (default), momentum, nesterov, rmsprop, adam or adamw: the update after each mini-batch's "
                         "derived gradients (derive --optimizer NAME shows its equations)")
     p.add_argument("--momentum", type=float, metavar="MU", help="momentum and nesterov's (default 0.9)")
@@ -61,7 +61,7 @@ def train_options(p) -> None:
                    help="share of the training rows held out as the validation split of --early-stopping")
     p.add_argument("--weight-decay", type=float, metavar="L",
                    help="adamw's decoupled decay of the weights (default 0.01); --l2 is the penalty in the cost")
-    p.add_argument("--seed", type=int, default=1, help="seed for the split, initialisation and order")
+    p.add_argument("--seed", type=int, default=None, help="seed for the split, initialisation and order (default 1)")
     p.add_argument("--test-size", type=float, default=None,
                    help="share of rows held out for testing (default 1/3; 0 trains on every row)")
     p.add_argument("--test", metavar="FILE", help="test on this CSV (the same columns) instead of holding out rows")
@@ -71,7 +71,7 @@ def train_options(p) -> None:
     p.add_argument("--no-target-scaling", dest="target_scaling", action="store_false",
                    help="train an identity (regression) output on the raw targets, not standardised ones")
     l2_option(p)
-    p.add_argument("--dtype", default="float64", choices=("float32", "float64"),
+    p.add_argument("--dtype", default=None, choices=("float32", "float64"),
                    help="floating-point type of mini-batch training (default float64)")
 
 
@@ -92,3 +92,39 @@ def optimizer_of(args):
 
     return get_optimizer(args.optimizer).with_values(momentum=args.momentum, betas=args.betas, eps=args.eps,
                                                      alpha=args.alpha, weight_decay=args.weight_decay)
+
+
+# what a resumed run takes from its model file: the command line may not give these again
+RESUMED = ("net", "cost", "scale", "standardize", "per_sample", "batch_size", "iterations", "lr", "optimizer",
+           "momentum", "betas", "eps", "alpha", "lr_schedule", "step_size", "gamma", "warmup", "clip_norm",
+           "early_stopping", "val_size", "weight_decay", "seed", "test_size", "l2", "dtype", "define")
+
+
+def resume_args(args) -> None:
+    """With ``--resume MODEL.json``: the run's options filled in from the model file (``args.resumed``: the
+    model); one line naming an option given again or a missing --test."""
+    from .errors import SymbackpropError
+    from .model import load
+
+    given = [name for name in RESUMED if getattr(args, name) not in (None, False, [])]
+    if not args.target_scaling:
+        given.append("no_target_scaling")
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        raise SymbackpropError(f"--resume continues {args.resume} with the options it was trained with: leave out "
+                               f"{flag}")
+    model = load(args.resume)
+    saved = model.checkpoint
+    if saved is None:
+        raise SymbackpropError(f"{args.resume} has no training state to resume: it was trained per sample, with "
+                               "early stopping or by an older symbackprop")
+    if saved.options["tested_on_file"] and not args.test:
+        raise SymbackpropError(f"{args.resume} was tested on a file of its own: give --test FILE again")
+    if args.test and not saved.options["tested_on_file"]:
+        raise SymbackpropError(f"{args.resume} held out a share of its data for testing: leave out --test")
+    opts = saved.options
+    args.net, args.cost, args.l2 = model.network.spec, model.network.cost.name, model.network.l2 or None
+    args.scale, args.standardize, args.target_scaling = opts["scale"], opts["standardize"], opts["target_scaling"]
+    args.seed, args.test_size, args.dtype = opts["seed"], opts["test_size"], opts["dtype"]
+    args.target = args.target or model.target_name
+    args.resumed = model

@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 
 from .backends import framework_module, optimizer_module, x64
-from .backends.updates import flat_state
+from .backends.updates import flat_state, restore_state
 from .draws import masks_of
 from .errors import DivergedError
 from .layers.batchnorm import running_updates
@@ -65,6 +65,16 @@ def initial_state(network, optimizer, params, zeros) -> dict:
     """The optimizer's state: the step count and each learned parameter's variables at 0 (``zeros(array)``)."""
     return {"t": 0, **{state_key(k, q.name): zeros(params[q.name]) for q in network.params if not q.state
                        for k in optimizer.state}}
+
+
+def saved_state(network, optimizer, state: dict) -> dict:
+    """The optimizer's state as NumPy arrays (float64) and the step count: what a model file keeps to resume."""
+    keys = [state_key(k, q.name) for q in network.params if not q.state for k in optimizer.state]
+    return {"t": int(state["t"]), **{k: np.array(_host(state[k]), dtype=float) for k in keys}}
+
+
+def _host(value):
+    return value.detach().cpu().numpy() if hasattr(value, "detach") else value
 
 
 @lru_cache(maxsize=32)
@@ -128,8 +138,9 @@ def _jax_epochs(network, m: int, size: int, lr: float, dtype: str, n_devices: in
 
 
 def train_jax(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype, optimizer=None,
-              stop=None) -> tuple[dict, dict]:
-    """(trained params, history): whole epochs in one jitted call, on every local device."""
+              stop=None, initial=None) -> tuple[dict, dict, dict]:
+    """(trained params, history, the optimizer's state): whole epochs in one jitted call, on every local device;
+    ``initial``: the optimizer's state to start from (a resumed run's)."""
     import jax
 
     devices, where = describe_jax()
@@ -160,7 +171,10 @@ def train_jax(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype, op
 
         # converted on the host by NumPy, then one transfer of everything; samples as rows on the device
         weights = {k: np.ascontiguousarray(v, dtype) for k, v in params.items()}
-        host = ((weights, initial_state(network, optimizer, weights, np.zeros_like)), np.ascontiguousarray(Xt.T, dtype),
+        start_state = initial_state(network, optimizer, weights, np.zeros_like)
+        if initial is not None:
+            start_state = {k: (v if k == "t" else np.asarray(initial[k], dtype)) for k, v in initial.items()}
+        host = ((weights, start_state), np.ascontiguousarray(Xt.T, dtype),
                 np.ascontiguousarray(Y.T, dtype), tuple(np.ascontiguousarray(a, dtype) for a in val or ()),
                 orders(min(per_call, epochs)))
         state, X, T, val_dev, (order, drawn, drawn_rest) = jax.device_put(host, everywhere)
@@ -176,11 +190,12 @@ def train_jax(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype, op
             if stop is not None and stop(start + 1, float(test[0]), lambda now=state: {
                     k: np.asarray(v, dtype=float) for k, v in jax.device_get(now[0]).items()}):
                 break
-        (state, _), parts = jax.device_get((state, parts))  # one transfer back
+        (state, moments), parts = jax.device_get((state, parts))  # one transfer back
         history = {"unit": "epoch", "device": where, "train": [float(c) for tr, _ in parts for c in tr],
                    "test": [float(c) for _, te in parts for c in te] if val else []}
         _diverged(history["train"], lr)
-        return {k: np.asarray(v, dtype=float) for k, v in state.items()}, history
+        return {k: np.asarray(v, dtype=float) for k, v in state.items()}, history, saved_state(
+            network, optimizer, moments)
 
 
 def describe_torch(device=None) -> tuple[object, str]:
@@ -192,8 +207,9 @@ def describe_torch(device=None) -> tuple[object, str]:
 
 
 def train_torch(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype, optimizer=None,
-                stop=None) -> tuple[dict, dict]:
-    """(trained params, history): the derived gradients over tensors, updated in place, batch by batch."""
+                stop=None, initial=None) -> tuple[dict, dict, dict]:
+    """(trained params, history, the optimizer's state): the derived gradients over tensors, updated in place,
+    batch by batch; ``initial``: the optimizer's state to start from (a resumed run's)."""
     import torch
 
     device, where = describe_torch()
@@ -212,7 +228,9 @@ def train_torch(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype, 
     X, T = tensor(Xt.T), tensor(Y.T)
     state = {k: tensor(v).clone() for k, v in params.items()}
     moments = flat_state(network, optimizer, state, lambda n, like: torch.zeros(
-        n, dtype=like.dtype, device=like.device)) if stepper is not None else None
+        n, dtype=like.dtype, device=like.device)) if stepper is not None else {"t": 0}
+    if initial is not None and stepper is not None:
+        restore_state(moments, initial)
     val_dev = tuple(tensor(a) for a in val) if val else None
     m = Xt.shape[1]
     train_costs, test_costs = [], []
@@ -241,4 +259,5 @@ def train_torch(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype, 
     history = {"unit": "epoch", "device": where, "train": [float(c) for c in train_costs],
                "test": [float(c) for c in test_costs]}
     _diverged(history["train"], lr)
-    return {k: v.double().cpu().numpy() for k, v in state.items()}, history
+    return {k: v.double().cpu().numpy() for k, v in state.items()}, history, saved_state(
+        network, optimizer, moments) if stepper is not None else {"t": 0}

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import checkpoint
+from .checkpoint import Checkpoint
 from .data import Scaling, task_of
 from .errors import ModelFileError, SymbackpropError
 from .fileio import atomic_write, existing_file
@@ -37,6 +39,7 @@ class Model:
     classes: list | None = None
     history: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
+    checkpoint: Checkpoint | None = None  # where mini-batch training stopped: what train --resume continues
 
     @property
     def task(self) -> str:
@@ -123,6 +126,7 @@ class Model:
             "params": {k: np.asarray(v, dtype=float).tolist() for k, v in self.params.items()},
             "history": self.history,
             "metrics": self.metrics,
+            **({"training": self.checkpoint.to_json()} if self.checkpoint is not None else {}),
         }
 
     def save(self, path) -> None:
@@ -253,7 +257,8 @@ def from_json(doc, where: str = "<model>") -> Model:
             text.encode("utf-8")
         except UnicodeEncodeError:
             raise ModelFileError(f"{where}: a name in the model file is not valid text (a lone surrogate)") from None
-    return Model(network, params, scaling, features, target, classes, history, metrics)
+    saved = None if doc.get("training") is None else checkpoint.from_json(doc["training"], network, where)
+    return Model(network, params, scaling, features, target, classes, history, metrics, saved)
 
 
 def _scaling(doc, n: int, where: str) -> Scaling:

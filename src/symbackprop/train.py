@@ -13,11 +13,12 @@ from . import naming
 from .allocator import keep_freed_memory
 from .backends import numpy_module, optimizer_module, per_sample_module, require
 from .backends.loader import seal
-from .backends.updates import flat_state
+from .backends.updates import flat_state, restore_state
+from .checkpoint import capture, resumed
 from .data import Scaling, encode_targets
 from .draws import masks_of
 from .errors import DataError, DivergedError, SymbackpropError
-from .frameworks import EarlyStop, train_jax, train_torch
+from .frameworks import EarlyStop, saved_state, train_jax, train_torch
 from .layers.batchnorm import running_updates
 from .model import Model
 from .optimizers import get_optimizer
@@ -161,11 +162,11 @@ def _check_training_options(network, optimizer, per_sample, backend, early_stopp
 
 def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None, iterations: int | None = None,
           batch_size: int | None = None, epochs: int | None = None, lr: float | None = None, seed: int | None = 0,
-          init: str = "auto", dtype: str = "float64", scale: float | None = None, standardize: bool = False,
+          init: str = "auto", dtype: str | None = None, scale: float | None = None, standardize: bool = False,
           validation=None, feature_names=None, target_name: str = "y", classes=None,
           progress: bool | None = None, rows=None, backend: str | None = None,
           target_scaling: bool = True, l2: float | None = None, optimizer=None,
-          early_stopping: int | None = None, schedule: dict | None = None) -> Model:
+          early_stopping: int | None = None, schedule: dict | None = None, resume: Model | None = None) -> Model:
     """Train ``spec`` on all rows of ``X`` (n_samples, n_features), ``y`` (n_samples,) or (n_samples, n_outputs).
 
     Per-sample SGD (``per_sample=True, iterations=N``: N steps, each on one random row) runs a numba
@@ -188,11 +189,23 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
     stops mini-batch training when the loss on ``validation`` has not improved for N epochs and keeps the weights
     of its best epoch (``history["best_epoch"]``, ``history["stopped"]``).  ``schedule``: the learning rate's
     ``{"kind": "constant"|"step"|"cosine", "step_size": EPOCHS, "gamma": G, "warmup": STEPS, "clip_norm": X}``.
+
+    ``resume``: a model trained in mini-batches (its ``checkpoint``) to continue for ``epochs`` more, with its own
+    optimizer, schedule, rate, batch size and dtype, from its generator's state: the same numbers as one run of all
+    the epochs (on the same rows; :func:`~symbackprop.workflows.train_dataset` splits them by the model's seed).
     """
-    optimizer = get_optimizer(optimizer)
-    lr = optimizer.default_lr if lr is None else lr
     network = parse_spec(spec, cost)
     network = network if l2 is None else network.with_l2(l2)
+    optimizer = None if optimizer is None else get_optimizer(optimizer)
+    if resume is not None:
+        optimizer, lr, batch_size, dtype = _resuming(resume, network, optimizer, lr, batch_size, dtype, schedule,
+                                                     early_stopping, per_sample, epochs,
+                                                     {"scale": scale, "standardize": standardize,
+                                                      "target_scaling": target_scaling})
+        schedule = None  # the optimizer carries the first run's
+    optimizer = optimizer or get_optimizer(None)
+    lr = optimizer.default_lr if lr is None else lr
+    dtype = dtype or "float64"
     if dtype not in ("float32", "float64"):
         raise SymbackpropError(f"dtype must be float32 or float64, not {dtype!r}")
     if lr is None or not np.isfinite(lr) or lr <= 0:
@@ -259,8 +272,9 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
                    (encode_targets(network, yv, labels)[0] - shift) / spread)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
         raise SymbackpropError(f"the seed must be a whole number of at least 0, not {seed!r}")
-    rng = np.random.default_rng(seed)
-    params = init_params(network, rng, init, Xt)
+    rng = np.random.default_rng(seed) if resume is None else resume.checkpoint.generator()
+    params = init_params(network, rng, init, Xt) if resume is None else {
+        k: v.copy() for k, v in resume.checkpoint.params.items()}
     if per_sample:
         evaluate = numpy_module(network.eval())  # the test curve, as the model predicts
         steps = 100_000 if iterations is None else iterations
@@ -268,19 +282,52 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
             raise SymbackpropError(f"iterations must be at least 1, not {steps}")
         history = _per_sample(network, evaluate, params, Xt, Y, steps, lr, rng, val, progress)
     else:
-        params, history = _train_mini_batches(network, params, Xt, Y, epochs, batch_size, lr, rng, val, progress,
-                                              dtype, backend, optimizer, early_stopping, schedule)
+        params, history, moments, optimizer = _train_mini_batches(
+            network, params, Xt, Y, epochs, batch_size, lr, rng, val, progress, dtype, backend, optimizer,
+            early_stopping, schedule, resume.checkpoint.state if resume is not None else None)
     params = {k: np.asarray(v, dtype=float) for k, v in params.items()}
+    saved = None
+    if not per_sample and not early_stopping:  # where training stopped: what --resume continues from
+        saved = capture((100 if epochs is None else epochs) + (resume.checkpoint.epochs if resume else 0), rng,
+                        params, moments, optimizer, lr=lr, batch_size=batch_size or 32,
+                        dtype=dtype, seed=seed, scale=scale, standardize=standardize, target_scaling=target_scaling,
+                        test_size=None, val_size=None, tested_on_file=False)
+        if resume is not None:
+            saved.options.update({k: resume.checkpoint.options[k] for k in ("seed", "test_size", "val_size",
+                                                                            "tested_on_file")})
     _unscale_output(network, params, history, shift, spread)
+    if resume is not None:  # the first run's curves (in the target's units already) before this run's
+        history.update({part: resume.history.get(part, []) + history[part] for part in ("train", "test")})
     model = Model(network, params, scaling,
                   list(feature_names) if feature_names is not None else None, target_name, labels, history)
+    model.checkpoint = saved
     return model
 
 
+def _resuming(model, network, optimizer, lr, batch_size, dtype, schedule, early_stopping, per_sample, epochs,
+              scaling: dict):
+    """(optimizer, lr, batch size, dtype) of the run ``model`` resumes, or one line why it cannot."""
+    saved = getattr(model, "checkpoint", None)
+    for option, value in scaling.items():
+        if saved is not None and saved.options[option] != value:
+            raise SymbackpropError(f"--resume: the model was trained with {option}={saved.options[option]!r}, not "
+                                   f"{value!r}: the same scaling continues it")
+    if (model.network.spec, model.network.cost.name, model.network.l2) != (network.spec, network.cost.name,
+                                                                           network.l2):
+        raise SymbackpropError(f"--resume: the model is {model.network.spec} with cost {model.network.cost.name}"
+                               f"{f' and --l2 {model.network.l2:g}' if model.network.l2 else ''}, not "
+                               f"{network.spec} with {network.cost.name}")
+    if per_sample is None:
+        per_sample = batch_size is None and epochs is None
+    return resumed(getattr(model, "checkpoint", None), network, optimizer, lr, batch_size, dtype, schedule,
+                   early_stopping, per_sample)
+
+
 def _train_mini_batches(network, params, Xt, Y, epochs, batch_size, lr, rng, val, progress, dtype, backend,
-                        optimizer, early_stopping, schedule) -> tuple[dict, dict]:
-    """Mini-batch training on the chosen backend, with the optimizer, its schedule and early stopping: (params,
-    history)."""
+                        optimizer, early_stopping, schedule, initial=None) -> tuple:
+    """Mini-batch training on the chosen backend, with the optimizer, its schedule and early stopping, from the
+    optimizer state ``initial`` (a resumed run's): (params, history, the optimizer's state, the optimizer with
+    its schedule)."""
     n_epochs = 100 if epochs is None else epochs
     size = 32 if batch_size is None else batch_size
     if n_epochs < 1 or size < 1:
@@ -293,21 +340,23 @@ def _train_mini_batches(network, params, Xt, Y, epochs, batch_size, lr, rng, val
     with _progress(n_epochs, progress, "epoch") as bar:
         if backend in ("jax", "torch"):
             run = train_jax if backend == "jax" else train_torch
-            params, history = run(network, params, Xt, Y, n_epochs, size, lr, rng, val, bar, dtype, optimizer,
-                                  stop)
+            params, history, moments = run(network, params, Xt, Y, n_epochs, size, lr, rng, val, bar, dtype,
+                                           optimizer, stop, initial)
         else:
             params = {k: v.astype(dtype) for k, v in params.items()}
-            stepper = numpy_module(network) if optimizer.plain else _OptimizerSteps(network, optimizer, params)
+            stepper = numpy_module(network) if optimizer.plain else _OptimizerSteps(network, optimizer, params,
+                                                                                   initial)
             if network.has_images:  # steps of MBs of arrays: reused, not faulted in again each step
                 keep_freed_memory()
             evaluate = numpy_module(network.eval())  # the test curve, as the model predicts: without dropout
             history = _mini_batch(evaluate, stepper, params, Xt.astype(dtype), Y.astype(dtype), n_epochs, size,
                                   lr, rng, val, bar, masks_of(network, dtype) if network.masks else None,
                                   running_updates(network), stop)
+            moments = {"t": 0} if optimizer.plain else saved_state(network, optimizer, stepper.state)
     if stop is not None:
         params = stop.restore(params, history)
     history["optimizer"] = optimizer.summary()
-    return params, history
+    return params, history, moments, optimizer
 
 
 def _per_sample(network, batch, params, Xt, Y, steps, lr, rng, val, progress) -> dict:
@@ -344,10 +393,12 @@ class _OptimizerSteps:
     """The generated ``optimizer_step`` (forward, derived gradients, update) and the optimizer's state, over flat
     buffers: the learned entries of ``params`` become views of one array (the dict changes in place)."""
 
-    def __init__(self, network, optimizer, params):
+    def __init__(self, network, optimizer, params, initial=None):
         self.module = optimizer_module(network, optimizer, flat=True)
         self.forward = self.module.forward
         self.state = flat_state(network, optimizer, params, lambda n, like: np.zeros(n, like.dtype))
+        if initial is not None:
+            restore_state(self.state, initial)
 
     def sgd_step(self, params, X, Y, lr, cost=True):
         return self.module.optimizer_step(params, self.state, X, Y, lr, cost)

@@ -21,6 +21,7 @@ class TrainResult:
     n_train: int
     n_test: int
     method: str
+    lr: float = 0.0  # the learning rate it ran with
 
 
 def check_options(lr=None, iterations=None, epochs=None, batch_size=None, test_size=None, scale=None) -> None:
@@ -40,9 +41,10 @@ def train_dataset(ds: Dataset, net: str, cost: str | None = None, *, scale=None,
                   per_sample=None, batch_size=None, iterations=None, epochs=None, lr=None, seed=0,
                   test_size=1 / 3, progress=None, backend=None, dtype="float64",
                   target_scaling=True, l2=None, test: Dataset | None = None, optimizer=None,
-                  early_stopping=None, val_size=None, schedule=None) -> TrainResult:
+                  early_stopping=None, val_size=None, schedule=None, resume: Model | None = None) -> TrainResult:
     """Split ``ds`` with the seed, train on the train part, score both parts into ``model.metrics``; with ``test``
-    (another file's rows), train on every row of ``ds`` and test on those."""
+    (another file's rows), train on every row of ``ds`` and test on those.  ``resume``: continue that model's
+    training (its checkpoint keeps the seed and split it was trained with)."""
     check_options(lr, iterations, epochs, batch_size, test_size, scale)
     network = parse_spec(net, cost)
     if ds.X.shape[1] != network.inputs:
@@ -73,18 +75,24 @@ def train_dataset(ds: Dataset, net: str, cost: str | None = None, *, scale=None,
                   validation=validation, feature_names=ds.feature_names,
                   target_name=ds.target_name, classes=classes, progress=progress, backend=backend, dtype=dtype,
                   target_scaling=target_scaling, l2=l2, optimizer=optimizer, early_stopping=early_stopping,
-                  schedule=schedule)
+                  schedule=schedule, resume=resume)
+    if model.checkpoint is not None and resume is None:  # how the rows were split: a resumed run splits alike
+        model.checkpoint.options.update(test_size=None if test is not None else test_size, val_size=val_size,
+                                        tested_on_file=test is not None)
     metrics = {f"train {k}": v for k, v in model.score(ds.X[tr], ds.y[tr]).items()}
     if len(te):  # --test-size 0 trains on every row and has no test metrics
         metrics.update({f"test {k}": v for k, v in model.score(held.X[te], held.y[te]).items()})
     model.metrics = metrics
     opt = model.history.get("optimizer") or get_optimizer(optimizer).summary()
+    if model.checkpoint is not None:
+        lr, batch_size = model.checkpoint.options["lr"], model.checkpoint.options["batch_size"]
+    lr = get_optimizer(optimizer).default_lr if lr is None else lr
     method = (f"per-sample SGD, {iterations or 100_000} steps" if per_sample
               else f"mini-batch {'SGD' if opt == 'sgd' else opt}, batch size {batch_size or 32}, "
                    f"{epochs or 100} epochs")
     if "device" in model.history:
         method += f", {model.history['device']}"
-    return TrainResult(model, len(tr), len(te), method)
+    return TrainResult(model, len(tr), len(te), method, lr)
 
 
 def train_csv(path, net: str, target=None, header: bool = True, test=None, **options) -> TrainResult:

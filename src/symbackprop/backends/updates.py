@@ -51,6 +51,15 @@ def flat_state(network, optimizer, params: dict, zeros) -> dict:
     return state
 
 
+def restore_state(state: dict, saved: dict) -> None:
+    """Write a saved optimizer state (``t`` and each parameter's ``m_W1``...) into a flat state, in place."""
+    for key, value in saved.items():
+        if key == "t":
+            state["t"] = int(value)
+        else:
+            state[key][...] = state[key].new_tensor(value) if hasattr(state[key], "new_tensor") else value
+
+
 class _Hoist:
     """Replaces the parts of an expression that hold no array by names ``_c1``, ``_c2``, ... and keeps their
     assignments (numbers, computed once a step: the step count t and the learning rate are numbers)."""
