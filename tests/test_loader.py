@@ -144,6 +144,7 @@ def test_a_cache_folder_others_can_write_is_not_used(tmp_path):
 
 def test_a_cached_build_is_not_announced_as_compiling(monkeypatch):
     train_module = importlib.import_module("symbackprop.train")
+    per_sample = importlib.import_module("symbackprop.per_sample")
     said = []
 
     @contextlib.contextmanager
@@ -151,7 +152,7 @@ def test_a_cached_build_is_not_announced_as_compiling(monkeypatch):
         said.append(message)
         yield
 
-    monkeypatch.setattr(train_module, "_announced", record)
+    monkeypatch.setattr(per_sample, "announced", record)
     X = np.random.default_rng(0).normal(size=(30, 2))
     loader._MEMORY.clear()
     train_module.train("2-6:tanh-1:logistic", X, (X[:, 0] > 0).astype(float), iterations=100)

@@ -118,9 +118,8 @@ def test_adams_efficient_order_is_the_textbook_update():
     (["--optimizer", "adam", "--eps", "0"], "--eps must be a number of at least 0, above 0"),
     (["--optimizer", "rmsprop", "--alpha", "1"], "--alpha must be a number of at least 0 (and below 1)"),
     (["--optimizer", "momentum", "--momentum", "-1"], "--momentum must be a number of at least 0"),
-    (["--optimizer", "adam"], "--optimizer adam trains mini-batches on the numpy, jax or torch backend (so far): "
-                              "give --batch-size"),
-    (["--optimizer", "adam", "--epochs", "1", "--backend", "numba"], "not --backend numba"),
+    (["--optimizer", "adam", "--epochs", "1", "--backend", "numba"], "the numba backend runs per-sample SGD"),
+    (["--optimizer", "adam", "--lr-schedule", "step"], "are for mini-batch training"),
 ])
 def test_bad_optimizer_options_get_one_line(run_cli, tmp_path, argv, message):
     csv = tmp_path / "d.csv"
@@ -276,8 +275,65 @@ def test_the_python_exports_carry_the_chosen_optimizers_step(tmp_path, run_cli):
     for to in ("jax", "torch"):
         for k, v in finals["numpy"].items():
             np.testing.assert_allclose(finals[to][k], v, rtol=1e-9, atol=1e-12, err_msg=f"{to} {k}")
-    code, _, err = run_cli("export", "4-6:tanh-3:softmax", "--to", "c", "--optimizer", "adam", "--out", tmp_path)
-    assert code == 2 and "--optimizer is for the numpy, jax and torch exports, not --to c" in err
+    code, _, err = run_cli("export", "4-6:tanh-3:softmax", "--to", "js", "--optimizer", "adam", "--out", tmp_path)
+    assert code == 2 and "--optimizer is for the numpy, jax, torch and c exports, not --to js" in err
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", ["momentum", "rmsprop", "adamw"])
+def test_the_c_export_steps_as_torch_optim_does(tmp_path, name, dtype):
+    """export --to c --optimizer NAME: NAME_optimizer_step, one sample a step, compiled with -Werror; 30 steps equal
+    torch.optim's fed the same samples' gradients (PyTorch's autograd, float64), to 1e-9 (1e-4 in float32)."""
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (the test extra has it)")
+    import shutil
+    import subprocess
+
+    from symbackprop.export import export
+
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler (cc) on this machine; the C export checks are skipped")
+    network = parse_spec(SPEC, "cross_entropy")
+    rng = np.random.default_rng(5)
+    params, X, Y = random_problem(network, rng, 6)
+    order = rng.integers(0, 6, size=30)
+    lr = 0.05 if name == "momentum" else 0.01
+    export(f"{SPEC}", "c", tmp_path, "net", dtype=dtype, optimizer=name)
+    real = "float" if dtype == "float32" else "double"
+    init = ",\n".join(f"    .{k} = {{{', '.join('{' + ', '.join(repr(float(x)) for x in row) + '}' for row in v)}}}"
+                      for k, v in params.items())
+    rows = lambda A: ", ".join("{" + ", ".join(repr(float(x)) for x in col) + "}" for col in A.T)  # noqa: E731
+    prints = "\n".join(f'    for (int i = 0; i < {v.size}; ++i) printf("%.17g\\n", (double)(&p.{k}[0][0])[i]);'
+                       for k, v in params.items())
+    (tmp_path / "main.c").write_text(f"""#include <stdio.h>
+#include "net.h"
+int main(void) {{
+    net_params p = {{
+{init}
+    }};
+    static net_state s;
+    static const {real} X[6][{X.shape[0]}] = {{{rows(X)}}}, Y[6][{Y.shape[0]}] = {{{rows(Y)}}};
+    static const int order[30] = {{{", ".join(map(str, order))}}};
+    for (int k = 0; k < 30; ++k) net_optimizer_step(&p, &s, X[order[k]], Y[order[k]], {lr});
+{prints}
+    return 0;
+}}
+""")
+    subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wno-overlength-strings", "-o",
+                    str(tmp_path / "prog"), str(tmp_path / "main.c"), str(tmp_path / "net.c"), "-lm"], check=True)
+    got = np.array(subprocess.run([str(tmp_path / "prog")], capture_output=True, text=True, check=True).stdout.split(),
+                   dtype=float)
+    tensors = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()}
+    reference = torch_optimizer(torch, name, tensors, network, lr)
+    gradients = numpy_module(network).gradients
+    for s in order:
+        _, grads = gradients({k: t.detach().numpy() for k, t in tensors.items()}, X[:, [s]], Y[:, [s]])
+        for k, t in tensors.items():
+            t.grad = torch.tensor(grads[k])
+        reference.step()
+    want = np.concatenate([t.detach().numpy().ravel() for t in tensors.values()])
+    np.testing.assert_allclose(got, want, rtol=1e-9 if dtype == "float64" else 1e-4,
+                               atol=1e-12 if dtype == "float64" else 1e-5)
 
 
 @pytest.mark.slow
@@ -336,3 +392,41 @@ def test_a_model_trained_with_an_optimizer_and_early_stopping_saves_and_loads(tm
     back = load(tmp_path / "m.json")
     assert back.history["optimizer"].startswith("adam (") and back.history["best_epoch"] == model.history["best_epoch"]
     np.testing.assert_array_equal(back.predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize("name", ["momentum", "nesterov", "rmsprop", "adam", "adamw"])
+def test_per_sample_steps_equal_torch_optim(name):
+    """The numba loop with the optimizer's rule entry by entry, one sample a step: equal over 30 steps to
+    torch.optim fed each sample's derived gradient."""
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (the test extra has it)")
+    from symbackprop.per_sample import train_per_sample
+
+    network = parse_spec(SPEC, "cross_entropy")
+    rng = np.random.default_rng(6)
+    params, X, Y = random_problem(network, rng, 12)
+    lr = 0.05 if name in ("momentum", "nesterov") else 0.01
+    ours = {k: v.copy() for k, v in params.items()}
+    history = train_per_sample(network, numpy_module(network), ours, X, Y, 30, lr, np.random.default_rng(9), None,
+                               False, get_optimizer(name))
+    assert len(history["train"]) == 1
+    tensors = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()}
+    reference = torch_optimizer(torch, name, tensors, network, lr)
+    gradients = numpy_module(network).gradients
+    for s in np.random.default_rng(9).integers(0, 12, size=30):  # the order the loop draws
+        _, grads = gradients({k: t.detach().numpy() for k, t in tensors.items()}, X[:, [s]], Y[:, [s]])
+        for k, t in tensors.items():
+            t.grad = torch.tensor(grads[k])
+        reference.step()
+    for k, t in tensors.items():
+        np.testing.assert_allclose(ours[k], t.detach().numpy(), rtol=1e-9, atol=1e-12, err_msg=f"{name} {k}")
+    assert any(not np.allclose(ours[k], params[k]) for k in params)
+
+
+def test_per_sample_adam_trains_the_textbook_network_through_the_cli(run_cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run_cli("data", "font")
+    code, out, err = run_cli("train", "font.csv", "--net", "3-3:relu-1:logistic", "--scale", "255",
+                             "--iterations", "20000", "--optimizer", "adam", "--lr", "0.01")
+    assert code == 0, err
+    assert "per-sample adam (beta1 0.9, beta2 0.999, epsilon 1e-08), 20000 steps" in out
+    assert float(out.strip().splitlines()[-1].split(":")[1]) >= 0.9

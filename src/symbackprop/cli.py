@@ -364,8 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="network", help="base name of the files and C symbols (default network)")
     p.add_argument("--dtype", default="float64", choices=["float32", "float64"],
                    help="floating-point type of the C and NumPy code (default float64)")
-    p.add_argument("--optimizer", metavar="NAME", help="numpy, jax and torch exports: also the whole step of this "
-                   "optimizer (sgd, momentum, nesterov, rmsprop, adam, adamw): optimizer_step and init_state")
+    p.add_argument("--optimizer", metavar="NAME", help="also the whole step of this optimizer (sgd, momentum, "
+                   "nesterov, rmsprop, adam, adamw): optimizer_step and init_state (numpy, jax, torch), "
+                   "NAME_optimizer_step and NAME_state (c)")
     p.set_defaults(func=_cmd_export)
 
     p = _command(sub, "demo", "the reference derivation, then train and use the textbook network")

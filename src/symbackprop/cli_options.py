@@ -41,7 +41,7 @@ def train_options(p) -> None:
                    help="learning rate (default the optimizer's: 0.05 for sgd, momentum and nesterov, 0.01 for "
                         "rmsprop, 0.001 for adam and adamw)")
     p.add_argument("--optimizer", default=None, metavar="NAME",
-                   help="sgd (default), momentum, nesterov, rmsprop, adam or adamw: the update after each mini-batch's "
+                   help="sgd (default), momentum, nesterov, rmsprop, adam or adamw: the update after each step's "
                         "derived gradients (derive --optimizer NAME shows its equations)")
     p.add_argument("--momentum", type=float, metavar="MU", help="momentum and nesterov's (default 0.9)")
     p.add_argument("--betas", type=pair, metavar="B1,B2", help="adam and adamw's (default 0.9,0.999)")

@@ -75,14 +75,22 @@ def export(target, to: str, out_dir=".", name: str | None = None, dtype: str = "
 
     Returns the paths written.  With a model, its weights and input scaling are embedded.  With an ``optimizer``
     (a name or an :class:`~symbackprop.optimizers.Optimizer`), the NumPy, JAX and PyTorch exports carry its whole
-    step, ``optimizer_step(params, state, X, Y, lr)`` with ``init_state(params)``.
+    step, ``optimizer_step(params, state, X, Y, lr)`` with ``init_state(params)``, and the C export
+    ``NAME_optimizer_step(&params, &state, x, y, lr)`` (one sample a step) with its ``NAME_state``.
     """
     from .spec import parse_spec
 
     model = target if isinstance(target, Model) else None
     network = (model.network if model else parse_spec(target)).eval()  # exports predict: no dropout
-    if optimizer is not None and to not in ("numpy", "jax", "torch"):
-        raise SymbackpropError(f"--optimizer is for the numpy, jax and torch exports, not --to {to}")
+    if optimizer is not None and to not in ("numpy", "jax", "torch", "c"):
+        raise SymbackpropError(f"--optimizer is for the numpy, jax, torch and c exports, not --to {to}")
+    if optimizer is not None:
+        from .optimizers import get_optimizer
+
+        optimizer = get_optimizer(optimizer)
+        if to == "c" and not optimizer.schedule.plain:
+            raise SymbackpropError("the C export's optimizer step runs at a constant rate: no schedule, warmup or "
+                                   "clipping (the caller's lr is used as given)")
     if to == "js":  # the page's loop code knows matrices only (so far)
         network.require_matrices(f"export --to {to}")
     name = name or "network"
@@ -101,17 +109,13 @@ def export(target, to: str, out_dir=".", name: str | None = None, dtype: str = "
     if to in ("numpy", "jax", "torch"):
         if to != "numpy":
             require(to)  # the export is checked against the framework it imports
-        if optimizer is not None:
-            from .optimizers import get_optimizer
-
-            optimizer = get_optimizer(optimizer)
         source = export_source(network, to, optimizer) + (_model_section(model, to) if model else "")
         path = folder / f"{name}.py"
         atomic_write(path, source)
         return [path]
     if to == "c":
-        files = {f"{name}.h": c_code.header(program, name, dtype, model),
-                 f"{name}.c": c_code.source(program, name, dtype, model),
+        files = {f"{name}.h": c_code.header(program, name, dtype, model, optimizer),
+                 f"{name}.c": c_code.source(program, name, dtype, model, optimizer),
                  f"test_{name}.c": _harness(network, program, name, dtype, model)}
         atomic_write_all({folder / fname: text for fname, text in files.items()})
         return [folder / f for f in files]

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import math
 import sys
-import threading
-from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
 from . import naming
 from .allocator import keep_freed_memory
-from .backends import numpy_module, optimizer_module, per_sample_module, require
-from .backends.loader import seal
+from .backends import numpy_module, optimizer_module, require
 from .backends.updates import flat_state, restore_state
 from .checkpoint import capture, resumed
 from .data import Scaling, encode_targets
@@ -20,15 +17,14 @@ from .draws import masks_of
 from .errors import DataError, DivergedError, SymbackpropError
 from .frameworks import EarlyStop, saved_state, train_jax, train_torch
 from .layers.batchnorm import running_updates
+from .loop_parts import check_finite, mean_cost, progress_bar
 from .model import Model
 from .optimizers import get_optimizer
 from .optimizers import schedule as make_schedule
+from .per_sample import train_per_sample
 from .registry import BACKENDS
 from .resources import require_parameters
 from .spec import Network, parse_spec
-
-STEPS_PER_POINT = 1000  # per-sample history: one point per this many steps (or more: see MAX_POINTS)
-MAX_POINTS = 1000  # a loss history keeps at most about this many points
 
 
 def _draw(param, rng: np.random.Generator, uniform: bool) -> np.ndarray:
@@ -108,40 +104,6 @@ def _finite_inputs(X: np.ndarray, names: list[str], when: str) -> None:
         raise DataError(f"feature '{names[col]}' is not finite{when} in sample {row + 1} ({X[row, col]})")
 
 
-def mean_cost(batch, params, X, Y, block: int = 65_536) -> float:
-    """The mean cost over the columns of X, Y, a block of samples at a time (bounded memory)."""
-    m = X.shape[1]
-    return float(sum(batch.cost(params, X[:, k:k + block], Y[:, k:k + block]) * min(block, m - k)
-                     for k in range(0, m, block)) / m)
-
-
-def _progress(total: int, enabled: bool | None, unit: str):
-    from tqdm.auto import tqdm
-
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    return tqdm(total=total, disable=not enabled, unit=unit, leave=False, file=sys.stderr)
-
-
-@contextmanager
-def _announced(message: str, after: float = 1.0):
-    """Say ``message`` on stderr if the work inside takes more than ``after`` seconds."""
-    timer = threading.Timer(after, lambda: print(f"symbackprop: {message}", file=sys.stderr, flush=True))
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
-
-
-def _check_finite(params, where: str, lr: float):
-    for name, value in params.items():
-        if not np.all(np.isfinite(value)):
-            raise DivergedError(f"training diverged at {where}: {name} is not finite; "
-                                f"try a lower learning rate (now {lr:g})")
-
-
 def _check_training_options(network, optimizer, per_sample, backend, early_stopping, validation, schedule) -> None:
     """One line for an option the chosen way of training cannot honour (per-sample SGD is plain SGD)."""
     if early_stopping is not None and (isinstance(early_stopping, bool) or not isinstance(
@@ -154,10 +116,7 @@ def _check_training_options(network, optimizer, per_sample, backend, early_stopp
     if schedule and any(v is not None for v in schedule.values()) and (per_sample or backend == "numba"):
         raise SymbackpropError("learning-rate schedules, warmup and --clip-norm are for mini-batch training on the "
                                "numpy, jax or torch backend: give --batch-size or --epochs")
-    if optimizer.name != "sgd" and (per_sample or backend == "numba"):
-        raise SymbackpropError(f"--optimizer {optimizer.name} trains mini-batches on the numpy, jax or torch backend "
-                               "(so far): give --batch-size or --epochs" + (", not --backend numba" if not per_sample
-                                                                            else ""))
+
 
 
 def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None, iterations: int | None = None,
@@ -280,7 +239,7 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
         steps = 100_000 if iterations is None else iterations
         if steps < 1:
             raise SymbackpropError(f"iterations must be at least 1, not {steps}")
-        history = _per_sample(network, evaluate, params, Xt, Y, steps, lr, rng, val, progress)
+        history = train_per_sample(network, evaluate, params, Xt, Y, steps, lr, rng, val, progress, optimizer)
     else:
         params, history, moments, optimizer = _train_mini_batches(
             network, params, Xt, Y, epochs, batch_size, lr, rng, val, progress, dtype, backend, optimizer,
@@ -337,7 +296,7 @@ def _train_mini_batches(network, params, Xt, Y, epochs, batch_size, lr, rng, val
         per_epoch = -(-Xt.shape[1] // size)
         optimizer = optimizer.with_schedule(make_schedule(total=n_epochs * per_epoch, steps_per_epoch=per_epoch,
                                                           **schedule))
-    with _progress(n_epochs, progress, "epoch") as bar:
+    with progress_bar(n_epochs, progress, "epoch") as bar:
         if backend in ("jax", "torch"):
             run = train_jax if backend == "jax" else train_torch
             params, history, moments = run(network, params, Xt, Y, n_epochs, size, lr, rng, val, bar, dtype,
@@ -357,36 +316,6 @@ def _train_mini_batches(network, params, Xt, Y, epochs, batch_size, lr, rng, val
         params = stop.restore(params, history)
     history["optimizer"] = optimizer.summary()
     return params, history, moments, optimizer
-
-
-def _per_sample(network, batch, params, Xt, Y, steps, lr, rng, val, progress) -> dict:
-    module = per_sample_module(network)
-    every = STEPS_PER_POINT * max(1, -(-steps // (STEPS_PER_POINT * MAX_POINTS)))  # at most MAX_POINTS points
-    arrays = [np.ascontiguousarray(params[k]) for k in network.shapes()]
-    history = {"unit": f"{every} steps", "train": [], "test": []}
-    current = dict(zip(network.shapes(), arrays))  # the same arrays, updated in place by the loop
-    if module.NUMBA:  # compiled now, on copies, so that a slow first compile can be announced (not a cached load)
-        compiling = not getattr(module, "__cached_build__", False)
-        with _announced(f"compiling the generated code for {network.spec} (first time only)...") if compiling \
-                else nullcontext():
-            module.sgd(*[a.copy() for a in arrays], Xt, Y, np.zeros(1, dtype=np.int64), float(lr), 1, np.zeros(1))
-        seal(module)
-    with _progress(steps, progress, "step") as bar, np.errstate(over="ignore", invalid="ignore"):
-        for start in range(0, steps, every):
-            # the sample order is drawn a part at a time (the same order as at once, in constant memory)
-            part = rng.integers(0, Xt.shape[1], size=min(every, steps - start))
-            losses = np.zeros(1)
-            failed = module.sgd(*arrays, Xt, Y, part, float(lr), len(part), losses)
-            if failed >= 0:
-                raise DivergedError(f"training diverged at step {start + failed + 1}: the loss is not finite; "
-                                    f"try a lower learning rate (now {lr:g})")
-            history["train"].append(float(losses[0]))
-            if val is not None:
-                history["test"].append(mean_cost(batch, current, *val))
-            bar.update(len(part))
-    _check_finite(dict(zip(network.shapes(), arrays)), f"step {steps}", lr)
-    params.update(zip(network.shapes(), arrays))
-    return history
 
 
 class _OptimizerSteps:
@@ -444,7 +373,7 @@ def _mini_batch(batch, stepper, params, Xt, Y, epochs, size, lr, rng, val, bar, 
             if not math.isfinite(total_cost):  # once an epoch: the loss of some step was not finite
                 raise DivergedError(f"training diverged in epoch {epoch + 1}: the loss is not finite; "
                                     f"try a lower learning rate (now {lr:g})")
-            _check_finite(params, f"epoch {epoch + 1}", lr)
+            check_finite(params, f"epoch {epoch + 1}", lr)
             history["train"].append(float(total_cost))
             if val is not None:
                 history["test"].append(mean_cost(batch, params, *val))

@@ -87,7 +87,7 @@ def train_dataset(ds: Dataset, net: str, cost: str | None = None, *, scale=None,
     if model.checkpoint is not None:
         lr, batch_size = model.checkpoint.options["lr"], model.checkpoint.options["batch_size"]
     lr = get_optimizer(optimizer).default_lr if lr is None else lr
-    method = (f"per-sample SGD, {iterations or 100_000} steps" if per_sample
+    method = (f"per-sample {'SGD' if opt == 'sgd' else opt}, {iterations or 100_000} steps" if per_sample
               else f"mini-batch {'SGD' if opt == 'sgd' else opt}, batch size {batch_size or 32}, "
                    f"{epochs or 100} epochs")
     if "device" in model.history:

@@ -169,13 +169,18 @@ def optimizer_module(network, optimizer, framework: str = "numpy", flat: bool = 
     return loader.from_source(source)
 
 
-def per_sample_module(derivation_or_network):
-    """The numba per-sample module: from memory, else the verified disk cache, else written and compiled."""
+def per_sample_module(derivation_or_network, optimizer=None):
+    """The numba per-sample module: from memory, else the verified disk cache, else written and compiled; with an
+    ``optimizer`` (not plain SGD), its per-sample steps (``optimize``) instead of ``sgd``."""
     network = getattr(derivation_or_network, "network", derivation_or_network)
     if network.has_images:
         raise SymbackpropError(f"{network.spec} has image layers, which train mini-batches on the numpy, jax or torch "
                                "backend (give --batch-size); the per-sample numba loop knows matrices only")
-    module = loader.on_disk(*_sources(network, "numba"))
+    if optimizer is not None:
+        program = program_of(network)
+        sources = (numba_code.module_source(program, optimizer=optimizer),
+                   numba_code.module_source(program, cache=False, optimizer=optimizer))
+    module = loader.on_disk(*(_sources(network, "numba") if optimizer is None else sources))
     if not module.NUMBA and not _WARNED:
         _WARNED.append(True)
         print("symbackprop: numba is not available; per-sample code runs as plain Python (slow)",

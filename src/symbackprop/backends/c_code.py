@@ -10,7 +10,9 @@ from sympy.codegen.ast import float32, float64, real
 
 from .. import __version__
 from .. import matexpr as mx
+from ..optimizers import t as step_count
 from ..program import Program
+from . import updates
 from .loops import LoopWriter, Syntax, comment, flops
 from .printers import C99
 from .tensor_loops import TensorWriter
@@ -79,7 +81,7 @@ def _ops(program: Program) -> tuple[int, int]:
             sum(flops(s.expr) for s in steps if s.key not in fwd))
 
 
-def header(program: Program, name: str, dtype: str, model=None) -> str:
+def header(program: Program, name: str, dtype: str, model=None, optimizer=None) -> str:
     ctype = "float" if dtype == "float32" else "double"
     n_in, n_out = _inputs(program), program.output.shape[0]
     fwd_ops, bwd_ops = _ops(program)
@@ -123,7 +125,7 @@ void {name}_forward(const {name}_params *p, const {name}_real x[{n_in}], {name}_
 /* out = the output layer for raw features, scaled as in training.
  * With a model: {name}_predict(&{name}_weights, features, out). */
 void {name}_predict(const {name}_params *p, const {name}_real features[{n_in}], {name}_real out[{n_out}]);
-
+{optimizer_part(program, name, dtype, optimizer)[0] if optimizer is not None else ""}
 #endif /* {name.upper()}_H */
 """
 
@@ -163,7 +165,7 @@ def _inputs(program: Program) -> int:
     return math.prod(program.input.shape[:-1])
 
 
-def source(program: Program, name: str, dtype: str, model=None) -> str:
+def source(program: Program, name: str, dtype: str, model=None, optimizer=None) -> str:
     syntax = CLoops(dtype, f"{name}_real")
     n_in, n_out = _inputs(program), program.output.shape[0]
     out_key = program.output.key
@@ -214,7 +216,43 @@ void {name}_forward(const {name}_params *p, const {name}_real x[{n_in}], {name}_
         if f"{helper}(" not in text.split(f"void {name}_forward")[1]:
             start = text.index(f"static inline {name}_real {helper}(")
             text = text[:start] + text[text.index("}\n\n", start) + 3:]
+    if optimizer is not None:
+        text += optimizer_part(program, name, dtype, optimizer)[1]
     return text + _predict_part(program, name, dtype, model)
+
+
+def optimizer_part(program: Program, name: str, dtype: str, optimizer) -> tuple[str, str]:
+    """(the header's declarations, the source's function) of ``NAME_optimizer_step``: one sample's step of the
+    optimizer (its rule printed per entry after the derived gradients), with its state in ``NAME_state``."""
+    syntax = CLoops(dtype, f"{name}_real")
+    learned = [q for q in program.params if not q.state]
+    body = []
+    for q, scalars, statement in updates.c_rule(optimizer, learned, syntax.printer):
+        body += [f"    {name}_real {line};" for line in scalars]
+        body.append(f"    /* {q.name}: {optimizer.name}'s rule */")
+        body.append("    " + _each(q.shape, "{{ " + statement + " }}"))
+    fields = "".join(f" {name}_params {k};" for k in optimizer.state)
+    uses_t = any(step_count in e.free_symbols for _, e in optimizer.equations())
+    declaration = f"""
+/* The state of {optimizer.summary()}: the step count and each parameter's variables; all 0 to start. */
+typedef struct {{ long t;{fields} }} {name}_state;
+
+/* One step of {optimizer.name} on the sample (x, y), in place on p and s; returns the cost before it. */
+{name}_real {name}_optimizer_step({name}_params *p, {name}_state *s, const {name}_real x[{_inputs(program)}],
+    const {name}_real y[{program.output.shape[0]}], {name}_real lr);
+"""
+    nl = "\n"
+    function = f"""
+{name}_real {name}_optimizer_step({name}_params *p, {name}_state *s, const {name}_real x[{_inputs(program)}],
+    const {name}_real y[{program.output.shape[0]}], {name}_real lr) {{
+    {name}_params g;
+    {name}_real cost = {name}_backward(p, x, y, &g);
+    {"long t = ++s->t;" if uses_t else "++s->t;  /* the step count (this rule does not read it) */"}
+{nl.join(body)}
+    return cost;
+}}
+"""
+    return declaration, function
 
 
 def _predict_part(program, name, dtype, model) -> str:

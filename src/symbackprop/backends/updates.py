@@ -186,6 +186,53 @@ def _flat(program: Program, optimizer, dialect: Dialect, indent: str) -> list[st
     return [indent + line for line in reads + _rule_lines(optimizer, names, dialect, True, True)]
 
 
+def entrywise_source(optimizer) -> str:
+    """``_update(P, g, m, v, b, D, H, t, lr)`` for numba: the rule entry by entry over flat buffers (P the
+    parameters, g their gradients, m, v, b the state variables the rule keeps, D AdamW's λ per entry), with the
+    hyperparameters read from ``H`` (in ``optimizer.values`` order) and the number factors computed once."""
+    names = {p: sp.Symbol("P[i]"), g: sp.Symbol("g[i]"), t: sp.Symbol("t"), lr: sp.Symbol("lr"),
+             lam: sp.Symbol("D[i]"), m: sp.Symbol("m[i]"), v: sp.Symbol("v[i]"), momentum: sp.Symbol("b[i]")}
+    names.update({sp.Symbol(k, positive=True): sp.Symbol(f"H[{j}]") for j, (k, _) in enumerate(optimizer.values)
+                  if k != "lambda"})
+    printer = ScalarPython()
+    hoist = _Hoist({names[k] for k in (p, g, m, v, momentum, lam)}, printer)
+    body = []
+    for target, expr in optimizer.equations(True):
+        code = printer.doprint(hoist(expr.xreplace(names)))
+        body += [f"        # {target} ← {expr}", f"        {names[target]} = {code}"]
+    nl = "\n"
+    scalars = nl.join("    " + line for line in hoist.lines)
+    held = ", ".join(k for k, _ in optimizer.values) or "nothing"
+    return f'''
+
+@_jit
+def _update(P, g, m, v, b, D, H, t, lr):
+    """{optimizer.name}'s rule, entry by entry, at step t: H holds {held}."""
+{scalars}
+    for i in range(P.shape[0]):
+{nl.join(body)}
+'''
+
+
+def c_rule(optimizer, params, printer) -> list[tuple]:
+    """For the C export, per learned parameter q: (q, its number factors as ``_c1 = …`` lines, one statement of
+    the rule's assignments for the entry at ``{at}``), with the hyperparameters as numbers, AdamW's λ on the weights
+    only, and the state in ``s->m.W1{at}``..."""
+    kinds = {"m": m, "v": v, "b": momentum}
+    out, hoist = [], None
+    for q in params:
+        names = {p: sp.Symbol(f"p->{q.name}{{at}}"), g: sp.Symbol(f"g.{q.name}{{at}}"), t: sp.Symbol("t"),
+                 lr: sp.Symbol("lr"), **{kinds[k]: sp.Symbol(f"s->{k}.{q.name}{{at}}") for k in optimizer.state}}
+        arrays = {names[k] for k in (p, g, *[kinds[k] for k in optimizer.state])}
+        hoist = _Hoist(arrays, printer) if hoist is None else hoist
+        hoist.arrays = arrays
+        start = len(hoist.lines)
+        statement = " ".join(f"{names[target]} = {printer.doprint(hoist(expr))};"
+                             for target, expr in _numeric(optimizer, False, names, q.penalised))
+        out.append((q, hoist.lines[start:], statement))
+    return out
+
+
 CLIP = {"numpy": "min(1.0, {c} / (math.sqrt({total}) + 1e-6))",
         "torch": "torch.clamp({c} / (torch.sqrt({total}) + 1e-6), max=1.0)",
         "jax": "jnp.minimum(1.0, {c} / (jnp.sqrt({total}) + 1e-6))"}
