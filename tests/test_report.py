@@ -226,3 +226,24 @@ def test_a_wide_layer_is_one_box_with_its_width():
     picture = network(derive("784-128:relu-3:softmax", "cross_entropy").network)
     assert ">784</text>" in picture and ">128</text>" in picture
     assert picture.count("<circle") == 3  # the 3 output units; the wide layers are boxes
+
+
+def test_the_report_shows_the_optimizers_update(run_cli, tmp_path, monkeypatch):
+    """report --optimizer NAME (or a model trained with one): the rule's equations after the derivation, in
+    MathML (HTML) and LaTeX (Markdown)."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli("report", "3-3:relu-1:logistic", "--optimizer", "adamw", "--out", "r.html")
+    assert code == 0, err
+    page = (tmp_path / "r.html").read_text()
+    section = page[page.index('<section id="derivation">'):page.index('<section id="example">')]
+    assert "<h3>The update: adamw (beta1 0.9, beta2 0.999, epsilon 1e-08, lambda 0.01)</h3>" in section
+    assert section.count("<mo>←</mo>") == 3 and 'alttext="m_P ← g*(1 - β₁) + m_P*β₁"' in section
+    assert "the weights W only; biases and norm parameters: lambda = 0" in section
+    run_cli("data", "iris")
+    assert run_cli("train", "iris.csv", "--net", "4-5:relu-3:softmax", "--standardize", "--epochs", "2",
+                   "--optimizer", "momentum", "--out", "m.json")[0] == 0
+    assert run_cli("report", "--model", "m.json", "--format", "markdown", "--out", "r.md")[0] == 0
+    text = (tmp_path / "r.md").read_text()
+    assert "## The update: momentum (mu 0.9)" in text and r"$$ b_{P} \leftarrow" in text
+    code, _, err = run_cli("report", "--optimizer", "adm")
+    assert code == 2 and "unknown optimizer 'adm'" in err

@@ -218,7 +218,8 @@ def _cmd_report(args) -> int:
     from .workflows import write_report
 
     out = args.out or ("report.md" if args.format == "markdown" else "report.html")
-    write_report(out, spec=args.spec, cost=args.cost, model=args.model, fmt=args.format, data=args.data)
+    write_report(out, spec=args.spec, cost=args.cost, model=args.model, fmt=args.format, data=args.data,
+                 optimizer=args.optimizer)
     print(f"report written to {out}")
     return 0
 
@@ -351,6 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE", help="default report.html (report.md with --format markdown)")
     p.add_argument("--format", choices=["html", "markdown"], default="html",
                    help="html (default: MathML and SVG, no JavaScript) or markdown ($$ math)")
+    p.add_argument("--optimizer", metavar="NAME", help="also the update equations of this optimizer (sgd, momentum, "
+                   "nesterov, rmsprop, adam, adamw) after the derivation; a model trained with one shows its own")
     p.set_defaults(func=_cmd_report)
 
     p = _command(sub, "export", "export as a NumPy module, C99 with a test harness, or a web page")

@@ -217,9 +217,10 @@ def _has_column(path, name: str) -> bool:
 
 
 def write_report(out, spec: str | None = None, cost: str | None = None, model=None, fmt: str = "html",
-                 data=None) -> None:
+                 data=None, optimizer=None) -> None:
     """Write the report for ``spec`` (default the reference network) or a model file, atomically; with a model,
-    ``data`` (a CSV with its features) is where the worked example's sample is chosen from."""
+    ``data`` (a CSV with its features) is where the worked example's sample is chosen from; ``optimizer`` (a name)
+    adds its update rule (a model trained with one shows its own)."""
     from .derive import derive
     from .fileio import atomic_write
     from .model import load
@@ -242,5 +243,5 @@ def write_report(out, spec: str | None = None, cost: str | None = None, model=No
                                    f"{network.inputs}")
         rows = (ds.X, Path(data).name, ds.rows, ds.y if has_target else None)
     render = render_report_markdown if fmt == "markdown" else render_html
-    text = render(d, loaded, data=rows)
+    text = render(d, loaded, data=rows, optimizer=None if optimizer is None else get_optimizer(optimizer))
     atomic_write(out, text)

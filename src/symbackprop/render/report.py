@@ -6,6 +6,7 @@ import html
 import json
 
 import numpy as np
+import sympy as sp
 
 from .. import naming
 from ..activations import a as a_sym
@@ -155,6 +156,34 @@ def derivation_html(d) -> str:
     return "\n".join(out)
 
 
+GREEK = {"beta1": "β₁", "beta2": "β₂", "epsilon": "ε", "lambda": "λ", "mu": "μ", "alpha": "α"}
+
+
+def _update_rule(optimizer, greek: bool = True) -> list[tuple]:
+    """(target, expression) of each assignment of the optimizer's rule, for a parameter P and its state m_P, ...;
+    the hyperparameters as Greek letters (``greek``) or as SymPy's LaTeX names them."""
+    from ..optimizers import p as param
+
+    names = {param: sp.Symbol("P"), **{sp.Symbol(k, real=True): sp.Symbol(f"{k}_P") for k in optimizer.state}}
+    if greek:
+        names.update({sp.Symbol(k, positive=True): sp.Symbol(v) for k, v in GREEK.items()})
+    return [(names.get(k, k), e.xreplace(names)) for k, e in optimizer.equations()]
+
+
+def update_html(optimizer) -> str:
+    """The update after each step's gradients, beside the derivation: the rule's equations in order."""
+    out = [f"<h3>The update: {html.escape(optimizer.summary())}</h3>",
+           '<p class="note">After each step, for every learned parameter P with g its mean gradient (dC/dP over '
+           "the batch) at step t = 1, 2, …; the state starts at 0. Each line is printed into the generated "
+           "step as it stands.</p>"]
+    for target, e in _update_rule(optimizer):
+        out.append(mathml.math(f"<mrow>{mathml.expr(target)}<mo>←</mo>{mathml.expr(e)}</mrow>", True,
+                               f"{target} ← {e}"))
+    out += [f'<p class="note">{html.escape(line)}</p>' for line in optimizer.text().splitlines()[1:]
+            if line.startswith(("(", "first:"))]
+    return "\n".join(out)
+
+
 def example_html(d, ex: dict) -> str:
     """Section 3: the worked example, each number beside its equation; gradients carry ``data-`` values."""
     v, net = ex["values"], d.network
@@ -215,18 +244,28 @@ def model_html(model, data=None) -> str:
     return "\n".join(out)
 
 
-def render_html(d, model=None, seed: int = 0, data=None) -> str:
+def _optimizer_of(model, optimizer):
+    """The optimizer to show: the one asked for, else the one a model was trained with (its checkpoint's)."""
+    if optimizer is None and model is not None and getattr(model, "checkpoint", None) is not None:
+        return model.checkpoint.optimizer()
+    return optimizer
+
+
+def render_html(d, model=None, seed: int = 0, data=None, optimizer=None) -> str:
     """The report; with a model, the worked example is a sample of ``data`` (raw rows, and a name for them) or
-    of the training distribution, chosen where its units are active."""
+    of the training distribution, chosen where its units are active; with an ``optimizer`` (or a model trained
+    with one), its update rule after the derivation."""
     net = d.network
     ex = _example(d, model, seed, data)
+    optimizer = _optimizer_of(model, optimizer)
+    update = update_html(optimizer) if optimizer is not None else ""
     sections = [
         f"<h1>Backpropagation of <code>{net.spec}</code> with cost <code>{net.cost.name}</code></h1>",
         '<section id="network"><h2>1. The network</h2>',
         f"<figure>{svg.network(net)}</figure>",
         "<p>The computational graph: each edge carries its local derivative.</p>",
         f"<figure>{svg.graph(d)}</figure></section>",
-        f'<section id="derivation"><h2>2. The derivation</h2>{derivation_html(d)}</section>',
+        f'<section id="derivation"><h2>2. The derivation</h2>{derivation_html(d)}{update}</section>',
         f'<section id="example"><h2>3. A worked example</h2>{example_html(d, ex)}</section>',
     ]
     if model is not None:
@@ -273,9 +312,10 @@ def _example(d, model, seed: int, data) -> dict:
     return ex
 
 
-def render_report_markdown(d, model=None, seed: int = 0, data=None) -> str:
-    """The derivation and the worked example as Markdown with ``$$`` math, for notes and slides."""
+def render_report_markdown(d, model=None, seed: int = 0, data=None, optimizer=None) -> str:
+    """The derivation (and the optimizer's update) and the worked example as Markdown with ``$$`` math."""
     ex = _example(d, model, seed, data)
+    optimizer = _optimizer_of(model, optimizer)
     v = ex["values"]
 
     def arr(a) -> str:
@@ -292,7 +332,13 @@ def render_report_markdown(d, model=None, seed: int = 0, data=None) -> str:
                 for i in cut(a.shape[0])]
         return r"\begin{bmatrix}" + r" \\ ".join(rows) + r"\end{bmatrix}"
 
-    out = [render_markdown(d).rstrip(), "", "## A worked example", ""] + ([ex["why"], ""] if ex.get("why") else [])
+    out = [render_markdown(d).rstrip(), ""]
+    if optimizer is not None:
+        out += [f"## The update: {optimizer.summary()}", "", "For every learned parameter $P$ with $g$ its mean "
+                "gradient at step $t$; the state starts at 0.", ""]
+        out += [f"$$ {sp.latex(target)} \\leftarrow {sp.latex(e)} $$\n"
+                for target, e in _update_rule(optimizer, greek=False)]
+    out += ["## A worked example", ""] + ([ex["why"], ""] if ex.get("why") else [])
     out += [f"$$ X = {arr(ex['x'])}, \\quad Y = {arr(ex['y'])} $$", ""]
     for step in d.program.role("forward"):
         out += [f"$$ {naming.latex_name(step.key)} = {arr(v[step.lhs])} $$", ""]
