@@ -33,10 +33,54 @@ def torch_optimizer(torch, name, tensors, network, lr):
                              lr=lr, betas=(0.9, 0.999), eps=1e-8)
 
 
-def twenty_steps(torch, optimizer, lr, seed, reference, clip=None, scheduler=None, flat=False):
-    """20 batches through our generated ``optimizer_step`` and through a torch.optim ``reference`` (made from the
-    parameter tensors) fed the same derived gradients, clipped and scheduled as asked: (params, ours, tensors,
-    state); our cost before each step equals the derived one."""
+class Steps:
+    """Our generated ``optimizer_step`` on one backend (``way``): numpy or torch, per parameter or over flat
+    buffers, or jax (functional); ``step(X, Y)`` returns the cost, ``params()`` NumPy copies, ``t()`` the count."""
+
+    def __init__(self, way, network, optimizer, params, lr):
+        self.way, self.lr = way, lr
+        flat, library = way.endswith("flat"), way.split("-")[0]
+        self.module = optimizer_module(network, optimizer, library, flat=flat)
+        if library == "torch":
+            import torch
+
+            self.ours = {k: torch.tensor(v) for k, v in params.items()}
+            zeros = (lambda n, like: torch.zeros(n, dtype=like.dtype)) if flat else torch.zeros_like
+        else:
+            self.ours = {k: v.copy() for k, v in params.items()}
+            zeros = (lambda n, like: np.zeros(n, like.dtype)) if flat else np.zeros_like
+        self.state = flat_state(network, optimizer, self.ours, zeros) if flat else \
+            initial_state(network, optimizer, self.ours, zeros)
+        if library == "torch":
+            self.convert = lambda a: torch.tensor(a)  # noqa: E731
+        else:
+            self.convert = lambda a: a  # noqa: E731
+
+    def step(self, X, Y):
+        if self.way == "jax":
+            from symbackprop.backends import x64
+
+            with x64(True):
+                self.ours, self.state, cost = self.module.optimizer_step(self.ours, self.state, X, Y, self.lr)
+            return float(cost)
+        return float(self.module.optimizer_step(self.ours, self.state, self.convert(X), self.convert(Y), self.lr))
+
+    def params(self):
+        return {k: np.asarray(v, dtype=float) for k, v in self.ours.items()}
+
+    def t(self):
+        return int(self.state["t"])
+
+
+WAYS = ["numpy", "numpy-flat", "torch", "torch-flat", "jax"]
+
+
+def twenty_steps(torch, optimizer, lr, seed, reference, clip=None, scheduler=None, way="numpy"):
+    """20 batches through our generated ``optimizer_step`` (on ``way``) and through a torch.optim ``reference``
+    (made from the parameter tensors) fed the same derived gradients, clipped and scheduled as asked: (params,
+    ours, tensors, t); our cost before each step equals the derived one."""
+    if way.startswith("jax"):
+        pytest.importorskip("jax", reason="JAX is not installed (the test extra has it)")
     network = parse_spec(SPEC, "cross_entropy")
     rng = np.random.default_rng(seed)
     params, _, _ = random_problem(network, rng, 1)
@@ -45,12 +89,9 @@ def twenty_steps(torch, optimizer, lr, seed, reference, clip=None, scheduler=Non
     reference = reference(tensors, network)
     scheduler = scheduler(reference) if scheduler else None
     gradients = numpy_module(network).gradients
-    ours = {k: v.copy() for k, v in params.items()}
-    state = flat_state(network, optimizer, ours, lambda n, like: np.zeros(n, like.dtype)) if flat else \
-        initial_state(network, optimizer, params, np.zeros_like)
-    module = optimizer_module(network, optimizer, flat=flat)
+    ours = Steps(way, network, optimizer, params, lr)
     for X, Y in batches:
-        cost = module.optimizer_step(ours, state, X, Y, lr)
+        cost = ours.step(X, Y)
         want_cost, grads = gradients({k: t.detach().numpy() for k, t in tensors.items()}, X, Y)
         assert cost == pytest.approx(want_cost, rel=1e-9)
         for k, t in tensors.items():
@@ -60,19 +101,20 @@ def twenty_steps(torch, optimizer, lr, seed, reference, clip=None, scheduler=Non
         reference.step()
         if scheduler is not None:
             scheduler.step()
-    return params, ours, tensors, state
+    return params, ours.params(), tensors, ours.t()
 
 
-@pytest.mark.parametrize("flat", [False, True], ids=["per-parameter", "flat"])
+@pytest.mark.parametrize("way", WAYS)
 @pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"])
-def test_each_optimizer_equals_torch_optim_over_twenty_steps(name, flat):
-    """Per parameter (the exports) and over flat buffers (training), each equal to torch.optim."""
+def test_each_optimizer_equals_torch_optim_over_twenty_steps(name, way):
+    """On NumPy and PyTorch per parameter (the exports) and over flat buffers (training), and on JAX: each equal to
+    torch.optim over 20 batches in float64."""
     torch = pytest.importorskip("torch", reason="PyTorch is not installed (the test extra has it)")
     lr = 0.05 if name in ("sgd", "momentum", "nesterov") else 0.01
-    params, ours, tensors, state = twenty_steps(
+    params, ours, tensors, steps = twenty_steps(
         torch, get_optimizer(name), lr, 3, lambda tensors, network: torch_optimizer(torch, name, tensors, network, lr),
-        flat=flat)
-    assert state["t"] == 20
+        way=way)
+    assert steps == 20
     for k, t in tensors.items():
         np.testing.assert_allclose(ours[k], t.detach().numpy(), rtol=1e-9, atol=1e-12, err_msg=f"{name} {k}")
     assert any(not np.allclose(ours[k], params[k]) for k in params)
@@ -195,9 +237,9 @@ def test_early_stopping_through_the_cli_and_its_refusals(run_cli, tmp_path, monk
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (argv, err)
 
 
-@pytest.mark.parametrize("flat", [False, True], ids=["per-parameter", "flat"])
+@pytest.mark.parametrize("way", WAYS)
 @pytest.mark.parametrize("which", ["cosine", "step", "warmup", "clip"])
-def test_schedules_warmup_and_clipping_equal_torchs(which, flat):
+def test_schedules_warmup_and_clipping_equal_torchs(which, way):
     """Each printed into the step, equal over 20 steps to PyTorch's scheduler (stepped after each step) or
     clip_grad_norm_ (before it), with Adam."""
     torch = pytest.importorskip("torch", reason="PyTorch is not installed (the test extra has it)")
@@ -211,7 +253,7 @@ def test_schedules_warmup_and_clipping_equal_torchs(which, flat):
                  "clip": None}[which]
     _, ours, tensors, _ = twenty_steps(torch, get_optimizer("adam").with_schedule(schedules[which]), 0.02, 5,
                                        lambda tensors, _: torch.optim.Adam(list(tensors.values()), lr=0.02),
-                                       clip=0.05 if which == "clip" else None, scheduler=scheduler, flat=flat)
+                                       clip=0.05 if which == "clip" else None, scheduler=scheduler, way=way)
     for k, t in tensors.items():
         np.testing.assert_allclose(ours[k], t.detach().numpy(), rtol=1e-9, atol=1e-12, err_msg=f"{which} {k}")
 
