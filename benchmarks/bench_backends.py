@@ -26,14 +26,22 @@ from symbackprop import parse_spec
 from symbackprop.train import init_params, train
 
 
-def interleaved(fns, repeat):
-    """Median time of each function, running them in turn so that machine noise hits all alike."""
+PAUSE = 0.2  # seconds between runs: XLA's and OpenBLAS's worker threads spin for a while after a call, and would
+# slow whatever runs next on this 2-core machine (a NumPy product measured 1 ms alone, 10-13 ms right after JAX)
+
+
+def interleaved(fns, repeat, rounds=None):
+    """Median time of each function, running them in turn so that machine noise hits all alike, with a pause
+    before each run; ``rounds`` (a list) receives each counted round's times."""
     times = [[] for _ in fns]
     for _ in range(repeat + 1):  # the first round compiles and warms up, and is not counted
         for k, fn in enumerate(fns):
+            time.sleep(PAUSE)
             t = time.perf_counter()
             fn()
             times[k].append(time.perf_counter() - t)
+    if rounds is not None:
+        rounds.extend(zip(*(ts[1:] for ts in times)))
     return [statistics.median(ts[1:]) for ts in times]
 
 
