@@ -25,7 +25,6 @@ import numpy as np
 from symbackprop import parse_spec
 from symbackprop.train import init_params, train
 
-
 PAUSE = 0.2  # seconds between runs: XLA's and OpenBLAS's worker threads spin for a while after a call, and would
 # slow whatever runs next on this 2-core machine (a NumPy product measured 1 ms alone, 10-13 ms right after JAX)
 

@@ -28,12 +28,17 @@ def timed(fn, repeat):
     return interleaved([fn], repeat)[0]
 
 
+PAUSE = 0.1  # seconds before each timed run: the worker threads of the previous run (OpenBLAS, XLA) spin for a while
+# and would slow the next on this 2-core machine
+
+
 def interleaved(fns, repeat, rounds=None):
     """Median time of each function, running them in turn so that machine noise hits all alike; ``rounds`` (a
     list) receives each round's times, for the spread of the ratios."""
     times = [[] for _ in fns]
     for _ in range(repeat):
         for k, fn in enumerate(fns):
+            time.sleep(PAUSE)
             t = time.perf_counter()
             fn()
             times[k].append(time.perf_counter() - t)

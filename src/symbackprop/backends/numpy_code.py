@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import __version__
 from .. import matexpr as mx
 from ..program import Program
-from .arrays import NUMPY, batch_lines, core_functions, layout_note, unpack_lines
+from .arrays import NUMPY, _terms, batch_lines, core_functions, layout_note, unpack_lines
 from .arrays import lines as _lines
 
 HELPERS = '''
@@ -21,17 +21,37 @@ _erf = np.vectorize(math.erf, otypes=[float])  # the error function, entry by en
 '''
 
 
+def _sgd_lines(program: Program, grads, backward) -> tuple[list[str], str, str]:
+    """(the backward lines, the updates, the docstring's note) of ``sgd_step``.  With no weight decay the step
+    lr/m is folded into the output's δ (the first δ: backpropagation is linear in it), so that every gradient
+    comes scaled and each update is one subtraction; with weight decay (a term not from the δ) each gradient is
+    scaled as it is subtracted."""
+    seed = next((s for s in backward if s.role == "delta"), None)
+    if seed is None or any(len(_terms(program, g.expr)) > 1 for g in grads):
+        return (_lines(program, backward), "\n".join(f"    {p.name} -= step * {g.lhs}" for p, g in
+                                                     zip(program.params, grads)),
+                "The gradients below are sums over the batch; the step lr/m makes them means.")
+    out = []
+    for s in backward:
+        out += _lines(program, [s])
+        if s is seed:
+            out.append(f"    {s.lhs} = {s.lhs} * step  # lr/m folded in: every δ and gradient below is lr/m times "
+                       "its sum over the batch")
+    return (out, "\n".join(f"    {p.name} -= {g.lhs}" for p, g in zip(program.params, grads)),
+            f"The step lr/m is folded into {seed.lhs}, the output's δ (backpropagation is linear in it): the gradients "
+            "below\n    come scaled, each update one subtraction.")
+
+
 def module_source(program: Program, prefix: str = "") -> str:
     """A standalone module importing only NumPy: ``forward``, ``predict``, ``cost``, ``gradients``,
     ``sgd_step`` and ``trace`` (every step's value, for worked examples), each name after ``prefix``."""
     unpack, batch = unpack_lines(program), batch_lines(program)
     grads = [program.gradient(p) for p in program.params]
     backward = program.needed([g.key for g in grads])
-    train = _lines(program, backward)
+    train, updates, note = _sgd_lines(program, grads, backward)
     loss = _lines(program, [s for s in program.needed([program.cost]) if s not in backward], indent="        ")
     every = [s for s in program.steps if s.expr is not None]
     trace = _lines(program, every)
-    updates = "\n".join(f"    {p.name} -= step * {g.lhs}" for p, g in zip(program.params, grads))
     values = ", ".join(f'"{s.lhs}": {s.lhs}' + (" / m" if s.role in ("gradient", "cost") else "") for s in every)
     nl = "\n"
     uses_erf = any("_erf(" in line for line in trace)
@@ -54,14 +74,14 @@ def {prefix}sgd_step(params, X, Y, lr, cost=True):
     """One step of gradient descent on the batch (X, Y), in place; returns the mean cost before it (None with
     cost=False: the cost is not computed).
 
-    The gradients below are sums over the batch; the step lr/m makes them means."""
+    {note}"""
 {unpack}
 {batch}
+    step = lr / m
 {nl.join(train)}
     C = None
     if cost:  # from the values above, before the step
 {nl.join(loss)}
-    step = lr / m
 {updates}
     return None if C is None else C / m
 

@@ -66,8 +66,10 @@ class ArrayNumPy(_StableNodes, NumPyPrinter):
         return f"{self.prefix}." + fqn.split(".")[-1] if fqn.startswith(("numpy.", "math.")) else fqn
 
     def _fold(self, func: str, expr) -> str:
-        """``np.maximum(np.maximum(a, b), c)`` for ``Max(a, b, c)``."""
-        args = [self._print(a) for a in expr.args]
+        """``np.maximum(np.maximum(a, b), c)`` for ``Max(a, b, c)``; arrays first and numbers as floats
+        (``np.maximum(Z1, 0.0)``: NumPy's fastest loop, no int-to-float promotion)."""
+        ordered = sorted(expr.args, key=lambda a: a.is_number)
+        args = [self._print(sp.Float(a) if a.is_Integer else a) for a in ordered]
         out = args[0]
         for arg in args[1:]:
             out = f"{self.prefix}.{func}({out}, {arg})"
