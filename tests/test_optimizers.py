@@ -115,9 +115,27 @@ def test_each_optimizer_equals_torch_optim_over_twenty_steps(name, way):
         torch, get_optimizer(name), lr, 3, lambda tensors, network: torch_optimizer(torch, name, tensors, network, lr),
         way=way)
     assert steps == 20
+    assert_moved_as_torch(ours, tensors, params, name)
+
+
+def assert_moved_as_torch(ours, tensors, params, name, rtol=1e-9, atol=1e-12):
+    """Our parameters equal torch.optim's tensors, and they moved from ``params``."""
     for k, t in tensors.items():
-        np.testing.assert_allclose(ours[k], t.detach().numpy(), rtol=1e-9, atol=1e-12, err_msg=f"{name} {k}")
+        np.testing.assert_allclose(ours[k], t.detach().numpy(), rtol=rtol, atol=atol, err_msg=f"{name} {k}")
     assert any(not np.allclose(ours[k], params[k]) for k in params)
+
+
+def torch_per_sample(torch, name, network, params, X, Y, order, lr):
+    """torch.optim's tensors after a step per sample of ``order``, each fed that sample's derived gradient."""
+    tensors = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()}
+    reference = torch_optimizer(torch, name, tensors, network, lr)
+    gradients = numpy_module(network).gradients
+    for s in order:
+        _, grads = gradients({k: t.detach().numpy() for k, t in tensors.items()}, X[:, [s]], Y[:, [s]])
+        for k, t in tensors.items():
+            t.grad = torch.tensor(grads[k])
+        reference.step()
+    return tensors
 
 
 def test_adam_trains_digits_through_the_cli(run_cli, tmp_path, monkeypatch):
@@ -365,14 +383,7 @@ int main(void) {{
                     str(tmp_path / "prog"), str(tmp_path / "main.c"), str(tmp_path / "net.c"), "-lm"], check=True)
     got = np.array(subprocess.run([str(tmp_path / "prog")], capture_output=True, text=True, check=True).stdout.split(),
                    dtype=float)
-    tensors = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()}
-    reference = torch_optimizer(torch, name, tensors, network, lr)
-    gradients = numpy_module(network).gradients
-    for s in order:
-        _, grads = gradients({k: t.detach().numpy() for k, t in tensors.items()}, X[:, [s]], Y[:, [s]])
-        for k, t in tensors.items():
-            t.grad = torch.tensor(grads[k])
-        reference.step()
+    tensors = torch_per_sample(torch, name, network, params, X, Y, order, lr)
     want = np.concatenate([t.detach().numpy().ravel() for t in tensors.values()])
     np.testing.assert_allclose(got, want, rtol=1e-9 if dtype == "float64" else 1e-4,
                                atol=1e-12 if dtype == "float64" else 1e-5)
@@ -451,17 +462,8 @@ def test_per_sample_steps_equal_torch_optim(name):
     history = train_per_sample(network, numpy_module(network), ours, X, Y, 30, lr, np.random.default_rng(9), None,
                                False, get_optimizer(name))
     assert len(history["train"]) == 1
-    tensors = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()}
-    reference = torch_optimizer(torch, name, tensors, network, lr)
-    gradients = numpy_module(network).gradients
-    for s in np.random.default_rng(9).integers(0, 12, size=30):  # the order the loop draws
-        _, grads = gradients({k: t.detach().numpy() for k, t in tensors.items()}, X[:, [s]], Y[:, [s]])
-        for k, t in tensors.items():
-            t.grad = torch.tensor(grads[k])
-        reference.step()
-    for k, t in tensors.items():
-        np.testing.assert_allclose(ours[k], t.detach().numpy(), rtol=1e-9, atol=1e-12, err_msg=f"{name} {k}")
-    assert any(not np.allclose(ours[k], params[k]) for k in params)
+    order = np.random.default_rng(9).integers(0, 12, size=30)  # the order the loop draws
+    assert_moved_as_torch(ours, torch_per_sample(torch, name, network, params, X, Y, order, lr), params, name)
 
 
 def test_per_sample_adam_trains_the_textbook_network_through_the_cli(run_cli, tmp_path, monkeypatch):
