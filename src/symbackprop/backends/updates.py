@@ -62,18 +62,20 @@ def restore_state(state: dict, saved: dict) -> None:
 
 class _Hoist:
     """Replaces the parts of an expression that hold no array by names ``_c1``, ``_c2``, ... and keeps their
-    assignments (numbers, computed once a step: the step count t and the learning rate are numbers)."""
+    assignments (numbers, computed once a step: the step count t and the learning rate are numbers); a part met
+    again reuses its name."""
 
     def __init__(self, arrays: set, scalar_printer):
-        self.arrays, self.printer, self.lines = arrays, scalar_printer, []
+        self.arrays, self.printer, self.lines, self.names = arrays, scalar_printer, [], {}
 
     def __call__(self, e: sp.Expr) -> sp.Expr:
         if not (e.free_symbols & self.arrays):
             if e.is_Atom:
                 return e
-            name = sp.Symbol(f"_c{len(self.lines) + 1}")
-            self.lines.append(f"{name} = {self.printer.doprint(e)}")
-            return name
+            if e not in self.names:
+                self.names[e] = sp.Symbol(f"_c{len(self.lines) + 1}")
+                self.lines.append(f"{self.names[e]} = {self.printer.doprint(e)}")
+            return self.names[e]
         if e.is_Mul or e.is_Add:
             inner, outer = e.as_independent(*self.arrays, as_Add=e.is_Add)
             parts = [self(a) for a in (sp.Add.make_args(outer) if e.is_Add else sp.Mul.make_args(outer))]
@@ -219,13 +221,11 @@ def c_rule(optimizer, params, printer) -> list[tuple]:
     the rule's assignments for the entry at ``{at}``), with the hyperparameters as numbers, AdamW's λ on the weights
     only, and the state in ``s->m.W1{at}``..."""
     kinds = {"m": m, "v": v, "b": momentum}
-    out, hoist = [], None
+    out, hoist = [], _Hoist(set(), printer)  # one for the function: a factor met again is not computed again
     for q in params:
         names = {p: sp.Symbol(f"p->{q.name}{{at}}"), g: sp.Symbol(f"g.{q.name}{{at}}"), t: sp.Symbol("t"),
                  lr: sp.Symbol("lr"), **{kinds[k]: sp.Symbol(f"s->{k}.{q.name}{{at}}") for k in optimizer.state}}
-        arrays = {names[k] for k in (p, g, *[kinds[k] for k in optimizer.state])}
-        hoist = _Hoist(arrays, printer) if hoist is None else hoist
-        hoist.arrays = arrays
+        hoist.arrays = {names[k] for k in (p, g, *[kinds[k] for k in optimizer.state])}
         start = len(hoist.lines)
         statement = " ".join(f"{names[target]} = {printer.doprint(hoist(expr))};"
                              for target, expr in _numeric(optimizer, False, names, q.penalised))
