@@ -191,3 +191,96 @@ def test_a_pass_by_the_absolute_tolerance_says_so(run_cli):
              if line.lstrip().startswith("✓") and float(line.split("max rel err ")[1].split()[0]) > 1e-3]
     assert loose  # the case that read as a contradiction: ✓ beside a relative error of 1
     assert all("pass by the absolute tolerance 1e-05" in line for line in loose), loose
+
+
+NG_STYLE = '''
+import numpy as np
+
+
+def backward_propagation(parameters, X, Y):
+    """A deep-learning course's column code: lowercase b1, gradients named dW1/db1, Y one row of labels."""
+    W1, b1, W2, b2 = parameters["W1"], parameters["b1"], parameters["W2"], parameters["b2"]
+    m = X.shape[1]
+    Z1 = np.dot(W1, X) + b1
+    A1 = np.tanh(Z1)
+    A2 = 1 / (1 + np.exp(-(np.dot(W2, A1) + b2)))
+    dZ2 = A2 - Y
+    dW2 = np.dot(dZ2, A1.T) / m
+    db2 = np.sum(dZ2, axis=1, keepdims=True) / m
+    dZ1 = np.dot(W2.T, dZ2) * (1 - np.power(A1, 2))
+    dW1 = np.dot(dZ1, X.T) / m
+    db1 = np.sum(dZ1, axis=1, keepdims=True) / m
+    return {"dW1": dW1, "db1": db1, "dW2": dW2, "db2": db2}
+
+
+def forgot_tanh_derivative(parameters, X, Y):
+    W1, b1, W2, b2 = parameters["W1"], parameters["b1"], parameters["W2"], parameters["b2"]
+    m = X.shape[1]
+    A1 = np.tanh(np.dot(W1, X) + b1)
+    A2 = 1 / (1 + np.exp(-(np.dot(W2, A1) + b2)))
+    dZ2 = A2 - Y
+    dZ1 = np.dot(W2.T, dZ2)
+    return {"dW1": np.dot(dZ1, X.T) / m, "db1": np.sum(dZ1, axis=1, keepdims=True) / m,
+            "dW2": np.dot(dZ2, A1.T) / m, "db2": np.sum(dZ2, axis=1, keepdims=True) / m}
+'''
+
+ROWS_STYLE = '''
+import numpy as np
+
+
+def loss(params, X, y):
+    """A course's two-layer net over rows, with dW1 returned the wrong way round."""
+    N = X.shape[0]
+    h = np.maximum(0, X @ params["W1"] + params["b1"])
+    scores = h @ params["W2"] + params["b2"]
+    p = np.exp(scores - scores.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    loss = -np.log(p[np.arange(N), y]).mean()
+    d = p.copy()
+    d[np.arange(N), y] -= 1
+    d /= N
+    dh = (d @ params["W2"].T) * (h > 0)
+    return loss, {"W1": (X.T @ dh).T, "b1": dh.sum(axis=0), "W2": h.T @ d, "b2": d.sum(axis=0)}
+
+
+def shape_bug(params, X, y):
+    """Runs under rows until its own mistake, a few lines in (W2 not transposed)."""
+    N = X.shape[0]
+    h = np.maximum(0, X @ params["W1"] + params["b1"])
+    scores = h @ params["W2"] + params["b2"]
+    d = scores.copy()
+    d[np.arange(N), y] -= 1
+    dh = d @ params["W2"]
+    return {"W1": X.T @ dh, "b1": dh.sum(axis=0), "W2": h.T @ d, "b2": d.sum(axis=0)}
+'''
+
+
+def test_column_code_with_lowercase_biases_and_d_names_is_checked_as_written(run_cli, tmp_path):
+    (tmp_path / "ng.py").write_text(NG_STYLE)
+    code, out, err = run_cli("check", "2-4:tanh-1:logistic", f"{tmp_path / 'ng.py'}:backward_propagation",
+                             "--cost", "binary_cross_entropy")
+    assert code == 0, err + out
+    assert "note: layout: columns" in out and "OK: every gradient agrees" in out
+    code, out, _ = run_cli("check", "2-4:tanh-1:logistic", f"{tmp_path / 'ng.py'}:forgot_tanh_derivative",
+                           "--cost", "binary_cross_entropy")
+    assert code == 1 and "your dC_dW1 equals the chain without dA1_dZ1" in out
+
+
+def test_the_rows_report_speaks_in_the_users_names_and_shapes(run_cli, tmp_path):
+    (tmp_path / "course.py").write_text(ROWS_STYLE)
+    code, out, _ = run_cli("check", "4-10:relu-3:softmax", f"{tmp_path / 'course.py'}:loss")
+    assert code == 1
+    assert "✗ W1   has shape (10, 4), expected (4, 10)" in out  # what the function returned, and what it should
+    assert "→ your dW1 is transposed: return it as (4, 10) (a column per unit)" in out
+    assert "✓ b1   (10,)" in out and "✓ W2   (10, 3)" in out
+
+
+def test_when_no_layout_runs_the_furthest_attempts_error_is_shown(run_cli, tmp_path):
+    """Under columns the rows code fails at its first product; under rows it runs on to its own bug: that line is
+    the one shown, and the other attempt's error is named."""
+    (tmp_path / "course.py").write_text(ROWS_STYLE)
+    code, out, err = run_cli("check", "4-10:relu-3:softmax", f"{tmp_path / 'course.py'}:shape_bug", "--cost",
+                             "cross_entropy")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "course.py:27 in shape_bug: ValueError: matmul" in err
+    assert "with the rows layout, which got furthest; with columns: ValueError" in err and "--layout chooses" in err

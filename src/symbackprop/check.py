@@ -43,6 +43,7 @@ class ParamResult:
     problem: str | None = None
     by_atol: float | None = None  # the absolute tolerance, when some entries passed only by it
     diagnosis: str | None = None  # the classic mistake that reproduces the user's numbers (check only)
+    shown: str | None = None  # the name as the user's code has it (b1 for our B1), where it differs
 
     @property
     def ok(self) -> bool:
@@ -70,18 +71,19 @@ class Report:
         lines = [self.title]
         for p in self.params:
             mark = "✓" if p.ok else "✗"
+            name = p.shown or p.name
             if p.problem:
-                lines.append(f"  {mark} {p.name:<4} {p.problem}")
+                lines.append(f"  {mark} {name:<4} {p.problem}")
                 if p.diagnosis:
                     lines.append(f"      → {p.diagnosis}")
                 continue
             decided = (f"   (entries near 0 pass by the absolute tolerance {p.by_atol:.0e})"
                        if p.ok and p.by_atol is not None else "")
-            lines.append(f"  {mark} {p.name:<4} {str(p.expected_shape):<9} max abs err {p.max_abs:.2e}   "
+            lines.append(f"  {mark} {name:<4} {str(p.expected_shape):<9} max abs err {p.max_abs:.2e}   "
                          f"max rel err {p.max_rel:.2e}{decided}")
             for w in p.wrong[:3]:
-                where = "" if p.name == "cost" else f"[{w['index'][0]}, {w['index'][1]}]"
-                lines.append(f"      {p.name}{where}: yours {w['yours']:.6g}, "
+                where = "" if p.name == "cost" else f"[{', '.join(map(str, w['index']))}]"
+                lines.append(f"      {name}{where}: yours {w['yours']:.6g}, "
                              f"correct {w['correct']:.6g} ({w['case']})")
             if len(p.wrong) > 3:
                 lines.append(f"      ... and {len(p.wrong) - 3} more wrong entries")
@@ -101,7 +103,8 @@ class Report:
         return {
             "title": self.title, "ok": self.ok, "worst_rel": self.worst_rel, "extra": self.extra,
             "notes": self.notes,
-            "params": [{"name": p.name, "ok": p.ok, "expected_shape": list(p.expected_shape),
+            "params": [{"name": p.name, "yours": p.shown or p.name, "ok": p.ok,
+                        "expected_shape": list(p.expected_shape),
                         "shape": list(p.shape) if p.shape is not None else None, "max_abs": p.max_abs,
                         "max_rel": p.max_rel, "passed_by_absolute_tolerance": p.by_atol, "wrong": p.wrong[:10],
                         "problem": p.problem, "diagnosis": p.diagnosis} for p in self.params],
@@ -111,8 +114,9 @@ class Report:
         return self.to_text()
 
 
-def _compare(result: ParamResult, got, want, rtol, atol, case: str) -> None:
-    """Record the errors of ``got`` against ``want``; a NaN or infinite entry is wrong, whatever the tolerance."""
+def _compare(result: ParamResult, got, want, rtol, atol, case: str, index=list) -> None:
+    """Record the errors of ``got`` against ``want``; a NaN or infinite entry is wrong, whatever the tolerance;
+    ``index`` turns our entry index into the user's."""
     bad = ~np.isfinite(got)
     with np.errstate(invalid="ignore", over="ignore"):
         err = np.where(bad, np.inf, np.abs(got - want))
@@ -123,7 +127,7 @@ def _compare(result: ParamResult, got, want, rtol, atol, case: str) -> None:
     if np.any(~wrong & (err > rtol * np.abs(want))):  # near-zero entries: the absolute tolerance decided
         result.by_atol = atol
     for i, j in zip(*np.nonzero(wrong)):
-        result.wrong.append({"index": [int(i), int(j)], "yours": float(got[i, j]),
+        result.wrong.append({"index": index([int(i), int(j)]), "yours": float(got[i, j]),
                              "correct": float(want[i, j]), "case": case})
 
 
@@ -293,8 +297,17 @@ def _user_error(err: BaseException, path: Path | None) -> str:
     return f"{loc}{type(err).__name__}: {msg}".rstrip(": ")
 
 
+def _reach(err: BaseException, path: Path | None) -> tuple[int, int]:
+    """How far into the user's code an error came: (frames in their file, the deepest one's line)."""
+    mine = [fr for fr in traceback.extract_tb(err.__traceback__)
+            if path is not None and Path(fr.filename).resolve() == path.resolve()]
+    return len(mine), (mine[-1].lineno or 0) if mine else 0
+
+
 def _detect_layout(net, fn, path, timeout, seed):
-    """The layout under which ``fn`` runs and answers in the network's parameter names (columns first)."""
+    """The layout under which ``fn`` runs and answers in the network's parameter names (columns first).  When it
+    runs under none, the error of the attempt that got furthest into the user's code, naming what was tried."""
+    failed = []
     for layout in (Columns(net), Rows(net)):
         params, X, Y = random_problem(net, np.random.default_rng(seed + 7919), 4)
         try:
@@ -302,11 +315,18 @@ def _detect_layout(net, fn, path, timeout, seed):
                 out = fn(*layout.inputs(params, X, Y))
         except (UserCodeError, KeyboardInterrupt, Terminated):
             raise
-        except BaseException:  # noqa: BLE001 - it does not run this way: try the next layout
+        except BaseException as err:  # noqa: BLE001 - it does not run this way: try the next layout
+            failed.append((layout, err))
             continue
         out = out[1] if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict) else out
         if isinstance(out, dict) and set(layout.gradients(out)) >= set(net.shapes()):
             return layout
+    if len(failed) == 2:
+        layout, err = max(failed, key=lambda pair: _reach(pair[1], path))
+        other, other_err = next(pair for pair in failed if pair[0] is not layout)
+        said = str(other_err).splitlines()[0] if str(other_err) else ""
+        raise UserCodeError(f"{_user_error(err, path)} (with the {layout.name} layout, which got furthest; with "
+                            f"{other.name}: {type(other_err).__name__}: {said}; --layout chooses)")
     return Columns(net)
 
 
@@ -341,7 +361,9 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
     summed = None  # rows layout: sums or means, decided at the first batch
     rng = np.random.default_rng(seed)
     shapes = net.shapes()
-    results = {k: ParamResult(k, s) for k, s in shapes.items()}
+    theirs = {k: chosen.their_shape(k, s) for k, s in shapes.items()}  # shapes as the user's arrays have them
+    results = {k: ParamResult(k, theirs[k], shown=chosen.their_name(k) if chosen.their_name(k) != k else None)
+               for k in shapes}
     extra: set[str] = set()
     cases: list[Case] = []
     title = (f"check {net.spec} ({net.cost.name}) against {label or getattr(fn, '__name__', 'fn')}: "
@@ -402,14 +424,14 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
                     res.problem = got
                     continue
                 if got.shape != shapes[name]:
-                    res.shape = got.shape
-                    res.problem = f"has shape {got.shape}, expected {shapes[name]} ({case})"
+                    res.shape = chosen.their_shape(name, got.shape)
+                    res.problem = f"has shape {res.shape}, expected {theirs[name]} ({case})"
                     continue
-                res.shape = got.shape
-                _compare(res, got, want[name], rtol, atol, case)
+                res.shape = theirs[name]
+                _compare(res, got, want[name], rtol, atol, case, lambda ij, k=name: chosen.their_index(k, ij))
     for name, res in results.items():
         if name != "cost" and not res.ok and res.problem != "missing from the returned gradients":
-            res.diagnosis = diagnose(d, name, cases)
+            res.diagnosis = diagnose(d, name, cases, chosen)
     how = "detected from your function" if layout == "auto" else "chosen with --layout"
     notes = [f"layout: {chosen.description}; {how}"]
     if summed:

@@ -69,16 +69,20 @@ def _close(got, want) -> bool:
     return got.shape == np.shape(want) and bool(np.allclose(got, want, rtol=1e-6, atol=1e-9))
 
 
-def diagnose(derivation, name: str, cases: list[Case]) -> str:
-    """The mistake that reproduces the user's numbers for parameter ``name`` on every case, or :data:`NO_MATCH`."""
+def diagnose(derivation, name: str, cases: list[Case], layout=None) -> str:
+    """The mistake that reproduces the user's numbers for parameter ``name`` on every case, or :data:`NO_MATCH`;
+    said in the terms of the user's ``layout`` (a course's rows: ``dW1`` of shape (in, out))."""
     key = next(p.key for p in derivation.network.params if p.name == name)
     shape = derivation.network.shapes()[name]
     label = str(grad(key))
+    shown, unit = shape, "a row per unit of the layer"
+    if layout is not None and layout.name == "rows":
+        label, shown, unit = f"d{layout.their_name(name)}", layout.their_shape(name, shape), "a column per unit"
     cases = [c for c in cases if name in c.got]
     if not cases:
         return NO_MATCH
     simple = [
-        (f"is transposed: return it as {shape} (a row per unit of the layer)", lambda c: c.want[name].T),
+        (f"is transposed: return it as {shown} ({unit})", lambda c: c.want[name].T),
         ("is m times the correct value (a sum over the batch, not the mean): divide by the batch size",
          lambda c: c.want[name] * c.m),
         ("has the wrong sign (the gradient is the cost's slope; the step is minus the learning rate times it)",
