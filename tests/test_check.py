@@ -284,3 +284,37 @@ def test_when_no_layout_runs_the_furthest_attempts_error_is_shown(run_cli, tmp_p
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "course.py:27 in shape_bug: ValueError: matmul" in err
     assert "with the rows layout, which got furthest; with columns: ValueError" in err and "--layout chooses" in err
+
+
+FORGOT_N = '''
+import numpy as np
+
+
+def grads(params, X, y):
+    """Rows, no loss returned, and no /N anywhere: a sum's gradients, or a mean's with /N forgotten."""
+    N = X.shape[0]
+    h = np.maximum(0, X @ params["W1"] + params["b1"])
+    scores = h @ params["W2"] + params["b2"]
+    p = np.exp(scores - scores.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    d = p.copy()
+    d[np.arange(N), y] -= 1
+    dh = (d @ params["W2"].T) * (h > 0)
+    return {"W1": X.T @ dh, "b1": dh.sum(axis=0), "W2": h.T @ d, "b2": d.sum(axis=0)}
+'''
+
+
+def test_gradients_m_times_with_no_loss_are_ambiguous_never_a_pass(run_cli, tmp_path):
+    """Issue 20: a function that forgets /N everywhere and returns no loss is not passed as 'summed'; --sum and
+    --mean settle it."""
+    (tmp_path / "f.py").write_text(FORGOT_N)
+    target = f"{tmp_path / 'f.py'}:grads"
+    code, out, _ = run_cli("check", "4-6:relu-3:softmax", target, "--cost", "cross_entropy")
+    assert code == 1 and "UNDECIDED: the gradients agree as sums; give --sum or --mean" in out
+    assert "no cost is returned to tell which you meant" in out
+    code, out, _ = run_cli("check", "4-6:relu-3:softmax", target, "--cost", "cross_entropy", "--sum")
+    assert code == 0 and "divided by m to compare (--sum)" in out and "OK: every gradient agrees" in out
+    code, out, _ = run_cli("check", "4-6:relu-3:softmax", target, "--cost", "cross_entropy", "--mean")
+    assert code == 1 and "is m times the correct value (a sum over the batch, not the mean)" in out
+    code, _, err = run_cli("check", "4-6:relu-3:softmax", target, "--sum", "--mean")
+    assert code == 2 and "not allowed with argument" in err

@@ -92,11 +92,14 @@ class Report:
         for name in self.extra:
             lines.append(f"  ✗ {name:<4} is not a parameter of this network")
         lines += [f"  note: {n}" for n in self.notes]
-        bad = sum(not p.ok for p in self.params if p.name != "cost") + len(self.extra)
+        params = [p for p in self.params if p.name not in ("cost", "scale")]
+        bad = sum(not p.ok for p in params) + len(self.extra)
         lines.append(f"worst relative error: {self.worst_rel:.2e}")
-        params = [p for p in self.params if p.name != "cost"]
+        undecided = any(p.name == "scale" and not p.ok for p in self.params)
         lines.append("OK: every gradient agrees" if self.ok else
-                     f"FAIL: {bad} of {len(params)} parameters disagree" if bad else "FAIL: the cost disagrees")
+                     f"FAIL: {bad} of {len(params)} parameters disagree" if bad else
+                     "UNDECIDED: the gradients agree as sums; give --sum or --mean" if undecided else
+                     "FAIL: the cost disagrees")
         return "\n".join(lines)
 
     def to_json(self) -> dict:
@@ -304,9 +307,10 @@ def _reach(err: BaseException, path: Path | None) -> tuple[int, int]:
     return len(mine), (mine[-1].lineno or 0) if mine else 0
 
 
-def _detect_layout(net, fn, path, timeout, seed):
-    """The layout under which ``fn`` runs and answers in the network's parameter names (columns first).  When it
-    runs under none, the error of the attempt that got furthest into the user's code, naming what was tried."""
+def _detect_layout(net, fn, path, timeout, seed) -> tuple:
+    """(the layout under which ``fn`` runs and answers in the network's parameter names (columns first), None);
+    when it runs under none, the attempt that got furthest into the user's code and a note naming what the other
+    said (added to the user's error, should the check's own draws fail too)."""
     failed = []
     for layout in (Columns(net), Rows(net)):
         params, X, Y = random_problem(net, np.random.default_rng(seed + 7919), 4)
@@ -320,14 +324,14 @@ def _detect_layout(net, fn, path, timeout, seed):
             continue
         out = out[1] if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict) else out
         if isinstance(out, dict) and set(layout.gradients(out)) >= set(net.shapes()):
-            return layout
+            return layout, None
     if len(failed) == 2:
-        layout, err = max(failed, key=lambda pair: _reach(pair[1], path))
+        layout, _ = max(failed, key=lambda pair: _reach(pair[1], path))
         other, other_err = next(pair for pair in failed if pair[0] is not layout)
         said = str(other_err).splitlines()[0] if str(other_err) else ""
-        raise UserCodeError(f"{_user_error(err, path)} (with the {layout.name} layout, which got furthest; with "
-                            f"{other.name}: {type(other_err).__name__}: {said}; --layout chooses)")
-    return Columns(net)
+        return layout, (f"with the {layout.name} layout, which got furthest; with {other.name}: "
+                        f"{type(other_err).__name__}: {said}; --layout chooses")
+    return Columns(net), None
 
 
 def _summed(got_cost, want_cost, grads, want, m) -> bool:
@@ -341,24 +345,33 @@ def _summed(got_cost, want_cost, grads, want, m) -> bool:
     return False
 
 
+AMBIGUOUS = ("every gradient is m times the mean's and no cost is returned to tell which you meant: right if your "
+             "cost is a sum over the samples, the /m forgotten if it is a mean; say which with --sum or --mean")
+
+
 def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int = 0, rtol: float = 1e-6,
                    atol: float = 1e-9, path: Path | None = None, label: str | None = None,
-                   timeout: float | None = None, layout: str = "auto") -> Report:
+                   timeout: float | None = None, layout: str = "auto", scale: str = "auto") -> Report:
     """Call ``fn(params, X, Y)`` on ``trials`` random draws (one sample, then a batch of 4) and compare
     every returned entry with the derived gradient.  ``fn`` returns ``grads`` or ``(cost, grads)``.
 
     ``layout``: ``columns`` (symbackprop's: samples are columns, W (out, in), biases (n, 1) as ``B1``, one-hot
     targets, the mean cost), ``rows`` (most courses': samples are rows, W (in, out), 1-D biases as ``b1``,
-    integer labels, the cost summed or averaged), or ``auto``: the one the function runs under.
+    integer labels, the cost summed or averaged), or ``auto``: the one the function runs under.  ``scale``: what
+    the user's cost is, ``mean`` or ``sum`` over the samples, or ``auto``: in the rows layout, told by the returned
+    cost; gradients m times the mean's with no cost returned are then ambiguous, reported as such (never a pass).
     """
+    if scale not in ("auto", "mean", "sum"):
+        raise SymbackpropError(f"scale must be auto, mean or sum, not {scale!r}")
     d = _derivation(spec, cost)
     net = d.network
     net.require_matrices("check (your own backprop)")
     ref = d.compile("numpy")
     if layout not in ("auto", *LAYOUTS):
         raise SymbackpropError(f"--layout must be auto, rows or columns, not {layout!r}")
-    chosen = _detect_layout(net, fn, path, timeout, seed) if layout == "auto" else LAYOUTS[layout](net)
-    summed = None  # rows layout: sums or means, decided at the first batch
+    chosen, tried = _detect_layout(net, fn, path, timeout, seed) if layout == "auto" else (LAYOUTS[layout](net), None)
+    summed = {"auto": None, "mean": False, "sum": True}[scale]  # auto: sums or means, decided at the first batch
+    ambiguous = False
     rng = np.random.default_rng(seed)
     shapes = net.shapes()
     theirs = {k: chosen.their_shape(k, s) for k, s in shapes.items()}  # shapes as the user's arrays have them
@@ -378,7 +391,7 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
             except (UserCodeError, KeyboardInterrupt, Terminated):
                 raise
             except BaseException as err:  # noqa: BLE001 - report the user's own error (GeneratorExit too), not ours
-                raise UserCodeError(_user_error(err, path)) from None
+                raise UserCodeError(_user_error(err, path) + (f" ({tried})" if tried else "")) from None
             returned_cost = None
             if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict):
                 returned_cost = _numbers(out[0])
@@ -386,11 +399,13 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
             elif isinstance(out, dict):
                 out = chosen.gradients(out)
             if summed is None and m > 1:
+                told = (float(returned_cost.ravel()[0]) if isinstance(returned_cost, np.ndarray) and
+                        returned_cost.size == 1 else None)
                 summed = chosen.name == "rows" and _summed(
-                    float(returned_cost.ravel()[0]) if isinstance(returned_cost, np.ndarray) and
-                    returned_cost.size == 1 else None, want_cost,
+                    told, want_cost,
                     {k: _numbers(v, shapes.get(k)) for k, v in (out[1] if isinstance(out, tuple) else out).items()},
                     want, m)
+                ambiguous = summed and told is None
             per = m if summed else 1
             if isinstance(out, tuple):
                 cost_result = results.setdefault("cost", ParamResult("cost", (1, 1), (1, 1)))
@@ -434,13 +449,17 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
             res.diagnosis = diagnose(d, name, cases, chosen)
     how = "detected from your function" if layout == "auto" else "chosen with --layout"
     notes = [f"layout: {chosen.description}; {how}"]
-    if summed:
-        notes.append("your cost and gradients are sums over the samples; they are divided by m to compare")
-    return Report(title, list(results.values()), sorted(extra), notes)
+    if summed and not ambiguous:
+        notes.append("your cost and gradients are sums over the samples; they are divided by m to compare"
+                     + (" (--sum)" if scale == "sum" else ""))
+    params = list(results.values())
+    if ambiguous:  # compared as sums, so that the entries say the rest; the verdict waits for --sum or --mean
+        params.append(ParamResult("scale", (1, 1), problem=AMBIGUOUS))
+    return Report(title, params, sorted(extra), notes)
 
 
 def check_file(spec, target: str, cost: str | None = None, trials: int = 5, seed: int = 0,
-               timeout: float = 60.0, layout: str = "auto") -> Report:
+               timeout: float = 60.0, layout: str = "auto", scale: str = "auto") -> Report:
     """``check_backprop`` on ``FILE.py:FUNC``; each call of the user's code may take ``timeout`` seconds."""
     if trials < 1:
         raise SymbackpropError(f"--trials must be at least 1, not {trials}")
@@ -448,4 +467,5 @@ def check_file(spec, target: str, cost: str | None = None, trials: int = 5, seed
         raise SymbackpropError(f"--timeout must be a positive number of seconds, not {timeout:g}")
     d = derive(spec, cost)
     fn, path = load_user_function(target, timeout)
-    return check_backprop(d, fn, trials=trials, seed=seed, path=path, label=target, timeout=timeout, layout=layout)
+    return check_backprop(d, fn, trials=trials, seed=seed, path=path, label=target, timeout=timeout, layout=layout,
+                          scale=scale)

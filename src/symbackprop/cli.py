@@ -197,7 +197,8 @@ def _cmd_check(args) -> int:
 
     _say_default_cost(args.spec, args.cost)
     report = in_child(lambda: check_file(args.spec, args.function, cost=args.cost, trials=args.trials,
-                                         seed=args.seed, timeout=args.timeout, layout=args.layout),
+                                         seed=args.seed, timeout=args.timeout, layout=args.layout,
+                                         scale=args.scale),
                       f"{args.function}")
     print(json.dumps(report.to_json(), indent=2) if args.json else report.to_text())
     return 0 if report.ok else 1
@@ -329,6 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", choices=("auto", "rows", "columns"), default="auto",
                    help="rows: X is (N, D), W (in, out), 1-D biases b1, integer labels, the cost summed or "
                         "averaged (most courses); columns: symbackprop's; auto (default): whichever your code runs")
+    scale = p.add_mutually_exclusive_group()
+    scale.add_argument("--mean", dest="scale", action="store_const", const="mean", default="auto",
+                       help="your cost is the mean over the samples (what a function returning no cost cannot say)")
+    scale.add_argument("--sum", dest="scale", action="store_const", const="sum",
+                       help="your cost is the sum over the samples: gradients are divided by m to compare")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_cmd_check)
 
