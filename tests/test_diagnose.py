@@ -37,6 +37,10 @@ def student(mistake=None):
             grads["W1"] = np.ones((len(Z1), 1)) @ (summed @ X.T) / m
         if mistake == "bias per sample":
             grads["B1"] = dC_dZ1
+        if mistake == "bias per sample over m":  # db = dZ / m: the 1/m applied, the sum over samples forgotten
+            grads["B1"] = dC_dZ1 / m
+        if mistake == "bias averaged":  # np.mean(dZ, axis=1) on a dZ that already carries 1/m
+            grads["B2"] = np.mean(dC_dZ2 / m, axis=1, keepdims=True)
         if mistake == "transposed":
             grads["W1"] = grads["W1"].T
         if mistake == "sign":
@@ -59,6 +63,10 @@ CASES = [
     ("sign", "3-3:relu-1:logistic", "B2", "your dC_dB2 has the wrong sign"),
     ("half", "3-3:relu-1:logistic", "W2", "your dC_dW2 is half the correct value: a factor 2 is missing"),
     ("bias per sample", "3-3:relu-1:logistic", "B1", "your dC_dB1 has one column per sample: sum it over the batch"),
+    ("bias per sample over m", "3-3:relu-1:logistic", "B1", "your dC_dB1 has one column per sample, 1/m already "
+                                                             "applied (db = dZ / m): sum it over the batch (axis 1)"),
+    ("bias averaged", "3-3:relu-1:logistic", "B2", "your dC_dB2 is 1/m of the correct value: the bias's gradient "
+                                                   "was divided by the batch size twice"),
     ("textbook", "3-3:relu-1:logistic", "W1", "your dC_dW1 repeats one row for every unit"),
     ("noise", "3-3:relu-1:logistic", "W1", "no known mistake reproduces your numbers"),
 ]

@@ -99,10 +99,17 @@ def diagnose(derivation, name: str, cases: list[Case], layout=None) -> str:
     for what, candidate in simple:
         if all(_close(c.got[name], candidate(c)) for c in cases):
             return f"your {label} {what}"
-    if shape[1] == 1 and all(np.ndim(c.got[name]) == 2 and np.shape(c.got[name]) == (shape[0], c.m)
-                             and _close(np.mean(c.got[name], axis=1, keepdims=True), c.want[name]) for c in cases) \
-            and any(c.m > 1 for c in cases):
-        return f"your {label} has one column per sample: sum it over the batch (axis 1) and divide by m"
+    if shape[1] == 1 and any(c.m > 1 for c in cases) and all(
+            np.ndim(c.got[name]) == 2 and np.shape(c.got[name]) == (shape[0], c.m) for c in cases):
+        per_sample = "one column per sample" if layout is None or layout.name != "rows" else "one row per sample"
+        axis = "axis 1" if layout is None or layout.name != "rows" else "axis 0"
+        if all(_close(np.mean(c.got[name], axis=1, keepdims=True), c.want[name]) for c in cases):
+            return f"your {label} has {per_sample}: sum it over the batch ({axis}) and divide by m"
+        if all(_close(np.sum(c.got[name], axis=1, keepdims=True), c.want[name]) for c in cases):
+            return f"your {label} has {per_sample}, 1/m already applied (db = dZ / m): sum it over the batch ({axis})"
+    if shape[1] == 1 and any(c.m > 1 for c in cases) and all(_close(c.got[name], c.want[name] / c.m) for c in cases):
+        return (f"your {label} is 1/m of the correct value: the bias's gradient was divided by the batch size twice "
+                "(averaged over the samples after the 1/m of the mean cost): sum it over the batch instead")
     for what, module in _variants(derivation):
         mod = module()
         try:
