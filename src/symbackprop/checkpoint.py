@@ -138,14 +138,30 @@ def from_json(doc, network, where: str) -> Checkpoint:
     return Checkpoint(epochs, doc["rng"], params, state, options)
 
 
-def resumed(checkpoint: Checkpoint | None, network, optimizer, lr, batch_size, dtype, schedule, early_stopping,
-            per_sample, where: str = "the model") -> tuple:
-    """The run's optimizer, learning rate, batch size and dtype for a resumed run, or one line saying why it cannot
-    continue: another network, optimizer, rate or batch size than the checkpoint's, early stopping, per-sample
-    steps, or a cosine schedule (it anneals over the first run's epochs)."""
-    if checkpoint is None:
+def of(model, where: str = "the model") -> Checkpoint:
+    """A model's checkpoint, or one line saying why it has none."""
+    saved = getattr(model, "checkpoint", None)
+    if saved is None:
         raise SymbackpropError(f"{where} has no training state to resume: it was trained per sample, with early "
                                "stopping or by an older symbackprop")
+    return saved
+
+
+def resumed(model, network, optimizer, lr, batch_size, dtype, schedule, early_stopping, per_sample,
+            scaling: dict, where: str = "the model") -> tuple:
+    """The run's optimizer, learning rate, batch size and dtype for a resumed run of ``model``, or one line saying
+    why it cannot continue: another network, scaling, optimizer, rate or batch size than the checkpoint's, early
+    stopping, per-sample steps, or a cosine schedule (it anneals over the first run's epochs)."""
+    checkpoint = of(model, where)
+    if (model.network.spec, model.network.cost.name, model.network.l2) != (network.spec, network.cost.name,
+                                                                           network.l2):
+        raise SymbackpropError(f"--resume: {where} is {model.network.spec} with cost {model.network.cost.name}"
+                               f"{f' and --l2 {model.network.l2:g}' if model.network.l2 else ''}, not "
+                               f"{network.spec} with {network.cost.name}")
+    for option, value in scaling.items():
+        if checkpoint.options[option] != value:
+            raise SymbackpropError(f"--resume: {where} was trained with {option}={checkpoint.options[option]!r}, "
+                                   f"not {value!r}: the same scaling continues it")
     opts = checkpoint.options
     theirs = checkpoint.optimizer()
     if per_sample:

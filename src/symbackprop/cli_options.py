@@ -103,6 +103,7 @@ RESUMED = ("net", "cost", "scale", "standardize", "per_sample", "batch_size", "i
 def resume_args(args) -> None:
     """With ``--resume MODEL.json``: the run's options filled in from the model file (``args.resumed``: the
     model); one line naming an option given again or a missing --test."""
+    from . import checkpoint
     from .errors import SymbackpropError
     from .model import load
 
@@ -114,10 +115,7 @@ def resume_args(args) -> None:
         raise SymbackpropError(f"--resume continues {args.resume} with the options it was trained with: leave out "
                                f"{flag}")
     model = load(args.resume)
-    saved = model.checkpoint
-    if saved is None:
-        raise SymbackpropError(f"{args.resume} has no training state to resume: it was trained per sample, with "
-                               "early stopping or by an older symbackprop")
+    saved = checkpoint.of(model, args.resume)
     if saved.options["tested_on_file"] and not args.test:
         raise SymbackpropError(f"{args.resume} was tested on a file of its own: give --test FILE again")
     if args.test and not saved.options["tested_on_file"]:

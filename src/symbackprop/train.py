@@ -110,8 +110,8 @@ def _finite_inputs(X: np.ndarray, names: list[str], when: str) -> None:
         raise DataError(f"feature '{names[col]}' is not finite{when} in sample {row + 1} ({X[row, col]})")
 
 
-def _check_training_options(network, optimizer, per_sample, backend, early_stopping, validation, schedule) -> None:
-    """One line for an option the chosen way of training cannot honour (per-sample SGD is plain SGD)."""
+def _check_training_options(per_sample, backend, early_stopping, validation, schedule) -> None:
+    """One line for an option the chosen way of training cannot honour (per-sample steps take no schedule)."""
     if early_stopping is not None and (isinstance(early_stopping, bool) or not isinstance(
             early_stopping, (int, np.integer)) or early_stopping < 1):
         raise SymbackpropError(f"--early-stopping must be a whole number of epochs of at least 1, not "
@@ -122,7 +122,6 @@ def _check_training_options(network, optimizer, per_sample, backend, early_stopp
     if schedule and any(v is not None for v in schedule.values()) and (per_sample or backend == "numba"):
         raise SymbackpropError("learning-rate schedules, warmup and --clip-norm are for mini-batch training on the "
                                "numpy, jax or torch backend: give --batch-size or --epochs")
-
 
 
 def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None, iterations: int | None = None,
@@ -163,10 +162,10 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
     network = network if l2 is None else network.with_l2(l2)
     optimizer = None if optimizer is None else get_optimizer(optimizer)
     if resume is not None:
-        optimizer, lr, batch_size, dtype = _resuming(resume, network, optimizer, lr, batch_size, dtype, schedule,
-                                                     early_stopping, per_sample, epochs,
-                                                     {"scale": scale, "standardize": standardize,
-                                                      "target_scaling": target_scaling})
+        optimizer, lr, batch_size, dtype = resumed(
+            resume, network, optimizer, lr, batch_size, dtype, schedule, early_stopping,
+            per_sample if per_sample is not None else batch_size is None and epochs is None,
+            {"scale": scale, "standardize": standardize, "target_scaling": target_scaling})
         schedule = None  # the optimizer carries the first run's
     optimizer = optimizer or get_optimizer(None)
     lr = optimizer.default_lr if lr is None else lr
@@ -186,7 +185,7 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
     if per_sample and backend != "numba":
         raise SymbackpropError(f"per-sample SGD runs on the numba backend; the {backend} backend trains "
                                "mini-batches (give a batch size or epochs)")
-    _check_training_options(network, optimizer, per_sample, backend, early_stopping, validation, schedule)
+    _check_training_options(per_sample, backend, early_stopping, validation, schedule)
     if backend in ("jax", "torch"):
         require(backend)
     if network.has_images and (per_sample or backend == "numba"):
@@ -267,25 +266,6 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
                   list(feature_names) if feature_names is not None else None, target_name, labels, history)
     model.checkpoint = saved
     return model
-
-
-def _resuming(model, network, optimizer, lr, batch_size, dtype, schedule, early_stopping, per_sample, epochs,
-              scaling: dict):
-    """(optimizer, lr, batch size, dtype) of the run ``model`` resumes, or one line why it cannot."""
-    saved = getattr(model, "checkpoint", None)
-    for option, value in scaling.items():
-        if saved is not None and saved.options[option] != value:
-            raise SymbackpropError(f"--resume: the model was trained with {option}={saved.options[option]!r}, not "
-                                   f"{value!r}: the same scaling continues it")
-    if (model.network.spec, model.network.cost.name, model.network.l2) != (network.spec, network.cost.name,
-                                                                           network.l2):
-        raise SymbackpropError(f"--resume: the model is {model.network.spec} with cost {model.network.cost.name}"
-                               f"{f' and --l2 {model.network.l2:g}' if model.network.l2 else ''}, not "
-                               f"{network.spec} with {network.cost.name}")
-    if per_sample is None:
-        per_sample = batch_size is None and epochs is None
-    return resumed(getattr(model, "checkpoint", None), network, optimizer, lr, batch_size, dtype, schedule,
-                   early_stopping, per_sample)
 
 
 def _train_mini_batches(network, params, Xt, Y, epochs, batch_size, lr, rng, val, progress, dtype, backend,

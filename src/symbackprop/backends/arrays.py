@@ -143,7 +143,7 @@ def expr_code(x: mx.M, dialect: Dialect = NUMPY, printer=None) -> str:
 def _into(program: Program, s, dialect: Dialect, target: str) -> list[str]:
     """A gradient step written into ``target`` (a view): by the product's or the sum's own ``out=`` where it is
     one, else computed and copied in."""
-    terms = _terms(program, s.expr)
+    terms = added_terms(program, s.expr)
     x = terms[0]
     if len(terms) == 1 and program.batched(x) == "col":
         return [f"{s.lhs} = {dialect.rowsum_into.format(expr_code(x, dialect), target)}"]
@@ -165,9 +165,9 @@ def lines(program: Program, steps, dialect: Dialect = NUMPY, indent: str = "    
             out += [indent + line for line in _into(program, s, dialect, into[s.key])]
             continue
         if s.role == "gradient":
-            code = " + ".join(_batch_total(program, term, dialect) for term in _terms(program, s.expr))
+            code = " + ".join(_batch_total(program, term, dialect) for term in added_terms(program, s.expr))
         elif s.role == "cost":  # only the batch's total is needed: a dot product where the sum is of one
-            data, *decay = _terms(program, s.expr)
+            data, *decay = added_terms(program, s.expr)
             inner = data.args[0]
             if inner.op == "had" and inner.args[0].shape == inner.args[1].shape:
                 code = dialect.inner.format(expr_code(inner.args[0], dialect), expr_code(inner.args[1], dialect))
@@ -181,7 +181,7 @@ def lines(program: Program, steps, dialect: Dialect = NUMPY, indent: str = "    
     return out
 
 
-def _terms(program: Program, x: mx.M) -> list[mx.M]:
+def added_terms(program: Program, x: mx.M) -> list[mx.M]:
     """The added terms of a gradient or cost: one, or a data term then weight decay."""
     return list(x.args) if x.op == "add" and any(_params_only(program, a) for a in x.args[1:]) else [x]
 

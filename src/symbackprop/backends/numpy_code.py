@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import __version__
 from .. import matexpr as mx
 from ..program import Program
-from .arrays import NUMPY, _terms, batch_lines, core_functions, layout_note, unpack_lines
+from .arrays import NUMPY, added_terms, batch_lines, core_functions, layout_note, unpack_lines
 from .arrays import lines as _lines
 
 HELPERS = '''
@@ -27,7 +27,7 @@ def _sgd_lines(program: Program, grads, backward) -> tuple[list[str], str, str]:
     comes scaled and each update is one subtraction; with weight decay (a term not from the δ) each gradient is
     scaled as it is subtracted."""
     seed = next((s for s in backward if s.role == "delta"), None)
-    if seed is None or any(len(_terms(program, g.expr)) > 1 for g in grads):
+    if seed is None or any(len(added_terms(program, g.expr)) > 1 for g in grads):
         return (_lines(program, backward), "\n".join(f"    {p.name} -= step * {g.lhs}" for p, g in
                                                      zip(program.params, grads)),
                 "The gradients below are sums over the batch; the step lr/m makes them means.")

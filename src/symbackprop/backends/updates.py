@@ -88,6 +88,7 @@ def _rule_lines(optimizer, names: dict, dialect: Dialect, in_place: bool, flat: 
     """Each assignment of the rule under a comment with its equation: in place (``T *= a``, ``T -= b``) or, for
     JAX, a new array (``new_T = …``); ``names`` maps the rule's symbols (p, g, m, ...) to code names."""
     printer, scalars = dialect.printer(), (dialect.printer() if dialect is JAX else ScalarPython())
+    # the array names; not the batch size m, a number (over flat buffers g is all_g / m)
     arrays = {y for k in (p, g, m, v, momentum, lam) if k in names for y in names[k].free_symbols} - {sp.Symbol("m")}
     arrays -= set() if flat else {names[lam]}
     hoist = _Hoist(arrays, scalars)
