@@ -35,12 +35,15 @@ def torch_optimizer(torch, name, tensors, network, lr):
 
 class Steps:
     """Our generated ``optimizer_step`` on one backend (``way``): numpy or torch, per parameter or over flat
-    buffers, or jax (functional); ``step(X, Y)`` returns the cost, ``params()`` NumPy copies, ``t()`` the count."""
+    buffers (with the update printed as array operations, or as the numba kernel training uses: ``-kernel``), or
+    jax (functional); ``step(X, Y)`` returns the cost, ``params()`` NumPy copies, ``t()`` the count."""
 
     def __init__(self, way, network, optimizer, params, lr):
         self.way, self.lr = way, lr
-        flat, library = way.endswith("flat"), way.split("-")[0]
-        self.module = optimizer_module(network, optimizer, library, flat=flat)
+        kernel = way.endswith("kernel")
+        flat, library = kernel or way.endswith("flat"), way.split("-")[0]
+        self.module = optimizer_module(network, optimizer, library, flat=flat, kernel=kernel)
+        assert kernel == (self.module.__source__.count("_update(") == 1)
         if library == "torch":
             import torch
 
@@ -72,7 +75,7 @@ class Steps:
         return int(self.state["t"])
 
 
-WAYS = ["numpy", "numpy-flat", "torch", "torch-flat", "jax"]
+WAYS = ["numpy", "numpy-flat", "numpy-kernel", "torch", "torch-flat", "torch-kernel", "jax"]
 
 
 def twenty_steps(torch, optimizer, lr, seed, reference, clip=None, scheduler=None, way="numpy"):

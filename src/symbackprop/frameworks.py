@@ -215,7 +215,8 @@ def train_torch(network, params, Xt, Y, epochs, size, lr, rng, val, bar, dtype, 
     device, where = describe_torch()
     mod = framework_module(network, "torch")
     optimizer = get_optimizer(optimizer)
-    stepper = optimizer_module(network, optimizer, "torch", flat=True) if not optimizer.plain else None
+    stepper = optimizer_module(network, optimizer, "torch", flat=True, kernel=device.type == "cpu") \
+        if not optimizer.plain else None
     evaluate = framework_module(network.eval(), "torch")
     masks = masks_of(network, dtype)
     update = running_updates(network)

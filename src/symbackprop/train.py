@@ -309,7 +309,7 @@ class _OptimizerSteps:
     buffers: the learned entries of ``params`` become views of one array (the dict changes in place)."""
 
     def __init__(self, network, optimizer, params, initial=None):
-        self.module = optimizer_module(network, optimizer, flat=True)
+        self.module = optimizer_module(network, optimizer, flat=True, kernel=True)
         self.forward = self.module.forward
         self.state = flat_state(network, optimizer, params, lambda n, like: np.zeros(n, like.dtype))
         if initial is not None:

@@ -153,20 +153,34 @@ def numpy_module(derivation_or_network):
 
 
 @lru_cache(maxsize=64)
-def optimizer_module(network, optimizer, framework: str = "numpy", flat: bool = False):
+def optimizer_module(network, optimizer, framework: str = "numpy", flat: bool = False, kernel: bool = False):
     """The generated module of a network (NumPy, JAX or PyTorch) with ``optimizer_step``: the forward pass, the
     derived gradients and the optimizer's update in one generated function; ``flat`` (NumPy, PyTorch): the update
-    over flat buffers (``updates.flat_state``)."""
+    over flat buffers (``updates.flat_state``); ``kernel`` (with ``flat``, arrays in CPU memory): the update as
+    one call of the rule compiled by numba (``update_kernel``), where numba is installed."""
     program = program_of(network)
+    fused = update_kernel(optimizer) if kernel and flat and framework != "jax" else None
     if framework == "jax":
         require("jax")
         source = _sources(network, "jax")[0] + updates.functional_source(program, optimizer)
-    elif framework == "torch":
-        require("torch")
-        source = _sources(network, "torch")[0] + updates.in_place_source(program, optimizer, TORCH, flat=flat)
     else:
-        source = _sources(network, "numpy")[0] + updates.in_place_source(program, optimizer, flat=flat)
-    return loader.from_source(source)
+        dialect = TORCH if framework == "torch" else NUMPY
+        if framework == "torch":
+            require("torch")
+        source = _sources(network, framework)[0] + updates.in_place_source(program, optimizer, dialect, flat=flat,
+                                                                            kernel=fused is not None)
+    module = loader.from_source(source)
+    if fused is not None:
+        module._update = fused
+    return module
+
+
+def update_kernel(optimizer):
+    """The optimizer's rule entry by entry over flat buffers, compiled by numba (``updates.kernel_source``; one
+    module an optimizer, whatever its hyperparameters: they are read at run time), from the verified disk cache;
+    None without numba."""
+    module = loader.on_disk(updates.kernel_source(optimizer), updates.kernel_source(optimizer, cache=False))
+    return module._update if module.NUMBA else None
 
 
 def per_sample_module(derivation_or_network, optimizer=None):

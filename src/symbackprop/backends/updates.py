@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sympy as sp
 
+from .. import __version__
 from ..optimizers import b as momentum
 from ..optimizers import g, lam, lr, m, p, state_key, t, v
 from ..program import Program
@@ -178,27 +179,51 @@ def _per_parameter(program: Program, optimizer, dialect: Dialect, functional: bo
     return [indent + line for line in out]
 
 
-def _flat(program: Program, optimizer, dialect: Dialect, indent: str) -> list[str]:
+def _flat(program: Program, optimizer, dialect: Dialect, indent: str, kernel: bool = False) -> list[str]:
     """The rule once, over the flat buffers ``all_P``, ``all_g`` (summed gradients: g is all_g / m), ``all_m``,
-    ... (the parameters are views of ``all_P``)."""
+    ... (the parameters are views of ``all_P``); ``kernel``: its equations as comments, then one call of the
+    module's ``_update`` (``kernel_source``: the same rule entry by entry, compiled by numba)."""
     names = _names(FLAT.format("P"), optimizer, FLAT.format("g"))
     names[g] = sp.Symbol(FLAT.format("g")) / sp.Symbol("m")
     names.update({sp.Symbol(k, real=True): sp.Symbol(FLAT.format(k)) for k in optimizer.state})
     reads = [f'{FLAT.format(k)} = state["{FLAT.format(k)}"]' for k in ("P", "g", *optimizer.state)]
     reads += [f'{FLAT.format("decay")} = state["{FLAT.format("decay")}"]'] if optimizer.decoupled else []
-    return [indent + line for line in reads + _rule_lines(optimizer, names, dialect, True, True)]
+    if not kernel:
+        return [indent + line for line in reads + _rule_lines(optimizer, names, dialect, True, True)]
+    kept = ("P", "g", *optimizer.state, *(["decay"] if optimizer.decoupled else []))
+    args = [FLAT.format(k) if k in kept else "_NONE" for k in ("P", "g", "m", "v", "b", "decay")]
+    comments = [f"# {names[target]} ← {expr.xreplace(names)}" for target, expr in optimizer.equations(True)]
+    call = "_update({}, _H, t, lr, m)  # the lines above, entry by entry (compiled by numba)"
+    if dialect is not TORCH:
+        return [indent + line for line in reads + comments + [call.format(", ".join(args))]]
+    host = ['host = state.get("host")  # the buffers\' memory as arrays (CPU tensors: no copy), made once',
+            "if host is None:",
+            f'    host = state["host"] = ({", ".join(a if a == "_NONE" else a + ".numpy()" for a in args)})']
+    return [indent + line for line in reads + comments + host + [call.format("*host")]]
 
 
-def entrywise_source(optimizer) -> str:
+def kernel_globals(optimizer) -> str:
+    """The module lines a step with ``kernel`` needs: the hyperparameters as ``_H`` (the order ``_update`` reads),
+    an empty array for the state the rule does not keep, and ``_update`` (bound by the backend)."""
+    held = ", ".join(k for k, _ in optimizer.values)
+    return (f"\n_H = np.array({[x for _, x in optimizer.values]!r}, dtype=float)  # {held}\n"
+            "_NONE = np.empty(0)  # the state this rule does not keep\n"
+            "_update = None  # the rule entry by entry: updates.kernel_source's, bound when the module is made\n")
+
+
+def entrywise_source(optimizer, mean: bool = False) -> str:
     """``_update(P, g, m, v, b, D, H, t, lr)`` for numba: the rule entry by entry over flat buffers (P the
     parameters, g their gradients, m, v, b the state variables the rule keeps, D AdamW's λ per entry), with the
-    hyperparameters read from ``H`` (in ``optimizer.values`` order) and the number factors computed once."""
+    hyperparameters read from ``H`` (in ``optimizer.values`` order) and the number factors computed once;
+    ``mean``: g holds gradients summed over a batch of ``n`` samples (a last argument), the rule's g is g / n."""
     names = {p: sp.Symbol("P[i]"), g: sp.Symbol("g[i]"), t: sp.Symbol("t"), lr: sp.Symbol("lr"),
              lam: sp.Symbol("D[i]"), m: sp.Symbol("m[i]"), v: sp.Symbol("v[i]"), momentum: sp.Symbol("b[i]")}
     names.update({sp.Symbol(k, positive=True): sp.Symbol(f"H[{j}]") for j, (k, _) in enumerate(optimizer.values)
                   if k != "lambda"})
     printer = ScalarPython()
     hoist = _Hoist({names[k] for k in (p, g, m, v, momentum, lam)}, printer)
+    if mean:
+        names[g] = names[g] / sp.Symbol("n")
     body = []
     for target, expr in optimizer.equations(True):
         code = printer.doprint(hoist(expr.xreplace(names)))
@@ -206,15 +231,37 @@ def entrywise_source(optimizer) -> str:
     nl = "\n"
     scalars = nl.join("    " + line for line in hoist.lines)
     held = ", ".join(k for k, _ in optimizer.values) or "nothing"
+    args, over = (", n", " (g: summed over n samples)") if mean else ("", "")
     return f'''
 
 @_jit
-def _update(P, g, m, v, b, D, H, t, lr):
-    """{optimizer.name}'s rule, entry by entry, at step t: H holds {held}."""
+def _update(P, g, m, v, b, D, H, t, lr{args}):
+    """{optimizer.name}'s rule, entry by entry, at step t{over}: H holds {held}."""
 {scalars}
     for i in range(P.shape[0]):
 {nl.join(body)}
 '''
+
+
+def kernel_source(optimizer, cache: bool = True) -> str:
+    """A module of one numba function, ``_update(P, g, m, v, b, D, H, t, lr, n)``: the rule entry by entry over
+    the flat buffers of a mini-batch step (g summed over the batch's n samples), one pass over memory where the
+    array operations make a dozen; NumPy's error model (a division by 0 is inf, as in the array code), which lets
+    the loop vectorise. ``NUMBA`` False: numba is missing (the step prints the array operations instead)."""
+    return f'''"""The update rule of {optimizer.name}, entry by entry over flat buffers, for numba: generated by
+symbackprop {__version__} from the rule's equations. Do not edit."""
+
+import math
+
+try:
+    from numba import njit
+    _jit = njit(cache={cache!r}, nogil=True, error_model="numpy")
+    NUMBA = True
+except ImportError:
+    def _jit(func):
+        return func
+    NUMBA = False
+{entrywise_source(optimizer, mean=True)}'''
 
 
 def c_rule(optimizer, params, printer) -> list[tuple]:
@@ -273,16 +320,18 @@ def _gradient_lines(program: Program, dialect: Dialect, indent: str, flat: bool)
 
 
 def in_place_source(program: Program, optimizer, dialect: Dialect = NUMPY, prefix: str = "",
-                    flat: bool = False) -> str:
+                    flat: bool = False, kernel: bool = False) -> str:
     """``optimizer_step(params, state, X, Y, lr, cost=True)`` for NumPy or PyTorch: the batch's forward pass and
     derived gradients, then the update of every learned parameter, in place on ``params`` and ``state``
     (``state["t"]``: the steps taken; ``state["m_W1"]``, ...: the optimizer's variables, 0 to start).  Returns the
     mean cost before the step (None with ``cost=False``).  ``flat``: the update runs once over flat buffers
-    (``flat_state`` makes them, with the parameters as views), a few operations in all instead of a few each."""
+    (``flat_state`` makes them, with the parameters as views), a few operations in all instead of a few each;
+    ``kernel`` (with ``flat``; on the CPU): the update is one call of the rule compiled by numba
+    (``kernel_source``), bound to the module's ``_update``."""
     torch = dialect is TORCH
     pad = "        " if torch else "    "
     indent = lambda text: "\n".join(pad[4:] + line if line else line for line in text.splitlines())  # noqa: E731
-    update = _flat(program, optimizer, dialect, pad) if flat else _per_parameter(program, optimizer, dialect,
+    update = _flat(program, optimizer, dialect, pad, kernel) if flat else _per_parameter(program, optimizer, dialect,
                                                                                    False, pad)
     body = [indent(unpack_lines(program)), indent(batch_lines(program, dialect)),
             *_gradient_lines(program, dialect, pad, flat), f'{pad}t = state["t"] = state["t"] + 1',
@@ -293,7 +342,7 @@ def in_place_source(program: Program, optimizer, dialect: Dialect = NUMPY, prefi
     return f'''
 
 import math
-
+{kernel_globals(optimizer) if kernel else ""}
 
 def {prefix}optimizer_step(params, state, X, Y, lr, cost=True):
     """One step of {optimizer.summary()} on the batch (X, Y), in place on params and state{where}; the mean cost
