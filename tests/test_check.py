@@ -263,7 +263,7 @@ def test_column_code_with_lowercase_biases_and_d_names_is_checked_as_written(run
     assert "note: layout: columns" in out and "OK: every gradient agrees" in out
     code, out, _ = run_cli("check", "2-4:tanh-1:logistic", f"{tmp_path / 'ng.py'}:forgot_tanh_derivative",
                            "--cost", "binary_cross_entropy")
-    assert code == 1 and "your dC_dW1 equals the chain without dA1_dZ1" in out
+    assert code == 1 and "your dW1 equals the chain without dA1_dZ1" in out
 
 
 def test_the_rows_report_speaks_in_the_users_names_and_shapes(run_cli, tmp_path):

@@ -35,6 +35,10 @@ def student(mistake=None):
         if mistake == "textbook":  # dZ2_dA1 @ dA1_dZ1 is 1x1: one number for every hidden unit
             summed = dC_dZ1.sum(axis=0, keepdims=True)
             grads["W1"] = np.ones((len(Z1), 1)) @ (summed @ X.T) / m
+        if mistake == "textbook (1, 3)":  # the same, in the book's own shape: one row
+            grads["W1"] = dC_dZ1.sum(axis=0, keepdims=True) @ X.T / m
+        if mistake == "elementwise":  # dC_dZ1 * X where dC_dZ1 @ X.T belongs
+            grads["W1"] = (dC_dZ1 * X).sum(axis=1, keepdims=True).T / m
         if mistake == "bias per sample":
             grads["B1"] = dC_dZ1
         if mistake == "bias per sample over m":  # db = dZ / m: the 1/m applied, the sum over samples forgotten
@@ -68,6 +72,9 @@ CASES = [
     ("bias averaged", "3-3:relu-1:logistic", "B2", "your dC_dB2 is 1/m of the correct value: the bias's gradient "
                                                    "was divided by the batch size twice"),
     ("textbook", "3-3:relu-1:logistic", "W1", "your dC_dW1 repeats one row for every unit"),
+    ("textbook (1, 3)", "3-3:relu-1:logistic", "W1", "your dC_dW1 is one row, the sum of every unit's: the chain "
+                                                     "was summed over the layer's units (a 1×1 product)"),
+    ("elementwise", "3-3:relu-1:logistic", "W1", "your dC_dW1 is one row, the diagonal of the correct gradient"),
     ("noise", "3-3:relu-1:logistic", "W1", "no known mistake reproduces your numbers"),
 ]
 
@@ -177,3 +184,45 @@ def test_a_half_squared_error_backprop_passes_with_that_cost_and_the_factor_2_na
     assert code == 0, out + err
     code, out, _ = run_cli("check", "3-3:relu-1:logistic", f"{path}:backprop")
     assert code != 0 and "a factor 2 is missing" in out and "--cost half_squared_error" in out
+
+
+def test_two_masks_forgotten_at_once_are_named_together():
+    """A deeper net whose student left out both ReLU derivatives: no single mistake reproduces dW1; the pair does."""
+
+    def backprop(p, X, Y):
+        m = X.shape[1]
+        A1 = np.maximum(p["W1"] @ X + p["B1"], 0)
+        A2 = np.maximum(p["W2"] @ A1 + p["B2"], 0)
+        A3 = logistic(p["W3"] @ A2 + p["B3"])
+        dZ3 = 2 * (A3 - Y) * A3 * (1 - A3)
+        dZ2 = p["W3"].T @ dZ3  # the ReLU masks forgotten here
+        dZ1 = p["W2"].T @ dZ2  # and here
+        return {"W1": dZ1 @ X.T / m, "B1": dZ1.sum(axis=1, keepdims=True) / m, "W2": dZ2 @ A1.T / m,
+                "B2": dZ2.sum(axis=1, keepdims=True) / m, "W3": dZ3 @ A2.T / m,
+                "B3": dZ3.sum(axis=1, keepdims=True) / m}
+
+    report = check_backprop("3-4:relu-4:relu-1:logistic", backprop)
+    named = {p.name: p.diagnosis for p in report.params}
+    assert named["W1"] == "your dC_dW1 equals the chain without dA2_dZ2 and without dA1_dZ1"
+    assert named["W2"] == "your dC_dW2 equals the chain without dA2_dZ2" and named["W3"] is None
+
+
+def test_w_used_where_its_transpose_belongs_is_named_when_w_is_square():
+    def backprop(p, X, Y):
+        m = X.shape[1]
+        Z1 = p["W1"] @ X + p["B1"]
+        A1 = np.maximum(Z1, 0)
+        Z2 = p["W2"] @ A1 + p["B2"]
+        A2 = np.maximum(Z2, 0)
+        A3 = logistic(p["W3"] @ A2 + p["B3"])
+        dZ3 = 2 * (A3 - Y) * A3 * (1 - A3)
+        dZ2 = (p["W3"].T @ dZ3) * (Z2 > 0)
+        dZ1 = (p["W2"] @ dZ2) * (Z1 > 0)  # W2 where W2.T belongs: it runs, W2 being 4 x 4
+        return {"W1": dZ1 @ X.T / m, "B1": dZ1.sum(axis=1, keepdims=True) / m, "W2": dZ2 @ A1.T / m,
+                "B2": dZ2.sum(axis=1, keepdims=True) / m, "W3": dZ3 @ A2.T / m,
+                "B3": dZ3.sum(axis=1, keepdims=True) / m}
+
+    report = check_backprop("3-4:relu-4:relu-1:logistic", backprop)
+    named = {p.name: p.diagnosis for p in report.params}
+    assert named["W1"] == "your dC_dW1 uses W2 where W2ᵀ belongs (in dC_dA1; a square matrix runs either way)"
+    assert named["B1"].startswith("your dC_dB1 uses W2 where W2ᵀ belongs") and named["W2"] is None

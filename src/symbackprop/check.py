@@ -8,13 +8,24 @@ from pathlib import Path
 
 import numpy as np
 
+from .calling import Callee, instance
 from .check_report import ParamResult, Report, compare
 from .derive import Derivation, derive
 from .diagnose import Case, diagnose
 from .draws import random_problem
 from .errors import SymbackpropError, Terminated, UserCodeError
 from .layouts import LAYOUTS, Columns, Rows
-from .user_code import guarded, load_user_function, numbers, reach, user_error
+from .penalty import convention_of
+from .user_code import (
+    guarded,
+    load_user_function,
+    load_user_module,
+    numbers,
+    reach,
+    user_class,
+    user_error,
+    user_function,
+)
 
 __all__ = ["Report", "ParamResult", "check_backprop", "check_file", "gradcheck", "load_user_function"]
 
@@ -100,7 +111,7 @@ def _progress(total: int):
                 mininterval=0.5)
 
 
-def _detect_layout(net, fn, path, timeout, seed) -> tuple:
+def _detect_layout(net, call, path, timeout, seed) -> tuple:
     """(the layout under which ``fn`` runs and answers in the network's parameter names (columns first), None);
     when it runs under none, the attempt that got furthest into the user's code and a note naming what the other
     said (added to the user's error, should the check's own draws fail too)."""
@@ -109,7 +120,7 @@ def _detect_layout(net, fn, path, timeout, seed) -> tuple:
         params, X, Y = random_problem(net, np.random.default_rng(seed + 7919), 4)
         try:
             with guarded(path, timeout, "the function"):
-                out = fn(*layout.inputs(params, X, Y))
+                out = call(layout, *layout.inputs(params, X, Y))
         except (UserCodeError, KeyboardInterrupt, Terminated):
             raise
         except BaseException as err:  # noqa: BLE001 - it does not run this way: try the next layout
@@ -138,21 +149,45 @@ def _summed(got_cost, want_cost, grads, want, m) -> bool:
     return False
 
 
+def _convention(net, ref, call, layout, reg, path, timeout, seed, scale) -> tuple:
+    """((name, c(reg, m)), a note): the penalty's convention told from one call on a batch of 4 of its own."""
+    params, X, Y = random_problem(net, np.random.default_rng(seed + 104729), 4)
+    want_cost, want = ref(params, X, Y)
+    try:
+        with guarded(path, timeout, "the function"):
+            out = call(layout, *layout.inputs(params, X, Y))
+    except (UserCodeError, KeyboardInterrupt, Terminated):
+        raise
+    except BaseException as err:  # noqa: BLE001 - the check's own draws report it
+        return convention_of(None, None, params, want, want_cost, net, 4, scale, reg, f"{type(err).__name__}")
+    loss = out[0] if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict) else None
+    grads = out[1] if loss is not None else out
+    grads = {k: numbers(v, want[k].shape) for k, v in layout.gradients(grads).items() if k in want} \
+        if isinstance(grads, dict) else {}
+    loss = numbers(loss) if loss is not None else None
+    loss = float(loss.ravel()[0]) if isinstance(loss, np.ndarray) and loss.size == 1 else None
+    return convention_of(loss, grads, params, want, want_cost, net, 4, scale, reg)
+
+
 AMBIGUOUS = ("every gradient is m times the mean's and no cost is returned to tell which you meant: right if your "
              "cost is a sum over the samples, the /m forgotten if it is a mean; say which with --sum or --mean")
 
 
 def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int = 0, rtol: float = 1e-6,
                    atol: float = 1e-9, path: Path | None = None, label: str | None = None,
-                   timeout: float | None = None, layout: str = "auto", scale: str = "auto") -> Report:
-    """Call ``fn(params, X, Y)`` on ``trials`` random draws (one sample, then a batch of 4) and compare
-    every returned entry with the derived gradient.  ``fn`` returns ``grads`` or ``(cost, grads)``.
+                   timeout: float | None = None, layout: str = "auto", scale: str = "auto",
+                   reg: float | None = None) -> Report:
+    """Call ``fn(params, X, Y)`` (or a :class:`calling.Callee`: the user's code called as written) on ``trials``
+    random draws (one sample, then a batch of 4) and compare every returned entry with the derived gradient.
+    ``fn`` returns ``grads`` or ``(cost, grads)``.
 
     ``layout``: ``columns`` (symbackprop's: samples are columns, W (out, in), biases (n, 1) as ``B1``, one-hot
     targets, the mean cost), ``rows`` (most courses': samples are rows, W (in, out), 1-D biases as ``b1``,
     integer labels, the cost summed or averaged), or ``auto``: the one the function runs under.  ``scale``: what
     the user's cost is, ``mean`` or ``sum`` over the samples, or ``auto``: in the rows layout, told by the returned
     cost; gradients m times the mean's with no cost returned are then ambiguous, reported as such (never a pass).
+    ``reg``: the L2 strength given to the user's code (``--reg``); its convention (½·reg·ΣW², reg·ΣW² or
+    λ/(2m)·ΣW², on the weights) is told from what the function returns, and the derivative added to the weights'.
     """
     if scale not in ("auto", "mean", "sum"):
         raise SymbackpropError(f"scale must be auto, mean or sum, not {scale!r}")
@@ -162,7 +197,10 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
     ref = d.compile("numpy")
     if layout not in ("auto", *LAYOUTS):
         raise SymbackpropError(f"--layout must be auto, rows or columns, not {layout!r}")
-    chosen, tried = _detect_layout(net, fn, path, timeout, seed) if layout == "auto" else (LAYOUTS[layout](net), None)
+    call = fn if isinstance(fn, Callee) else (lambda _, *args: fn(*args))
+    chosen, tried = _detect_layout(net, call, path, timeout, seed) if layout == "auto" else (LAYOUTS[layout](net), None)
+    convention, reg_note = _convention(net, ref, call, chosen, reg, path, timeout, seed, scale) if reg else (None, None)
+    penalised = {q.name for q in net.params if q.penalised}
     summed = {"auto": None, "mean": False, "sum": True}[scale]  # auto: sums or means, decided at the first batch
     ambiguous = False
     rng = np.random.default_rng(seed)
@@ -180,7 +218,7 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
             want_cost, want = ref(params, X, Y)
             try:
                 with guarded(path, timeout, "the function"):
-                    out = fn(*chosen.inputs(params, X, Y))
+                    out = call(chosen, *chosen.inputs(params, X, Y))
             except (UserCodeError, KeyboardInterrupt, Terminated):
                 raise
             except BaseException as err:  # noqa: BLE001 - report the user's own error (GeneratorExit too), not ours
@@ -194,12 +232,22 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
             if summed is None and m > 1:
                 told = (float(returned_cost.ravel()[0]) if isinstance(returned_cost, np.ndarray) and
                         returned_cost.size == 1 else None)
-                summed = chosen.name == "rows" and _summed(
-                    told, want_cost,
-                    {k: numbers(v, shapes.get(k)) for k, v in (out[1] if isinstance(out, tuple) else out).items()},
-                    want, m)
+                answer = out[1] if isinstance(out, tuple) else out
+                returned = {k: numbers(v, shapes.get(k)) for k, v in answer.items()}
+                if convention is not None:  # the penalty taken out first: the data term says sum or mean
+                    c = convention[2](reg, m)
+                    told = None if told is None else told - c / 2 * sum(float(np.sum(params[k] ** 2))
+                                                                        for k in penalised)
+                    returned = {k: g - c * params[k] if k in penalised and isinstance(g, np.ndarray) and
+                                g.shape == params[k].shape else g for k, g in returned.items()}
+                summed = chosen.name == "rows" and _summed(told, want_cost, returned, want, m)
                 ambiguous = summed and told is None
             per = m if summed else 1
+            plain = want
+            if convention is not None:  # the penalty's derivative, in the units compared (the user's over per)
+                c = convention[2](reg, m) / per
+                want = {k: g + c * params[k] if k in penalised else g for k, g in want.items()}
+                want_cost = want_cost + c / 2 * sum(float(np.sum(params[k] ** 2)) for k in penalised)
             if isinstance(out, tuple):
                 cost_result = results.setdefault("cost", ParamResult("cost", (1, 1), (1, 1)))
                 got_cost = numbers(out[0])
@@ -219,7 +267,8 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
             extra |= set(map(str, out)) - set(shapes)
             got_all = {k: numbers(v, shapes[k]) for k, v in out.items() if k in shapes}
             got_all = {k: v / per if isinstance(v, np.ndarray) else v for k, v in got_all.items()}
-            cases.append(Case(params, X, Y, {k: v for k, v in got_all.items() if isinstance(v, np.ndarray)}, want))
+            cases.append(Case(params, X, Y, {k: v for k, v in got_all.items() if isinstance(v, np.ndarray)}, want,
+                              plain if convention is not None else None))
             case = f"draw {trial}, {'1 sample' if m == 1 else f'batch of {m}'}"
             for name, res in results.items():
                 if res.problem or name == "cost":
@@ -239,9 +288,15 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
                 compare(res, got, want[name], rtol, atol, case, lambda ij, k=name: chosen.their_index(k, ij))
     for name, res in results.items():
         if name != "cost" and not res.ok and res.problem != "missing from the returned gradients":
-            res.diagnosis = diagnose(d, name, cases, chosen)
+            res.diagnosis = diagnose(d, name, cases, chosen, convention)
     how = "detected from your function" if layout == "auto" else "chosen with --layout"
-    notes = [f"layout: {chosen.description}; {how}"]
+    notes = [f"layout: {chosen.description}; {how}"] + (fn.notes if isinstance(fn, Callee) else [])
+    values = {str(s.lhs).lower() for s in d.program.steps if s.role == "forward"} | {"a0", "x"}
+    inner = sorted(k for k in extra if k.lower().startswith("d") and k[1:].lower() in values)  # dA1, dZ2: a course's
+    if inner:
+        extra -= set(inner)
+        notes.append(f"also returned, not checked (gradients of values, not of parameters): {', '.join(inner)}")
+    notes += [reg_note] if reg_note else []
     if summed and not ambiguous:
         notes.append("your cost and gradients are sums over the samples; they are divided by m to compare"
                      + (" (--sum)" if scale == "sum" else ""))
@@ -252,13 +307,29 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
 
 
 def check_file(spec, target: str, cost: str | None = None, trials: int = 5, seed: int = 0,
-               timeout: float = 60.0, layout: str = "auto", scale: str = "auto") -> Report:
-    """``check_backprop`` on ``FILE.py:FUNC``; each call of the user's code may take ``timeout`` seconds."""
+               timeout: float = 60.0, layout: str = "auto", scale: str = "auto", reg: float | None = None,
+               forward: str | None = None) -> Report:
+    """``check_backprop`` on ``FILE.py:FUNC`` or ``FILE.py:Class.method``, called as written (``calling``); each
+    call of the user's code may take ``timeout`` seconds."""
     if trials < 1:
         raise SymbackpropError(f"--trials must be at least 1, not {trials}")
     if not timeout > 0:
         raise SymbackpropError(f"--timeout must be a positive number of seconds, not {timeout:g}")
+    if reg is not None and not (reg >= 0 and np.isfinite(reg)):
+        raise SymbackpropError(f"--reg must be a number of at least 0, not {reg:g}")
     d = derive(spec, cost)
-    fn, path = load_user_function(target, timeout)
-    return check_backprop(d, fn, trials=trials, seed=seed, path=path, label=target, timeout=timeout, layout=layout,
-                          scale=scale)
+    module, path, name = load_user_module(target, timeout)
+    if "." in name:
+        cls, method = user_class(module, path, name)
+        try:
+            with guarded(path, timeout, f"building {cls.__name__}"):
+                fn = getattr(instance(cls, d.network, reg, target), method)
+        except (UserCodeError, KeyboardInterrupt, Terminated):
+            raise
+        except BaseException as err:  # noqa: BLE001 - the user's constructor may raise anything
+            raise UserCodeError(f"building {cls.__name__}: {user_error(err, path)}") from None
+        callee = Callee(fn, target, d.network, module, reg, forward, instance_of=cls)
+    else:
+        callee = Callee(user_function(module, path, name), target, d.network, module, reg, forward)
+    return check_backprop(d, callee, trials=trials, seed=seed, path=path, label=target, timeout=timeout,
+                          layout=layout, scale=scale, reg=reg)

@@ -198,7 +198,7 @@ def _cmd_check(args) -> int:
     _say_default_cost(args.spec, args.cost)
     report = in_child(lambda: check_file(args.spec, args.function, cost=args.cost, trials=args.trials,
                                          seed=args.seed, timeout=args.timeout, layout=args.layout,
-                                         scale=args.scale),
+                                         scale=args.scale, reg=args.reg, forward=args.forward),
                       f"{args.function}")
     print(json.dumps(report.to_json(), indent=2) if args.json else report.to_text())
     return 0 if report.ok else 1
@@ -321,7 +321,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "check", "check your own backprop function entry by entry")
     define_option(p)
     p.add_argument("spec", help="network spec, e.g. 3-3:relu-1:logistic")
-    p.add_argument("function", metavar="FILE.py:FUNC", help="FUNC(params, X, Y) returning the gradients")
+    p.add_argument("function", metavar="FILE.py:FUNC",
+                   help="your backprop as written: FUNC or Class.method, its arguments filled by name (X/x, y/Y, "
+                        "params/parameters, cache from the module's forward, reg/lambd), returning gradients as a "
+                        "dict, (loss, grads) or per-sample (nabla_b, nabla_w)")
+    p.add_argument("--reg", type=float, default=None, metavar="R",
+                   help="the L2 strength your code takes (reg, lambd, or its class's reg); the convention "
+                        "(½·R·ΣW², R·ΣW², λ/(2m)·ΣW²) is told from what it returns")
+    p.add_argument("--forward", metavar="NAME", default=None,
+                   help="the module's forward function that makes the cache your function takes (default: "
+                        "forward, forward_propagation, L_model_forward or *_forward)")
     p.add_argument("--cost", default=None, help=COSTS_HELP)
     p.add_argument("--trials", type=int, default=5, help="random draws, each with 1 sample and a batch (default 5)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random draws (default 0)")

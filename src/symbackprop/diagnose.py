@@ -33,6 +33,7 @@ class Case:
     Y: np.ndarray
     got: dict
     want: dict
+    plain: dict | None = None  # with --reg: the derived gradients without the penalty's derivative
 
     @property
     def m(self) -> int:
@@ -44,10 +45,11 @@ def _variants(derivation) -> list[tuple[str, object]]:
     the gradients use."""
     program = derivation.program
     used = {s.key for s in program.needed([program.gradient(p).key for p in program.params])}
-    out = []
+    out, left_out = [], []
     for k, s in enumerate(program.steps):
         if s.role != "local" or s.kind != "elementwise" or s.expr is None or s.key not in used:
             continue
+        left_out.append((k, s))
         wrong = [(f"equals the chain without {s.lhs}", mx.ones(s.shape))]
         if isinstance(s.key, Deriv) and s.key.num != s.key.den and str(s.key.num) != "C":
             act, pre = s.key.num, s.key.den
@@ -61,7 +63,42 @@ def _variants(derivation) -> list[tuple[str, object]]:
             steps[k] = dataclasses.replace(s, expr=expr, shown=None)
             variant = dataclasses.replace(program, steps=tuple(steps))
             out.append((what, lambda v=variant: loader.from_source(numpy_code.module_source(v), "symbackprop_mistake")))
+    for k, s in enumerate(program.steps):  # W · δ where Wᵀ · δ belongs (it runs only for a square W)
+        if s.role == "delta" and s.expr is not None and s.key in used and _untransposed(s.expr) != s.expr:
+            steps = list(program.steps)
+            steps[k] = dataclasses.replace(s, expr=_untransposed(s.expr), shown=None)
+            variant = dataclasses.replace(program, steps=tuple(steps))
+            w = ", ".join(sorted(_transposed(s.expr)))
+            out.append((f"uses {w} where {w}ᵀ belongs (in {s.lhs}; a square matrix runs either way)",
+                        lambda v=variant: loader.from_source(numpy_code.module_source(v), "symbackprop_mistake")))
+    for i, (k1, s1) in enumerate(left_out):  # two factors left out at once (both masks of a deeper net)
+        for k2, s2 in left_out[i + 1:]:
+            steps = list(program.steps)
+            steps[k1] = dataclasses.replace(s1, expr=mx.ones(s1.shape), shown=None)
+            steps[k2] = dataclasses.replace(s2, expr=mx.ones(s2.shape), shown=None)
+            variant = dataclasses.replace(program, steps=tuple(steps))
+            out.append((f"equals the chain without {s1.lhs} and without {s2.lhs}",
+                        lambda v=variant: loader.from_source(numpy_code.module_source(v), "symbackprop_mistake")))
     return out
+
+
+def _untransposed(e):
+    """The expression with each transposed square weight ``Wᵀ`` as ``W``."""
+    if not isinstance(e, mx.M):
+        return e
+    if e.op == "T" and e.args[0].op == "ref" and e.args[0].key.base == "W" and e.args[0].shape[0] == e.args[0].shape[1]:
+        return e.args[0]
+    args = tuple(_untransposed(a) for a in e.args)
+    return dataclasses.replace(e, args=args) if args != e.args else e
+
+
+def _transposed(e) -> set[str]:
+    """The square weights that appear transposed in the expression."""
+    if not isinstance(e, mx.M):
+        return set()
+    if e.op == "T" and e.args[0].op == "ref" and e.args[0].key.base == "W" and e.args[0].shape[0] == e.args[0].shape[1]:
+        return {str(e.args[0].key)}
+    return set().union(*(_transposed(a) for a in e.args))
 
 
 def _close(got, want) -> bool:
@@ -69,15 +106,17 @@ def _close(got, want) -> bool:
     return got.shape == np.shape(want) and bool(np.allclose(got, want, rtol=1e-6, atol=1e-9))
 
 
-def diagnose(derivation, name: str, cases: list[Case], layout=None) -> str:
+def diagnose(derivation, name: str, cases: list[Case], layout=None, penalty: tuple | None = None) -> str:
     """The mistake that reproduces the user's numbers for parameter ``name`` on every case, or :data:`NO_MATCH`;
-    said in the terms of the user's ``layout`` (a course's rows: ``dW1`` of shape (in, out))."""
+    said in the terms of the user's ``layout`` (a course's rows: ``dW1`` of shape (in, out)); ``penalty``: the
+    L2 convention compared with (``--reg``; ``penalty.CONVENTIONS``)."""
     key = next(p.key for p in derivation.network.params if p.name == name)
     shape = derivation.network.shapes()[name]
     label = str(grad(key))
     shown, unit = shape, "a row per unit of the layer"
     if layout is not None and layout.name == "rows":
         label, shown, unit = f"d{layout.their_name(name)}", layout.their_shape(name, shape), "a column per unit"
+    label = layout.label(name, label) if layout is not None else label
     cases = [c for c in cases if name in c.got]
     if not cases:
         return NO_MATCH
@@ -96,6 +135,11 @@ def diagnose(derivation, name: str, cases: list[Case], layout=None) -> str:
         simple.append(("repeats one row for every unit: the chain was summed over the layer's units (a 1×1 "
                        "product) and broadcast, the textbook's own bug; multiply elementwise (⊙) unit by unit",
                        lambda c: np.ones((shape[0], 1)) @ c.want[name].sum(axis=0, keepdims=True)))
+    if penalty and all(c.plain is not None and not _close(c.want[name], c.plain[name]) for c in cases) and \
+            all(_close(c.got[name], c.plain[name]) for c in cases):
+        theirs = layout.their_name(name) if layout is not None else name
+        return (f"your {label} leaves out the regularisation's derivative: add {penalty[1].format(W=theirs)} "
+                f"(the derivative of {penalty[0]})")
     for what, candidate in simple:
         if all(_close(c.got[name], candidate(c)) for c in cases):
             return f"your {label} {what}"
@@ -107,6 +151,15 @@ def diagnose(derivation, name: str, cases: list[Case], layout=None) -> str:
             return f"your {label} has {per_sample}: sum it over the batch ({axis}) and divide by m"
         if all(_close(np.sum(c.got[name], axis=1, keepdims=True), c.want[name]) for c in cases):
             return f"your {label} has {per_sample}, 1/m already applied (db = dZ / m): sum it over the batch ({axis})"
+    if shape[0] > 1 and shape[1] > 1 and all(np.shape(c.got[name]) == (1, shape[1]) for c in cases):
+        one = "one column" if layout is not None and layout.name == "rows" else "one row"
+        if all(_close(c.got[name], c.want[name].sum(axis=0, keepdims=True)) for c in cases):
+            return (f"your {label} is {one}, the sum of every unit's: the chain was summed over the layer's units (a "
+                    "1×1 product), the textbook's own bug; multiply elementwise (⊙) unit by unit, keeping "
+                    f"{'a column' if one == 'one column' else 'a row'} per unit")
+        if shape[0] == shape[1] and all(_close(c.got[name], np.diag(c.want[name])[None, :]) for c in cases):
+            return (f"your {label} is {one}, the diagonal of the correct gradient (unit i times input i only): an "
+                    "elementwise product where the matrix product δ · inputᵀ belongs")
     if shape[1] == 1 and any(c.m > 1 for c in cases) and all(_close(c.got[name], c.want[name] / c.m) for c in cases):
         return (f"your {label} is 1/m of the correct value: the bias's gradient was divided by the batch size twice "
                 "(averaged over the samples after the 1/m of the mean cost): sum it over the batch instead")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import UserCodeError
+
 
 class Named(dict):
     """The parameters as the user's function reads them: by name in any case (``b1`` finds ``B1``)."""
@@ -38,6 +40,12 @@ def _ours(key, table: dict) -> str | None:
     return table.get(text) or (table.get(text[1:]) if text.startswith("d") else None)
 
 
+def _label(key, param: str) -> str | None:
+    """The gradient as the user's code names it (``dW1``); None where it is keyed by the parameter's own name (the
+    layout's default label then: ``dW1`` for rows, ``dC_dW1`` for columns)."""
+    return None if str(key).lower() == param.lower() else str(key)
+
+
 class Columns:
     name = "columns"
     description = "columns (samples are columns, W is (out, in), biases (n, 1) named B1, targets one-hot)"
@@ -45,13 +53,24 @@ class Columns:
     def __init__(self, network):
         self.network = network
         self.table = {p.name.lower(): p.name for p in network.params}
+        self.labels = {}  # our name -> what the user's code called its gradient (dW1, nabla_w[0])
 
     def inputs(self, params, X, Y):
         return Named({k: v.copy() for k, v in params.items()}), X.copy(), Y.copy()
 
     def gradients(self, out: dict) -> dict:
         """The returned gradients under our names (``dW1``, ``b1`` and ``W1`` alike)."""
-        return {(_ours(k, self.table) or k): v for k, v in out.items()}
+        ours = {}
+        for key, value in out.items():
+            name = _ours(key, self.table)
+            if name is not None and _label(key, self.their_name(name)):
+                self.labels.setdefault(name, _label(key, self.their_name(name)))
+            ours[name or key] = value
+        return ours
+
+    def label(self, name: str, default: str) -> str:
+        """How the user's code names the gradient of parameter ``name`` (``default`` before it has answered)."""
+        return self.labels.get(name, default)
 
     def their_name(self, name: str) -> str:
         """A parameter's name as the user's code has it."""
@@ -63,6 +82,45 @@ class Columns:
 
     def their_index(self, name: str, index) -> list:
         return list(index)
+
+    def samples(self, X) -> int:
+        return X.shape[1]
+
+    def sample(self, X, Y, j: int) -> tuple:
+        """Sample ``j`` alone, as the user's arrays hold one (a column here)."""
+        return X[:, j:j + 1], Y[:, j:j + 1]
+
+    def _by_layer(self, base: str) -> list[str]:
+        return [self.their_name(p.name) for p in sorted(self.network.params, key=lambda p: p.key.layer)
+                if p.key.base == base]
+
+    def from_lists(self, nabla_b, nabla_w) -> dict:
+        """Per-layer lists of bias and weight gradients (a book's ``(nabla_b, nabla_w)``) as a dict by name."""
+        names = self._by_layer("B"), self._by_layer("W")
+        if any(len(got) != len(want) for got, want in zip((nabla_b, nabla_w), names)):
+            raise UserCodeError(f"(nabla_b, nabla_w) hold {len(nabla_b)} and {len(nabla_w)} arrays; "
+                                f"{self.network.spec} has {len(names[0])} biases and {len(names[1])} weights")
+        for kind, their in zip(("nabla_b", "nabla_w"), names):
+            for i, name in enumerate(their):
+                self.labels.setdefault(self._ours(name), f"{kind}[{i}]")
+        return {**dict(zip(names[0], nabla_b)), **dict(zip(names[1], nabla_w))}
+
+    def _ours(self, theirs: str) -> str:
+        return self.table[theirs.lower()]
+
+    def place(self, obj, params: dict) -> None:
+        """Set an instance's parameters where its class keeps them: ``self.params`` (a dict, by name in any case)
+        or ``self.weights`` and ``self.biases`` (lists, layer by layer)."""
+        store = getattr(obj, "params", None)
+        if isinstance(store, dict):
+            for name, value in params.items():
+                store[next((k for k in store if str(k).lower() == name.lower()), name)] = value
+        elif isinstance(getattr(obj, "weights", None), list) and isinstance(getattr(obj, "biases", None), list):
+            obj.weights = [params[k] for k in self._by_layer("W")]
+            obj.biases = [params[k] for k in self._by_layer("B")]
+        else:
+            raise UserCodeError(f"{type(obj).__name__} keeps its parameters neither in self.params (a dict) nor in "
+                                "self.weights and self.biases (lists): check cannot set them")
 
 
 class Rows(Columns):
@@ -93,6 +151,12 @@ class Rows(Columns):
     def their_index(self, name: str, index) -> list:
         return [index[0]] if self.flat.get(name) else list(index)[::-1]
 
+    def samples(self, X) -> int:
+        return X.shape[0]
+
+    def sample(self, X, Y, j: int) -> tuple:
+        return X[j:j + 1], Y[j:j + 1]
+
     def inputs(self, params, X, Y):
         theirs = Named()
         for name, value in params.items():
@@ -115,6 +179,8 @@ class Rows(Columns):
             if name is None:
                 ours[key] = value
                 continue
+            if _label(key, self.their_name(name)):
+                self.labels.setdefault(name, _label(key, self.their_name(name)))
             arr = np.asarray(value)
             if self.flat[name] and arr.ndim == 1:
                 arr = arr.reshape(-1, 1)

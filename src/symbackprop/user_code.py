@@ -18,11 +18,13 @@ from .errors import Terminated, UserCodeError
 from .fileio import existing_file
 
 
-def load_user_function(target: str, timeout: float | None = 60.0):
-    """``FILE.py:FUNC`` -> the function; a failing import is one line at the user's own location."""
+def load_user_module(target: str, timeout: float | None = 60.0):
+    """``FILE.py:NAME`` -> (the imported module, its path, NAME); a failing import is one line at the user's own
+    location."""
     path_text, sep, func = target.rpartition(":")
     if not sep or not path_text or not func:
-        raise UserCodeError(f"'{target}': expected FILE.py:FUNCTION, e.g. examples/textbook_backprop.py:backprop")
+        raise UserCodeError(f"'{target}': expected FILE.py:FUNCTION or FILE.py:Class.method, e.g. "
+                            "examples/textbook_backprop.py:backprop")
     path = existing_file(path_text, "file", UserCodeError)
     name = f"symbackprop_user_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(name, path)
@@ -38,11 +40,41 @@ def load_user_function(target: str, timeout: float | None = 60.0):
         raise
     except BaseException as err:  # noqa: BLE001 - the user's code may raise anything, GeneratorExit too
         raise UserCodeError(f"importing {path} failed: {user_error(err, path)}") from None
-    fn = getattr(module, func, None)
-    if not callable(fn):
-        names = sorted(n for n, v in vars(module).items() if callable(v) and getattr(v, "__module__", "") == name)
-        raise UserCodeError(f"{path} has no function '{func}'" + (f" (it has: {', '.join(names)})" if names else ""))
-    return fn, path
+    return module, path, func
+
+
+def _own(module) -> list[str]:
+    return sorted(n for n, v in vars(module).items() if callable(v) and getattr(v, "__module__", "") ==
+                  module.__name__)
+
+
+def load_user_function(target: str, timeout: float | None = 60.0):
+    """``FILE.py:FUNC`` -> the function and the file's path."""
+    module, path, func = load_user_module(target, timeout)
+    return user_function(module, path, func), path
+
+
+def user_function(module, path, name: str):
+    """The function ``name`` of the module; one line naming what the module has when it is not there."""
+    fn = getattr(module, name, None)
+    if not callable(fn) or isinstance(fn, type):
+        names = _own(module)
+        raise UserCodeError(f"{path} has no function '{name}'" + (f" (it has: {', '.join(names)})" if names else ""))
+    return fn
+
+
+def user_class(module, path, name: str):
+    """``Class.method`` in the module -> (the class, the method's name); one line when either is not there."""
+    cls_name, _, method = name.partition(".")
+    cls = getattr(module, cls_name, None)
+    if not isinstance(cls, type):
+        names = _own(module)
+        raise UserCodeError(f"{path} has no class '{cls_name}'" + (f" (it has: {', '.join(names)})" if names else ""))
+    if not callable(getattr(cls, method, None)):
+        methods = sorted(n for n, v in vars(cls).items() if callable(v) and not n.startswith("__"))
+        raise UserCodeError(f"{path}: class {cls_name} has no method '{method}'"
+                            + (f" (it has: {', '.join(methods)})" if methods else ""))
+    return cls, method
 
 
 class _Shaped:
