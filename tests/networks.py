@@ -29,6 +29,8 @@ CORPUS = [
     ("2-2:tanh-2:logistic", "squared_error"),
     ("1-3:relu-3:relu-1:logistic", "binary_cross_entropy"),
     ("3-2:logistic-2:tanh-2:softmax", "cross_entropy"),
+    ("3-3:relu:nobias-1:logistic:nobias", "squared_error"),  # bias-free layers (nn.Linear(bias=False))
+    ("2-3:tanh:nobias-2:softmax", "cross_entropy"),
 ]
 
 

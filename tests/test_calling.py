@@ -116,3 +116,27 @@ def test_without_reg_a_course_function_taking_lambd_gets_0_and_passes_without_th
                              "--cost", "binary_cross_entropy")
     assert code == 0 and "note: your lambd is given 0: --reg R checks the regularisation too" in out, err + out
     assert "regularisation:" not in out
+
+
+def test_bias_free_code_checks_against_a_bias_free_spec(run_cli, tmp_path):
+    """A net written without biases (as nn.Linear(bias=False) has it): correct against 4-5:relu:nobias-3:softmax:nobias;
+    against the spec with biases, the missing biases are what fails."""
+    (tmp_path / "nb.py").write_text(
+        "import numpy as np\n\n"
+        "def loss(params, X, y):\n"
+        "    W1, W2 = params['W1'], params['W2']\n"
+        "    N = X.shape[0]\n"
+        "    h = np.maximum(0, X @ W1)\n"
+        "    s = h @ W2\n"
+        "    p = np.exp(s - s.max(axis=1, keepdims=True))\n"
+        "    p /= p.sum(axis=1, keepdims=True)\n"
+        "    loss = -np.log(p[np.arange(N), y]).mean()\n"
+        "    d = p.copy()\n"
+        "    d[np.arange(N), y] -= 1\n"
+        "    d /= N\n"
+        "    dh = d @ W2.T * (h > 0)\n"
+        "    return loss, {'W1': X.T @ dh, 'W2': h.T @ d}\n")
+    code, out, err = run_cli("check", "4-5:relu:nobias-3:softmax:nobias", f"{tmp_path / 'nb.py'}:loss")
+    assert code == 0 and "OK: every gradient agrees" in out, err + out
+    code, out, err = run_cli("check", "4-5:relu-3:softmax", f"{tmp_path / 'nb.py'}:loss")
+    assert code == 1 and "missing from the returned gradients" in out, err + out

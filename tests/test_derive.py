@@ -46,8 +46,7 @@ def substituted_cost(network):
     A = symbols("X", (network.inputs, 1))
     for layer, dense in enumerate(network.layers, start=1):
         W = symbols(f"W{layer}", network.shapes()[f"W{layer}"], matrix=True)
-        B = symbols(f"B{layer}", (dense.width, 1))
-        Z = W * A + B
+        Z = W * A + (symbols(f"B{layer}", (dense.width, 1)) if dense.bias else sp.zeros(dense.width, 1))
         if dense.activation.name == "softmax":
             s = sum(sp.exp(v) for v in Z)
             A = sp.Matrix([sp.exp(v) / s for v in Z])
@@ -70,7 +69,7 @@ def values(network, params, x, y):
         put(k, v)
     A = x
     for layer, dense in enumerate(network.layers, start=1):
-        Z = params[f"W{layer}"] @ A + params[f"B{layer}"]
+        Z = params[f"W{layer}"] @ A + (params[f"B{layer}"] if dense.bias else 0)
         act = dense.activation.name
         if act == "softmax":
             A = np.exp(Z) / np.exp(Z).sum()

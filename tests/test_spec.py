@@ -19,6 +19,18 @@ def test_string_parses_into_the_python_form():
     assert parse_spec("64-64:relu-10:softmax", "cross_entropy").n_params == 64 * 64 + 64 + 640 + 10
 
 
+def test_a_bias_free_layer_is_dense_with_bias_false_and_nobias_in_the_spec():
+    net = parse_spec("3-4:relu:nobias-1:logistic")
+    assert net == Network(inputs=3, layers=[Dense(4, "relu", bias=False), Dense(1, "logistic")], cost="squared_error")
+    assert net.spec == "3-4:relu:nobias-1:logistic" and parse_spec(net.spec) == net
+    assert net.shapes() == {"W1": (4, 3), "W2": (1, 4), "B2": (1, 1)}
+    assert parse_spec("3-3:layernorm:relu:dropout=0.1:residual:nobias-3:softmax").layers[0].bias is False
+    with pytest.raises(SpecError, match="nobias is given twice"):
+        parse_spec("3-4:relu:nobias:nobias-1:logistic")
+    with pytest.raises(SpecError, match="bias must be True or False"):
+        Dense(4, "relu", bias="no")
+
+
 def test_sigmoid_is_an_alias_of_logistic():
     assert parse_spec("2-1:sigmoid").output.activation is get_activation("logistic")
 

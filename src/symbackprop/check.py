@@ -115,7 +115,7 @@ def _detect_layout(net, call, path, timeout, seed) -> tuple:
     """(the layout under which ``fn`` runs and answers in the network's parameter names (columns first), None);
     when it runs under none, the attempt that got furthest into the user's code and a note naming what the other
     said (added to the user's error, should the check's own draws fail too)."""
-    failed = []
+    failed, ran = [], []
     for layout in (Columns(net), Rows(net)):
         params, X, Y = random_problem(net, np.random.default_rng(seed + 7919), 4)
         try:
@@ -129,6 +129,10 @@ def _detect_layout(net, call, path, timeout, seed) -> tuple:
         out = out[1] if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict) else out
         if isinstance(out, dict) and set(layout.gradients(out)) >= set(net.shapes()):
             return layout, None
+        if isinstance(out, dict):  # it ran, with some parameters missing: the report will say which
+            ran.append((len(set(layout.gradients(out)) & set(net.shapes())), layout))
+    if ran:
+        return max(ran, key=lambda pair: pair[0])[1], None
     if len(failed) == 2:
         layout, _ = max(failed, key=lambda pair: reach(pair[1], path))
         other, other_err = next(pair for pair in failed if pair[0] is not layout)

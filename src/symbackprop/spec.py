@@ -42,7 +42,7 @@ class Dense:
     ``A = activation(N)``, and with ``residual=True`` ``A = A_prev + activation(N)``.
 
     ``activation`` is a name, an activation, or any elementwise layer object (its own parameters too);
-    ``norm`` is ``"layernorm"`` or ``None``.
+    ``norm`` is ``"layernorm"`` or ``None``; ``bias=False``: ``Z = W·A_prev``, no ``B`` (``nn.Linear(bias=False)``).
     """
 
     width: int
@@ -50,6 +50,7 @@ class Dense:
     norm: str | None = None
     residual: bool = False
     dropout: float = 0.0
+    bias: bool = True
 
     def __post_init__(self):
         object.__setattr__(self, "activation", get_activation(self.activation))
@@ -64,19 +65,21 @@ class Dense:
             raise SpecError(f"dropout must be at least 0 and at most {MAX_DROPOUT}, not {self.dropout!r}")
         if not isinstance(self.residual, bool):
             raise SpecError(f"residual must be True or False, not {self.residual!r}")
+        if not isinstance(self.bias, bool):
+            raise SpecError(f"bias must be True or False, not {self.bias!r}")
 
     @property
     def token(self) -> str:
-        """This layer in the spec grammar: ``WIDTH[:NORM]:ACT[:dropout=P][:residual]``."""
+        """This layer in the spec grammar: ``WIDTH[:NORM]:ACT[:dropout=P][:residual][:nobias]``."""
         return ":".join([str(self.width), *([self.norm] if self.norm else []), self.activation.name,
                          *([f"dropout={self.dropout:g}"] if self.dropout else []),
-                         *(["residual"] if self.residual else [])])
+                         *(["residual"] if self.residual else []), *([] if self.bias else ["nobias"])])
 
     def nodes(self, number: int, prev: naming.Key) -> list[tuple[Layer, naming.Key, tuple[naming.Key, ...]]]:
         """``(layer, out, ins)`` for the dense part, the norm, the activation and the residual add of layer
         ``number``."""
         init = "he" if getattr(self.activation, "he_init", False) and not self.norm else "glorot"
-        out = [(Linear(self.width, init), naming.pre(number), (prev,))]
+        out = [(Linear(self.width, init, self.bias), naming.pre(number), (prev,))]
         src = naming.pre(number)
         if self.norm:
             out.append((NORMS[self.norm](), naming.Key("N", number), (src,)))
@@ -320,8 +323,8 @@ def default_cost(network) -> str:
 def parse_spec(text: str, cost: str | Cost | None = None, definitions=()) -> Network:
     """Parse ``INPUTS-LAYER-LAYER...`` into a :class:`Network`; clear errors name the bad token.
 
-    ``LAYER = WIDTH[:NORM]:ACT[:dropout=P][:residual]`` (``NORM``: layernorm or batchnorm), e.g.
-    ``4-4:layernorm:relu:residual-2:softmax``.
+    ``LAYER = WIDTH[:NORM]:ACT[:dropout=P][:residual][:nobias]`` (``NORM``: layernorm or batchnorm), e.g.
+    ``4-4:layernorm:relu:residual-2:softmax``; ``nobias``: a layer without its bias B.
 
     ``cost`` defaults to cross_entropy for a softmax output and squared_error otherwise; a :class:`Network`
     passes through, keeping its cost unless one is given.  ``definitions`` are activations and costs (a model
@@ -366,12 +369,14 @@ def parse_spec(text: str, cost: str | Cost | None = None, definitions=()) -> Net
                 raise SpecError(f"missing activation after {norm}; expected WIDTH:{norm}:ACTIVATION")
             for part in parts[1:]:
                 key, eq, value = part.partition("=")
-                option = "residual" if part == "residual" else "dropout" if key == "dropout" and eq else None
+                option = {"residual": "residual", "nobias": "bias"}.get(part) or \
+                    ("dropout" if key == "dropout" and eq else None)
                 if option is None:
-                    raise SpecError(f"unknown option {part!r}; expected dropout=P or residual after the activation")
+                    raise SpecError(f"unknown option {part!r}; expected dropout=P, residual or nobias after the "
+                                    "activation")
                 if option in options:
-                    raise SpecError(f"{option} is given twice")
-                options[option] = True if option == "residual" else _probability(value)
+                    raise SpecError(f"{part if option == 'bias' else option} is given twice")
+                options[option] = _probability(value) if option == "dropout" else option == "residual"
             layers.append(Dense(int(width), local.get(parts[0].lower(), parts[0]), **options))
         except SpecError as err:
             raise SpecError(f"{err} (layer {number}, {token.strip()!r}, of spec {text!r})") from None

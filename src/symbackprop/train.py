@@ -77,8 +77,9 @@ def init_params(network: Network, rng: np.random.Generator, init: str = "auto", 
 
 
 def _target_scaling(network, Y, enabled: bool) -> tuple:
-    """(mean, std) per output row for an identity output when enabled; (0, 1) otherwise."""
-    if not enabled or network.output.activation.name != "identity":
+    """(mean, std) per output row for an identity output when enabled (and it has a bias to fold the mean into);
+    (0, 1) otherwise."""
+    if not enabled or network.output.activation.name != "identity" or not network.output.bias:
         return 0.0, 1.0
     mean = Y.mean(axis=1, keepdims=True)
     std = Y.std(axis=1, keepdims=True)

@@ -11,30 +11,36 @@ from .base import Layer, Site
 
 
 class Linear(Layer):
-    """``Z = W·A_prev + B``: weights (units × inputs), initialised for the activation that follows."""
+    """``Z = W·A_prev + B`` (``Z = W·A_prev`` without a bias): weights (units × inputs), initialised for the
+    activation that follows."""
 
     kind = "dense"
     symbol = "Z"
 
-    def __init__(self, units: int, init: str = "glorot"):
-        self.units, self.init = units, init
-        self.name = f"dense({units})"
+    def __init__(self, units: int, init: str = "glorot", bias: bool = True):
+        self.units, self.init, self.bias = units, init, bias
+        self.name = f"dense({units})" if bias else f"dense({units}, no bias)"
 
     def width(self, n_in: int) -> int:
         return self.units
 
     def params(self, layer: int, n_in: int) -> tuple[Param, ...]:
-        return (Param(naming.weight(layer), (self.units, n_in), self.init, matrix=True, penalised=True),
-                Param(naming.bias(layer), (self.units, 1), "zeros"))
+        weight = Param(naming.weight(layer), (self.units, n_in), self.init, matrix=True, penalised=True)
+        return (weight, Param(naming.bias(layer), (self.units, 1), "zeros")) if self.bias else (weight,)
 
     def forward(self, site: Site) -> list[Step]:
-        return [Step(site.out, mx.add(mx.dot(site.p("W"), site.x()), site.p("B")), site.shape, "forward")]
+        z = mx.dot(site.p("W"), site.x())
+        return [Step(site.out, mx.add(z, site.p("B")) if self.bias else z, site.shape, "forward")]
 
     def local(self, site: Site) -> list[Step]:
         """Each local derivative, by SymPy, of the layer written in whole-layer symbols (as the reference)."""
-        W, B = site.param("W"), site.param("B")
-        Ws, Bs, As = naming.symbol(W.key), naming.symbol(B.key), naming.symbol(site.ins[0])
-        Z = Ws * As + Bs
+        W = site.param("W")
+        Ws, As = naming.symbol(W.key), naming.symbol(site.ins[0])
+        Z = Ws * As
+        if self.bias:
+            B = site.param("B")
+            Bs = naming.symbol(B.key)
+            Z = Z + Bs
         n, n_in = W.shape
         out = []
         if site.needs_grad[0]:
@@ -42,11 +48,12 @@ class Linear(Layer):
                             scalar=sp.diff(Z, As), kind="weights"))
         out.append(Step(naming.local(site.out, W.key), site.x(), (n_in, 1), "local", scalar=sp.diff(Z, Ws),
                         kind="inputs"))
-        out.append(Step(naming.local(site.out, B.key), mx.ones((n, 1)), (n, 1), "local", scalar=sp.diff(Z, Bs),
-                        kind="ones"))
+        if self.bias:
+            out.append(Step(naming.local(site.out, B.key), mx.ones((n, 1)), (n, 1), "local", scalar=sp.diff(Z, Bs),
+                            kind="ones"))
         return out
 
     def vjp(self, site: Site, g: mx.M):
         return [(site.param("W").key, mx.dot(g, mx.T(site.x())), None),
-                (site.param("B").key, g, None),
+                *([(site.param("B").key, g, None)] if self.bias else []),
                 (site.ins[0], mx.dot(mx.T(site.p("W")), g), None)]
