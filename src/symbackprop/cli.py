@@ -195,11 +195,27 @@ def _cmd_check(args) -> int:
     from .check import check_file
     from .isolate import in_child
 
+    if args.layer is not None:
+        return _check_layer(args)
+    if args.function is None:
+        raise SymbackpropError("check needs SPEC FILE.py:FUNC (or --layer KIND FILE.py:FUNC)")
     _say_default_cost(args.spec, args.cost)
     report = in_child(lambda: check_file(args.spec, args.function, cost=args.cost, trials=args.trials,
                                          seed=args.seed, timeout=args.timeout, layout=args.layout,
                                          scale=args.scale, reg=args.reg, forward=args.forward),
                       f"{args.function}")
+    print(json.dumps(report.to_json(), indent=2) if args.json else report.to_text())
+    return 0 if report.ok else 1
+
+
+def _check_layer(args) -> int:
+    from .check_layers import check_layer
+    from .isolate import in_child
+
+    if args.function is not None:
+        raise SymbackpropError(f"--layer {args.layer} takes FILE.py:FUNC only, not a spec ({args.spec!r})")
+    report = in_child(lambda: check_layer(args.layer, args.spec, trials=args.trials, seed=args.seed,
+                                          timeout=args.timeout, forward=args.forward), f"{args.spec}")
     print(json.dumps(report.to_json(), indent=2) if args.json else report.to_text())
     return 0 if report.ok else 1
 
@@ -320,14 +336,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "check", "check your own backprop function entry by entry")
     define_option(p)
-    p.add_argument("spec", help="network spec, e.g. 3-3:relu-1:logistic")
-    p.add_argument("function", metavar="FILE.py:FUNC",
+    p.add_argument("spec", help="network spec, e.g. 3-3:relu-1:logistic (with --layer: FILE.py:FUNC)")
+    p.add_argument("function", metavar="FILE.py:FUNC", nargs="?",
                    help="your backprop as written: FUNC or Class.method, its arguments filled by name (X/x, y/Y, "
                         "params/parameters, cache from the module's forward, reg/lambd), returning gradients as a "
                         "dict, (loss, grads) or per-sample (nabla_b, nabla_w)")
     p.add_argument("--reg", type=float, default=None, metavar="R",
                    help="the L2 strength your code takes (reg, lambd, or its class's reg); the convention "
                         "(½·R·ΣW², R·ΣW², λ/(2m)·ΣW²) is told from what it returns")
+    p.add_argument("--layer", metavar="KIND", default=None,
+                   help="check one layer's backward function FUNC(dout, cache), its cache made by the module's "
+                        "matching *_forward: affine, relu, sigmoid, tanh, batchnorm, layernorm, dropout, or "
+                        "softmax_loss (FUNC(x, y) -> (loss, dx))")
     p.add_argument("--forward", metavar="NAME", default=None,
                    help="the module's forward function that makes the cache your function takes (default: "
                         "forward, forward_propagation, L_model_forward or *_forward)")

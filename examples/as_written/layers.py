@@ -1,0 +1,134 @@
+"""Layer functions as a vision course's layers.py has them: each *_forward returns (out, cache) and each *_backward
+(dout, cache) returns the input's gradient and the parameters'. Rows are samples."""
+
+import numpy as np
+
+
+def affine_forward(x, w, b):
+    out = x.reshape(x.shape[0], -1).dot(w) + b
+    cache = (x, w, b)
+    return out, cache
+
+
+def affine_backward(dout, cache):
+    x, w, b = cache
+    dx = dout.dot(w.T).reshape(x.shape)
+    dw = x.reshape(x.shape[0], -1).T.dot(dout)
+    db = np.sum(dout, axis=0)
+    return dx, dw, db
+
+
+def relu_forward(x):
+    out = np.maximum(0, x)
+    cache = x
+    return out, cache
+
+
+def relu_backward(dout, cache):
+    x = cache
+    dx = dout * (x > 0)
+    return dx
+
+
+def batchnorm_forward(x, gamma, beta, bn_param):
+    mode = bn_param["mode"]
+    eps = bn_param.get("eps", 1e-5)
+    N, D = x.shape
+    if mode == "train":
+        sample_mean = x.mean(axis=0)
+        sample_var = x.var(axis=0)
+        std = np.sqrt(sample_var + eps)
+        x_hat = (x - sample_mean) / std
+        out = gamma * x_hat + beta
+        cache = (x_hat, gamma, std)
+    else:
+        raise ValueError('Invalid forward batchnorm mode "%s"' % mode)
+    return out, cache
+
+
+def batchnorm_backward(dout, cache):
+    x_hat, gamma, std = cache
+    N = dout.shape[0]
+    dbeta = dout.sum(axis=0)
+    dgamma = np.sum(dout * x_hat, axis=0)
+    dx_hat = dout * gamma
+    dx = (1. / N) / std * (N * dx_hat - dx_hat.sum(axis=0) - x_hat * np.sum(dx_hat * x_hat, axis=0))
+    return dx, dgamma, dbeta
+
+
+def layernorm_forward(x, gamma, beta, ln_param):
+    eps = ln_param.get("eps", 1e-5)
+    mu = x.mean(axis=1, keepdims=True)
+    var = x.var(axis=1, keepdims=True)
+    std = np.sqrt(var + eps)
+    x_hat = (x - mu) / std
+    out = gamma * x_hat + beta
+    return out, (x_hat, gamma, std)
+
+
+def layernorm_backward(dout, cache):
+    x_hat, gamma, std = cache
+    D = dout.shape[1]
+    dbeta = dout.sum(axis=0)
+    dgamma = np.sum(dout * x_hat, axis=0)
+    dx_hat = dout * gamma
+    dx = (1. / D) / std * (D * dx_hat - dx_hat.sum(axis=1, keepdims=True)
+                           - x_hat * np.sum(dx_hat * x_hat, axis=1, keepdims=True))
+    return dx, dgamma, dbeta
+
+
+def dropout_forward(x, dropout_param):
+    p, mode = dropout_param["p"], dropout_param["mode"]
+    if "seed" in dropout_param:
+        np.random.seed(dropout_param["seed"])
+    mask = None
+    if mode == "train":
+        mask = (np.random.rand(*x.shape) < p) / p
+        out = x * mask
+    else:
+        out = x
+    cache = (dropout_param, mask)
+    return out, cache
+
+
+def dropout_backward(dout, cache):
+    dropout_param, mask = cache
+    return dout * mask
+
+
+def softmax_loss(x, y):
+    shifted_logits = x - np.max(x, axis=1, keepdims=True)
+    Z = np.sum(np.exp(shifted_logits), axis=1, keepdims=True)
+    log_probs = shifted_logits - np.log(Z)
+    probs = np.exp(log_probs)
+    N = x.shape[0]
+    loss = -np.sum(log_probs[np.arange(N), y]) / N
+    dx = probs.copy()
+    dx[np.arange(N), y] -= 1
+    dx /= N
+    return loss, dx
+
+
+# -- the classic mistakes ---------------------------------------------------------------------------------------
+
+def affine_backward_db_per_sample(dout, cache):
+    """db not summed over the samples."""
+    x, w, b = cache
+    return dout.dot(w.T), x.T.dot(dout), dout
+
+
+def affine_backward_dw_transposed(dout, cache):
+    x, w, b = cache
+    return dout.dot(w.T), dout.T.dot(x), np.sum(dout, axis=0)
+
+
+def softmax_loss_summed(x, y):
+    """The loss and dx summed over the samples, not averaged."""
+    loss, dx = softmax_loss(x, y)
+    return loss * x.shape[0], dx * x.shape[0]
+
+
+def batchnorm_backward_no_mean_terms(dout, cache):
+    """dx as if the mean and variance did not depend on x."""
+    x_hat, gamma, std = cache
+    return dout * gamma / std, np.sum(dout * x_hat, axis=0), dout.sum(axis=0)

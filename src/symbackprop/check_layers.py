@@ -1,0 +1,194 @@
+"""Checking one layer's backward function as courses write it (``check --layer KIND``): ``FUNC(dout, cache)``, the
+cache made by the module's matching ``*_forward``, rows layout (x (N, D), w (D, M), 1-D biases), against the
+derived pullback of that layer (``backends.pullback``) on small random draws."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .backends import loader, pullback
+from .check_report import ParamResult, Report, compare
+from .costs import UPSTREAM
+from .errors import SymbackpropError, Terminated, UserCodeError
+from .spec import parse_spec
+from .user_code import guarded, load_user_module, numbers, user_error, user_function
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A layer kind: its network (from the sizes D, M), the course's forward arguments and what backward returns."""
+
+    name: str
+    spec: str  # formatted with D and M
+    returns: tuple[str, ...]  # what FUNC returns, in order
+    forward: bool = True  # made by a *_forward (False: FUNC(x, y) -> (loss, dx), as a course's softmax_loss)
+    cost: str | None = None  # the network's cost (None: the upstream gradient dout)
+
+
+KINDS = {k.name: k for k in (
+    Kind("affine", "{D}-{M}:identity", ("dx", "dw", "db")),
+    Kind("relu", "{D}-{D}:relu", ("dx",)),
+    Kind("sigmoid", "{D}-{D}:logistic", ("dx",)),
+    Kind("tanh", "{D}-{D}:tanh", ("dx",)),
+    Kind("batchnorm", "{D}-{D}:batchnorm:identity", ("dx", "dgamma", "dbeta")),
+    Kind("layernorm", "{D}-{D}:layernorm:identity", ("dx", "dgamma", "dbeta")),
+    Kind("dropout", "{D}-{D}:identity:dropout=0.5-{D}:identity", ("dx",)),
+    Kind("softmax_loss", "{D}-{D}:softmax", ("loss", "dx"), forward=False, cost="cross_entropy"),
+)}
+LATER = ("svm_loss", "conv", "max_pool", "word_embedding", "rnn_step", "rnn", "lstm_step", "temporal_affine",
+         "temporal_softmax_loss", "attention")
+
+
+def _module(kind: Kind, D: int, M: int):
+    network = parse_spec(kind.spec.format(D=D, M=M))
+    network = network.with_cost(kind.cost) if kind.cost else network.with_cost(UPSTREAM)
+    from .derive.sweep import sweep
+
+    return loader.from_source(pullback.source(sweep(network, input_grad=True)), "symbackprop_layer")
+
+
+def _draw(kind: Kind, rng, N: int, D: int, M: int) -> tuple[tuple, dict]:
+    """(the course's forward arguments (or FUNC's, for a loss), our parameters in columns without X and Y)."""
+    x = rng.normal(size=(N, D))
+    eye = {"W1": np.eye(D), "B1": np.zeros((D, 1))}  # the layer alone: a dense identity before it
+    if kind.name == "affine":
+        w, b = rng.normal(size=(D, M)), rng.normal(size=M)
+        return (x, w, b), {"W1": w.T.copy(), "B1": b[:, None].copy()}
+    if kind.name in ("batchnorm", "layernorm"):
+        gamma, beta = rng.normal(size=D), rng.normal(size=D)
+        param = {"mode": "train", "eps": 1e-5, "momentum": 0.9} if kind.name == "batchnorm" else {"eps": 1e-5}
+        return (x, gamma, beta, param), {**eye, "gamma1": gamma[:, None].copy(), "beta1": beta[:, None].copy()}
+    if kind.name == "dropout":
+        return (x, {"p": 0.5, "mode": "train", "seed": int(rng.integers(1 << 30))}), \
+            {**eye, "W2": np.eye(D), "B2": np.zeros((D, 1))}
+    if kind.name == "softmax_loss":
+        return (x, rng.integers(0, D, size=N)), eye
+    return (x,), eye
+
+
+def _mask(cache, shape):
+    """Dropout's mask as the forward kept it: the array in the cache of x's shape (the meaning of p set aside)."""
+    parts = cache if isinstance(cache, (tuple, list)) else (cache,)
+    found = [np.asarray(c, dtype=float) for c in parts if getattr(c, "shape", None) == shape]
+    if not found:
+        raise UserCodeError(f"the dropout cache holds no array of x's shape {shape} (the mask): keep the mask in it")
+    return found[-1]
+
+
+def _reference(kind, module, args, params, dout, cache):
+    """The derived values in the course's shapes, by name (dx (N, D), dw (D, M), db (M,), ...)."""
+    x = args[0]
+    if kind.name == "dropout":
+        params = {**params, "M1": _mask(cache, x.shape).T * 0.5}  # A = Z ⊙ M / (1 − 0.5): the user's mask
+    if kind.name == "softmax_loss":
+        Y = np.eye(x.shape[1])[:, args[1]]
+        C, g = module.pullback(params, x.T, Y)
+        return {"loss": np.array([[C / len(x)]]), "dx": g["X"].T / len(x)}
+    _, g = module.pullback(params, x.T, dout.T)
+    out = {"dx": g["X"].T}
+    if kind.name == "affine":
+        out.update(dw=g["W1"].T, db=g["B1"][:, 0])
+    if kind.name in ("batchnorm", "layernorm"):
+        out.update(dgamma=g["gamma1"][:, 0], dbeta=g["beta1"][:, 0])
+    return out
+
+
+def _named(name: str, got: list, want: list, n: list) -> str | None:
+    """The classic mistake that reproduces every returned value of ``name``, or None."""
+    candidates = [
+        ("is transposed", lambda w, _: w.T),
+        ("has the wrong sign", lambda w, _: -w),
+        ("is N times the correct value (a sum over the batch where the mean belongs): divide by N", lambda w, k: w * k),
+        ("is 1/N of the correct value: it was divided by the batch size N, once too often", lambda w, k: w / k),
+        ("is half the correct value: a factor 2 is missing", lambda w, _: w / 2),
+        ("is twice the correct value", lambda w, _: 2 * w),
+        ("has one row per sample: sum it over the batch (axis 0)", None),
+    ]
+    for what, make in candidates:
+        if make is None:
+            if all(g.ndim == 2 and w.ndim == 1 and g.shape[1:] == w.shape and np.allclose(g.sum(axis=0), w)
+                   for g, w in zip(got, want)):
+                return f"your {name} {what}"
+            continue
+        if all(np.shape(g) == np.shape(make(w, k)) and np.allclose(g, make(w, k), rtol=1e-6, atol=1e-9)
+               for g, w, k in zip(got, want, n)):
+            return f"your {name} {what}"
+    return None
+
+
+def _call(path, timeout, what, fn, *args):
+    try:
+        with guarded(path, timeout, what):
+            return fn(*args)
+    except (UserCodeError, KeyboardInterrupt, Terminated):
+        raise
+    except BaseException as err:  # noqa: BLE001 - the user's own error, at their line
+        raise UserCodeError(user_error(err, path)) from None
+
+
+def check_layer(kind_name: str, target: str, trials: int = 5, seed: int = 0, timeout: float = 60.0,
+                forward: str | None = None, rtol: float = 1e-6, atol: float = 1e-9) -> Report:
+    """Check ``FILE.py:FUNC``, a backward function of one layer of kind ``kind_name``, on ``trials`` random draws
+    (N 2-4 samples, 3-6 features each)."""
+    if kind_name not in KINDS:
+        later = f"; not yet: {', '.join(LATER)}" if kind_name in LATER else ""
+        raise SymbackpropError(f"--layer must be one of {', '.join(KINDS)}, not {kind_name!r}{later}")
+    kind = KINDS[kind_name]
+    module, path, name = load_user_module(target, timeout)
+    fn = user_function(module, path, name)
+    make = None
+    if kind.forward:
+        names = [forward] if forward else [name.replace("backward", "forward"), f"{kind.name}_forward"]
+        make = next((getattr(module, n) for n in names if callable(getattr(module, n, None))), None)
+        if make is None:
+            raise UserCodeError(f"{path} has no {' or '.join(dict.fromkeys(names))} to make {name}'s cache: name it "
+                                "with --forward NAME")
+    rng = np.random.default_rng(seed)
+    results = {r: ParamResult(r, (0, 0)) for r in kind.returns}
+    seen: dict[str, tuple[list, list, list]] = {r: ([], [], []) for r in kind.returns}
+    for trial in range(1, trials + 1):
+        N, D, M = (int(v) for v in (rng.integers(2, 5), rng.integers(3, 7), rng.integers(3, 7)))
+        args, params = _draw(kind, rng, N, D, M)
+        dout, cache = None, None
+        if make is not None:
+            made = _call(path, timeout, f"{make.__name__}", make, *args)
+            out, cache = (made[0], made[-1]) if isinstance(made, tuple) else (made, None)
+            dout = rng.normal(size=np.shape(out))
+            answer = _call(path, timeout, name, fn, dout, cache)
+        else:
+            answer = _call(path, timeout, name, fn, *args)
+        answer = answer if isinstance(answer, tuple) else (answer,)
+        if len(answer) != len(kind.returns):
+            raise UserCodeError(f"{name} returned {len(answer)} value(s); a {kind.name} backward returns "
+                                f"{', '.join(kind.returns)}")
+        want = _reference(kind, _module(kind, D, M), args, params, dout, cache)
+        case = f"draw {trial}, N={N}"
+        for r, got in zip(kind.returns, answer):
+            res, value = results[r], numbers(got, np.shape(want[r]))
+            if res.problem:
+                continue
+            if isinstance(value, str):
+                res.problem = value
+                continue
+            if r == "loss":
+                value = value.reshape(1, 1) if value.size == 1 else value
+            seen[r][0].append(value)
+            seen[r][1].append(want[r])
+            seen[r][2].append(N)
+            if value.shape != np.shape(want[r]):
+                res.shape, res.problem = value.shape, f"has shape {value.shape}, expected {np.shape(want[r])} ({case})"
+                continue
+            flat = value.ndim == 1
+            res.expected_shape = res.shape = value.shape
+            compare(res, value[:, None] if flat else value, want[r][:, None] if flat else want[r], rtol, atol,
+                    case, (lambda ij: [ij[0]]) if flat else list)
+    for r, res in results.items():
+        if not res.ok:
+            res.diagnosis = _named(r, *seen[r]) or "no known mistake reproduces your numbers"
+    title = f"check --layer {kind.name} against {target}: {trials} draws of N 2-4 samples, 3-6 features"
+    notes = [f"the cache is made by your {make.__name__}" if make else f"{name}(x, y) called as written",
+             "reference: the derived pullback of " + kind.spec.format(D="D", M="M")
+             + ("" if kind.cost else " with dout as the upstream gradient")]
+    return Report(title, list(results.values()), [], notes)

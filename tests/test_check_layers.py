@@ -1,0 +1,76 @@
+"""check --layer (issue 20): one layer's backward function as a course's layers.py writes it, its cache made by the
+matching *_forward, against the derived pullback of that layer; each correct one passes, each classic mistake is
+named. examples/as_written/layers.py is written as students write it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+LAYERS = Path(__file__).parent.parent / "examples" / "as_written" / "layers.py"
+
+
+@pytest.mark.parametrize("kind, func", [("affine", "affine_backward"), ("relu", "relu_backward"),
+                                        ("batchnorm", "batchnorm_backward"), ("layernorm", "layernorm_backward"),
+                                        ("dropout", "dropout_backward"), ("softmax_loss", "softmax_loss")])
+def test_each_correct_layer_function_passes(run_cli, kind, func):
+    code, out, err = run_cli("check", "--layer", kind, f"{LAYERS}:{func}")
+    assert code == 0 and "OK: every gradient agrees" in out, err + out
+
+
+@pytest.mark.parametrize("kind, func, named", [
+    ("affine", "affine_backward_db_per_sample", "→ your db has one row per sample: sum it over the batch (axis 0)"),
+    ("affine", "affine_backward_dw_transposed", "→ your dw is transposed"),
+    ("softmax_loss", "softmax_loss_summed", "→ your dx is N times the correct value"),
+    ("batchnorm", "batchnorm_backward_no_mean_terms", "→ no known mistake reproduces your numbers"),
+])
+def test_each_mistake_is_named(run_cli, kind, func, named):
+    code, out, err = run_cli("check", "--layer", kind, f"{LAYERS}:{func}")
+    assert code == 1 and named in out, err + out
+
+
+def test_sigmoid_and_tanh_layers_written_inline(run_cli, tmp_path):
+    (tmp_path / "acts.py").write_text(
+        "import numpy as np\n\n"
+        "def sigmoid_forward(x):\n    out = 1 / (1 + np.exp(-x))\n    return out, out\n\n"
+        "def sigmoid_backward(dout, cache):\n    return dout * cache * (1 - cache)\n\n"
+        "def tanh_forward(x):\n    out = np.tanh(x)\n    return out, out\n\n"
+        "def tanh_backward(dout, cache):\n    return dout * (1 - cache)  # the square forgotten\n")
+    code, out, err = run_cli("check", "--layer", "sigmoid", f"{tmp_path / 'acts.py'}:sigmoid_backward")
+    assert code == 0, err + out
+    code, out, err = run_cli("check", "--layer", "tanh", f"{tmp_path / 'acts.py'}:tanh_backward")
+    assert code == 1 and "✗ dx" in out, err + out
+
+
+def test_the_reference_is_the_layer_itself():
+    """Independently of any user code: the derived pullback of each kind equals NumPy's own formulas."""
+    from symbackprop.check_layers import KINDS, _draw, _module, _reference
+
+    rng = np.random.default_rng(3)
+    args, params = _draw(KINDS["affine"], rng, 3, 4, 5)
+    x, w, b = args
+    dout = rng.normal(size=(3, 5))
+    got = _reference(KINDS["affine"], _module(KINDS["affine"], 4, 5), args, params, dout, None)
+    np.testing.assert_allclose(got["dx"], dout @ w.T)
+    np.testing.assert_allclose(got["dw"], x.T @ dout)
+    np.testing.assert_allclose(got["db"], dout.sum(axis=0))
+    args, params = _draw(KINDS["tanh"], rng, 3, 4, 4)
+    dout = rng.normal(size=(3, 4))
+    got = _reference(KINDS["tanh"], _module(KINDS["tanh"], 4, 4), args, params, dout, None)
+    np.testing.assert_allclose(got["dx"], dout * (1 - np.tanh(args[0]) ** 2))
+
+
+def test_bad_layer_options_are_one_line(run_cli, tmp_path):
+    for argv, message in (
+            (["--layer", "svm_loss", f"{LAYERS}:softmax_loss"], "not yet: svm_loss"),
+            (["--layer", "affine", f"{LAYERS}:nope"], "has no function 'nope'"),
+            (["--layer", "affine", "3-3:relu-1:logistic", f"{LAYERS}:affine_backward"], "takes FILE.py:FUNC only"),
+            (["--layer", "affine", f"{LAYERS}:affine_backward", "--forward", "made_up"], "has no made_up")):
+        code, _, err = run_cli("check", *argv)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (argv, err)
+    (tmp_path / "d.py").write_text("def dropout_forward(x, p):\n    return x, None\n\n"
+                                   "def dropout_backward(dout, cache):\n    return dout\n")
+    code, _, err = run_cli("check", "--layer", "dropout", f"{tmp_path / 'd.py'}:dropout_backward")
+    assert code == 2 and "holds no array of x's shape" in err
