@@ -14,7 +14,8 @@ LAYERS = Path(__file__).parent.parent / "examples" / "as_written" / "layers.py"
 
 @pytest.mark.parametrize("kind, func", [("affine", "affine_backward"), ("relu", "relu_backward"),
                                         ("batchnorm", "batchnorm_backward"), ("layernorm", "layernorm_backward"),
-                                        ("dropout", "dropout_backward"), ("softmax_loss", "softmax_loss")])
+                                        ("dropout", "dropout_backward"), ("softmax_loss", "softmax_loss"),
+                                        ("conv", "conv_backward_naive"), ("max_pool", "max_pool_backward_naive")])
 def test_each_correct_layer_function_passes(run_cli, kind, func):
     code, out, err = run_cli("check", "--layer", kind, f"{LAYERS}:{func}")
     assert code == 0 and "OK: every gradient agrees" in out, err + out
@@ -49,17 +50,45 @@ def test_the_reference_is_the_layer_itself():
     from symbackprop.check_layers import KINDS, _draw, _module, _reference
 
     rng = np.random.default_rng(3)
-    args, params = _draw(KINDS["affine"], rng, 3, 4, 5)
+    sizes = {"N": 3, "D": 4, "M": 5}
+    args, params = _draw(KINDS["affine"], rng, sizes)
     x, w, b = args
     dout = rng.normal(size=(3, 5))
-    got = _reference(KINDS["affine"], _module(KINDS["affine"], 4, 5), args, params, dout, None)
+    got = _reference(KINDS["affine"], _module(KINDS["affine"], sizes), args, params, dout, None)
     np.testing.assert_allclose(got["dx"], dout @ w.T)
     np.testing.assert_allclose(got["dw"], x.T @ dout)
     np.testing.assert_allclose(got["db"], dout.sum(axis=0))
-    args, params = _draw(KINDS["tanh"], rng, 3, 4, 4)
+    sizes = {"N": 3, "D": 4, "M": 4}
+    args, params = _draw(KINDS["tanh"], rng, sizes)
     dout = rng.normal(size=(3, 4))
-    got = _reference(KINDS["tanh"], _module(KINDS["tanh"], 4, 4), args, params, dout, None)
+    got = _reference(KINDS["tanh"], _module(KINDS["tanh"], sizes), args, params, dout, None)
     np.testing.assert_allclose(got["dx"], dout * (1 - np.tanh(args[0]) ** 2))
+
+
+def test_the_image_references_equal_pytorch():
+    """conv and max_pool's derived pullbacks against torch.nn.functional's autograd in float64."""
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (the test extra has it)")
+    from symbackprop.check_layers import KINDS, _draw, _module, _reference, _sizes
+
+    rng = np.random.default_rng(5)
+    for name in ("conv", "max_pool"):
+        for _ in range(3):
+            kind = KINDS[name]
+            sizes = _sizes(kind, rng)
+            args, params = _draw(kind, rng, sizes)
+            x = torch.tensor(args[0], requires_grad=True)
+            if name == "conv":
+                w, b = (torch.tensor(a, requires_grad=True) for a in args[1:3])
+                out = torch.nn.functional.conv2d(x, w, b, stride=sizes["S"], padding=sizes["P"])
+            else:
+                out = torch.nn.functional.max_pool2d(x, sizes["K"], stride=sizes["S"])
+            dout = rng.normal(size=tuple(out.shape))
+            out.backward(torch.tensor(dout))
+            got = _reference(kind, _module(kind, sizes), args, params, dout, None)
+            np.testing.assert_allclose(got["dx"], x.grad.numpy(), rtol=1e-10, atol=1e-12)
+            if name == "conv":
+                np.testing.assert_allclose(got["dw"], w.grad.numpy(), rtol=1e-10, atol=1e-12)
+                np.testing.assert_allclose(got["db"], b.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
 def test_bad_layer_options_are_one_line(run_cli, tmp_path):
@@ -74,3 +103,14 @@ def test_bad_layer_options_are_one_line(run_cli, tmp_path):
                                    "def dropout_backward(dout, cache):\n    return dout\n")
     code, _, err = run_cli("check", "--layer", "dropout", f"{tmp_path / 'd.py'}:dropout_backward")
     assert code == 2 and "holds no array of x's shape" in err
+
+
+def test_a_bug_of_symbackprop_in_the_checking_process_is_never_blamed_on_the_users_code():
+    from symbackprop.isolate import in_child
+
+    def ours():
+        raise KeyError("C")  # what an unformatted template once raised in the child
+
+    with pytest.raises(RuntimeError, match="symbackprop failed while checking x.py:f; its traceback") as info:
+        in_child(ours, "x.py:f")
+    assert "KeyError: 'C'" in str(info.value) and "os._exit" not in str(info.value)

@@ -1,6 +1,7 @@
 """Checking one layer's backward function as courses write it (``check --layer KIND``): ``FUNC(dout, cache)``, the
-cache made by the module's matching ``*_forward``, rows layout (x (N, D), w (D, M), 1-D biases), against the
-derived pullback of that layer (``backends.pullback``) on small random draws."""
+cache made by the module's matching ``*_forward``, rows layout (x (N, D), w (D, M), 1-D biases; images (N, C, H, W),
+conv weights (F, C, HH, WW)), against the derived pullback of that layer (``backends.pullback``) on small random
+draws."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ class Kind:
     """A layer kind: its network (from the sizes D, M), the course's forward arguments and what backward returns."""
 
     name: str
-    spec: str  # formatted with D and M
+    spec: str  # formatted with the drawn sizes (D, M; images C, H, W, F, K, S, P and OUT, the flattened output)
     returns: tuple[str, ...]  # what FUNC returns, in order
     forward: bool = True  # made by a *_forward (False: FUNC(x, y) -> (loss, dx), as a course's softmax_loss)
     cost: str | None = None  # the network's cost (None: the upstream gradient dout)
@@ -36,21 +37,52 @@ KINDS = {k.name: k for k in (
     Kind("layernorm", "{D}-{D}:layernorm:identity", ("dx", "dgamma", "dbeta")),
     Kind("dropout", "{D}-{D}:identity:dropout=0.5-{D}:identity", ("dx",)),
     Kind("softmax_loss", "{D}-{D}:softmax", ("loss", "dx"), forward=False, cost="cross_entropy"),
+    Kind("conv", "{C}x{H}x{W}-conv{F}k{K}s{S}p{P}-flatten-{OUT}:identity", ("dx", "dw", "db")),
+    Kind("max_pool", "{C}x{H}x{W}-maxpool{K}s{S}-flatten-{OUT}:identity", ("dx",)),
 )}
-LATER = ("svm_loss", "conv", "max_pool", "word_embedding", "rnn_step", "rnn", "lstm_step", "temporal_affine",
-         "temporal_softmax_loss", "attention")
+LATER = ("svm_loss", "word_embedding", "rnn_step", "rnn", "lstm_step", "temporal_affine", "temporal_softmax_loss",
+         "attention")
+IMAGES = ("conv", "max_pool")
 
 
-def _module(kind: Kind, D: int, M: int):
-    network = parse_spec(kind.spec.format(D=D, M=M))
+def _sizes(kind: Kind, rng) -> dict:
+    """Small random sizes: N 2-4 samples; D, M 3-6 features; images 1-3 channels of 4-6 pixels a side, 2-3
+    filters, kernels 1-3 (a pool's 2), stride 1-2 and padding 0-1 (each window fitting whole, as a course's naive
+    layers assert)."""
+    n = {"N": int(rng.integers(2, 5)), "D": int(rng.integers(3, 7)), "M": int(rng.integers(3, 7))}
+    if kind.name not in IMAGES:
+        return n
+    while True:
+        C, H, F, K, S = (int(v) for v in (rng.integers(1, 4), rng.integers(4, 7), rng.integers(2, 4),
+                                          rng.integers(1, 4), rng.integers(1, 3)))
+        P = int(rng.integers(0, 2)) if kind.name == "conv" else 0
+        K = K if kind.name == "conv" else 2
+        if (H + 2 * P - K) % S == 0:
+            side = (H + 2 * P - K) // S + 1
+            return {**n, "C": C, "H": H, "W": H, "F": F, "K": K, "S": S, "P": P,
+                    "OUT": (F if kind.name == "conv" else C) * side * side}
+
+
+def _module(kind: Kind, sizes: dict):
+    network = parse_spec(kind.spec.format(**sizes))
     network = network.with_cost(kind.cost) if kind.cost else network.with_cost(UPSTREAM)
     from .derive.sweep import sweep
 
     return loader.from_source(pullback.source(sweep(network, input_grad=True)), "symbackprop_layer")
 
 
-def _draw(kind: Kind, rng, N: int, D: int, M: int) -> tuple[tuple, dict]:
+def _draw(kind: Kind, rng, sizes: dict) -> tuple[tuple, dict]:
     """(the course's forward arguments (or FUNC's, for a loss), our parameters in columns without X and Y)."""
+    N, D, M = sizes["N"], sizes["D"], sizes["M"]
+    if kind.name in IMAGES:  # the layer, flattened, then a dense identity: its upstream gradient is dout's
+        x = rng.normal(size=(N, sizes["C"], sizes["H"], sizes["W"]))
+        out = sizes["OUT"]
+        last = {f"W{2 if kind.name == 'conv' else 1}": np.eye(out), f"B{2 if kind.name == 'conv' else 1}":
+                np.zeros((out, 1))}
+        if kind.name == "max_pool":
+            return (x, {"pool_height": sizes["K"], "pool_width": sizes["K"], "stride": sizes["S"]}), last
+        w, b = rng.normal(size=(sizes["F"], sizes["C"], sizes["K"], sizes["K"])), rng.normal(size=sizes["F"])
+        return (x, w, b, {"stride": sizes["S"], "pad": sizes["P"]}), {"W1": w, "B1": b, **last}
     x = rng.normal(size=(N, D))
     eye = {"W1": np.eye(D), "B1": np.zeros((D, 1))}  # the layer alone: a dense identity before it
     if kind.name == "affine":
@@ -86,6 +118,12 @@ def _reference(kind, module, args, params, dout, cache):
         Y = np.eye(x.shape[1])[:, args[1]]
         C, g = module.pullback(params, x.T, Y)
         return {"loss": np.array([[C / len(x)]]), "dx": g["X"].T / len(x)}
+    if kind.name in IMAGES:
+        _, g = module.pullback(params, x, dout.reshape(len(x), -1).T)
+        out = {"dx": g["X"].transpose(3, 0, 1, 2)}
+        if kind.name == "conv":
+            out.update(dw=g["W1"], db=g["B1"].reshape(-1))
+        return out
     _, g = module.pullback(params, x.T, dout.T)
     out = {"dx": g["X"].T}
     if kind.name == "affine":
@@ -93,6 +131,11 @@ def _reference(kind, module, args, params, dout, cache):
     if kind.name in ("batchnorm", "layernorm"):
         out.update(dgamma=g["gamma1"][:, 0], dbeta=g["beta1"][:, 0])
     return out
+
+
+def _matrix(a: np.ndarray) -> np.ndarray:
+    """An array as rows and columns for the comparison: a vector as one column, more axes after the first flat."""
+    return a[:, None] if a.ndim == 1 else a.reshape(a.shape[0], -1)
 
 
 def _named(name: str, got: list, want: list, n: list) -> str | None:
@@ -149,8 +192,9 @@ def check_layer(kind_name: str, target: str, trials: int = 5, seed: int = 0, tim
     results = {r: ParamResult(r, (0, 0)) for r in kind.returns}
     seen: dict[str, tuple[list, list, list]] = {r: ([], [], []) for r in kind.returns}
     for trial in range(1, trials + 1):
-        N, D, M = (int(v) for v in (rng.integers(2, 5), rng.integers(3, 7), rng.integers(3, 7)))
-        args, params = _draw(kind, rng, N, D, M)
+        sizes = _sizes(kind, rng)
+        N = sizes["N"]
+        args, params = _draw(kind, rng, sizes)
         dout, cache = None, None
         if make is not None:
             made = _call(path, timeout, f"{make.__name__}", make, *args)
@@ -163,7 +207,7 @@ def check_layer(kind_name: str, target: str, trials: int = 5, seed: int = 0, tim
         if len(answer) != len(kind.returns):
             raise UserCodeError(f"{name} returned {len(answer)} value(s); a {kind.name} backward returns "
                                 f"{', '.join(kind.returns)}")
-        want = _reference(kind, _module(kind, D, M), args, params, dout, cache)
+        want = _reference(kind, _module(kind, sizes), args, params, dout, cache)
         case = f"draw {trial}, N={N}"
         for r, got in zip(kind.returns, answer):
             res, value = results[r], numbers(got, np.shape(want[r]))
@@ -180,15 +224,15 @@ def check_layer(kind_name: str, target: str, trials: int = 5, seed: int = 0, tim
             if value.shape != np.shape(want[r]):
                 res.shape, res.problem = value.shape, f"has shape {value.shape}, expected {np.shape(want[r])} ({case})"
                 continue
-            flat = value.ndim == 1
             res.expected_shape = res.shape = value.shape
-            compare(res, value[:, None] if flat else value, want[r][:, None] if flat else want[r], rtol, atol,
-                    case, (lambda ij: [ij[0]]) if flat else list)
+            compare(res, _matrix(value), _matrix(want[r]), rtol, atol, case,
+                    lambda ij, shape=value.shape: [int(i) for i in np.unravel_index(
+                        ij[0] * (_matrix(np.empty(shape)).shape[1]) + ij[1], shape)])
     for r, res in results.items():
         if not res.ok:
             res.diagnosis = _named(r, *seen[r]) or "no known mistake reproduces your numbers"
     title = f"check --layer {kind.name} against {target}: {trials} draws of N 2-4 samples, 3-6 features"
     notes = [f"the cache is made by your {make.__name__}" if make else f"{name}(x, y) called as written",
-             "reference: the derived pullback of " + kind.spec.format(D="D", M="M")
+             "reference: the derived pullback of " + kind.spec.replace("{", "").replace("}", "")
              + ("" if kind.cost else " with dout as the upstream gradient")]
     return Report(title, list(results.values()), [], notes)

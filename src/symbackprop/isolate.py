@@ -7,6 +7,7 @@ import os
 import pickle
 import signal
 import sys
+import traceback
 import warnings
 
 from .errors import SymbackpropError, UserCodeError
@@ -41,6 +42,8 @@ def _outcome(work, limit):
         return ("error", f"your code needed more memory than a checked function may use "
                          f"({limit / 2**30:,.1f} GiB, half of this machine's)" if limit else
                          "your code ran out of memory", 2)
+    except Exception:  # noqa: BLE001 - symbackprop's own bug in the child: its traceback goes to the parent
+        return ("bug", traceback.format_exc())
 
 
 def _in_memory(stream) -> bool:
@@ -102,6 +105,9 @@ def in_child(work, what: str = "your code"):
         getattr(sys, name).write(text)
     if outcome[0] == "error":
         raise UserCodeError(outcome[1]) if outcome[2] == 2 else SymbackpropError(outcome[1])
+    if outcome[0] == "bug":  # never blamed on the user's code: shown whole, as symbackprop's own
+        raise RuntimeError(f"symbackprop failed while checking {what}; its traceback in the checking process:\n"
+                           f"{outcome[1]}")
     return outcome[1]
 
 
