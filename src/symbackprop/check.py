@@ -290,6 +290,8 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
                     continue
                 res.shape = theirs[name]
                 compare(res, got, want[name], rtol, atol, case, lambda ij, k=name: chosen.their_index(k, ij))
+    for name, res in results.items():  # the names as the user's code read them, now that it has run
+        res.shown = chosen.their_name(name) if name in shapes and chosen.their_name(name) != name else res.shown
     for name, res in results.items():
         if name != "cost" and not res.ok and res.problem != "missing from the returned gradients":
             res.diagnosis = diagnose(d, name, cases, chosen, convention)

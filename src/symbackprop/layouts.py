@@ -15,11 +15,17 @@ from .errors import UserCodeError
 
 
 class Named(dict):
-    """The parameters as the user's function reads them: by name in any case (``b1`` finds ``B1``)."""
+    """The parameters as the user's function reads them: by name in any case (``b1`` finds ``B1``); ``read``
+    records the name the user's code used for each one found that way (ours -> theirs)."""
+
+    def __init__(self, *args, read: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.read = read if read is not None else {}
 
     def __missing__(self, key):
         for name in self:
             if isinstance(key, str) and name.lower() == key.lower():
+                self.read.setdefault(name, key)
                 return self[name]
         raise KeyError(key)
 
@@ -54,9 +60,10 @@ class Columns:
         self.network = network
         self.table = {p.name.lower(): p.name for p in network.params}
         self.labels = {}  # our name -> what the user's code called its gradient (dW1, nabla_w[0])
+        self.read = {}  # our name -> the name the user's code read it by (b1 for B1), where it differs
 
     def inputs(self, params, X, Y):
-        return Named({k: v.copy() for k, v in params.items()}), X.copy(), Y.copy()
+        return Named({k: v.copy() for k, v in params.items()}, read=self.read), X.copy(), Y.copy()
 
     def gradients(self, out: dict) -> dict:
         """The returned gradients under our names (``dW1``, ``b1`` and ``W1`` alike)."""
@@ -73,8 +80,8 @@ class Columns:
         return self.labels.get(name, default)
 
     def their_name(self, name: str) -> str:
-        """A parameter's name as the user's code has it."""
-        return name
+        """A parameter's name as the user's code has it (as it read it, once it has)."""
+        return self.read.get(name, name)
 
     def their_shape(self, name: str, shape) -> tuple:
         """A shape in our orientation, as the user's arrays have it."""
