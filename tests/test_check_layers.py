@@ -47,7 +47,7 @@ def test_sigmoid_and_tanh_layers_written_inline(run_cli, tmp_path):
 
 def test_the_reference_is_the_layer_itself():
     """Independently of any user code: the derived pullback of each kind equals NumPy's own formulas."""
-    from symbackprop.check_layers import KINDS, _draw, _module, _reference
+    from symbackprop.check.layers import KINDS, _draw, _module, _reference
 
     rng = np.random.default_rng(3)
     sizes = {"N": 3, "D": 4, "M": 5}
@@ -68,7 +68,7 @@ def test_the_reference_is_the_layer_itself():
 def test_the_image_references_equal_pytorch():
     """conv and max_pool's derived pullbacks against torch.nn.functional's autograd in float64."""
     torch = pytest.importorskip("torch", reason="PyTorch is not installed (the test extra has it)")
-    from symbackprop.check_layers import KINDS, _draw, _module, _reference, _sizes
+    from symbackprop.check.layers import KINDS, _draw, _module, _reference, _sizes
 
     rng = np.random.default_rng(5)
     for name in ("conv", "max_pool"):

@@ -209,7 +209,7 @@ def _cmd_check(args) -> int:
 
 
 def _check_layer(args) -> int:
-    from .check_layers import check_layer
+    from .check import check_layer
     from .isolate import in_child
 
     if args.function is not None:

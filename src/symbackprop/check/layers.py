@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backends import loader, pullback
-from .check_report import ParamResult, Report, compare
-from .costs import UPSTREAM
-from .errors import SymbackpropError, Terminated, UserCodeError
-from .spec import parse_spec
+from ..backends import loader, pullback
+from ..costs import UPSTREAM
+from ..errors import SymbackpropError, Terminated, UserCodeError
+from ..spec import parse_spec
+from .report import ParamResult, Report, compare
 from .user_code import guarded, load_user_module, numbers, user_error, user_function
 
 
@@ -66,7 +66,7 @@ def _sizes(kind: Kind, rng) -> dict:
 def _module(kind: Kind, sizes: dict):
     network = parse_spec(kind.spec.format(**sizes))
     network = network.with_cost(kind.cost) if kind.cost else network.with_cost(UPSTREAM)
-    from .derive.sweep import sweep
+    from ..derive.sweep import sweep
 
     return loader.from_source(pullback.source(sweep(network, input_grad=True)), "symbackprop_layer")
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from . import matexpr as mx
-from . import naming
-from .backends import loader, numpy_code
-from .naming import Deriv, grad
+from .. import matexpr as mx
+from .. import naming
+from ..backends import loader, numpy_code
+from ..naming import Deriv, grad
 
 NO_MATCH = "no known mistake reproduces your numbers"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import UserCodeError
+from ..errors import UserCodeError
 
 
 class Named(dict):

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import Terminated, UserCodeError
-from .fileio import existing_file
+from ..errors import Terminated, UserCodeError
+from ..fileio import existing_file
 
 
 def load_user_module(target: str, timeout: float | None = 60.0):

@@ -8,7 +8,7 @@ import inspect
 
 import numpy as np
 
-from .errors import UserCodeError
+from ..errors import UserCodeError
 
 # the argument names check fills, by role (a name in any other role is left to its default)
 ROLES = {
