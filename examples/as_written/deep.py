@@ -89,3 +89,30 @@ def L_model_backward(AL, Y, caches):
         grads["dW" + str(l + 1)] = dW_temp
         grads["db" + str(l + 1)] = db_temp
     return grads
+
+
+def linear_backward_db_unscaled(dZ, cache):
+    A_prev, W, b = cache
+    m = A_prev.shape[1]
+    dW = 1. / m * np.dot(dZ, A_prev.T)
+    db = np.sum(dZ, axis=1, keepdims=True)  # the 1/m forgotten here
+    dA_prev = np.dot(W.T, dZ)
+    return dA_prev, dW, db
+
+
+def L_model_backward_db_unscaled(AL, Y, caches):
+    """The same backward pass with db not divided by m."""
+    grads = {}
+    L = len(caches)
+    Y = Y.reshape(AL.shape)
+    dAL = - (np.divide(Y, AL) - np.divide(1 - Y, 1 - AL))
+    linear_cache, activation_cache = caches[L - 1]
+    dA_prev, grads["dW" + str(L)], grads["db" + str(L)] = \
+        linear_backward_db_unscaled(sigmoid_backward(dAL, activation_cache), linear_cache)
+    grads["dA" + str(L - 1)] = dA_prev
+    for l in reversed(range(L - 1)):
+        linear_cache, activation_cache = caches[l]
+        dZ = relu_backward(grads["dA" + str(l + 1)], activation_cache)
+        grads["dA" + str(l)], grads["dW" + str(l + 1)], grads["db" + str(l + 1)] = \
+            linear_backward_db_unscaled(dZ, linear_cache)
+    return grads
