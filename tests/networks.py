@@ -31,6 +31,8 @@ CORPUS = [
     ("3-2:logistic-2:tanh-2:softmax", "cross_entropy"),
     ("3-3:relu:nobias-1:logistic:nobias", "squared_error"),  # bias-free layers (nn.Linear(bias=False))
     ("2-3:tanh:nobias-2:softmax", "cross_entropy"),
+    ("3-3:relu-3:identity", "multiclass_hinge"),  # the multiclass SVM on scores
+    ("2-3:tanh-4:identity", "multiclass_hinge"),
 ]
 
 

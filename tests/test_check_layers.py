@@ -15,6 +15,7 @@ LAYERS = Path(__file__).parent.parent / "examples" / "as_written" / "layers.py"
 @pytest.mark.parametrize("kind, func", [("affine", "affine_backward"), ("relu", "relu_backward"),
                                         ("batchnorm", "batchnorm_backward"), ("layernorm", "layernorm_backward"),
                                         ("dropout", "dropout_backward"), ("softmax_loss", "softmax_loss"),
+                                        ("svm_loss", "svm_loss"),
                                         ("conv", "conv_backward_naive"), ("max_pool", "max_pool_backward_naive")])
 def test_each_correct_layer_function_passes(run_cli, kind, func):
     code, out, err = run_cli("check", "--layer", kind, f"{LAYERS}:{func}")
@@ -26,6 +27,7 @@ def test_each_correct_layer_function_passes(run_cli, kind, func):
     ("affine", "affine_backward_dw_transposed", "→ your dw is transposed"),
     ("softmax_loss", "softmax_loss_summed", "→ your dx is N times the correct value"),
     ("batchnorm", "batchnorm_backward_no_mean_terms", "→ no known mistake reproduces your numbers"),
+    ("svm_loss", "svm_loss_forgot_correct_class", "✗ dx"),
 ])
 def test_each_mistake_is_named(run_cli, kind, func, named):
     code, out, err = run_cli("check", "--layer", kind, f"{LAYERS}:{func}")
@@ -93,7 +95,7 @@ def test_the_image_references_equal_pytorch():
 
 def test_bad_layer_options_are_one_line(run_cli, tmp_path):
     for argv, message in (
-            (["--layer", "svm_loss", f"{LAYERS}:softmax_loss"], "not yet: svm_loss"),
+            (["--layer", "rnn_step", f"{LAYERS}:softmax_loss"], "not yet: word_embedding, rnn_step"),
             (["--layer", "affine", f"{LAYERS}:nope"], "has no function 'nope'"),
             (["--layer", "affine", "3-3:relu-1:logistic", f"{LAYERS}:affine_backward"], "takes FILE.py:FUNC only"),
             (["--layer", "affine", f"{LAYERS}:affine_backward", "--forward", "made_up"], "has no made_up")):
@@ -114,3 +116,22 @@ def test_a_bug_of_symbackprop_in_the_checking_process_is_never_blamed_on_the_use
     with pytest.raises(RuntimeError, match="symbackprop failed while checking x.py:f; its traceback") as info:
         in_child(ours, "x.py:f")
     assert "KeyError: 'C'" in str(info.value) and "os._exit" not in str(info.value)
+
+
+def test_the_multiclass_hinge_equals_pytorchs_multi_margin_loss():
+    """The built-in cost svm_loss is checked against: derived gradients of a network under it equal PyTorch's
+    autograd of F.multi_margin_loss (which averages over the C classes: times C, it is the hinge summed)."""
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (the test extra has it)")
+    from symbackprop import derive
+    from symbackprop.draws import random_problem
+
+    d = derive("3-4:tanh-3:identity", "multiclass_hinge")
+    params, X, Y = random_problem(d.network, np.random.default_rng(7), 5)
+    cost, grads = d.compile("numpy")(params, X, Y)
+    t = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    scores = (t["W2"] @ torch.tanh(t["W1"] @ torch.tensor(X) + t["B1"]) + t["B2"]).T
+    ref = torch.nn.functional.multi_margin_loss(scores, torch.tensor(np.argmax(Y, axis=0)), margin=1.0) * 3
+    ref.backward()
+    assert cost == pytest.approx(ref.item(), rel=1e-12)
+    for k in params:
+        np.testing.assert_allclose(grads[k], t[k].grad.numpy(), rtol=1e-10, atol=1e-12)

@@ -38,6 +38,8 @@ SYMPY_COST = {
     "squared_error": lambda A, Y: sum((a - y) ** 2 for a, y in zip(A, Y)),
     "binary_cross_entropy": lambda A, Y: -sum(y * sp.log(a) + (1 - y) * sp.log(1 - a) for a, y in zip(A, Y)),
     "cross_entropy": lambda A, Y: -sum(y * sp.log(a) for a, y in zip(A, Y)),
+    "multiclass_hinge": lambda A, Y: sum((1 - y) * sp.Max(0, a - sum(u * v for u, v in zip(Y, A)) + 1)
+                                         for a, y in zip(A, Y)),
 }
 
 
@@ -79,6 +81,8 @@ def values(network, params, x, y):
                  "tanh": np.tanh, "softplus": lambda v: np.log1p(np.exp(v))}[act](Z)
         put(f"Z{layer}", Z)
         put(f"A{layer}", A)
+    if network.cost.name == "multiclass_hinge":  # the true class's score, a value of the cost's own
+        put(f"Q{len(network.layers)}", y.T @ A)
     return vals
 
 

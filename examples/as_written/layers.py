@@ -205,3 +205,30 @@ def conv_backward_naive_no_flip(dout, cache):
     """dw from dout alone where each window of x belongs: the input left out."""
     dx, dw, db = conv_backward_naive(dout, cache)
     return dx, dw * 0 + np.sum(dout), db
+
+
+def svm_loss(x, y):
+    N = x.shape[0]
+    correct_class_scores = x[np.arange(N), y]
+    margins = np.maximum(0, x - correct_class_scores[:, np.newaxis] + 1.0)
+    margins[np.arange(N), y] = 0
+    loss = np.sum(margins) / N
+    num_pos = np.sum(margins > 0, axis=1)
+    dx = np.zeros_like(x)
+    dx[margins > 0] = 1
+    dx[np.arange(N), y] -= num_pos
+    dx /= N
+    return loss, dx
+
+
+def svm_loss_forgot_correct_class(x, y):
+    """The true class's column left out of dx."""
+    N = x.shape[0]
+    correct_class_scores = x[np.arange(N), y]
+    margins = np.maximum(0, x - correct_class_scores[:, np.newaxis] + 1.0)
+    margins[np.arange(N), y] = 0
+    loss = np.sum(margins) / N
+    dx = np.zeros_like(x)
+    dx[margins > 0] = 1
+    dx /= N
+    return loss, dx

@@ -347,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layer", metavar="KIND", default=None,
                    help="check one layer's backward function FUNC(dout, cache), its cache made by the module's "
                         "matching *_forward: affine, relu, sigmoid, tanh, batchnorm, layernorm, dropout, or "
-                        "softmax_loss (FUNC(x, y) -> (loss, dx))")
+                        "softmax_loss or svm_loss (FUNC(x, y) -> (loss, dx)), conv, max_pool")
     p.add_argument("--forward", metavar="NAME", default=None,
                    help="the module's forward function that makes the cache your function takes (default: "
                         "forward, forward_propagation, L_model_forward or *_forward)")

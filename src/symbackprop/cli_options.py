@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-COSTS_HELP = ("squared_error, half_squared_error, binary_cross_entropy or cross_entropy (or one you --define); "
+COSTS_HELP = ("squared_error, half_squared_error, binary_cross_entropy, cross_entropy or multiclass_hinge (or one "
+              "you --define); "
               "default cross_entropy "
               "for a softmax output, squared_error otherwise")
 

@@ -125,6 +125,54 @@ CROSS_ENTROPY = register(Cost(
     "cross_entropy", lambda av, yv: -yv * sp.log(av), fits=("softmax",), pairs_with="softmax",
     aliases=("ce", "categorical_cross_entropy"), targets="one-hot", description="C = -sum_k Y_k log A_k"))
 
+
+q = sp.Symbol("q", real=True)  # the true class's score, Σ_k y_k a_k (the multiclass hinge's coupling)
+
+
+class MulticlassHinge(Cost):
+    """The multiclass SVM cost on scores A with one-hot targets (Weston and Watkins; a vision course's
+    ``svm_loss``): ``C = Σ_k (1 − Y_k)·max(0, A_k − Q + 1)`` with ``Q = Σ_k Y_k A_k``, the true class's score.
+    Its entries are coupled through Q, so its steps are its own: Q, then C, and
+    ``dC_dA_k = (1 − Y_k)·H(A_k − Q + 1) − Y_k·Σ_j (1 − Y_j)·H(A_j − Q + 1)`` (H(0) = 0), derived by SymPy."""
+
+    def __init__(self):
+        super().__init__("multiclass_hinge", lambda av, yv: (1 - yv) * sp.Max(0, av - q + 1),
+                         aliases=("svm", "hinge"), targets="one-hot",
+                         description="C = sum_k (1 - Y_k) max(0, A_k - Q + 1), Q = sum_k Y_k A_k (a multiclass SVM)")
+
+    @staticmethod
+    def _q(site) -> naming.Key:
+        return naming.Key("Q", site.out.layer)
+
+    def steps(self, out_layer, site, target: mx.M) -> list[Step]:
+        Q = mx.ref(self._q(site), (1, 1))
+        term = mx.fn(mx.ScalarFn(self.name, self.expr, (a, y, q)), site.y, target, Q)
+        k = sp.Symbol("k", integer=True)
+        true = sp.Sum(naming.symbol(target.key, ("k",), f"{target.key}_k") *
+                      naming.symbol(site.out, ("k",), f"{site.out}_k"), (k, 1, site.shape[0]))
+        return [Step(self._q(site), mx.colsum(mx.had(target, site.y)), (1, 1), "forward", scalar=true,
+                     kind="the true class's score"),
+                Step(naming.C, mx.colsum(term), (1, 1), "cost")]
+
+    def local(self, site, target: mx.M) -> Step:
+        Q = mx.ref(self._q(site), (1, 1))
+        own = mx.fn(mx.ScalarFn(f"d{self.name}", self.derivative, (a, y, q)), site.y, target, Q)
+        expr = mx.sub(own, mx.had(target, mx.colsum(own)))  # through A_k itself, then through Q = Σ Y_k A_k
+        k, j = sp.symbols("k j", integer=True)
+        Ak, Aj = (naming.symbol(site.out, (i,), f"{site.out}_{i}") for i in ("k", "j"))
+        Yk, Yj = (naming.symbol(target.key, (i,), f"{target.key}_{i}") for i in ("k", "j"))
+        Qs = naming.symbol(self._q(site))
+
+        step = left_heaviside(sp.diff(sp.Max(0, a - q + 1), a))  # H(a − q + 1), H(0) = 0
+
+        def own_at(ai, yi):  # (1 − y)·H(a − Q + 1), kept as that product for the eye
+            return sp.Mul(1 - yi, step.subs({a: ai, q: Qs}), evaluate=False)
+
+        scalar = own_at(Ak, Yk) - Yk * sp.Sum(own_at(Aj, Yj), (j, 1, site.shape[0]))
+        return Step(naming.grad(site.out), expr, site.shape, "local", scalar=scalar, kind="coupled through Q")
+
+
+MULTICLASS_HINGE = register(MulticlassHinge())
 COSTS = REGISTRY.view()
 
 # Not a training cost: with G (an upstream gradient dL/dA) as the target, its sweep is the network's

@@ -220,7 +220,7 @@ def read_csv(path: str | Path, target: str | None = None, features: list[str] | 
 def task_of(network) -> str:
     """``binary``, ``multiclass``, ``multilabel`` or ``regression``, from the output layer."""
     kind = network.output.activation.outputs
-    if kind == "distribution":
+    if kind == "distribution" or network.cost.targets == "one-hot":  # a softmax, or scores under a multiclass hinge
         return "multiclass"
     if kind == "probability":
         return "binary" if network.outputs == 1 else "multilabel"
@@ -284,7 +284,8 @@ def _encode_text(network, y, classes, where, rows, column):
     if task not in ("multiclass", "binary") or (task == "binary" and n_out != 1):
         k = 0
         raise DataError(f"{where}, row {rows[k]}" + (f", column '{column}'" if column else "")
-                        + f": {y[k]!r} is not a number (text labels need a softmax or a 1-unit logistic output)")
+                        + f": {y[k]!r} is not a number (text labels need a softmax or a 1-unit logistic output, or "
+                          "--cost multiclass_hinge)")
     labels = sorted(set(y.tolist())) if classes is None else [str(c) for c in classes]
     limit = n_out if task == "multiclass" else 2
     if len(labels) > limit:

@@ -115,5 +115,7 @@ def _classification(model: Model, X, y, where, rows, column) -> Evaluation:
         f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
     per_class = [{"class": c, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
                  for c, p, r, f, s in zip(classes, precision, recall, f1, confusion.sum(axis=1))]
-    metrics = {"accuracy": float((truth == predicted).mean()), "cross_entropy": float(-np.log(p_true).mean())}
+    metrics = {"accuracy": float((truth == predicted).mean())}
+    if model.network.output.activation.outputs in ("distribution", "probability"):  # not a hinge's scores
+        metrics["cross_entropy"] = float(-np.log(p_true).mean())
     return Evaluation(model.task, len(truth), metrics, classes, per_class, confusion.tolist())

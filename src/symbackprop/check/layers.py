@@ -37,10 +37,11 @@ KINDS = {k.name: k for k in (
     Kind("layernorm", "{D}-{D}:layernorm:identity", ("dx", "dgamma", "dbeta")),
     Kind("dropout", "{D}-{D}:identity:dropout=0.5-{D}:identity", ("dx",)),
     Kind("softmax_loss", "{D}-{D}:softmax", ("loss", "dx"), forward=False, cost="cross_entropy"),
+    Kind("svm_loss", "{D}-{D}:identity", ("loss", "dx"), forward=False, cost="multiclass_hinge"),
     Kind("conv", "{C}x{H}x{W}-conv{F}k{K}s{S}p{P}-flatten-{OUT}:identity", ("dx", "dw", "db")),
     Kind("max_pool", "{C}x{H}x{W}-maxpool{K}s{S}-flatten-{OUT}:identity", ("dx",)),
 )}
-LATER = ("svm_loss", "word_embedding", "rnn_step", "rnn", "lstm_step", "temporal_affine", "temporal_softmax_loss",
+LATER = ("word_embedding", "rnn_step", "rnn", "lstm_step", "temporal_affine", "temporal_softmax_loss",
          "attention")
 IMAGES = ("conv", "max_pool")
 
@@ -95,7 +96,7 @@ def _draw(kind: Kind, rng, sizes: dict) -> tuple[tuple, dict]:
     if kind.name == "dropout":
         return (x, {"p": 0.5, "mode": "train", "seed": int(rng.integers(1 << 30))}), \
             {**eye, "W2": np.eye(D), "B2": np.zeros((D, 1))}
-    if kind.name == "softmax_loss":
+    if kind.name in ("softmax_loss", "svm_loss"):
         return (x, rng.integers(0, D, size=N)), eye
     return (x,), eye
 
@@ -114,7 +115,7 @@ def _reference(kind, module, args, params, dout, cache):
     x = args[0]
     if kind.name == "dropout":
         params = {**params, "M1": _mask(cache, x.shape).T * 0.5}  # A = Z ⊙ M / (1 − 0.5): the user's mask
-    if kind.name == "softmax_loss":
+    if kind.name in ("softmax_loss", "svm_loss"):
         Y = np.eye(x.shape[1])[:, args[1]]
         C, g = module.pullback(params, x.T, Y)
         return {"loss": np.array([[C / len(x)]]), "dx": g["X"].T / len(x)}
