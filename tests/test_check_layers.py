@@ -135,3 +135,16 @@ def test_the_multiclass_hinge_equals_pytorchs_multi_margin_loss():
     assert cost == pytest.approx(ref.item(), rel=1e-12)
     for k in params:
         np.testing.assert_allclose(grads[k], t[k].grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_sizes_can_be_given_and_bad_ones_are_one_line(run_cli):
+    code, out, err = run_cli("check", "--layer", "affine", f"{LAYERS}:affine_backward", "--sizes", "N=7,D=2,M=9")
+    assert code == 0 and "5 draws of N=7, D=2, M=9 and the rest random" in out and "✓ dx   (7, 2)" in out, err
+    code, out, err = run_cli("check", "--layer", "conv", f"{LAYERS}:conv_backward_naive", "--sizes",
+                             "H=5,K=3,S=2,P=1,F=2")
+    assert code == 0 and "✓ dw   (2, " in out, err + out
+    for sizes, message in (("N=0", "N (samples) must be a whole number from 1 to 64, not '0'"),
+                           ("Q=1", "'Q=1' is not NAME=NUMBER"), ("D=1000", "from 1 to 64"),
+                           ("H=4,K=3,S=2", "no conv layer fits them")):
+        code, _, err = run_cli("check", "--layer", "conv", f"{LAYERS}:conv_backward_naive", "--sizes", sizes)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (sizes, err)

@@ -215,7 +215,8 @@ def _check_layer(args) -> int:
     if args.function is not None:
         raise SymbackpropError(f"--layer {args.layer} takes FILE.py:FUNC only, not a spec ({args.spec!r})")
     report = in_child(lambda: check_layer(args.layer, args.spec, trials=args.trials, seed=args.seed,
-                                          timeout=args.timeout, forward=args.forward), f"{args.spec}")
+                                          timeout=args.timeout, forward=args.forward, sizes=args.sizes),
+                      f"{args.spec}")
     print(json.dumps(report.to_json(), indent=2) if args.json else report.to_text())
     return 0 if report.ok else 1
 
@@ -348,6 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="check one layer's backward function FUNC(dout, cache), its cache made by the module's "
                         "matching *_forward: affine, relu, sigmoid, tanh, batchnorm, layernorm, dropout, or "
                         "softmax_loss or svm_loss (FUNC(x, y) -> (loss, dx)), conv, max_pool")
+    p.add_argument("--sizes", metavar="N=3,D=5", default=None,
+                   help="with --layer: sizes to use instead of small random ones (N samples, D and M features; "
+                        "images C, H, F, K, S, P)")
     p.add_argument("--forward", metavar="NAME", default=None,
                    help="the module's forward function that makes the cache your function takes (default: "
                         "forward, forward_propagation, L_model_forward or *_forward)")

@@ -46,22 +46,51 @@ LATER = ("word_embedding", "rnn_step", "rnn", "lstm_step", "temporal_affine", "t
 IMAGES = ("conv", "max_pool")
 
 
-def _sizes(kind: Kind, rng) -> dict:
-    """Small random sizes: N 2-4 samples; D, M 3-6 features; images 1-3 channels of 4-6 pixels a side, 2-3
-    filters, kernels 1-3 (a pool's 2), stride 1-2 and padding 0-1 (each window fitting whole, as a course's naive
-    layers assert)."""
+SIZE_NAMES = {"N": "samples", "D": "input features", "M": "output features", "C": "channels",
+              "H": "image height and width", "F": "filters", "K": "kernel (pool window) side", "S": "stride",
+              "P": "padding"}
+SIZE_LIMIT = 64  # each given size at most this: a check needs no more
+
+
+def parse_sizes(text: str | None) -> dict:
+    """``--sizes N=3,D=5``: whole numbers by name (N, D, M; images C, H, F, K, S, P); one line naming a bad one."""
+    if not text:
+        return {}
+    out = {}
+    for part in text.split(","):
+        name, eq, value = (t.strip() for t in part.partition("="))
+        if name not in SIZE_NAMES or not eq:
+            raise SymbackpropError(f"--sizes: {part.strip()!r} is not NAME=NUMBER with NAME one of "
+                                   f"{', '.join(SIZE_NAMES)}, e.g. N=3,D=5")
+        if not value.isdigit() or not (0 if name == "P" else 1) <= int(value) <= SIZE_LIMIT:
+            raise SymbackpropError(f"--sizes: {name} ({SIZE_NAMES[name]}) must be a whole number from "
+                                   f"{0 if name == 'P' else 1} to {SIZE_LIMIT}, not {value!r}")
+        out[name] = int(value)
+    return out
+
+
+def _sizes(kind: Kind, rng, given: dict | None = None) -> dict:
+    """Small random sizes unless ``given``: N 2-4 samples; D, M 3-6 features; images 1-3 channels of 4-6 pixels a
+    side, 2-3 filters, kernels 1-3 (a pool's 2), stride 1-2 and padding 0-1 (each window fitting whole, as a
+    course's naive layers assert)."""
+    given = given or {}
     n = {"N": int(rng.integers(2, 5)), "D": int(rng.integers(3, 7)), "M": int(rng.integers(3, 7))}
+    n.update({k: v for k, v in given.items() if k in n})
     if kind.name not in IMAGES:
         return n
-    while True:
+    for _ in range(1000):
         C, H, F, K, S = (int(v) for v in (rng.integers(1, 4), rng.integers(4, 7), rng.integers(2, 4),
                                           rng.integers(1, 4), rng.integers(1, 3)))
         P = int(rng.integers(0, 2)) if kind.name == "conv" else 0
         K = K if kind.name == "conv" else 2
-        if (H + 2 * P - K) % S == 0:
+        drawn = {"C": C, "H": H, "F": F, "K": K, "S": S, "P": P, **given}
+        C, H, F, K, S, P = (drawn[k] for k in ("C", "H", "F", "K", "S", "P"))
+        if K <= H + 2 * P and (H + 2 * P - K) % S == 0:
             side = (H + 2 * P - K) // S + 1
             return {**n, "C": C, "H": H, "W": H, "F": F, "K": K, "S": S, "P": P,
                     "OUT": (F if kind.name == "conv" else C) * side * side}
+    raise SymbackpropError(f"--sizes: no {kind.name} layer fits them: the window K must fit in H + 2P and its "
+                           "steps S must end on the edge ((H + 2P - K) divisible by S)")
 
 
 def _module(kind: Kind, sizes: dict):
@@ -173,9 +202,11 @@ def _call(path, timeout, what, fn, *args):
 
 
 def check_layer(kind_name: str, target: str, trials: int = 5, seed: int = 0, timeout: float = 60.0,
-                forward: str | None = None, rtol: float = 1e-6, atol: float = 1e-9) -> Report:
+                forward: str | None = None, rtol: float = 1e-6, atol: float = 1e-9, sizes: str | None = None
+                ) -> Report:
     """Check ``FILE.py:FUNC``, a backward function of one layer of kind ``kind_name``, on ``trials`` random draws
-    (N 2-4 samples, 3-6 features each)."""
+    (N 2-4 samples, 3-6 features each, unless ``sizes`` gives them: ``"N=3,D=5"``)."""
+    given = parse_sizes(sizes)
     if kind_name not in KINDS:
         later = f"; not yet: {', '.join(LATER)}" if kind_name in LATER else ""
         raise SymbackpropError(f"--layer must be one of {', '.join(KINDS)}, not {kind_name!r}{later}")
@@ -193,9 +224,9 @@ def check_layer(kind_name: str, target: str, trials: int = 5, seed: int = 0, tim
     results = {r: ParamResult(r, (0, 0)) for r in kind.returns}
     seen: dict[str, tuple[list, list, list]] = {r: ([], [], []) for r in kind.returns}
     for trial in range(1, trials + 1):
-        sizes = _sizes(kind, rng)
-        N = sizes["N"]
-        args, params = _draw(kind, rng, sizes)
+        drawn = _sizes(kind, rng, given)
+        N = drawn["N"]
+        args, params = _draw(kind, rng, drawn)
         dout, cache = None, None
         if make is not None:
             made = _call(path, timeout, f"{make.__name__}", make, *args)
@@ -208,7 +239,7 @@ def check_layer(kind_name: str, target: str, trials: int = 5, seed: int = 0, tim
         if len(answer) != len(kind.returns):
             raise UserCodeError(f"{name} returned {len(answer)} value(s); a {kind.name} backward returns "
                                 f"{', '.join(kind.returns)}")
-        want = _reference(kind, _module(kind, sizes), args, params, dout, cache)
+        want = _reference(kind, _module(kind, drawn), args, params, dout, cache)
         case = f"draw {trial}, N={N}"
         for r, got in zip(kind.returns, answer):
             res, value = results[r], numbers(got, np.shape(want[r]))
@@ -232,7 +263,9 @@ def check_layer(kind_name: str, target: str, trials: int = 5, seed: int = 0, tim
     for r, res in results.items():
         if not res.ok:
             res.diagnosis = _named(r, *seen[r]) or "no known mistake reproduces your numbers"
-    title = f"check --layer {kind.name} against {target}: {trials} draws of N 2-4 samples, 3-6 features"
+    title = f"check --layer {kind.name} against {target}: {trials} draws of " + (
+        ", ".join(f"{k}={v}" for k, v in given.items()) + " and the rest random" if given else
+        "N 2-4 samples, 3-6 features")
     notes = [f"the cache is made by your {make.__name__}" if make else f"{name}(x, y) called as written",
              "reference: the derived pullback of " + kind.spec.replace("{", "").replace("}", "")
              + ("" if kind.cost else " with dout as the upstream gradient")]
