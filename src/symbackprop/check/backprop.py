@@ -26,6 +26,18 @@ from .user_code import (
 )
 
 
+def _run(call, layout, params, X, Y, path, timeout) -> tuple:
+    """(what the user's code returned, None), or (None, the error it raised), for our draws in ``layout``; our own
+    interrupts and the guard's failures (a timeout, sys.exit) pass through."""
+    try:
+        with guarded(path, timeout, "the function"):
+            return call(layout, *layout.inputs(params, X, Y)), None
+    except (UserCodeError, KeyboardInterrupt, Terminated):
+        raise
+    except BaseException as err:  # noqa: BLE001 - the user's code may raise anything, GeneratorExit too
+        return None, err
+
+
 def _detect_layout(net, call, path, timeout, seed) -> tuple:
     """(the layout under which ``fn`` runs and answers in the network's parameter names (columns first), None);
     when it runs under none, the attempt that got furthest into the user's code and a note naming what the other
@@ -33,12 +45,8 @@ def _detect_layout(net, call, path, timeout, seed) -> tuple:
     failed, ran = [], []
     for layout in (Columns(net), Rows(net)):
         params, X, Y = random_problem(net, np.random.default_rng(seed + 7919), 4)
-        try:
-            with guarded(path, timeout, "the function"):
-                out = call(layout, *layout.inputs(params, X, Y))
-        except (UserCodeError, KeyboardInterrupt, Terminated):
-            raise
-        except BaseException as err:  # noqa: BLE001 - it does not run this way: try the next layout
+        out, err = _run(call, layout, params, X, Y, path, timeout)
+        if err is not None:  # it does not run this way: try the next layout
             failed.append((layout, err))
             continue
         out = out[1] if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict) else out
@@ -72,12 +80,8 @@ def _convention(net, ref, call, layout, reg, path, timeout, seed, scale) -> tupl
     """((name, c(reg, m)), a note): the penalty's convention told from one call on a batch of 4 of its own."""
     params, X, Y = random_problem(net, np.random.default_rng(seed + 104729), 4)
     want_cost, want = ref(params, X, Y)
-    try:
-        with guarded(path, timeout, "the function"):
-            out = call(layout, *layout.inputs(params, X, Y))
-    except (UserCodeError, KeyboardInterrupt, Terminated):
-        raise
-    except BaseException as err:  # noqa: BLE001 - the check's own draws report it
+    out, err = _run(call, layout, params, X, Y, path, timeout)
+    if err is not None:  # the check's own draws report it
         return convention_of(None, None, params, want, want_cost, net, 4, scale, reg, f"{type(err).__name__}")
     loss = out[0] if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict) else None
     grads = out[1] if loss is not None else out
@@ -135,13 +139,9 @@ def check_backprop(spec, fn, cost: str | None = None, trials: int = 5, seed: int
         for m in (1, 4):
             params, X, Y = random_problem(net, rng, m)
             want_cost, want = ref(params, X, Y)
-            try:
-                with guarded(path, timeout, "the function"):
-                    out = call(chosen, *chosen.inputs(params, X, Y))
-            except (UserCodeError, KeyboardInterrupt, Terminated):
-                raise
-            except BaseException as err:  # noqa: BLE001 - report the user's own error (GeneratorExit too), not ours
-                raise UserCodeError(user_error(err, path) + (f" ({tried})" if tried else "")) from None
+            out, err = _run(call, chosen, params, X, Y, path, timeout)
+            if err is not None:  # the user's own error (GeneratorExit too), at their line
+                raise UserCodeError(user_error(err, path) + (f" ({tried})" if tried else ""))
             returned_cost = None
             if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict):
                 returned_cost = numbers(out[0])
