@@ -147,7 +147,7 @@ def instance(cls, network, reg: float | None, label: str):
     if len(widths) == 3:
         fill["hidden"] = widths[1]
     kwargs = {}
-    for q in _signature(cls.__init__)[1:]:
+    for q in (_signature(cls.__init__) or [None])[1:]:  # a constructor Python cannot inspect: called bare
         kind = next((k for k, names in SIZES.items() if q.name in names), None)
         if kind in fill:
             kwargs[q.name] = fill[kind]
