@@ -127,3 +127,39 @@ def resume_args(args) -> None:
     args.seed, args.test_size, args.dtype = opts["seed"], opts["test_size"], opts["dtype"]
     args.target = args.target or model.target_name
     args.resumed = model
+
+
+def check_options(p) -> None:
+    """The ``check`` command's arguments: a network's backprop as written, or one layer's (``--layer``)."""
+    p.add_argument("spec", help="network spec, e.g. 3-3:relu-1:logistic (with --layer: FILE.py:FUNC)")
+    p.add_argument("function", metavar="FILE.py:FUNC", nargs="?",
+                   help="your backprop as written: FUNC or Class.method, its arguments filled by name (X/x, y/Y, "
+                        "params/parameters, cache from the module's forward, reg/lambd), returning gradients as a "
+                        "dict, (loss, grads) or per-sample (nabla_b, nabla_w)")
+    p.add_argument("--reg", type=float, default=None, metavar="R",
+                   help="the L2 strength your code takes (reg, lambd, or its class's reg); the convention "
+                        "(½·R·ΣW², R·ΣW², λ/(2m)·ΣW²) is told from what it returns")
+    p.add_argument("--layer", metavar="KIND", default=None,
+                   help="check one layer's backward function FUNC(dout, cache), its cache made by the module's "
+                        "matching *_forward: affine, relu, sigmoid, tanh, batchnorm, layernorm, dropout, or "
+                        "softmax_loss or svm_loss (FUNC(x, y) -> (loss, dx)), conv, max_pool")
+    p.add_argument("--sizes", metavar="N=3,D=5", default=None,
+                   help="with --layer: sizes to use instead of small random ones (N samples, D and M features; "
+                        "images C, H, F, K, S, P)")
+    p.add_argument("--forward", metavar="NAME", default=None,
+                   help="the module's forward function that makes the cache your function takes (default: "
+                        "forward, forward_propagation, L_model_forward or *_forward)")
+    p.add_argument("--cost", default=None, help=COSTS_HELP)
+    p.add_argument("--trials", type=int, default=5, help="random draws, each with 1 sample and a batch (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random draws (default 0)")
+    p.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                   help="seconds each call of your code may take (default 60); what it prints goes to stderr")
+    p.add_argument("--layout", choices=("auto", "rows", "columns"), default="auto",
+                   help="rows: X is (N, D), W (in, out), 1-D biases b1, integer labels, the cost summed or "
+                        "averaged (most courses); columns: symbackprop's; auto (default): whichever your code runs")
+    scale = p.add_mutually_exclusive_group()
+    scale.add_argument("--mean", dest="scale", action="store_const", const="mean", default="auto",
+                       help="your cost is the mean over the samples (what a function returning no cost cannot say)")
+    scale.add_argument("--sum", dest="scale", action="store_const", const="sum",
+                       help="your cost is the sum over the samples: gradients are divided by m to compare")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
