@@ -33,6 +33,7 @@ CORPUS = [
     ("2-3:tanh:nobias-2:softmax", "cross_entropy"),
     ("3-3:relu-3:identity", "multiclass_hinge"),  # the multiclass SVM on scores
     ("2-3:tanh-4:identity", "multiclass_hinge"),
+    ("2-3:gelu-2:gelu_tanh-1:identity", "squared_error"),  # GELU exact (erf) and GPT-2's tanh form
 ]
 
 
@@ -120,6 +121,7 @@ def torch_reference(net, params, X, Y):
     if net.image:  # PyTorch's layout: rows are samples, (m, C, H, W)
         A = A.T.reshape(m, *net.image)
     acts = {"identity": lambda z: z, "relu": F.relu, "leaky_relu": lambda z: F.leaky_relu(z, 0.01),
+            "gelu": F.gelu, "gelu_tanh": lambda z: F.gelu(z, approximate="tanh"),
             "logistic": torch.sigmoid, "tanh": torch.tanh, "softplus": F.softplus,
             "softmax": lambda z: torch.softmax(z, dim=0)}
     for layer, dense in zip(net.numbers, net.layers):

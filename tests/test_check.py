@@ -8,6 +8,7 @@ import autograd
 import autograd.numpy as anp
 import numpy as np
 import pytest
+from autograd.scipy.special import erf as autograd_erf
 from networks import CORPUS, draw, ids, random_corpus, torch_reference
 
 from symbackprop import derive
@@ -25,6 +26,8 @@ AG_ACT = {
     "logistic": lambda z: 1 / (1 + anp.exp(-z)),
     "tanh": anp.tanh,
     "softplus": lambda z: anp.logaddexp(0.0, z),
+    "gelu": lambda z: z * (1 + autograd_erf(z / np.sqrt(2))) / 2,
+    "gelu_tanh": lambda z: z / 2 * (1 + anp.tanh(np.sqrt(2 / np.pi) * (z + 0.044715 * z ** 3))),
 }
 
 

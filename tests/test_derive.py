@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -33,6 +34,8 @@ SYMPY_ACT = {
     "sigmoid": lambda v: 1 / (1 + sp.exp(-v)),
     "tanh": sp.tanh,
     "softplus": lambda v: sp.log(1 + sp.exp(v)),
+    "gelu": lambda v: v * (1 + sp.erf(v / sp.sqrt(2))) / 2,
+    "gelu_tanh": lambda v: v / 2 * (1 + sp.tanh(sp.sqrt(2 / sp.pi) * (v + sp.Float("0.044715", 30) * v ** 3))),
 }
 SYMPY_COST = {
     "squared_error": lambda A, Y: sum((a - y) ** 2 for a, y in zip(A, Y)),
@@ -78,7 +81,9 @@ def values(network, params, x, y):
         else:
             A = {"identity": lambda v: v, "relu": lambda v: np.maximum(v, 0),
                  "leaky_relu": lambda v: np.maximum(v, v / 100), "logistic": lambda v: 1 / (1 + np.exp(-v)),
-                 "tanh": np.tanh, "softplus": lambda v: np.log1p(np.exp(v))}[act](Z)
+                 "tanh": np.tanh, "softplus": lambda v: np.log1p(np.exp(v)),
+                 "gelu": lambda v: v * (1 + np.vectorize(math.erf)(v / math.sqrt(2))) / 2,
+                 "gelu_tanh": lambda v: v / 2 * (1 + np.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v ** 3)))}[act](Z)
         put(f"Z{layer}", Z)
         put(f"A{layer}", A)
     if network.cost.name == "multiclass_hinge":  # the true class's score, a value of the cost's own

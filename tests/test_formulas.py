@@ -14,11 +14,11 @@ from symbackprop import define, derive, gradcheck, train
 from symbackprop.draws import random_problem
 from symbackprop.export import export
 
-DEFINITIONS = ["gelu(z) = z*(1 + erf(z/sqrt(2)))/2", "mish(z) = z*tanh(softplus(z))", "swish(z) = z*logistic(z)",
+DEFINITIONS = ["erf_gelu(z) = z*(1 + erf(z/sqrt(2)))/2", "mish(z) = z*tanh(softplus(z))", "swish(z) = z*logistic(z)",
                "logcosh(a, y) = log(cosh(a - y))"]
 for _text in DEFINITIONS:
     define(_text)
-NET, COST = "3-4:gelu-3:mish-2:swish", "logcosh"
+NET, COST = "3-4:erf_gelu-3:mish-2:swish", "logcosh"
 
 HOSTILE = ["evil(z) = __import__('os').system('touch {marker}')",
            "evil(z) = z.__class__.__mro__",
@@ -115,3 +115,18 @@ def test_a_power_activation_has_no_output_form_and_trains_through_negative_input
     X = np.linspace(-2, 2, 40).reshape(-1, 1)
     model = train("1-2:cube3-1:identity", X, X[:, 0], batch_size=4, epochs=3, lr=0.001)
     assert all(np.isfinite(v).all() for v in model.params.values())
+
+
+def test_the_numpy_erf_is_within_1e_14_of_math_erf_over_whole_arrays():
+    """NumPy has no erf: the generated code's own (a series, then a continued fraction), against math.erf."""
+    import math
+
+    from symbackprop.backends import framework_module
+    from symbackprop.spec import parse_spec
+
+    module = framework_module(parse_spec("2-3:gelu-1:identity"), "numpy")
+    xs = np.concatenate([np.linspace(-9, 9, 200_001), [0.0, 2.5, -2.5, 1e-300, 40.0, -40.0]])
+    got = module._erf(xs)
+    want = np.array([math.erf(v) for v in xs])
+    assert np.max(np.abs(got - want) / np.maximum(np.abs(want), 1e-300)) < 1e-14
+    assert module._erf(np.array([[0.5, -3.0]])).shape == (1, 2) and "np.vectorize" not in module.__source__

@@ -78,6 +78,11 @@ LOGISTIC = register(Activation("logistic", lambda x: 1 / (1 + sp.exp(-x)), stabl
 TANH = register(Activation("tanh", sp.tanh, description="f(z) = tanh(z)"))
 SOFTPLUS = register(Activation("softplus", lambda x: sp.log(1 + sp.exp(x)), stable=softplus,
                                description="f(z) = log(1 + exp(z))"))
+GELU = register(Activation("gelu", lambda x: x * (1 + sp.erf(x / sp.sqrt(2))) / 2, he_init=True,
+                           description="f(z) = z·Φ(z) = z(1 + erf(z/√2))/2 (exact, as torch's F.gelu)"))
+GELU_TANH = register(Activation(
+    "gelu_tanh", lambda x: x * (1 + sp.tanh(sp.sqrt(2 / sp.pi) * (x + sp.Rational(44715, 1000000) * x ** 3))) / 2,
+    he_init=True, description="f(z) = z(1 + tanh(√(2/π)(z + 0.044715z³)))/2 (GPT-2's; F.gelu(approximate='tanh'))"))
 SOFTMAX = register(Softmax())
 
 

@@ -16,7 +16,28 @@ def _logistic(x):
 '''
 
 ERF = '''
-_erf = np.vectorize(math.erf, otypes=[float])  # the error function, entry by entry
+# the error function over whole arrays (NumPy has none): below |x| = 2.5 its Maclaurin series, 40 terms by Horner
+# in x², above it 1 - erfc by Laplace's continued fraction, 30 terms; within 1e-14 of math.erf (symbackprop's tests)
+_ERF_SERIES = [(-1) ** k * 2 / (math.sqrt(math.pi) * math.factorial(k) * (2 * k + 1)) for k in range(40)][::-1]
+
+
+def _erf(x):
+    x = np.asarray(x, dtype=float)
+    out = np.empty_like(x)
+    small = np.abs(x) < 2.5
+    xs = x[small]
+    t = xs * xs
+    s = np.full_like(xs, _ERF_SERIES[0])
+    for c in _ERF_SERIES[1:]:
+        s *= t
+        s += c
+    out[small] = xs * s
+    a = np.abs(x[~small])
+    f = a.copy()
+    for k in range(30, 0, -1):
+        f = a + (k / 2) / f
+    out[~small] = np.copysign(1.0 - np.exp(-a * a) / (math.sqrt(math.pi) * f), x[~small])
+    return out
 
 '''
 

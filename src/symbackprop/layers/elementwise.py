@@ -94,6 +94,8 @@ class Elementwise(Layer):
         if z not in direct.free_symbols:
             return direct
         functions = self.expr.atoms(sp.Function)
+        if self.expr.count(z) > 1:
+            return None  # z in several places (z·tanh(z + z³)): no inverse to solve for (SymPy would search long)
         if not functions or not all(isinstance(f, (sp.exp, sp.log, sp.tanh)) for f in functions):
             return None  # only the plain exponential family has an output form worth finding (z**3 has none:
             # its inverse's real branch, a**(1/3), is NaN in code for a < 0)
