@@ -16,6 +16,7 @@ from .layouts import LAYOUTS, Columns, Rows
 from .penalty import convention_of
 from .report import ParamResult, Report, compare
 from .user_code import (
+    attempt,
     guarded,
     load_user_module,
     numbers,
@@ -27,15 +28,8 @@ from .user_code import (
 
 
 def _run(call, layout, params, X, Y, path, timeout) -> tuple:
-    """(what the user's code returned, None), or (None, the error it raised), for our draws in ``layout``; our own
-    interrupts and the guard's failures (a timeout, sys.exit) pass through."""
-    try:
-        with guarded(path, timeout, "the function"):
-            return call(layout, *layout.inputs(params, X, Y)), None
-    except (UserCodeError, KeyboardInterrupt, Terminated):
-        raise
-    except BaseException as err:  # noqa: BLE001 - the user's code may raise anything, GeneratorExit too
-        return None, err
+    """(what the user's code returned, None), or (None, the error it raised), for our draws in ``layout``."""
+    return attempt(path, timeout, "the function", lambda: call(layout, *layout.inputs(params, X, Y)))
 
 
 def _detect_layout(net, call, path, timeout, seed) -> tuple:

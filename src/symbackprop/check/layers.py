@@ -11,10 +11,10 @@ import numpy as np
 
 from ..backends import loader, pullback
 from ..costs import UPSTREAM
-from ..errors import SymbackpropError, Terminated, UserCodeError
+from ..errors import SymbackpropError, UserCodeError
 from ..spec import parse_spec
 from .report import ParamResult, Report, compare
-from .user_code import guarded, load_user_module, numbers, user_error, user_function
+from .user_code import attempt, load_user_module, numbers, user_error, user_function
 
 
 @dataclass(frozen=True)
@@ -192,13 +192,11 @@ def _named(name: str, got: list, want: list, n: list) -> str | None:
 
 
 def _call(path, timeout, what, fn, *args):
-    try:
-        with guarded(path, timeout, what):
-            return fn(*args)
-    except (UserCodeError, KeyboardInterrupt, Terminated):
-        raise
-    except BaseException as err:  # noqa: BLE001 - the user's own error, at their line
-        raise UserCodeError(user_error(err, path)) from None
+    """The user's ``fn(*args)``; its error is theirs, at their line."""
+    out, err = attempt(path, timeout, what, fn, *args)
+    if err is not None:
+        raise UserCodeError(user_error(err, path))
+    return out
 
 
 def check_layer(kind_name: str, target: str, trials: int = 5, seed: int = 0, timeout: float = 60.0,

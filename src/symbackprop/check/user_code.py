@@ -132,6 +132,18 @@ def guarded(path: Path | None, timeout: float | None, what: str):
             signal.signal(signal.SIGALRM, old)
 
 
+def attempt(path: Path | None, timeout: float | None, what: str, fn, *args) -> tuple:
+    """``fn(*args)``, the user's code, guarded: (what it returned, None), or (None, the error it raised); our own
+    interrupts and the guard's failures (a timeout, sys.exit) pass through."""
+    try:
+        with guarded(path, timeout, what):
+            return fn(*args), None
+    except (UserCodeError, KeyboardInterrupt, Terminated):
+        raise
+    except BaseException as err:  # noqa: BLE001 - the user's code may raise anything, GeneratorExit too
+        return None, err
+
+
 def user_error(err: BaseException, path: Path | None) -> str:
     """``FILE:LINE in FUNC: ExcType: message`` at the deepest frame in the user's file."""
     frames = traceback.extract_tb(err.__traceback__)
