@@ -109,10 +109,10 @@ class Columns:
                                 f"{self.network.spec} has {len(names[0])} biases and {len(names[1])} weights")
         for kind, their in zip(("nabla_b", "nabla_w"), names):
             for i, name in enumerate(their):
-                self.labels.setdefault(self._ours(name), f"{kind}[{i}]")
+                self.labels.setdefault(self._our_name(name), f"{kind}[{i}]")
         return {**dict(zip(names[0], nabla_b)), **dict(zip(names[1], nabla_w))}
 
-    def _ours(self, theirs: str) -> str:
+    def _our_name(self, theirs: str) -> str:
         return self.table[theirs.lower()]
 
     def place(self, obj, params: dict) -> None:
