@@ -113,7 +113,7 @@ def torch_reference(net, params, X, Y):
 
     torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
     F = torch.nn.functional
-    from symbackprop import AvgPool2d, Conv2d, Dense, Flatten, GlobalAvgPool2d, MaxPool2d
+    from symbackprop import AvgPool2d, Conv2d, Dense, Embedding, Flatten, GlobalAvgPool2d, MaxPool2d
 
     p = {k: torch.tensor(params[k], dtype=torch.float64, requires_grad=True) for k in net.shapes()}
     A, Yt = torch.tensor(X, dtype=torch.float64), torch.tensor(Y, dtype=torch.float64)
@@ -125,6 +125,9 @@ def torch_reference(net, params, X, Y):
             "logistic": torch.sigmoid, "tanh": torch.tanh, "softplus": F.softplus,
             "softmax": lambda z: torch.softmax(z, dim=0)}
     for layer, dense in zip(net.numbers, net.layers):
+        if isinstance(dense, Embedding):  # ids (T, m) as PyTorch's (m, T), then (m, T, dim); E{l} is weight.T
+            A = F.embedding(torch.tensor(X.T, dtype=torch.long), p[f"E{layer}"].T)
+            continue
         if isinstance(dense, Conv2d):
             Z = F.conv2d(A, p[f"W{layer}"], p[f"B{layer}"] if dense.bias else None, stride=dense.stride,
                          padding=dense.padding)

@@ -14,6 +14,7 @@ from .formulas import define  # noqa: E402
 from .images import AvgPool2d, Conv2d, Flatten, GlobalAvgPool2d, MaxPool2d  # noqa: E402
 from .layers import Elementwise, Layer  # noqa: E402
 from .model import Model, load  # noqa: E402
+from .sequences import Embedding  # noqa: E402
 from .spec import Dense, Network, parse_spec  # noqa: E402
 from .train import train  # noqa: E402
 
@@ -27,6 +28,7 @@ __all__ = [
     "Dense",
     "Derivation",
     "Elementwise",
+    "Embedding",
     "Flatten",
     "GlobalAvgPool2d",
     "Layer",

@@ -150,7 +150,7 @@ def _cmd_predict(args) -> int:
                       need_target=False, header=args.header)
         if ds.X.shape[1] != n:
             raise SymbackpropError(f"{args.csv}: has {ds.X.shape[1]} feature columns but the model takes {n}")
-        write_predictions(model, ds.X, ds.rows, sys.stdout)
+        write_predictions(model, ds.X, ds.rows, sys.stdout, args.csv)
         return 0
     if args.values:
         print(describe(model, parse_values(args.values, n))[0])

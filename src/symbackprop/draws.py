@@ -9,14 +9,16 @@ from .resources import require_parameters
 
 
 def random_problem(network, rng: np.random.Generator, m: int = 3):
-    """Random parameters N(0, 1), inputs X (n_inputs, m) and targets Y (n_outputs, m) that fit the cost; a
-    network with dropout gets its masks in ``params`` too (``"M2"``, (n2, m) of 0 and 1)."""
+    """Random parameters N(0, 1), inputs X (n_inputs, m) — token ids 0 .. vocab − 1 for a network that reads
+    them — and targets Y (n_outputs, m) that fit the cost; a network with dropout gets its masks in ``params`` too
+    (``"M2"``, (n2, m) of 0 and 1)."""
     require_parameters(network, 4, "drawing parameters for")
     params = {k: rng.normal(size=s) for k, s in network.shapes().items()}
     for p in network.params:  # a running variance is positive (the same draws, folded): sqrt(var + eps) is real
         if p.key == running(p.key.layer)[1]:
             params[p.name] = np.abs(params[p.name]) + 0.5
-    X = rng.normal(size=(network.inputs, m))
+    X = rng.normal(size=(network.inputs, m)) if network.vocab is None else \
+        rng.integers(0, network.vocab, size=(network.inputs, m)).astype(float)
     n = network.outputs
     if network.cost.targets == "one-hot":
         Y = np.eye(n)[:, rng.integers(0, n, size=m)]

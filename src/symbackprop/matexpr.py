@@ -8,7 +8,9 @@ argument broadcast), ``colsum`` and ``colmax`` (over a column's entries), ``ones
 letter like any other, so a product that drops it sums over the batch), ``window`` (the (C, kh, kw, OH, OW)
 patches of an image, with stride and zero padding) and its adjoint ``unwindow`` (each patch added back),
 ``wmax`` (a window's maximum) and its adjoint ``wroute`` (a gradient sent to each window's first maximum),
-``reshape``, ``expand`` (broadcast along new axes) and ``chan`` (a per-channel vector along axis 0).
+``reshape``, ``expand`` (broadcast along new axes) and ``chan`` (a per-channel vector along axis 0).  Tokens:
+``gather`` (a table's columns picked by integer ids: an embedding) and its adjoint ``scatter`` (columns added
+back into the table's shape at their ids, summed over positions and the batch).
 """
 
 from __future__ import annotations
@@ -177,6 +179,17 @@ def chan(b: M, shape: tuple[int, ...]) -> M:
     return M("chan", (b,), shape=tuple(shape))
 
 
+def gather(table: M, ids: M) -> M:
+    """``table`` (D, V) read at integer ``ids`` (T, 1): (D, T, 1), entry [j, t] = table[j, ids[t]] (an embedding)."""
+    return M("gather", (table, ids), shape=(table.shape[0], *ids.shape))
+
+
+def scatter(g: M, ids: M, vocab: int) -> M:
+    """The adjoint of :func:`gather`: ``g`` (D, T, 1) added into a (D, V) table at its ids, entry [j, v] =
+    Σ_t,n g[j, t, n]·[ids[t, n] = v] (a scatter-add, summed over the batch)."""
+    return M("scatter", (g, ids), shape=(g.shape[0], vocab))
+
+
 def is_tensor(shape) -> bool:
     """Whether a per-sample shape is more than a matrix (an image, a window)."""
     return len(shape) > 2
@@ -207,7 +220,7 @@ def substitute(x: M, defs: dict) -> M:
     return M(x.op, tuple(substitute(a, defs) for a in x.args), x.key, x.shape, x.fn, x.value, x.attrs)
 
 
-TENSOR_OPS = ("window", "unwindow", "contract", "wmax", "wroute", "reshape", "expand", "chan")
+TENSOR_OPS = ("window", "unwindow", "contract", "wmax", "wroute", "reshape", "expand", "chan", "gather", "scatter")
 PREC = {"ref": 9, "ones": 9, "const": 9, "fn": 9, "colsum": 9, "colmax": 9, "bmean": 9, "T": 8, "had": 5, "dot": 5,
         "add": 3, "sub": 3, **dict.fromkeys(TENSOR_OPS, 9)}
 
@@ -230,6 +243,10 @@ def tensor_text(x: M, args: list[str]) -> str:
         return f"{x.op}_{kh}×{kw}({args[0]}, stride {x.attr('stride')}, padding {x.attr('pad')})"
     if x.op == "reshape":
         return f"reshape({args[0]}, {dims(x.shape)})"
+    if x.op == "gather":
+        return f"{args[0]}[:, {args[1]}]"
+    if x.op == "scatter":
+        return f"scatter_add({args[0]} → columns {args[1]} of {dims(x.shape)})"
     if x.op == "expand":
         return f"expand({args[0]}, {dims(x.shape)})"
     return f"{x.op}({', '.join(args)})"

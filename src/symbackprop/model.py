@@ -15,6 +15,7 @@ from .errors import ModelFileError, SymbackpropError
 from .fileio import atomic_write, existing_file
 from .formulas import definition
 from .layers.batchnorm import running
+from .sequences import check_ids
 from .spec import Network, parse_spec
 from .terminal import escape
 
@@ -67,6 +68,8 @@ class Model:
         if bad.any():
             row, col = (int(v[0]) for v in np.nonzero(bad))
             raise SymbackpropError(f"sample {row + 1}: feature {self._feature(col)} is not a finite number")
+        if self.network.vocab is not None:
+            check_ids(self.network.vocab, X, self.feature_names or [str(k + 1) for k in range(X.shape[1])])
         predict, n = numpy_module(self.network.eval()).predict, self.network.outputs  # no dropout
         out = np.empty((len(X), n))
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # judged below, not warned about

@@ -16,7 +16,8 @@ from .naming import Deriv, Key, grad
 class Param:
     """One learnable tensor of a layer.
 
-    ``init``: "he" or "glorot" (normal, scaled by fan-in/out), "zeros", "ones" or "uniform"; ``matrix``:
+    ``init``: "he" or "glorot" (normal, scaled by fan-in/out), "normal" (standard normal, as ``nn.Embedding``),
+    "zeros", "ones" or "uniform"; ``matrix``:
     entries are named ``NAME_i_j`` whatever the shape; per-sample gradients add up over a batch.
     """
 
@@ -34,6 +35,14 @@ class Param:
     @property
     def size(self) -> int:
         return math.prod(self.shape)
+
+    @property
+    def std(self) -> float | None:
+        """The standard deviation of a normal initial draw (He: √(2/fan_in), Glorot: √(2/(fan_in + fan_out)),
+        normal: 1); ``None`` for a constant start (zeros, ones)."""
+        fan_in, fan_out = self.fans if len(self.shape) > 1 else (1, 1)
+        return {"he": math.sqrt(2.0 / fan_in), "glorot": math.sqrt(2.0 / (fan_in + fan_out)),
+                "normal": 1.0}.get(self.init)
 
     @property
     def fans(self) -> tuple[int, int]:
@@ -129,8 +138,8 @@ class Program:
         ``None`` (summed by a product, or a parameter)."""
         if x.op == "ref":
             return None if x.key in self.param_keys else "col"
-        if x.op in ("ones", "const", "bmean"):  # a batch mean is the same for every sample
-            return None
+        if x.op in ("ones", "const", "bmean", "scatter"):  # a batch mean is the same for every sample; a scatter
+            return None  # adds over the batch
         kinds = [self.batched(a) for a in x.args]
         if x.op == "contract":  # batched when the output keeps some batched argument's sample axis (its last letter)
             ins, out = x.attr("subscripts").split("->")

@@ -19,6 +19,8 @@ from .layers.dropout import Dropout
 from .layers.norm import LayerNorm
 from .layers.residual import Add
 from .program import Param
+from .sequences import SEQUENCE_LAYERS, is_sequence_token
+from .sequences import parse_token as parse_sequence_token
 
 MAX_WIDTH = 100_000
 MAX_DROPOUT = 0.99  # inverted dropout scales by 1/(1 - P): bounded, so the scale stays a number
@@ -145,8 +147,19 @@ class Network:
             raise SpecError("a network needs at least one layer, e.g. '3-3:relu-1:logistic'")
         width, shape = self.inputs, self.input_shape
         for number, layer in enumerate(self.layers, start=1):
+            if isinstance(layer, SEQUENCE_LAYERS):
+                layer.check(number, shape)
+                if self.image:
+                    raise SpecError(f"layer 1 ({layer.token}) reads token ids, but the input is an image: declare "
+                                    "the input as the number of tokens a sample has")
+                shape = self._shapes_through(layer, shape)
+                width = shape[0]
+                continue
             if isinstance(layer, IMAGE_LAYERS):
-                if len(shape) != 4:
+                if len(shape) == 3 and layer.token != "flatten":
+                    raise SpecError(f"layer {number} ({layer.token}) takes an image, but its input is a sequence "
+                                    f"of {shape[1]} positions: put flatten after the embedding")
+                if len(shape) == 2:
                     raise SpecError(f"layer {number} ({layer.token}) takes an image, but its input is "
                                     f"{shape[0]} features" + ("" if self.image else "; declare the input as CxHxW"))
                 layer.check(number, shape)
@@ -154,7 +167,11 @@ class Network:
                 width = shape[0]
                 continue
             if not isinstance(layer, Dense):
-                raise SpecError(f"layer {number} must be a Dense or image layer, not {layer!r}")
+                raise SpecError(f"layer {number} must be a Dense, image or Embedding layer, not {layer!r}")
+            if len(shape) == 3:
+                raise SpecError(f"layer {number} ({layer.token}) is dense, but its input is a sequence of "
+                                f"{shape[1]} positions of {shape[0]} features: put flatten before it (dense layers "
+                                "at every position are not there yet)")
             if len(shape) != 2:
                 image = "×".join(map(str, shape[:-1]))
                 raise SpecError(f"layer {number} ({layer.token}) is dense, but its input is a {image} image: put "
@@ -231,12 +248,23 @@ class Network:
         return any(getattr(d, "norm", None) == "batchnorm" for d in self.layers)
 
     @property
+    def vocab(self) -> int | None:
+        """The vocabulary of a network that reads token ids (its first layer an embedding), else ``None``."""
+        return getattr(self.layers[0], "vocab", None)
+
+    @property
     def has_images(self) -> bool:
-        """Whether some value is an image (the tensor layers: the matrix-only printers refuse these)."""
-        return self.image is not None
+        """Whether some value is a tensor, an image or a sequence of token embeddings (the tensor layers: the
+        matrix-only printers refuse these)."""
+        return self.image is not None or self.vocab is not None
 
     def require_matrices(self, what: str) -> None:
-        """One line when ``what`` (a printer or path that knows only matrices) is asked of an image network."""
+        """One line when ``what`` (a printer or path that knows only matrices) is asked of an image or token
+        network."""
+        if self.vocab is not None:
+            raise SpecError(f"{what} is not available for token networks yet ({self.spec}): they derive, report, "
+                            "gradcheck, compile for numpy, jax and torch, train mini-batches (--batch-size), predict "
+                            "and export to NumPy, JAX, PyTorch and C")
         if self.has_images:
             raise SpecError(f"{what} is not available for image networks yet ({self.spec}): they derive, report, "
                             "gradcheck, compile for numpy, jax and torch, train mini-batches (--batch-size), predict "
@@ -347,7 +375,8 @@ def parse_spec(text: str, cost: str | Cost | None = None, definitions=()) -> Net
     for number, token in enumerate(tokens[1:], start=1):
         if is_image_token(token.strip()):
             try:
-                layers.append(parse_token(token.strip()))
+                parse = parse_sequence_token if is_sequence_token(token.strip()) else parse_token
+                layers.append(parse(token.strip()))
             except SpecError as err:
                 raise SpecError(f"{err} (layer {number}, {token.strip()!r}, of spec {text!r})") from None
             continue

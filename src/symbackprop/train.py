@@ -24,17 +24,16 @@ from .optimizers import schedule as make_schedule
 from .per_sample import train_per_sample
 from .registry import BACKENDS
 from .resources import require_parameters
+from .sequences import check_ids
 from .spec import Network, parse_spec
 
 
 def _draw(param, rng: np.random.Generator, uniform: bool) -> np.ndarray:
-    """One parameter's initial value, by its ``init``: He or Glorot normal, zeros or ones."""
+    """One parameter's initial value, by its ``init``: He, Glorot or standard normal, zeros or ones."""
     if uniform:
         return rng.random(param.shape)
-    if param.init in ("he", "glorot"):
-        fan_in, fan_out = param.fans
-        std = np.sqrt(2.0 / fan_in) if param.init == "he" else np.sqrt(2.0 / (fan_in + fan_out))
-        return rng.normal(0.0, std, param.shape)
+    if param.std is not None:
+        return rng.normal(0.0, param.std, param.shape)
     return np.ones(param.shape) if param.init == "ones" else np.zeros(param.shape)
 
 
@@ -191,8 +190,8 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
         require(backend)
     if network.has_images and (per_sample or backend == "numba"):
         fix = "give --batch-size" if per_sample else "choose --backend numpy, jax or torch"
-        raise SymbackpropError(f"{network.spec} has image layers, which train mini-batches on the numpy, jax or "
-                               f"torch backend ({fix}); the per-sample numba loop knows matrices only")
+        raise SymbackpropError(f"{network.spec} has image or token layers, which train mini-batches on the numpy, "
+                               f"jax or torch backend ({fix}); the per-sample numba loop knows matrices only")
     if (network.masks or network.batch_coupled) and (per_sample or backend == "numba"):
         what = "batchnorm" if network.batch_coupled else "dropout"
         fix = "give a batch size or epochs" if per_sample else "choose --backend numpy, jax or torch"
@@ -217,8 +216,13 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
         raise SymbackpropError("no training rows")
     names = list(feature_names) if feature_names is not None else [f"column {k}" for k in range(X.shape[1])]
     _finite_inputs(X, names, "")
+    if network.vocab is not None:
+        check_ids(network.vocab, X if rows is None else X[rows], names)
+        if scale is not None or standardize:
+            raise SymbackpropError(f"{network.spec} reads token ids: they are not scaled (leave out --scale and "
+                                   "--standardize)")
     reach = max(float(np.max(X)), -float(np.min(X))) if X.size else 0.0
-    if scale is None and not standardize and reach > SPAN_WARNING:
+    if scale is None and not standardize and reach > SPAN_WARNING and network.vocab is None:
         print(f"symbackprop: warning: features reach {reach:.3g} with no scaling; training may stall or diverge "
               "(try --standardize or --scale)", file=sys.stderr)
     scaling = Scaling.fit(X, scale, standardize, rows)

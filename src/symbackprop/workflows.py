@@ -11,6 +11,7 @@ from .data import Dataset, encode_targets, is_number, read_csv, split
 from .errors import DataError, SymbackpropError
 from .model import Model
 from .optimizers import get_optimizer
+from .sequences import check_ids
 from .spec import parse_spec
 from .train import train
 
@@ -52,6 +53,10 @@ def train_dataset(ds: Dataset, net: str, cost: str | None = None, *, scale=None,
                  "in C order, channel by channel, row by row)") if network.image else ""
         raise DataError(f"{ds.source}: has {ds.X.shape[1]} feature columns ({', '.join(ds.feature_names)}) "
                         f"but {network.spec} takes {network.inputs} inputs{shape}")
+    if network.vocab is not None:
+        check_ids(network.vocab, ds.X, ds.feature_names, ds.source, ds.rows)
+        if test is not None:
+            check_ids(network.vocab, test.X, test.feature_names, test.source, test.rows)
     # every row's label is checked here, so an error names the row in the file
     _, classes = encode_targets(network, ds.y, where=ds.source, rows=ds.rows, column=ds.target_name)
     tr, te = split(len(ds.X), 0 if test is not None else test_size, seed)
@@ -132,11 +137,14 @@ def describe(model: Model, X) -> list[str]:
     return lines
 
 
-def write_predictions(model: Model, X, rows, out) -> None:
-    """CSV to ``out``: the file's row number, the prediction and its probability (classifiers), one row a sample."""
+def write_predictions(model: Model, X, rows, out, where: str = "") -> None:
+    """CSV to ``out``: the file's row number, the prediction and its probability (classifiers), one row a sample;
+    a value that is not a token id (a token model) is named by its row in the file ``where`` before any is."""
     import csv
 
     X = np.asarray(X, dtype=float)
+    if model.network.vocab is not None:
+        check_ids(model.network.vocab, X, model.feature_names or [str(k + 1) for k in range(X.shape[1])], where, rows)
     writer = csv.writer(out, lineterminator="\n")
     head = ["row"] + (["prediction", "p"] if model.task in ("binary", "multiclass") else
                       [f"prediction_{k + 1}" for k in range(model.network.outputs)] if model.network.outputs > 1

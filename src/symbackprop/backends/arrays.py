@@ -10,7 +10,7 @@ from .. import matexpr as mx
 from ..program import Program
 from .loops import comment
 from .printers import ArrayJax, ArrayNumPy, ArrayTorch
-from .tensor_helpers import JAX_TENSORS, NUMPY_TENSORS, TORCH_TENSORS
+from .tensor_helpers import JAX_TENSORS, JAX_TOKENS, NUMPY_TENSORS, NUMPY_TOKENS, TORCH_TENSORS, TORCH_TOKENS
 
 
 @dataclass(frozen=True)
@@ -37,21 +37,24 @@ class Dialect:
     # a gradient written into a given array (a view of a flat buffer): a matrix product, a sum over the batch
     matmul_into: str = "np.matmul({}, {}, out={})"
     rowsum_into: str = "np.add.reduce({}, axis=1, keepdims=True, out={})"
+    ids: str = "{}.astype(np.intp)"  # token ids (stored as the input's floats) as indices
+    tokens: str = ""  # _scatter, as this library spells it
 
 
 # NumPy's reductions called as ufunc methods: ``x.sum()`` goes through a Python wrapper, a microsecond a call
 NUMPY = Dialect("numpy", ArrayNumPy, colsum="np.add.reduce({}, axis=0, keepdims=True)",
                 colmax="np.maximum.reduce({}, axis=0, keepdims=True)",
-                rowsum="np.add.reduce({}, axis=1, keepdims=True)", helpers=NUMPY_TENSORS)
+                rowsum="np.add.reduce({}, axis=1, keepdims=True)", helpers=NUMPY_TENSORS, tokens=NUMPY_TOKENS)
 JAX = Dialect("jax", ArrayJax, ones="jnp.ones(({}, m), X.dtype)", inner="jnp.vdot({}, {})",
-              einsum="jnp.einsum({!r}, {})", expand="jnp.broadcast_to({}, ({}))", helpers=JAX_TENSORS)
+              einsum="jnp.einsum({!r}, {})", expand="jnp.broadcast_to({}, ({}))", helpers=JAX_TENSORS,
+              ids="{}.astype(jnp.int32)", tokens=JAX_TOKENS)
 TORCH = Dialect("torch", ArrayTorch, colsum="{}.sum(dim=0, keepdim=True)", colmax="{}.amax(dim=0, keepdim=True)",
                 bmean="{}.mean(dim=1, keepdim=True)",
                 rowsum="({}).sum(dim=1, keepdim=True)", ones="torch.ones(({}, m), dtype=X.dtype, device=X.device)",
                 inner="torch.sum(({}) * ({}))", einsum="torch.einsum({!r}, {})", wmax="{}.amax(dim=(1, 2))",
                 expand="{}.expand({})", helpers=TORCH_TENSORS, batch_last="{}.permute(1, 2, 3, 0)",
                 samples_first="{}.permute(3, 0, 1, 2)", matmul_into="torch.matmul({}, {}, out={})",
-                rowsum_into="torch.sum({}, dim=1, keepdim=True, out={})")
+                rowsum_into="torch.sum({}, dim=1, keepdim=True, out={})", ids="{}.long()", tokens=TORCH_TOKENS)
 
 
 def _with_batch(shape) -> str:
@@ -104,6 +107,10 @@ def tensor_code(x: mx.M, args: list[str], dialect: Dialect) -> str:
         return f"_route({args[0]}, {args[1]})"
     if x.op == "reshape":
         return f"{wrap[0]}.reshape({_with_batch(x.shape)})"
+    if x.op == "gather":
+        return f"{wrap[0]}[:, {dialect.ids.format(wrap[1])}]"
+    if x.op == "scatter":
+        return f"_scatter({args[0]}, {dialect.ids.format(wrap[1])}, {x.shape[1]})"
     if x.op == "chan":
         return f"{wrap[0]}.reshape(-1{', 1' * (len(x.shape) - 1)})"
     if x.op == "expand":
@@ -111,6 +118,17 @@ def tensor_code(x: mx.M, args: list[str], dialect: Dialect) -> str:
         index = ", ".join("None" if k in axes else ":" for k in range(len(x.shape)))
         return dialect.expand.format(f"{wrap[0]}[{index}]", _with_batch(x.shape))
     raise ValueError(f"no array code for {x.op}")  # pragma: no cover
+
+
+def uses(x: mx.M, ops) -> bool:
+    """Whether ``x`` has a node of one of ``ops``."""
+    return x.op in ops or any(uses(a, ops) for a in x.args)
+
+
+def helpers_for(program: Program, dialect: Dialect) -> str:
+    """The tensor helpers a Program's code calls: windows for an image network, the scatter-add for tokens."""
+    tokens = any(s.expr is not None and uses(s.expr, ("scatter",)) for s in program.steps)
+    return (dialect.helpers if mx.is_tensor(program.input.shape) else "") + (dialect.tokens if tokens else "")
 
 
 def expr_code(x: mx.M, dialect: Dialect = NUMPY, printer=None) -> str:

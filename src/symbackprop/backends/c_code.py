@@ -32,6 +32,7 @@ class CLoops(Syntax):
     and_ = " && "
     idiv = "/"
     int_local_form = "int {name} = {init};"
+    int_of = "(int)({})"
 
     def __init__(self, dtype: str, ctype: str):
         self.f = self.suffix = "f" if dtype == "float32" else ""

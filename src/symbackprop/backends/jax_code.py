@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import __version__
 from .. import matexpr as mx
 from ..program import Program
-from .arrays import JAX, batch_lines, core_functions, layout_note, split_pullback, unpack_lines
+from .arrays import JAX, batch_lines, core_functions, helpers_for, layout_note, split_pullback, unpack_lines
 
 HELPERS = '''
 
@@ -43,7 +43,7 @@ import numpy as np
 SPEC = {program.spec!r}
 COST = {program.cost_name!r}
 SHAPES = {dict((p.name, p.shape) for p in program.params)!r}
-{HELPERS}{JAX.helpers if mx.is_tensor(program.input.shape) else ''}
+{HELPERS}{helpers_for(program, JAX)}
 
 {core_functions(program, JAX, "loss_and_grads", prefix)}
 

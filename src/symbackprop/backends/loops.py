@@ -35,6 +35,7 @@ class Syntax:
     and_ = " and "
     idiv = "//"
     int_local_form = "{name} = {init}"
+    int_of = "int({})"  # a token id (stored as a float) as an index
 
     def int_local(self, name: str, init: str) -> str:
         return self.int_local_form.format(name=name, init=init)

@@ -164,10 +164,8 @@ def _columns_call(name: str, x: str) -> str:
 
 
 def _init_line(param, shape, framework: str) -> str:
-    if param.init in ("he", "glorot"):
-        fan_in, fan_out = param.fans
-        scale = (2.0 / fan_in) ** 0.5 if param.init == "he" else (2.0 / (fan_in + fan_out)) ** 0.5
-        value = f"rng.normal(0.0, {scale!r}, {shape!r})"
+    if param.std is not None:
+        value = f"rng.normal(0.0, {param.std!r}, {shape!r})"
     else:
         value = f"np.{'ones' if param.init == 'ones' else 'zeros'}({shape!r})"
     wrap = {"numpy": "{}", "jax": "jnp.asarray({})", "torch": "torch.as_tensor({}, dtype=torch.get_default_dtype())"}

@@ -1,7 +1,8 @@
 """The helpers an image network's generated array module carries: windows, their adjoint, max routing, per library.
 
-``_window`` gives an image's (C, kh, kw, OH, OW, m) patches, laid out once for the contractions, ``_unwindow`` adds
-patches back (kh·kw strided slice-adds, not a scatter), ``_route`` sends a gradient to each window's first maximum.
+``_scatter`` adds a gather's gradient back into its table (an embedding's), ``_window`` gives an image's
+(C, kh, kw, OH, OW, m) patches, laid out once for the contractions, ``_unwindow`` adds patches back (kh·kw strided
+slice-adds, not a scatter), ``_route`` sends a gradient to each window's first maximum.
 """
 
 GEMM = '''
@@ -96,4 +97,27 @@ def _route(windows, g):
         best, first = torch.where(better, flat[:, j], best), torch.where(better, j, first)
     hot = torch.arange(kh * kw, device=g.device).reshape(1, -1, 1, 1, 1) == first[:, None]
     return (hot * g[:, None]).reshape(windows.shape)
+'''
+
+
+_SCATTER_DOC = "The adjoint of table[:, ids]: g's columns (D, T, m) added into a (D, v) table at their ids (T, m)."
+NUMPY_TOKENS = f'''
+def _scatter(g, ids, v):
+    """{_SCATTER_DOC}"""
+    out = np.zeros((g.shape[0], v), g.dtype)
+    np.add.at(out.T, ids.reshape(-1), g.reshape(g.shape[0], -1).T)  # rows of out.T: repeated ids add up
+    return out
+'''
+
+JAX_TOKENS = f'''
+def _scatter(g, ids, v):
+    """{_SCATTER_DOC}"""
+    return jnp.zeros((g.shape[0], v), g.dtype).at[:, ids.reshape(-1)].add(g.reshape(g.shape[0], -1))
+'''
+
+TORCH_TOKENS = f'''
+def _scatter(g, ids, v):
+    """{_SCATTER_DOC}"""
+    out = torch.zeros((g.shape[0], v), dtype=g.dtype, device=g.device)
+    return out.index_add_(1, ids.reshape(-1), g.reshape(g.shape[0], -1))
 '''

@@ -3,7 +3,8 @@
 A step of any shape becomes a loop nest over its entries (axes of size 1 get index 0); each op of the tensor
 vocabulary reads its arguments' entries by index arithmetic: a contraction loops over its summed letters, a window
 reads ``X[c, s·y+a−p, s·x+b−p]`` (0 outside the image), ``unwindow`` gathers the patches that covered an entry,
-``wmax`` and ``wroute`` loop over a window, ``reshape`` converts a flat C-order offset.  Targets differ only in
+``wmax`` and ``wroute`` loop over a window, ``reshape`` converts a flat C-order offset, ``gather`` reads a table's
+column at a token id and ``scatter`` adds up the positions whose token is the entry's column.  Targets differ only in
 their :class:`~symbackprop.backends.loops.Syntax`.
 """
 
@@ -143,6 +144,29 @@ class TensorWriter:
         kw = w.shape[2]
         return self.syntax.ternary.format(cond=f"{arg} == {a} * {kw} + {b}", a=self.entry(g, [c, y, xx, n], pre),
                                           b=self.syntax.number(0.0))
+
+    def _gather(self, x: mx.M, idx, pre) -> str:
+        """``Z[j, t] = E[j, X[t]]``: the table's column at the position's token id."""
+        table, ids = x.args
+        j, t, n = idx
+        k = self._var("k")
+        pre.append(self.syntax.int_local(k, self.syntax.int_of.format(self.entry(ids, [t, n], pre))))
+        return self.entry(table, [j, k], pre)
+
+    def _scatter(self, x: mx.M, idx, pre) -> str:
+        """``dE[j, v] = Σ_t g[j, t]·[X[t] = v]``: the positions whose token is v, added (one sample)."""
+        s = self.syntax
+        g, ids = x.args
+        j, v = idx
+        _, T, _ = g.shape
+        acc, t = self._var("acc"), self._var("t")
+        inner: list[str] = []
+        token = self.entry(ids, [t, "0"], inner)
+        term = self.entry(g, [j, t, "0"], inner)
+        body = inner + self._guard(f"{s.int_of.format(token)} == {v}", [s.assign(acc, term, "+=")])
+        pre.append(s.local(acc, s.number(0.0)))
+        self._loop(pre, t, T, body)
+        return acc
 
     def _contract(self, x: mx.M, idx, pre) -> str:
         s = self.syntax

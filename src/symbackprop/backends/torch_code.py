@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import __version__
 from .. import matexpr as mx
 from ..program import Program
-from .arrays import TORCH, batch_lines, core_functions, layout_note, lines, split_pullback, unpack_lines
+from .arrays import TORCH, batch_lines, core_functions, helpers_for, layout_note, lines, split_pullback, unpack_lines
 
 HELPERS = '''
 
@@ -85,7 +85,7 @@ import torch
 SPEC = {program.spec!r}
 COST = {program.cost_name!r}
 SHAPES = {shapes!r}  # as Model holds them (biases 1-D)
-{HELPERS}{TORCH.helpers if mx.is_tensor(program.input.shape) else ''}
+{HELPERS}{helpers_for(program, TORCH)}
 
 {core_functions(program, TORCH, prefix=prefix)}
 
@@ -139,12 +139,10 @@ class Model(torch.nn.Module):
 
 
 def _init_line(param, flat: bool) -> str:
-    """An ``nn.Parameter`` initialised as symbackprop initialises it (He or Glorot normal, zeros, ones)."""
+    """An ``nn.Parameter`` initialised as symbackprop initialises it (He, Glorot or standard normal, zeros, ones)."""
     shape = (param.shape[0],) if flat else param.shape
-    if param.init in ("he", "glorot"):
-        fan_in, fan_out = param.fans
-        std = f"math.sqrt(2.0 / {fan_in})" if param.init == "he" else f"math.sqrt(2.0 / {fan_in + fan_out})"
-        value = f"torch.randn({shape!r}, generator=generator, **kw) * {std}"
+    if param.std is not None:
+        value = f"torch.randn({shape!r}, generator=generator, **kw) * {param.std!r}"
     else:
         value = f"torch.{'ones' if param.init == 'ones' else 'zeros'}({shape!r}, **kw)"
     if param.state:  # batchnorm's running statistics: a buffer, as in nn.BatchNorm1d, not learned

@@ -62,8 +62,9 @@ def sweep(network, input_grad: bool = False) -> Program:
                                   shown=shown if computed is not None else None))
             elif site.needs_grad[site.ins.index(key)]:
                 pending.setdefault(key, []).append((shown, computed))
-    if input_grad:
-        parts = pending.pop(naming.X)
+    if input_grad:  # token ids are not learned: nothing flows back to them, their gradient is 0
+        x = mx.ref(naming.X, network.input_shape)
+        parts = pending.pop(naming.X, [(mx.const(0.0, network.input_shape), mx.had(mx.const(0.0), x))])
         steps.append(Step(naming.grad(naming.X), mx.add(*(c or s for s, c in parts)), network.input_shape, "delta",
                           shown=mx.add(*(s for s, _ in parts))))
     shown_combined = None

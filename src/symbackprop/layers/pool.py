@@ -137,7 +137,8 @@ class GlobalAvgPool(Layer):
 
 
 class Flatten(Layer):
-    """(C, H, W) -> (C·H·W, 1) in C order, as ``torch.flatten``; its VJP reshapes back."""
+    """(C, H, W) -> (C·H·W, 1) in C order, as ``torch.flatten``; a sequence (D, T) -> (T·D, 1) position after
+    position, as ``emb.view(m, -1)`` of PyTorch's (m, T, D) embeddings.  Its VJP re-indexes back."""
 
     kind = "flatten"
     symbol = "F"
@@ -147,15 +148,27 @@ class Flatten(Layer):
         shape = in_shapes[0]
         return (math.prod(shape[:-1]), shape[-1])
 
+    @staticmethod
+    def _sequence(site: Site) -> bool:
+        return len(site.in_shapes[0]) == 3
+
     def forward(self, site: Site) -> list[Step]:
-        return [Step(site.out, mx.reshape(site.x(), site.shape), site.shape, "forward")]
+        x = mx.contract("dtn->tdn", site.x()) if self._sequence(site) else site.x()
+        return [Step(site.out, mx.reshape(x, site.shape), site.shape, "forward")]
 
     def local(self, site: Site) -> list[Step]:
-        c, h, w, _ = site.in_shapes[0]
         u = sp.Symbol("u", integer=True)
+        if self._sequence(site):
+            d = site.in_shapes[0][0]
+            at = sp.Symbol("t") * d + sp.Symbol("d")
+        else:
+            c, h, w, _ = site.in_shapes[0]
+            at = sp.Symbol("c") * h * w + sp.Symbol("h") * w + sp.Symbol("w")
         return [Step(naming.local(site.out, site.ins[0]), None, site.in_shapes[0], "local",
-                     scalar=sp.KroneckerDelta(u, sp.Symbol("c") * h * w + sp.Symbol("h") * w + sp.Symbol("w")),
-                     kind="re-indexing")]
+                     scalar=sp.KroneckerDelta(u, at), kind="re-indexing")]
 
     def vjp(self, site: Site, g: mx.M):
+        if self._sequence(site):
+            d, t, n = site.in_shapes[0]
+            return [(site.ins[0], mx.contract("tdn->dtn", mx.reshape(g, (t, d, n))), None)]
         return [(site.ins[0], mx.reshape(g, site.in_shapes[0]), None)]

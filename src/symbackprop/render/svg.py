@@ -32,7 +32,7 @@ def network(net) -> str:
     """Inputs and every layer as a column of units (a wide layer as one box with its width); its caption below,
     a line for each of norm + activation, dropout and residual, then the width; a residual layer's skip drawn
     as a dashed arc below the units, from the layer before it."""
-    if net.image:
+    if net.has_images:
         return _image_network(net)
     widths = net.widths()
     captions = [["input"]] + [_layer_lines(layer) for layer in net.layers]
@@ -79,9 +79,10 @@ def network(net) -> str:
 
 
 def _image_network(net) -> str:
-    """An image network as a row of boxes: the input and each layer, named by its output, with its shape."""
+    """An image or token network as a row of boxes: the input and each layer, named by its output, with its
+    shape."""
     shapes = {node.site.out: node.site.shape for node in net.nodes}
-    columns = [("X", "input", net.input_shape)]
+    columns = [("X", "token ids" if net.vocab else "input", net.input_shape)]
     node_outs = iter(net.nodes)
     for layer in net.layers:
         keys = [out for _, out, _ in layer.nodes(0, naming.X)]

@@ -1,0 +1,246 @@
+"""Token networks (issue 19, first layers): an embedding of token ids, flattened into a context window — derived,
+proven, compiled on every array backend and in C, trained and predicted, and refused in one line where wrong."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from networks import torch_reference
+from test_export import compile_and_run, needs_cc
+
+from symbackprop import Dense, Embedding, Flatten, Network, derive, load, parse_spec, train
+from symbackprop.errors import SymbackpropError
+from symbackprop.export import export
+from symbackprop.layers import embedding
+
+SPECS = [("3-embed5d2-flatten-4:tanh-5:softmax", "cross_entropy"),
+         ("1-embed7d3-flatten-7:softmax", "cross_entropy"),  # a bigram model: one token predicts the next
+         # makemore's "backprop ninja" network: embedding, context of 3, batchnorm, tanh, softmax
+         ("3-embed27d10-flatten-16:batchnorm:tanh-27:softmax", "cross_entropy"),
+         ("4-embed6d3-flatten-5:layernorm:gelu_tanh-5:relu:residual-6:softmax", "cross_entropy"),
+         ("2-embed4d3-flatten-3:relu-1:logistic", "binary_cross_entropy"),
+         ("2-embed9d2-flatten-2:identity", "squared_error")]
+BACKENDS = ["numpy", "jax", "torch"]
+
+
+def _problem(net, seed: int, m: int = 6):
+    from symbackprop.draws import random_problem
+
+    params, X, Y = random_problem(net, np.random.default_rng(seed), m)
+    X[:, 0] = X[0, 0]  # one sample repeats its first token: its gradient columns add up in the table
+    X[:, 1] = X[:, 0]  # and two samples are the same
+    return {k: v * 0.5 for k, v in params.items()}, X, Y
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("spec,cost", SPECS, ids=[s for s, _ in SPECS])
+def test_gradients_agree_with_pytorch_float64(spec, cost, backend):
+    if backend != "numpy":
+        pytest.importorskip(backend, reason=f"{backend} is not installed (.ci/run installs it)")
+    d = derive(spec, cost)
+    params, X, Y = _problem(d.network, seed=len(spec))
+    want_cost, want = torch_reference(d.network, params, X, Y)
+    got_cost, got = d.compile(backend)(params, X, Y)
+    assert abs(float(got_cost) - want_cost) <= 1e-9 * max(1.0, abs(want_cost))
+    for name, value in want.items():
+        np.testing.assert_allclose(np.asarray(got[name]), value, rtol=1e-9, atol=1e-11, err_msg=name)
+
+
+def test_a_token_not_in_the_batch_gets_no_gradient_and_a_repeated_one_the_sum():
+    d = derive("2-embed4d2-flatten-1:identity")
+    params = {"E1": np.arange(8.0).reshape(2, 4), "W2": np.array([[1.0, 2.0, 3.0, 4.0]]), "B2": np.zeros((1, 1))}
+    X = np.array([[1.0], [1.0]])  # token 1 twice
+    _, g = d.compile("numpy")(params, X, np.zeros((1, 1)))
+    # dC/dZ2 = 2·(Z2 − 0); the two positions' columns of W2ᵀ·dC/dZ2 both land in column 1
+    z = float((params["W2"] @ np.array([1.0, 5.0, 1.0, 5.0]))[0])
+    np.testing.assert_allclose(g["E1"][:, 1], 2 * z * np.array([1.0 + 3.0, 2.0 + 4.0]))
+    assert not g["E1"][:, [0, 2, 3]].any()
+
+
+@pytest.mark.parametrize("ids,vocab", [((0, 2, 0, 1), 3), ((1, 1, 1), 2), ((0,), 1), ((3, 0, 3, 2, 3), 4)])
+def test_the_scatter_add_is_proven_by_sympy(ids, vocab):
+    assert embedding.vjp_holds(ids, vocab)
+
+
+def test_the_prover_rejects_a_wrong_scatter(monkeypatch):
+    """A prover that cannot fail proves nothing: a scatter that keeps only the last occurrence of a token fails."""
+    import sympy as sp
+
+    real = sp.diff
+
+    def last_only(expr, sym):  # drops all but one term of each derivative: what a gather-style "assign" does
+        out = sp.expand(real(expr, sym))
+        return out.args[0] if isinstance(out, sp.Add) else out
+
+    embedding.vjp_holds.cache_clear()
+    monkeypatch.setattr(embedding.sp, "diff", last_only)
+    try:
+        assert not embedding.vjp_holds((0, 2, 0, 1), 3)
+    finally:
+        monkeypatch.undo()
+        embedding.vjp_holds.cache_clear()
+
+
+def test_derive_prints_the_rule_the_scatter_and_its_proof(run_cli):
+    code, out, _ = run_cli("derive", "3-embed5d2-flatten-4:tanh-5:softmax")
+    assert code == 0
+    assert "Z1[j,t] = E1[j, X[t]] = Σ_v E1[j,v]·[X[t] = v]" in out
+    assert "dC_dE1 = scatter_add(dC_dZ1 → columns X of 2×5)   (2×5)" in out
+    assert "dZ1_dE1 = KroneckerDelta(v, X[t])   [one-hot, 2×5]" in out
+    assert "proven by SymPy: its derivative of Σ G·Z" in out and "NOT proven" not in out
+    code, out, _ = run_cli("derive", "3-embed5d2-flatten-4:tanh-5:softmax", "--format", "latex")
+    assert code == 0 and r"\operatorname{scatter}" in out
+
+
+def test_the_python_layers_and_the_spec_are_the_same_network():
+    net = Network(3, [Embedding(27, 10), Flatten(), Dense(16, "tanh", "batchnorm"), Dense(27, "softmax")])
+    assert net.spec == "3-embed27d10-flatten-16:batchnorm:tanh-27:softmax"
+    assert parse_spec(net.spec) == net and net.vocab == 27
+    assert net.shapes()["E1"] == (10, 27) and net.shapes()["W2"] == (16, 30)
+
+
+BAD = [("3-8:relu-embed5d2-flatten-2:softmax", "an embedding reads token ids, so it must be the first layer"),
+       ("3-embed5d2-4:relu-2:softmax", "is dense, but its input is a sequence of 3 positions of 2 features: put "
+                                       "flatten before it"),
+       ("3-embed5d2-conv2k1-flatten-2:softmax", "takes an image, but its input is a sequence of 3 positions"),
+       ("1x4x4-embed5d2-flatten-2:softmax", "reads token ids, but the input is an image"),
+       ("3-embed5-flatten-2:softmax", "expected embed{VOCAB}d{DIM}, e.g. embed27d10"),
+       ("3-embed0d2-flatten-2:softmax", "Embedding vocab must be a whole number from 1 to 1,000,000, not 0")]
+
+
+@pytest.mark.parametrize("spec,message", BAD)
+def test_bad_token_specs_are_one_line(run_cli, spec, message):
+    code, _, err = run_cli("derive", spec)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def _pattern_csv(path, n=300, seed=0):
+    """Three tokens of 5 and the next: (a + 2·b) mod 5 — learnable from the context, not from one token."""
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, 5, (n, 3))
+    nxt = (rows[:, 0] + 2 * rows[:, 1]) % 5
+    path.write_text("t1,t2,t3,next\n" + "".join(f"{a},{b},{c},{y}\n" for (a, b, c), y in zip(rows, nxt)))
+    return path
+
+
+def test_a_token_model_trains_through_the_cli_saves_and_predicts(run_cli, tmp_path):
+    data, out = _pattern_csv(tmp_path / "tokens.csv"), tmp_path / "m.json"
+    code, text, err = run_cli("train", str(data), "--net", "3-embed5d4-flatten-16:tanh-5:softmax", "--epochs", "60",
+                              "--batch-size", "32", "--optimizer", "adam", "--lr", "0.01", "--out", str(out))
+    assert code == 0, err
+    assert float(text.split("test accuracy:")[1].split()[0]) >= 0.95
+    model = load(out)
+    assert model.network.vocab == 5 and model.predict(np.array([[1, 2, 0]]))[0] == 0  # (1 + 4) mod 5
+    code, text, err = run_cli("predict", str(out), "1", "2", "0")
+    assert code == 0 and text.startswith("class 0")
+
+
+def test_values_that_are_not_token_ids_are_named_by_row_and_column(run_cli, tmp_path):
+    data = tmp_path / "bad.csv"
+    data.write_text("t1,t2,t3,next\n1,2,3,0\n1,7,2,3\n")
+    spec = "3-embed5d4-flatten-4:tanh-5:softmax"
+    code, _, err = run_cli("train", str(data), "--net", spec, "--epochs", "1", "--batch-size", "2")
+    assert code == 2 and "bad.csv: row 3, column 't2': 7 is not a token id (a whole number from 0 to 4" in err
+    data.write_text("t1,t2,t3,next\n1,2,3,0\n1,2.5,2,3\n")
+    code, _, err = run_cli("train", str(data), "--net", spec, "--epochs", "1", "--batch-size", "2")
+    assert code == 2 and "row 3, column 't2': 2.5 is not a token id" in err
+    code, _, err = run_cli("train", str(_pattern_csv(tmp_path / "ok.csv")), "--net", spec, "--epochs", "1",
+                           "--batch-size", "8", "--standardize")
+    assert code == 2 and "reads token ids: they are not scaled" in err
+
+
+def test_prediction_refuses_an_unknown_token_by_its_row(run_cli, tmp_path):
+    model = tmp_path / "m.json"
+    code, _, err = run_cli("train", str(_pattern_csv(tmp_path / "ok.csv")), "--net",
+                           "3-embed5d4-flatten-4:tanh-5:softmax", "--epochs", "1", "--batch-size", "8",
+                           "--out", str(model))
+    assert code == 0, err
+    rows = tmp_path / "rows.csv"
+    rows.write_text("t1,t2,t3\n1,2,3\n4,0,5\n")
+    code, out, err = run_cli("predict", str(model), "--csv", str(rows))
+    assert code == 2 and "rows.csv: row 3, column 't3': 5 is not a token id" in err and out == ""
+    code, _, err = run_cli("predict", str(model), "1", "9", "0")
+    assert code == 2 and "sample 1, column 't2': 9 is not a token id" in err
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_backend_trains_the_same_weights(backend):
+    if backend != "numpy":
+        pytest.importorskip(backend, reason=f"{backend} is not installed (.ci/run installs it)")
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 6, (64, 2)).astype(float)
+    y = (X[:, 0] + X[:, 1]).astype(int) % 3
+    spec = "2-embed6d3-flatten-5:tanh-3:softmax"
+    ref = train(spec, X, y, batch_size=16, epochs=3, seed=1, progress=False)
+    got = train(spec, X, y, batch_size=16, epochs=3, seed=1, progress=False, backend=backend)
+    for name, value in ref.params.items():
+        np.testing.assert_allclose(got.params[name], value, rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_per_sample_training_refuses_a_token_network_in_one_line():
+    X = np.zeros((4, 2))
+    with pytest.raises(SymbackpropError, match="has image or token layers, which train mini-batches"):
+        train("2-embed3d2-flatten-2:softmax", X, np.array([0, 1, 0, 1]), iterations=2, progress=False)
+
+
+@needs_cc
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("spec,cost", SPECS[:3], ids=[s for s, _ in SPECS[:3]])
+def test_the_c_export_of_a_token_network_compiles_with_werror_and_passes_its_harness(spec, cost, dtype, tmp_path):
+    paths = export(parse_spec(spec, cost), "c", tmp_path, "net", dtype=dtype)
+    run = compile_and_run(tmp_path, [p for p in paths if p.suffix == ".c"])
+    assert run.returncode == 0 and run.stdout.startswith("OK: 0 mismatches"), run.stdout
+
+
+@pytest.mark.parametrize("to", ["numpy", "jax", "torch"])
+def test_the_python_exports_take_token_ids_as_rows(to, tmp_path, monkeypatch):
+    if to != "numpy":
+        pytest.importorskip(to, reason=f"{to} is not installed (.ci/run installs it)")
+    spec = "3-embed5d2-flatten-4:tanh-5:softmax"
+    export(spec, to, tmp_path, f"tok_{to}")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = __import__(f"tok_{to}")
+    d = derive(spec)
+    params, X, Y = _problem(d.network, seed=5)
+    want, grads = d.compile("numpy")(params, X, Y)
+    if to == "numpy":
+        rows = {k: (v[:, 0] if k.startswith("B") else v) for k, v in params.items()}
+        cost, got = module.gradients(rows, X.T, Y.T)
+        assert abs(cost - want) < 1e-12
+        np.testing.assert_allclose(got["E1"], grads["E1"], atol=1e-12)
+    elif to == "torch":
+        import torch
+
+        model = module.Model().double()
+        with torch.no_grad():
+            for k, v in params.items():
+                getattr(model, k).copy_(torch.tensor(v[:, 0] if k.startswith("B") else v))
+        logits = model(torch.tensor(X.T))
+        loss = torch.nn.functional.cross_entropy(logits, torch.tensor(Y.argmax(axis=0)))
+        loss.backward()
+        assert abs(loss.item() - want) < 1e-12
+        np.testing.assert_allclose(model.E1.grad.numpy(), grads["E1"], atol=1e-12)
+    else:
+        import jax
+        import jax.numpy as jnp
+
+        from symbackprop.backends import x64
+
+        with x64(True):
+            p = {k: jnp.asarray(v[:, 0] if k.startswith("B") else v) for k, v in params.items()}
+
+            def loss(p):
+                logits = module.network(p, jnp.asarray(X.T))
+                return -jnp.mean(jnp.sum(jax.nn.log_softmax(logits) * jnp.asarray(Y.T), axis=1))
+
+            value, g = jax.value_and_grad(loss)(p)  # through the export's derived VJP
+        assert abs(float(value) - want) < 1e-12
+        np.testing.assert_allclose(np.asarray(g["E1"]), grads["E1"], atol=1e-12)
+
+
+def test_the_report_draws_a_token_network(run_cli, tmp_path):
+    out = tmp_path / "r.html"
+    code, _, err = run_cli("report", "3-embed5d2-flatten-4:tanh-5:softmax", "--out", str(out))
+    assert code == 0, err
+    text = out.read_text()
+    assert "token ids" in text and "scatter-add" in text and "proven by SymPy" in text
