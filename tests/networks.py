@@ -191,3 +191,66 @@ def random_image_corpus(count: int, seed: int = 18):
                        "binary_cross_entropy": "1:logistic"}[cost])
         out.append(("-".join(tokens), cost))
     return out
+
+
+def torch_sequence_reference(net, params, X, Y):
+    """Cost and gradients by PyTorch float64 autograd for a sequence network: ids X (T, m), targets Y (V, T, m);
+    every layer at each position of (m, T, features), the cost the mean over the m·T positions."""
+    import pytest
+
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
+    F = torch.nn.functional
+    from symbackprop import Dense, Embedding
+    from symbackprop.blocks import LayerNorm, Residual, span
+    from symbackprop.sequences import PositionalEmbedding, SelfAttention
+
+    def attention(A, layer, heads, causal):
+        m, T, d = A.shape
+        q, k, v = (A @ p[f"W{t}{layer}"].T + p[f"B{t}{layer}"][:, 0] for t in "qkv")
+        q, k, v = (x.reshape(m, T, heads, d // heads).transpose(1, 2) for x in (q, k, v))
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=causal).transpose(1, 2).reshape(m, T, d)
+        return out @ p[f"Wo{layer}"].T + p[f"Bo{layer}"][:, 0]
+
+    p = {k: torch.tensor(params[k], dtype=torch.float64, requires_grad=True) for k in net.shapes()}
+    acts = {"identity": lambda z: z, "relu": F.relu, "gelu": F.gelu,
+            "gelu_tanh": lambda z: F.gelu(z, approximate="tanh"), "logistic": torch.sigmoid, "tanh": torch.tanh,
+            "softmax": lambda z: torch.softmax(z, dim=-1)}
+    Yt = torch.tensor(Y, dtype=torch.float64).permute(2, 1, 0)  # (m, T, V)
+    A = Z = None
+    def layer_norm(A, layer):
+        return F.layer_norm(A, (A.shape[-1],), p[f"gamma{layer}"][:, 0], p[f"beta{layer}"][:, 0], eps=1e-5)
+
+    def apply(A, layer, spec_layer):
+        """(output, logits) of one layer at number ``layer``; a residual block's layers take the next numbers."""
+        if isinstance(spec_layer, Embedding):
+            return F.embedding(torch.tensor(X.T, dtype=torch.long), p[f"E{layer}"].T), None
+        if isinstance(spec_layer, PositionalEmbedding):
+            return A + p[f"P{layer}"].T, None
+        if isinstance(spec_layer, SelfAttention):
+            return attention(A, layer, spec_layer.heads, spec_layer.causal), None
+        if isinstance(spec_layer, LayerNorm):
+            return layer_norm(A, layer), None
+        if isinstance(spec_layer, Residual):
+            out, n = A, layer
+            for inner in spec_layer.layers:
+                out, _ = apply(out, n, inner)
+                n += span(inner)
+            return A + out, None
+        assert isinstance(spec_layer, Dense)
+        Z = A @ p[f"W{layer}"].T + (p[f"B{layer}"][:, 0] if spec_layer.bias else 0)
+        if spec_layer.norm == "layernorm":
+            Z = layer_norm(Z, layer)
+        out = acts[spec_layer.activation.name](Z)
+        return (A + out if spec_layer.residual else out), Z
+
+    for layer, spec_layer in zip(net.numbers, net.layers):
+        A, Z = apply(A, layer, spec_layer)
+    count = Yt.shape[0] * Yt.shape[1]
+    if net.cost.name == "squared_error":
+        cost = ((A - Yt) ** 2).sum() / count
+    elif net.cost.name == "binary_cross_entropy":
+        cost = F.binary_cross_entropy_with_logits(Z, Yt, reduction="sum") / count
+    else:
+        cost = F.cross_entropy(Z.reshape(count, -1), Yt.reshape(count, -1).argmax(dim=1))
+    cost.backward()
+    return cost.item(), {k: v.grad.numpy() for k, v in p.items()}

@@ -122,7 +122,7 @@ def test_the_numpy_erf_is_within_1e_14_of_math_erf_over_whole_arrays():
     import math
 
     from symbackprop.backends import framework_module
-    from symbackprop.spec import parse_spec
+    from symbackprop.grammar import parse_spec
 
     module = framework_module(parse_spec("2-3:gelu-1:identity"), "numpy")
     xs = np.concatenate([np.linspace(-9, 9, 200_001), [0.0, 2.5, -2.5, 1e-300, 40.0, -40.0]])

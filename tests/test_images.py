@@ -323,7 +323,7 @@ def test_the_report_of_an_image_network_shows_the_derivation_and_a_worked_image(
     code, out, err = run_cli("report", "1x6x6-conv2k3p1:relu-maxpool2-flatten-3:softmax", "--out", tmp_path / "r.html")
     assert code == 0, err
     page = (tmp_path / "r.html").read_text()
-    for text in ("conv2k3p1:relu", "2×6×6", "Windows of the forward pass", "proven by SymPy",
+    for text in ("conv2k3p1:relu", "2×6×6", "Forward values the backward pass reads again", "proven by SymPy",
                  "<mi>window</mi><mn>3×3</mn>", "<munder><mo>Σ</mo><mi>yxn</mi></munder>", "A worked example"):
         assert text in page, text
     assert "<script" not in page

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from networks import torch_reference
+from networks import torch_reference, torch_sequence_reference
 from test_export import compile_and_run, needs_cc
 
 from symbackprop import Dense, Embedding, Flatten, Network, derive, load, parse_spec, train
 from symbackprop.errors import SymbackpropError
 from symbackprop.export import export
-from symbackprop.layers import embedding
+from symbackprop.layers import attention, embedding
 
 SPECS = [("3-embed5d2-flatten-4:tanh-5:softmax", "cross_entropy"),
          ("1-embed7d3-flatten-7:softmax", "cross_entropy"),  # a bigram model: one token predicts the next
@@ -100,8 +100,21 @@ def test_the_python_layers_and_the_spec_are_the_same_network():
 
 
 BAD = [("3-8:relu-embed5d2-flatten-2:softmax", "an embedding reads token ids, so it must be the first layer"),
-       ("3-embed5d2-4:relu-2:softmax", "is dense, but its input is a sequence of 3 positions of 2 features: put "
-                                       "flatten before it"),
+       ("3-embed5d2-pos4d2-2:softmax", "its table is 2×4 (dim × positions), but its input is 2 features at 3 "
+                                       "positions"),
+       ("3-embed5d2-flatten-pos3d2-2:softmax", "a position embedding follows the embedding of a sequence network"),
+       ("3-embed5d2-4:relu:dropout=0.1-2:softmax", "dropout and batchnorm in a sequence network are not there yet"),
+       ("3-embed5d2-pos3-2:softmax", "expected pos{T}d{DIM}, e.g. pos8d16"),
+       ("3-embed5d6-attn4-5:softmax", "4 heads do not divide its 6 features"),
+       ("3-embed5d2-flatten-attn1-2:softmax", "attention mixes the positions of a sequence network"),
+       ("3-embed5d2-attn2:causal-2:softmax", "expected attn{HEADS}[:nocausal], e.g. attn4"),
+       ("3-embed5d2-attn-2:softmax", "expected attn{HEADS}[:nocausal]"),
+       ("3-embed5d4-res(layernorm+6:relu)-2:softmax", "adds its input to its output, so its layers must give back 4 "
+                                                     "features, not 6"),
+       ("3-embed5d4-res(4:softmax)-2:softmax", "softmax is for the output layer only, not inside a block"),
+       ("3-embed5d4-flatten-res(layernorm+attn2)-2:softmax", "attention mixes the positions of a sequence network"),
+       ("3-embed5d4-res(layernorm+attn2-2:softmax", "expected res(LAYER+LAYER+...)"),
+       ("3-embed5d4-res(4:relu:dropout=0.5)-2:softmax", "dropout, batchnorm and a layer's own residual are not there"),
        ("3-embed5d2-conv2k1-flatten-2:softmax", "takes an image, but its input is a sequence of 3 positions"),
        ("1x4x4-embed5d2-flatten-2:softmax", "reads token ids, but the input is an image"),
        ("3-embed5-flatten-2:softmax", "expected embed{VOCAB}d{DIM}, e.g. embed27d10"),
@@ -244,3 +257,142 @@ def test_the_report_draws_a_token_network(run_cli, tmp_path):
     assert code == 0, err
     text = out.read_text()
     assert "token ids" in text and "scatter-add" in text and "proven by SymPy" in text
+
+
+SEQUENCE_SPECS = [("4-embed5d3-pos4d3-6:layernorm:gelu_tanh-5:softmax", "cross_entropy"),
+                  ("3-embed7d4-4:relu-4:tanh:residual-7:softmax", "cross_entropy"),
+                  ("5-embed6d4-pos5d4-4:gelu:residual-8:layernorm:relu-6:softmax", "cross_entropy"),
+                  ("2-embed3d2-pos2d2-1:logistic", "binary_cross_entropy"),
+                  ("3-embed4d2-2:identity", "squared_error"),
+                  ("1-embed9d3-9:softmax", "cross_entropy"),  # one position: a bigram model
+                  # attention: 1-3 heads, causal or not, with the blocks around it
+                  ("4-embed5d4-pos4d4-attn2-5:softmax", "cross_entropy"),
+                  ("3-embed6d3-attn1:nocausal-6:softmax", "cross_entropy"),
+                  ("5-embed7d6-pos5d6-attn3-6:layernorm:gelu_tanh-7:softmax", "cross_entropy"),
+                  ("4-embed4d4-pos4d4-attn2:nocausal-4:relu:residual-attn1-4:softmax", "cross_entropy"),
+                  ("3-embed5d2-attn2-1:identity", "squared_error"),
+                  # GPT-2's block: pre-norm attention and MLP, each added to its input, a final layernorm
+                  ("8-embed11d8-pos8d8-res(layernorm+attn2)-res(layernorm+32:gelu_tanh+8:identity)-layernorm"
+                   "-11:softmax", "cross_entropy"),
+                  ("4-embed6d6-pos4d6-res(layernorm+attn3)-res(layernorm+attn1:nocausal)-res(12:gelu+6:tanh)"
+                   "-6:softmax", "cross_entropy")]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("spec,cost", SEQUENCE_SPECS, ids=[s for s, _ in SEQUENCE_SPECS])
+def test_a_sequence_network_agrees_with_pytorch_float64_at_every_position(spec, cost, backend):
+    """Dense layers, layernorm, activations, softmax and the cost at each position; the cost the mean over the
+    m·T positions, as F.cross_entropy of (m·T, V) logits."""
+    if backend != "numpy":
+        pytest.importorskip(backend, reason=f"{backend} is not installed (.ci/run installs it)")
+    d = derive(spec, cost)
+    assert d.network.positions == d.network.inputs
+    params, X, Y = _problem(d.network, seed=len(spec), m=4)
+    want_cost, want = torch_sequence_reference(d.network, params, X, Y)
+    got_cost, got = d.compile(backend)(params, X, Y)
+    assert abs(float(got_cost) - want_cost) <= 1e-9 * max(1.0, abs(want_cost))
+    for name, value in want.items():
+        np.testing.assert_allclose(np.asarray(got[name]), value, rtol=1e-9, atol=1e-11, err_msg=name)
+
+
+def test_the_positional_table_gets_each_positions_columns_summed_over_the_batch():
+    d = derive("3-embed4d2-pos3d2-1:identity", "squared_error")
+    params = {"E1": np.zeros((2, 4)), "P2": np.arange(6.0).reshape(2, 3), "W3": np.ones((1, 2)), "B3": np.zeros((1, 1))}
+    X = np.zeros((3, 2))
+    _, g = d.compile("numpy")(params, X, np.zeros((1, 3, 2)))
+    z = params["P2"].sum(axis=0)  # each position's output: P2[0, t] + P2[1, t]
+    np.testing.assert_allclose(g["P2"], np.tile(2 * z / 3, (2, 1)))  # mean over 3·2 positions, summed over 2 samples
+    np.testing.assert_allclose(g["E1"][:, 0], np.full(2, 2 * z.sum() * 2 / 6))  # every id is 0
+
+
+def test_a_sequence_network_takes_ids_t_by_m_and_says_so():
+    d = derive("3-embed4d2-pos3d2-4:softmax")
+    params = {k: np.zeros(s) for k, s in d.network.shapes().items()}
+    with pytest.raises(SymbackpropError, match=r"takes token ids X \(3, m\) and targets Y \(4, 3, m\)"):
+        d.compile("numpy")(params, np.zeros((2, 5)), np.zeros((4, 2, 5)))
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["export", "3-embed5d3-pos3d3-5:softmax", "--to", "c"], "export --to c is not there yet for sequence networks"),
+    (["export", "3-embed5d3-pos3d3-5:softmax", "--to", "numpy"], "export --to numpy is not there yet for sequence"),
+    (["derive", "3-embed5d3-pos3d3-5:softmax", "--entries"], "not available for token networks yet")])
+def test_paths_that_take_a_target_per_sample_refuse_a_sequence_network_in_one_line(run_cli, tmp_path, argv, message):
+    code, _, err = run_cli(*argv, "--out", str(tmp_path)) if argv[0] == "export" else run_cli(*argv)
+    errors = [line for line in err.splitlines() if "error" in line]
+    assert code == 2 and message in err and len(errors) == 1 and "Traceback" not in err, err
+
+
+def test_training_rows_refuses_a_sequence_network_in_one_line(run_cli, tmp_path):
+    data = _pattern_csv(tmp_path / "tokens.csv")
+    code, _, err = run_cli("train", str(data), "--net", "3-embed5d3-pos3d3-5:softmax", "--epochs", "1",
+                           "--batch-size", "8")
+    assert code == 2 and "training on rows of features is not there yet for sequence networks" in err
+
+
+def test_gradcheck_and_the_report_take_a_sequence_network(run_cli, tmp_path):
+    spec = "4-embed5d3-pos4d3-6:layernorm:gelu_tanh-5:softmax"
+    code, out, err = run_cli("gradcheck", spec)
+    assert code == 0 and "OK: every gradient agrees" in out, err
+    code, _, err = run_cli("report", spec, "--out", str(tmp_path / "r.html"))
+    assert code == 0, err
+    assert "dC_dP2[:, t] = Σ_n dC_dZ2[:, t]" in (tmp_path / "r.html").read_text()
+
+
+@pytest.mark.parametrize("T,causal", [(2, True), (3, True), (3, False)])
+def test_the_attention_closed_forms_are_proven_by_sympy(T, causal):
+    assert attention.vjp_holds(T, 2, causal)
+
+
+def test_the_attention_prover_rejects_a_form_without_the_softmax_correction(monkeypatch):
+    """A prover that cannot fail proves nothing: dS = P ⊙ dP, the row-sum term left out (a classic mistake), fails."""
+    import sympy as sp
+
+    def without_correction(Q, K, V, G, P, scale):
+        dS = P.multiply_elementwise(V.T * G)
+        return {"q": K * dS * scale, "k": Q * dS.T * scale, "v": G * P.T}
+
+    attention.vjp_holds.cache_clear()
+    monkeypatch.setattr(attention, "closed_forms", without_correction)
+    try:
+        assert not attention.vjp_holds(2, 2, False)
+    finally:
+        monkeypatch.undo()
+        attention.vjp_holds.cache_clear()
+    assert isinstance(attention.closed_forms(*(sp.eye(2),) * 5, 1), dict)
+
+
+def test_derive_prints_the_attention_backward_and_its_proof(run_cli):
+    code, out, _ = run_cli("derive", "4-embed5d4-pos4d4-attn2-5:softmax")
+    assert code == 0
+    assert "# Forward values the backward pass reads again, made each layer's own way." in out
+    assert "S3h1 = causal(0.707107 ⊙ K3h1ᵀ · Q3h1, −∞)   (4×4)" in out and "O3h1 = V3h1 · P3h1   (2×4)" in out
+    assert "dC_dQ3h1 = 0.707107 ⊙ K3h1 · (causal(dC_dS3h1, 0))   (2×4)" in out
+    assert ("dC_dS3h1 = P3h1 ⊙ (dC_dP3h1 − Σ_keys(P3h1 ⊙ dC_dP3h1)) (0 where a key comes after its query: the "
+            "mask's zeros)") in out
+    assert "proven by SymPy: its derivative of Σ G ⊙ O, written entry by entry, equals these forms" in out
+    assert out.count("softmax over the keys (each column)") == 1  # stated once, at the first head
+
+
+def test_the_key_bias_gets_no_gradient_as_the_softmax_ignores_a_shift():
+    """Bk adds Bkᵀ·q to every key's score of a query alike, which the softmax over the keys ignores."""
+    d = derive("4-embed5d4-attn2-5:softmax")
+    from symbackprop.draws import random_problem
+
+    params, X, Y = random_problem(d.network, np.random.default_rng(0), 3)
+    _, g = d.compile("numpy")(params, X, Y)
+    assert np.abs(g["Bk2"]).max() < 1e-12 and np.abs(g["Bq2"]).max() > 1e-6
+
+
+def test_a_gpt2_block_in_python_is_the_spec_network():
+    from symbackprop import LayerNorm, PositionalEmbedding, Residual, SelfAttention
+
+    T, dim, vocab = 8, 16, 27
+    net = Network(T, [Embedding(vocab, dim), PositionalEmbedding(T, dim), Residual([LayerNorm(), SelfAttention(4)]),
+                      Residual([LayerNorm(), Dense(4 * dim, "gelu_tanh"), Dense(dim)]), LayerNorm(),
+                      Dense(vocab, "softmax")])
+    assert net.spec == ("8-embed27d16-pos8d16-res(layernorm+attn4)-res(layernorm+64:gelu_tanh+16:identity)-layernorm"
+                        "-27:softmax")
+    assert parse_spec(net.spec) == net and net.positions == 8
+    assert net.numbers == (1, 2, 3, 5, 8, 9)  # the blocks' layers take the numbers between
+    shapes = net.shapes()
+    assert shapes["Wq4"] == shapes["Wo4"] == (16, 16) and shapes["Bv4"] == (16, 1) and shapes["W6"] == (64, 16)

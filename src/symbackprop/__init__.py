@@ -5,17 +5,19 @@ __version__ = "0.1.0"
 # The printers and backends register themselves by name when imported; the public API follows.
 from . import backends, render  # noqa: E402,F401
 from .activations import ACTIVATIONS, Activation, get_activation  # noqa: E402
+from .blocks import LayerNorm, Residual  # noqa: E402
 from .check import Report, check_backprop, gradcheck  # noqa: E402
 from .costs import COSTS, Cost, get_cost  # noqa: E402
 from .datasets import load_dataset  # noqa: E402
 from .derive import Derivation, derive  # noqa: E402
 from .errors import SymbackpropError  # noqa: E402
 from .formulas import define  # noqa: E402
+from .grammar import parse_spec  # noqa: E402
 from .images import AvgPool2d, Conv2d, Flatten, GlobalAvgPool2d, MaxPool2d  # noqa: E402
 from .layers import Elementwise, Layer  # noqa: E402
 from .model import Model, load  # noqa: E402
-from .sequences import Embedding  # noqa: E402
-from .spec import Dense, Network, parse_spec  # noqa: E402
+from .sequences import Embedding, PositionalEmbedding, SelfAttention  # noqa: E402
+from .spec import Dense, Network  # noqa: E402
 from .train import train  # noqa: E402
 
 __all__ = [
@@ -32,10 +34,14 @@ __all__ = [
     "Flatten",
     "GlobalAvgPool2d",
     "Layer",
+    "LayerNorm",
     "MaxPool2d",
     "Model",
     "Network",
+    "PositionalEmbedding",
     "Report",
+    "Residual",
+    "SelfAttention",
     "SymbackpropError",
     "__version__",
     "check_backprop",

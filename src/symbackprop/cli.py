@@ -63,7 +63,8 @@ def _cmd_derive(args) -> int:
 
 def _say_default_cost(spec, cost) -> None:
     """One line on stderr when a softmax output gets cross_entropy because --cost was not given."""
-    from .spec import default_cost, parse_spec
+    from .grammar import parse_spec
+    from .spec import default_cost
 
     if cost is None and spec:
         network = parse_spec(spec)

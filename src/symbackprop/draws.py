@@ -10,8 +10,8 @@ from .resources import require_parameters
 
 def random_problem(network, rng: np.random.Generator, m: int = 3):
     """Random parameters N(0, 1), inputs X (n_inputs, m) — token ids 0 .. vocab − 1 for a network that reads
-    them — and targets Y (n_outputs, m) that fit the cost; a network with dropout gets its masks in ``params`` too
-    (``"M2"``, (n2, m) of 0 and 1)."""
+    them — and targets Y (n_outputs, m) that fit the cost — (n_outputs, T, m) for a sequence of T positions; a
+    network with dropout gets its masks in ``params`` too (``"M2"``, (n2, m) of 0 and 1)."""
     require_parameters(network, 4, "drawing parameters for")
     params = {k: rng.normal(size=s) for k, s in network.shapes().items()}
     for p in network.params:  # a running variance is positive (the same draws, folded): sqrt(var + eps) is real
@@ -19,13 +19,16 @@ def random_problem(network, rng: np.random.Generator, m: int = 3):
             params[p.name] = np.abs(params[p.name]) + 0.5
     X = rng.normal(size=(network.inputs, m)) if network.vocab is None else \
         rng.integers(0, network.vocab, size=(network.inputs, m)).astype(float)
-    n = network.outputs
+    n, T = network.outputs, network.positions
+    cols = m * T if T else m  # a sequence's targets: one a position
     if network.cost.targets == "one-hot":
-        Y = np.eye(n)[:, rng.integers(0, n, size=m)]
+        Y = np.eye(n)[:, rng.integers(0, n, size=cols)]
     elif network.cost.targets == "binary":
-        Y = rng.integers(0, 2, size=(n, m)).astype(float)
+        Y = rng.integers(0, 2, size=(n, cols)).astype(float)
     else:
-        Y = rng.normal(size=(n, m))
+        Y = rng.normal(size=(n, cols))
+    if T:  # ids (T, m) and targets (n, T, m), as compiled gradients take them
+        Y = Y.reshape(n, T, m)
     params.update(masks_of(network)(rng, m))  # dropout: its masks, drawn
     return params, X, Y
 

@@ -78,7 +78,7 @@ def export(target, to: str, out_dir=".", name: str | None = None, dtype: str = "
     step, ``optimizer_step(params, state, X, Y, lr)`` with ``init_state(params)``, and the C export
     ``NAME_optimizer_step(&params, &state, x, y, lr)`` (one sample a step) with its ``NAME_state``.
     """
-    from .spec import parse_spec
+    from .grammar import parse_spec
 
     model = target if isinstance(target, Model) else None
     network = (model.network if model else parse_spec(target)).eval()  # exports predict: no dropout
@@ -93,6 +93,7 @@ def export(target, to: str, out_dir=".", name: str | None = None, dtype: str = "
                                    "clipping (the caller's lr is used as given)")
     if to == "js":  # the page's loop code knows matrices only (so far)
         network.require_matrices(f"export --to {to}")
+    network.require_samples(f"export --to {to}")
     name = name or "network"
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise SymbackpropError(f"--name must be a C/Python identifier, not {name!r}")

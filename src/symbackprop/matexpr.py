@@ -10,7 +10,10 @@ patches of an image, with stride and zero padding) and its adjoint ``unwindow`` 
 ``wmax`` (a window's maximum) and its adjoint ``wroute`` (a gradient sent to each window's first maximum),
 ``reshape``, ``expand`` (broadcast along new axes) and ``chan`` (a per-channel vector along axis 0).  Tokens:
 ``gather`` (a table's columns picked by integer ids: an embedding) and its adjoint ``scatter`` (columns added
-back into the table's shape at their ids, summed over positions and the batch).
+back into the table's shape at their ids, summed over positions and the batch), ``positions`` (0 .. T − 1, a
+sequence's columns), ``rows``/``unrows``/``stack`` (an attention head's features), ``sdot`` (a product of two
+sequences sample by sample) and ``causal`` (the causal mask).  A sequence of T positions is (features, T) per
+sample, one column a position; its batch lays the samples' columns side by side.
 """
 
 from __future__ import annotations
@@ -179,15 +182,52 @@ def chan(b: M, shape: tuple[int, ...]) -> M:
     return M("chan", (b,), shape=tuple(shape))
 
 
-def gather(table: M, ids: M) -> M:
-    """``table`` (D, V) read at integer ``ids`` (T, 1): (D, T, 1), entry [j, t] = table[j, ids[t]] (an embedding)."""
-    return M("gather", (table, ids), shape=(table.shape[0], *ids.shape))
+def gather(table: M, ids: M, window: bool = True) -> M:
+    """``table`` (D, V) read at integer ``ids``: entry [j, t] = table[j, ids[t]] (an embedding).  A context
+    ``window`` of T ids (T, 1) gives (D, T, 1); a sequence's ids, one a position (1, T), give (D, T)."""
+    shape = (table.shape[0], *ids.shape) if window else (table.shape[0], ids.shape[1])
+    return M("gather", (table, ids), shape=shape)
 
 
 def scatter(g: M, ids: M, vocab: int) -> M:
-    """The adjoint of :func:`gather`: ``g`` (D, T, 1) added into a (D, V) table at its ids, entry [j, v] =
-    Σ_t,n g[j, t, n]·[ids[t, n] = v] (a scatter-add, summed over the batch)."""
+    """The adjoint of :func:`gather`: ``g`` (D, T, 1) or (D, T) added into a (D, V) table at its ids, entry
+    [j, v] = Σ_t,n g[j, t, n]·[ids[t, n] = v] (a scatter-add, summed over the batch)."""
     return M("scatter", (g, ids), shape=(g.shape[0], vocab))
+
+
+def positions(T: int) -> M:
+    """The position of each column of a sequence, (1, T): 0, 1, ..., T − 1 (ids for a positional table)."""
+    return M("positions", shape=(1, T))
+
+
+def rows(x: M, start: int, stop: int) -> M:
+    """Rows ``start`` to ``stop`` of ``x`` (an attention head's share of the features)."""
+    return M("rows", (x,), shape=(stop - start, x.shape[1]), attrs=(("start", start), ("stop", stop)))
+
+
+def unrows(x: M, start: int, total: int) -> M:
+    """The adjoint of :func:`rows`: ``x`` placed at rows ``start`` of ``total``, zeros elsewhere."""
+    return M("unrows", (x,), shape=(total, x.shape[1]), attrs=(("start", start),))
+
+
+def stack(*xs: M) -> M:
+    """The rows of ``xs`` one after another (the heads of an attention layer joined)."""
+    return M("stack", tuple(xs), shape=(sum(x.shape[0] for x in xs), xs[0].shape[1]))
+
+
+def sdot(a: M, b: M, ta: bool = False, tb: bool = False) -> M:
+    """The product of two sequences, sample by sample: (aᵀ if ``ta`` else a) · (bᵀ if ``tb`` else b), each of T
+    columns a sample (positions; attention's scores, mix and their adjoints).  Per sample an ordinary product; a
+    batch is m such products, not one product across samples."""
+    rows_a = a.shape[1] if ta else a.shape[0]
+    cols_b = b.shape[0] if tb else b.shape[1]
+    return M("sdot", (a, b), shape=(rows_a, cols_b), attrs=(("ta", ta), ("tb", tb)))
+
+
+def causal(x: M, fill: float) -> M:
+    """Scores (keys × queries, T × T per sample) with each key after its query set to ``fill`` (−∞ before a
+    softmax: the causal mask; 0 for a gradient)."""
+    return M("causal", (x,), shape=x.shape, attrs=(("fill", fill),))
 
 
 def is_tensor(shape) -> bool:
@@ -220,7 +260,8 @@ def substitute(x: M, defs: dict) -> M:
     return M(x.op, tuple(substitute(a, defs) for a in x.args), x.key, x.shape, x.fn, x.value, x.attrs)
 
 
-TENSOR_OPS = ("window", "unwindow", "contract", "wmax", "wroute", "reshape", "expand", "chan", "gather", "scatter")
+TENSOR_OPS = ("window", "unwindow", "contract", "wmax", "wroute", "reshape", "expand", "chan", "gather", "scatter",
+              "positions", "rows", "unrows", "stack", "sdot", "causal")
 PREC = {"ref": 9, "ones": 9, "const": 9, "fn": 9, "colsum": 9, "colmax": 9, "bmean": 9, "T": 8, "had": 5, "dot": 5,
         "add": 3, "sub": 3, **dict.fromkeys(TENSOR_OPS, 9)}
 
@@ -245,6 +286,19 @@ def tensor_text(x: M, args: list[str]) -> str:
         return f"reshape({args[0]}, {dims(x.shape)})"
     if x.op == "gather":
         return f"{args[0]}[:, {args[1]}]"
+    if x.op == "positions":
+        return f"0..{x.shape[1] - 1}"
+    if x.op == "rows":
+        return f"{args[0]}[{x.attr('start')}:{x.attr('stop')}]"
+    if x.op == "unrows":
+        return f"rows {x.attr('start')}..{x.attr('start') + x.args[0].shape[0] - 1} of {dims(x.shape)}: {args[0]}"
+    if x.op == "stack":
+        return f"[{'; '.join(args)}]"
+    if x.op == "sdot":
+        wrap = [a if a.isidentifier() else f"({a})" for a in args]
+        return f"{wrap[0]}{'ᵀ' if x.attr('ta') else ''} · {wrap[1]}{'ᵀ' if x.attr('tb') else ''}"
+    if x.op == "causal":
+        return f"causal({args[0]}, {'−∞' if x.attr('fill') < 0 else 0})"
     if x.op == "scatter":
         return f"scatter_add({args[0]} → columns {args[1]} of {dims(x.shape)})"
     if x.op == "expand":

@@ -14,9 +14,10 @@ from .data import Scaling, task_of
 from .errors import ModelFileError, SymbackpropError
 from .fileio import atomic_write, existing_file
 from .formulas import definition
+from .grammar import parse_spec
 from .layers.batchnorm import running
 from .sequences import check_ids
-from .spec import Network, parse_spec
+from .spec import Network
 from .terminal import escape
 
 BLOCK = 65_536  # samples pushed through the network at a time when predicting

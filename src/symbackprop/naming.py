@@ -13,16 +13,19 @@ _MEANING: dict[str, tuple] = {}
 
 @dataclass(frozen=True, order=True)
 class Key:
-    """A named quantity: ``Key("W", 1)`` prints ``W1``, ``Key("X")`` prints ``X``, ``Key("gamma", 2)`` ``gamma2``."""
+    """A named quantity: ``Key("W", 1)`` prints ``W1``, ``Key("X")`` prints ``X``, ``Key("gamma", 2)`` ``gamma2``,
+    ``Key("P", 3, 2)`` (head 2 of an attention layer) ``P3h2``."""
 
     base: str
     layer: int | None = None
+    head: int = 0  # an attention head's own value: ``Key("S", 3, 1)`` prints ``S3h1``
 
     def __post_init__(self):
         _MEANING.setdefault(str(self), (self, ()))
 
     def __str__(self) -> str:
-        return self.base if self.layer is None else f"{self.base}{self.layer}"
+        text = self.base if self.layer is None else f"{self.base}{self.layer}"
+        return f"{text}h{self.head}" if self.head else text
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ def meaning(name: str) -> tuple[Key | Deriv, tuple] | None:
 
 
 def _sub(key: Key, index: tuple) -> tuple[str, str]:
-    parts = [str(key.layer)] if key.layer is not None else []
+    parts = [str(key.layer) + (f"h{key.head}" if key.head else "")] if key.layer is not None else []
     if index:
         parts.append(",".join(str(v) for v in index))
     return key.base, ";".join(parts)

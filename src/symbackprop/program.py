@@ -100,6 +100,7 @@ class Program:
     cost: Key
     combined: sp.Expr | None = None
     extras: tuple = ()  # inputs besides X and Y, as (key, per-sample shape): dropout masks
+    positions: int = 0  # T for a sequence (its columns are positions), else 0
 
     @cached_property
     def by_key(self) -> dict:
@@ -136,7 +137,7 @@ class Program:
     def batched(self, x: mx.M) -> str | None:
         """Where the samples of a batch lie in ``x``: "col" (columns), "row" (after a transpose), or
         ``None`` (summed by a product, or a parameter)."""
-        if x.op == "ref":
+        if x.op in ("ref", "positions"):
             return None if x.key in self.param_keys else "col"
         if x.op in ("ones", "const", "bmean", "scatter"):  # a batch mean is the same for every sample; a scatter
             return None  # adds over the batch

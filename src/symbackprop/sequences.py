@@ -1,9 +1,12 @@
-"""Token layers as a network declares them: ``Embedding`` (named and defaulted as PyTorch's) and its spec token.
+"""Token layers as a network declares them: ``Embedding`` and ``PositionalEmbedding`` (as PyTorch's), their tokens.
 
-A network whose first layer is an embedding reads ``T`` integer token ids per sample (a column of X, as
-``nn.Embedding`` reads a row); the embedding gives one column per position, (dim, T), and ``flatten`` joins them
-position after position (``emb.view(m, -1)``, a character model's context window), so dense layers follow.
-Grammar: ``embed{VOCAB}d{DIM}`` as the first layer, e.g. ``3-embed27d10-flatten-64:tanh-27:softmax``.
+A network whose first layer is an embedding reads ``T`` integer token ids per sample.  Followed by ``flatten``,
+it is a context window: the ids are a column (T, 1), the embedding gives (dim, T, 1) and flatten joins the
+positions one after another (``emb.view(m, -1)``), so dense layers follow (makemore's MLP).  Otherwise it is a
+sequence: the ids are a row (1, T), one a position, every value is (features, T) — one column a position — and
+the layers after it act at each position (dense, layernorm, activations, softmax and the cost, the mean over the
+positions).  Grammar: ``embed{VOCAB}d{DIM}`` first, ``pos{T}d{DIM}`` after it in a sequence, e.g.
+``3-embed27d10-flatten-64:tanh-27:softmax`` or ``8-embed27d16-pos8d16-64:layernorm:gelu_tanh-27:softmax``.
 """
 
 from __future__ import annotations
@@ -15,11 +18,16 @@ import numpy as np
 
 from . import naming
 from .errors import DataError, SpecError
+from .layers.attention import Concat, Heads, KeySoftmax, Mix, Scores
+from .layers.dense import Linear
 from .layers.embedding import Embedding as EmbeddingLayer
+from .layers.embedding import Positional
 
 MAX_VOCAB = 1_000_000
 MAX_DIM = 100_000
 _EMBED = re.compile(r"^embed(\d+)d(\d+)$")
+_POS = re.compile(r"^pos(\d+)d(\d+)$")
+_ATTN = re.compile(r"^attn(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -46,23 +54,121 @@ class Embedding:
             raise SpecError(f"layer {number} ({self.token}): an embedding reads token ids, so it must be the first "
                             "layer")
 
-    def nodes(self, number: int, prev: naming.Key):
-        return [(EmbeddingLayer(self.vocab, self.dim), naming.pre(number), (prev,))]
+    def nodes(self, number: int, prev: naming.Key, window: bool = True):
+        """A context ``window`` (flatten follows) reads T ids per sample; a sequence one id a position."""
+        return [(EmbeddingLayer(self.vocab, self.dim, window), naming.pre(number), (prev,))]
 
 
-SEQUENCE_LAYERS = (Embedding,)
+@dataclass(frozen=True)
+class PositionalEmbedding:
+    """A learned position embedding ``P{l}`` (dim, T), added at each position as GPT-2 adds ``wpe``; after the
+    embedding of a sequence network of T positions."""
+
+    length: int
+    dim: int
+
+    has_params = True
+
+    def __post_init__(self):
+        for name, value, top in (("length", self.length, MAX_DIM), ("dim", self.dim, MAX_DIM)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+                raise SpecError(f"PositionalEmbedding {name} must be a whole number from 1 to {top:,}, not "
+                                f"{value!r}")
+
+    @property
+    def token(self) -> str:
+        return f"pos{self.length}d{self.dim}"
+
+    needs_sequence = True  # not in a context window that flatten joins
+
+    def check(self, number: int, shape) -> None:
+        if len(shape) != 2 or number == 1:
+            raise SpecError(f"layer {number} ({self.token}): a position embedding follows the embedding of a "
+                            "sequence network (not a context window that flatten joins)")
+        if (self.dim, self.length) != tuple(shape):
+            raise SpecError(f"layer {number} ({self.token}): its table is {self.dim}×{self.length} (dim × "
+                            f"positions), but its input is {shape[0]} features at {shape[1]} positions")
+
+    def nodes(self, number: int, prev: naming.Key, window: bool = True):
+        return [(Positional(self.length, self.dim), naming.pre(number), (prev,))]
+
+
+@dataclass(frozen=True)
+class SelfAttention:
+    """Multi-head self-attention at every position, as ``F.scaled_dot_product_attention(q, k, v,
+    is_causal=causal)`` between projections: ``Q = Wq{l}·A + Bq{l}``, ``K``, ``V`` alike (each (dim, dim) and
+    (dim, 1)), the heads splitting the features in order, then ``Wo{l}·O + Bo{l}``."""
+
+    heads: int = 1
+    causal: bool = True
+
+    has_params = True
+    needs_sequence = True
+
+    def __post_init__(self):
+        if isinstance(self.heads, bool) or not isinstance(self.heads, int) or not 1 <= self.heads <= MAX_DIM:
+            raise SpecError(f"SelfAttention heads must be a whole number from 1 to {MAX_DIM:,}, not {self.heads!r}")
+        if not isinstance(self.causal, bool):
+            raise SpecError(f"SelfAttention causal must be True or False, not {self.causal!r}")
+
+    @property
+    def token(self) -> str:
+        return f"attn{self.heads}" + ("" if self.causal else ":nocausal")
+
+    def check(self, number: int, shape) -> None:
+        if len(shape) != 2 or number == 1:
+            raise SpecError(f"layer {number} ({self.token}): attention mixes the positions of a sequence network "
+                            "(an embedding that flatten does not follow)")
+        if shape[0] % self.heads:
+            raise SpecError(f"layer {number} ({self.token}): {self.heads} heads do not divide its {shape[0]} "
+                            "features")
+
+    def nodes(self, number: int, prev: naming.Key, window: bool = True):
+        l, h = number, self.heads
+        Q, K, V = (naming.Key(b, l) for b in "QKV")
+        out = [(Linear(None, "glorot", True, tag), key, (prev,)) for tag, key in zip("qkv", (Q, K, V))]
+        heads = [(Q, K, V, 0)] if h == 1 else [tuple(naming.Key(b, l, k + 1) for b in "QKV") + (k + 1,)
+                                               for k in range(h)]
+        if h > 1:
+            out += [(Heads(k, h), key, (src,)) for k, (q, kk, v, _) in enumerate(heads)
+                    for key, src in ((q, Q), (kk, K), (v, V))]
+        for k, (q, kk, v, head) in enumerate(heads):
+            S, P, O = (naming.Key(b, l, head) for b in "SPO")
+            out += [(Scores(self.causal), S, (q, kk)), (KeySoftmax(), P, (S,)),
+                    (Mix(h, self.causal, k == 0), O, (v, P))]
+        joined = naming.Key("O", l)
+        if h > 1:
+            out.append((Concat(), joined, tuple(naming.Key("O", l, k + 1) for k in range(h))))
+        out.append((Linear(None, "glorot", True, "o"), naming.act(l), (joined,)))
+        return out
+
+
+SEQUENCE_LAYERS = (Embedding, PositionalEmbedding, SelfAttention)
 
 
 def is_sequence_token(token: str) -> bool:
-    return token.startswith("embed")
+    return token.startswith(("embed", "pos", "attn"))
 
 
-def parse_token(token: str) -> Embedding:
-    """``embed27d10`` -> ``Embedding(27, 10)``; one line naming the token otherwise."""
-    match = _EMBED.match(token.strip())
-    if not match:
-        raise SpecError(f"{token!r}: expected embed{{VOCAB}}d{{DIM}}, e.g. embed27d10 (27 tokens, 10 dimensions)")
-    return Embedding(int(match.group(1)), int(match.group(2)))
+def parse_token(token: str) -> Embedding | PositionalEmbedding:
+    """``embed27d10`` -> ``Embedding(27, 10)``, ``pos8d16`` -> ``PositionalEmbedding(8, 16)``; one line naming
+    the token otherwise."""
+    text, options = token.strip().partition(":")[::2]
+    attn = _ATTN.match(text)
+    if attn and options in ("", "nocausal"):
+        return SelfAttention(int(attn.group(1)), causal=not options)
+    if attn or text.startswith("attn"):
+        raise SpecError(f"{token!r}: expected attn{{HEADS}}[:nocausal], e.g. attn4 (4 heads, causal)")
+    if options:
+        raise SpecError(f"{token!r}: {text} takes no options")
+    match, pos = _EMBED.match(text), _POS.match(text)
+    if match:
+        return Embedding(int(match.group(1)), int(match.group(2)))
+    if pos:
+        return PositionalEmbedding(int(pos.group(1)), int(pos.group(2)))
+    if text.startswith("pos"):
+        raise SpecError(f"{token!r}: expected pos{{T}}d{{DIM}}, e.g. pos8d16 (8 positions, 16 dimensions)")
+    raise SpecError(f"{token!r}: expected embed{{VOCAB}}d{{DIM}}, e.g. embed27d10 (27 tokens, 10 dimensions)")
 
 
 def check_ids(vocab: int, X: np.ndarray, names, where: str = "", rows=None) -> None:

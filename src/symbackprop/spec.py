@@ -9,9 +9,11 @@ from functools import cached_property
 
 from . import naming
 from .activations import get_activation
+from .blocks import LayerNorm as LayerNormBlock
+from .blocks import Residual, span
 from .costs import SQUARED_ERROR, Cost, get_cost
 from .errors import SpecError
-from .images import IMAGE_LAYERS, MAX_SIZE, is_image_token, parse_input, parse_token
+from .images import IMAGE_LAYERS, MAX_SIZE
 from .layers.base import Layer, Site
 from .layers.batchnorm import BatchNorm, BatchNormEval
 from .layers.dense import Linear
@@ -19,14 +21,14 @@ from .layers.dropout import Dropout
 from .layers.norm import LayerNorm
 from .layers.residual import Add
 from .program import Param
-from .sequences import SEQUENCE_LAYERS, is_sequence_token
-from .sequences import parse_token as parse_sequence_token
+from .sequences import SEQUENCE_LAYERS
 
 MAX_WIDTH = 100_000
 MAX_DROPOUT = 0.99  # inverted dropout scales by 1/(1 - P): bounded, so the scale stays a number
 _INT = re.compile(r"^\s*\d+\s*$")
 
 
+BLOCK_LAYERS = (LayerNormBlock, Residual)
 NORMS = {"layernorm": LayerNorm, "batchnorm": BatchNorm, "batchnorm_eval": BatchNormEval}
 USER_NORMS = ("layernorm", "batchnorm")  # batchnorm_eval is how a trained network predicts, not for specs
 NOT_YET: dict[str, str] = {}
@@ -148,17 +150,28 @@ class Network:
         width, shape = self.inputs, self.input_shape
         for number, layer in enumerate(self.layers, start=1):
             if isinstance(layer, SEQUENCE_LAYERS):
-                layer.check(number, shape)
+                layer.check(number, shape if self.positions or not getattr(layer, "needs_sequence", False) else ())
                 if self.image:
                     raise SpecError(f"layer 1 ({layer.token}) reads token ids, but the input is an image: declare "
                                     "the input as the number of tokens a sample has")
-                shape = self._shapes_through(layer, shape)
+                shape = self._shapes_through(layer, shape, window=not self.positions)
                 width = shape[0]
                 continue
+            if isinstance(layer, BLOCK_LAYERS):
+                shape = self._through_block(number, layer, shape)
+                width = shape[0]
+                continue
+            if self.positions and (getattr(layer, "dropout", 0) or getattr(layer, "norm", None) == "batchnorm"):
+                raise SpecError(f"layer {number} ({layer.token}): dropout and batchnorm in a sequence network are "
+                                "not there yet (layernorm is)")
             if isinstance(layer, IMAGE_LAYERS):
                 if len(shape) == 3 and layer.token != "flatten":
                     raise SpecError(f"layer {number} ({layer.token}) takes an image, but its input is a sequence "
                                     f"of {shape[1]} positions: put flatten after the embedding")
+                if self.positions:
+                    raise SpecError(f"layer {number} ({layer.token}) takes an image, but its input is a sequence of "
+                                    f"{self.positions} positions (flatten joins a context window only right after "
+                                    "the embedding)")
                 if len(shape) == 2:
                     raise SpecError(f"layer {number} ({layer.token}) takes an image, but its input is "
                                     f"{shape[0]} features" + ("" if self.image else "; declare the input as CxHxW"))
@@ -169,14 +182,14 @@ class Network:
             if not isinstance(layer, Dense):
                 raise SpecError(f"layer {number} must be a Dense, image or Embedding layer, not {layer!r}")
             if len(shape) == 3:
-                raise SpecError(f"layer {number} ({layer.token}) is dense, but its input is a sequence of "
-                                f"{shape[1]} positions of {shape[0]} features: put flatten before it (dense layers "
-                                "at every position are not there yet)")
+                raise SpecError(f"layer {number} ({layer.token}) is dense, but its input is a context window of "
+                                f"{shape[1]} positions of {shape[0]} features: flatten joins them right after the "
+                                "embedding")
             if len(shape) != 2:
                 image = "×".join(map(str, shape[:-1]))
                 raise SpecError(f"layer {number} ({layer.token}) is dense, but its input is a {image} image: put "
                                 "flatten (or gap) before it")
-            shape = (layer.width, 1)
+            shape = (layer.width, shape[-1])  # a sequence keeps its positions: the layer acts at each
             if "output-only" in layer.activation.traits and number != len(self.layers):
                 raise SpecError(f"{layer.activation.name} is for the output layer only, but layer {number} of "
                                 f"{len(self.layers)} uses it")
@@ -197,26 +210,60 @@ class Network:
             raise SpecError(f"a {out.activation.name} over 1 unit is always 1 and learns nothing: use "
                             f"1:logistic for two classes, or {out.activation.name} over 2 or more units")
 
+    def _through_block(self, number: int, block, shape) -> tuple[int, ...]:
+        """The shape after a standalone layernorm or a residual block, its layers checked one by one."""
+        inner = block.layers if isinstance(block, Residual) else (block,)
+        out = shape
+        for layer in inner:
+            if "output-only" in getattr(getattr(layer, "activation", None), "traits", ()):
+                raise SpecError(f"layer {number} ({block.token}): {layer.activation.name} is for the output layer "
+                                "only, not inside a block")
+            if isinstance(layer, SEQUENCE_LAYERS + BLOCK_LAYERS):
+                layer.check(number, out if self.positions or not getattr(layer, "needs_sequence", False) else ())
+            elif len(out) != 2:
+                raise SpecError(f"layer {number} ({block.token}): its dense layers take columns, not an image")
+            out = self._shapes_through(layer, out, **({"window": not self.positions}
+                                                      if isinstance(layer, SEQUENCE_LAYERS + BLOCK_LAYERS) else {}))
+        if isinstance(block, Residual) and out != shape:
+            raise SpecError(f"layer {number} ({block.token}) adds its input to its output, so its layers must give "
+                            f"back {shape[0]} features, not {out[0]}")
+        return out
+
     @property
     def input_shape(self) -> tuple[int, ...]:
-        """The per-sample shape of X: (inputs, 1), or (C, H, W, 1) for an image."""
+        """The per-sample shape of X: (inputs, 1), (C, H, W, 1) for an image, or (1, T) for a sequence of T
+        token ids (one column a position)."""
+        if self.positions:
+            return (1, self.positions)
         return (*self.image, 1) if self.image else (self.inputs, 1)
+
+    @property
+    def positions(self) -> int:
+        """T for a sequence network (its first layer an embedding that flatten does not follow: each position is
+        a column, and per-position layers follow), else 0."""
+        if self.vocab is None or (len(self.layers) > 1 and getattr(self.layers[1], "token", "") == "flatten"):
+            return 0
+        return self.inputs
 
     @property
     def numbers(self) -> tuple[int, ...]:
         """Each layer's number: layers with parameters count (W1/B1, W2/B2, ...); a pool or flatten takes the
-        number of the layer before it."""
+        number of the layer before it; a residual block the first of its layers'."""
         out, number = [], 0
         for layer in self.layers:
-            number += 1 if getattr(layer, "has_params", True) else 0
-            out.append(number)
+            k = span(layer)  # a residual block's layers each take one: the block's is its first
+            out.append(number + 1 if k else number)
+            number += k
         return tuple(out)
 
     @staticmethod
-    def _shapes_through(spec_layer, shape) -> tuple[int, ...]:
-        for layer, _, _ in spec_layer.nodes(0, naming.X):
-            shape = layer.out_shape((shape,))
-        return shape
+    def _shapes_through(spec_layer, shape, **how) -> tuple[int, ...]:
+        """The output shape of a layer (its nodes in order) for an input of ``shape``."""
+        shapes, key = {naming.X: shape}, naming.X
+        for node in spec_layer.nodes(0, naming.X, **how):
+            layer, key, srcs = node[:3]
+            shapes[key] = layer.out_shape(tuple(shapes.get(s, shape) for s in srcs))  # a mask: the input's shape
+        return shapes[key]
 
     @cached_property
     def nodes(self) -> tuple[Node, ...]:
@@ -224,13 +271,15 @@ class Network:
         out, prev, shapes = [], naming.X, {naming.X: self.input_shape, **dict(self.masks)}
         inputs = {naming.X, *(k for k, _ in self.masks)}
         for number, spec_layer in zip(self.numbers, self.layers):
-            for layer, key, srcs in spec_layer.nodes(number, prev):
+            how = {"window": not self.positions} if isinstance(spec_layer, SEQUENCE_LAYERS + BLOCK_LAYERS) else {}
+            for layer, key, srcs, *own in spec_layer.nodes(number, prev, **how):  # own: a block's layer number
                 if key in shapes:
                     raise SpecError(f"two layers would both be named {key} ({spec_layer.token}): put a layer with "
                                     "parameters between them")
                 in_shapes = tuple(shapes[s] for s in srcs)
                 shapes[key] = layer.out_shape(in_shapes)
-                site = Site(number, key, srcs, in_shapes, shapes[key], layer.params(number, in_shapes[0][0]),
+                n = own[0] if own else number
+                site = Site(n, key, srcs, in_shapes, shapes[key], layer.params(n, in_shapes[0][0]),
                             tuple(s not in inputs for s in srcs))
                 out.append(Node(layer, site))
             prev = out[-1].site.out
@@ -262,13 +311,20 @@ class Network:
         """One line when ``what`` (a printer or path that knows only matrices) is asked of an image or token
         network."""
         if self.vocab is not None:
-            raise SpecError(f"{what} is not available for token networks yet ({self.spec}): they derive, report, "
-                            "gradcheck, compile for numpy, jax and torch, train mini-batches (--batch-size), predict "
-                            "and export to NumPy, JAX, PyTorch and C")
+            can = ("derive, report, gradcheck and compile for numpy, jax and torch" if self.positions else
+                   "derive, report, gradcheck, compile for numpy, jax and torch, train mini-batches (--batch-size), "
+                   "predict and export to NumPy, JAX, PyTorch and C")
+            raise SpecError(f"{what} is not available for token networks yet ({self.spec}): they {can}")
         if self.has_images:
             raise SpecError(f"{what} is not available for image networks yet ({self.spec}): they derive, report, "
                             "gradcheck, compile for numpy, jax and torch, train mini-batches (--batch-size), predict "
                             "and export to NumPy, JAX, PyTorch and C")
+
+    def require_samples(self, what: str) -> None:
+        """One line when ``what`` (a path that takes one target per sample) is asked of a sequence network."""
+        if self.positions:
+            raise SpecError(f"{what} is not there yet for sequence networks ({self.spec}: a prediction at every "
+                            "position): they derive, report, gradcheck and compile for numpy, jax and torch")
 
     def eval(self) -> Network:
         """The network as it predicts: without dropout, batchnorm with its running statistics (its parameters,
@@ -346,77 +402,3 @@ def default_cost(network) -> str:
     """cross_entropy for a softmax (distribution) output, squared_error otherwise."""
     return "cross_entropy" if getattr(network.output.activation, "outputs", "") == "distribution" else \
         "squared_error"
-
-
-def parse_spec(text: str, cost: str | Cost | None = None, definitions=()) -> Network:
-    """Parse ``INPUTS-LAYER-LAYER...`` into a :class:`Network`; clear errors name the bad token.
-
-    ``LAYER = WIDTH[:NORM]:ACT[:dropout=P][:residual][:nobias]`` (``NORM``: layernorm or batchnorm), e.g.
-    ``4-4:layernorm:relu:residual-2:softmax``; ``nobias``: a layer without its bias B.
-
-    ``cost`` defaults to cross_entropy for a softmax output and squared_error otherwise; a :class:`Network`
-    passes through, keeping its cost unless one is given.  ``definitions`` are activations and costs (a model
-    file's own) that names resolve to before the registered ones, without registering them.
-    """
-    local = {d.name.lower(): d for d in definitions}
-    if isinstance(cost, str) and cost.strip().lower() in local:
-        cost = local[cost.strip().lower()]
-    if isinstance(text, Network):
-        return text if cost is None else text.with_cost(cost)
-    if not isinstance(text, str) or not text.strip():
-        raise SpecError("empty network spec; expected INPUTS-WIDTH:ACT-..., e.g. '3-3:relu-1:logistic'")
-    tokens = text.strip().split("-")
-    image = parse_input(tokens[0]) if "x" in tokens[0].lower() and not _INT.match(tokens[0]) else None
-    if image is None and not _INT.match(tokens[0]):
-        raise SpecError(f"spec {text!r} must start with the number of inputs (or CxHxW), not {tokens[0]!r}")
-    if len(tokens) < 2:
-        raise SpecError(f"spec {text!r} has no layers; expected e.g. '{tokens[0].strip()}-1:logistic'")
-    layers = []
-    for number, token in enumerate(tokens[1:], start=1):
-        if is_image_token(token.strip()):
-            try:
-                parse = parse_sequence_token if is_sequence_token(token.strip()) else parse_token
-                layers.append(parse(token.strip()))
-            except SpecError as err:
-                raise SpecError(f"{err} (layer {number}, {token.strip()!r}, of spec {text!r})") from None
-            continue
-        width, sep, act = token.partition(":")
-        if not _INT.match(width):
-            what = "missing width" if not width.strip() else f"bad width {width.strip()!r}"
-            raise SpecError(f"{what} in layer {number} ({token!r}) of spec {text!r}; expected WIDTH:ACTIVATION")
-        if not sep or not act.strip():
-            raise SpecError(f"missing activation in layer {number} ({token!r}) of spec {text!r}; "
-                            "expected WIDTH:ACTIVATION, e.g. '3:relu'")
-        parts = [p.strip() for p in act.split(":")]
-        if parts[0] in NORMS and parts[0] not in USER_NORMS:
-            raise SpecError(f"{parts[0]} is how a trained network predicts, not a norm for specs; use batchnorm "
-                            f"(layer {number}, {token.strip()!r}, of spec {text!r})")
-        norm = parts.pop(0) if parts[0] in USER_NORMS or parts[0] in NOT_YET else None
-        options = {"norm": norm}
-        try:
-            if not parts or not parts[0]:
-                raise SpecError(f"missing activation after {norm}; expected WIDTH:{norm}:ACTIVATION")
-            for part in parts[1:]:
-                key, eq, value = part.partition("=")
-                option = {"residual": "residual", "nobias": "bias"}.get(part) or \
-                    ("dropout" if key == "dropout" and eq else None)
-                if option is None:
-                    raise SpecError(f"unknown option {part!r}; expected dropout=P, residual or nobias after the "
-                                    "activation")
-                if option in options:
-                    raise SpecError(f"{part if option == 'bias' else option} is given twice")
-                options[option] = _probability(value) if option == "dropout" else option == "residual"
-            layers.append(Dense(int(width), local.get(parts[0].lower(), parts[0]), **options))
-        except SpecError as err:
-            raise SpecError(f"{err} (layer {number}, {token.strip()!r}, of spec {text!r})") from None
-    return Network(image or int(tokens[0]), layers, cost)
-
-
-def _probability(text: str) -> float:
-    try:
-        p = float(text)
-    except ValueError:
-        raise SpecError(f"dropout={text} is not a number") from None
-    if not 0 <= p <= MAX_DROPOUT:
-        raise SpecError(f"dropout={text} must be at least 0 and at most {MAX_DROPOUT}")
-    return p

@@ -16,6 +16,7 @@ from .data import Scaling, encode_targets
 from .draws import masks_of
 from .errors import DataError, DivergedError, SymbackpropError
 from .frameworks import EarlyStop, saved_state, train_jax, train_torch
+from .grammar import parse_spec
 from .layers.batchnorm import running_updates
 from .loop_parts import check_finite, mean_cost, progress_bar
 from .model import Model
@@ -25,7 +26,7 @@ from .per_sample import train_per_sample
 from .registry import BACKENDS
 from .resources import require_parameters
 from .sequences import check_ids
-from .spec import Network, parse_spec
+from .spec import Network
 
 
 def _draw(param, rng: np.random.Generator, uniform: bool) -> np.ndarray:
@@ -188,6 +189,7 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
     _check_training_options(per_sample, backend, early_stopping, validation, schedule)
     if backend in ("jax", "torch"):
         require(backend)
+    network.require_samples("training on rows of features")
     if network.has_images and (per_sample or backend == "numba"):
         fix = "give --batch-size" if per_sample else "choose --backend numpy, jax or torch"
         raise SymbackpropError(f"{network.spec} has image or token layers, which train mini-batches on the numpy, "

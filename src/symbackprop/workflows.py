@@ -9,10 +9,10 @@ import numpy as np
 
 from .data import Dataset, encode_targets, is_number, read_csv, split
 from .errors import DataError, SymbackpropError
+from .grammar import parse_spec
 from .model import Model
 from .optimizers import get_optimizer
 from .sequences import check_ids
-from .spec import parse_spec
 from .train import train
 
 

@@ -21,7 +21,9 @@ class CompiledGradients:
     """``f(params, X, Y) -> (cost, grads)``: params ``{"W1": (n1, n0), ...}``, X (n_inputs, m), Y (n_outputs, m).
 
     ``cost`` is the mean over the m samples; ``grads`` has the keys and shapes of ``params``.  A network with
-    dropout takes each layer's mask in ``params`` too (``"M2"``: (n2, m) of 0 and 1).
+    dropout takes each layer's mask in ``params`` too (``"M2"``: (n2, m) of 0 and 1).  A sequence network takes
+    token ids X (T, m) and one-hot targets Y (n_outputs, T, m); its cost is the mean over the m·T positions (as
+    ``F.cross_entropy`` of (m·T, n_outputs) logits).
     ``.source`` is the generated module; tracebacks point into it.
     """
 
@@ -43,9 +45,17 @@ class CompiledGradients:
     def source(self) -> str:
         return self.module.__source__
 
+    def _columns(self, X, Y):
+        """X and Y as arrays of the dtype; a sequence network's checked: ids (T, m), targets (n_outputs, T, m)."""
+        X, Y = np.asarray(X, dtype=self.dtype), np.asarray(Y, dtype=self.dtype)
+        T = self.network.positions
+        if T and (X.ndim != 2 or X.shape[0] != T or Y.ndim != 3 or Y.shape[:2] != (self.network.outputs, T)):
+            raise SymbackpropError(f"{self.network.spec} takes token ids X ({T}, m) and targets Y "
+                                   f"({self.network.outputs}, {T}, m), not {X.shape} and {Y.shape}")
+        return X, Y
+
     def __call__(self, params, X, Y):
-        X = np.asarray(X, dtype=self.dtype)
-        Y = np.asarray(Y, dtype=self.dtype)
+        X, Y = self._columns(X, Y)
         if self.backend == "numpy":
             ps = {k: np.asarray(params[k], dtype=self.dtype) for k in self._inputs(params)}
             return self.module.gradients(ps, X, Y)
@@ -234,6 +244,7 @@ class JaxGradients(CompiledGradients):
     def __call__(self, params, X, Y):
         import jax.numpy as jnp
 
+        X, Y = self._columns(X, Y)
         with x64(self.dtype == np.float64):
             ps = {k: jnp.asarray(params[k], dtype=self.dtype) for k in self._inputs(params)}
             return self._f(ps, jnp.asarray(X, dtype=self.dtype), jnp.asarray(Y, dtype=self.dtype))
@@ -255,6 +266,7 @@ class TorchGradients(CompiledGradients):
         def tensor(v):
             return torch.as_tensor(v, dtype=self._dtype, device=self.device)
 
+        X, Y = self._columns(X, Y)
         ps = {k: tensor(params[k]) for k in self._inputs(params)}
         return self.module.gradients(ps, tensor(X), tensor(Y))
 

@@ -10,7 +10,17 @@ from .. import matexpr as mx
 from ..program import Program
 from .loops import comment
 from .printers import ArrayJax, ArrayNumPy, ArrayTorch
-from .tensor_helpers import JAX_TENSORS, JAX_TOKENS, NUMPY_TENSORS, NUMPY_TOKENS, TORCH_TENSORS, TORCH_TOKENS
+from .tensor_helpers import (
+    JAX_SEQUENCES,
+    JAX_TENSORS,
+    JAX_TOKENS,
+    NUMPY_SEQUENCES,
+    NUMPY_TENSORS,
+    NUMPY_TOKENS,
+    TORCH_SEQUENCES,
+    TORCH_TENSORS,
+    TORCH_TOKENS,
+)
 
 
 @dataclass(frozen=True)
@@ -38,23 +48,35 @@ class Dialect:
     matmul_into: str = "np.matmul({}, {}, out={})"
     rowsum_into: str = "np.add.reduce({}, axis=1, keepdims=True, out={})"
     ids: str = "{}.astype(np.intp)"  # token ids (stored as the input's floats) as indices
+    positions: str = "np.tile(np.arange({0}), (1, m // {0}))"
+    seq_targets: str = "Y.transpose(0, 2, 1).reshape(Y.shape[0], -1)"
+    unrows: str = "np.pad({x}, (({top}, {bottom}), (0, 0)))"
+    stack: str = "np.concatenate(({},), axis=0)"
+    sequences: str = ""  # _sdot and _causal, as this library spells them
     tokens: str = ""  # _scatter, as this library spells it
 
 
 # NumPy's reductions called as ufunc methods: ``x.sum()`` goes through a Python wrapper, a microsecond a call
 NUMPY = Dialect("numpy", ArrayNumPy, colsum="np.add.reduce({}, axis=0, keepdims=True)",
                 colmax="np.maximum.reduce({}, axis=0, keepdims=True)",
-                rowsum="np.add.reduce({}, axis=1, keepdims=True)", helpers=NUMPY_TENSORS, tokens=NUMPY_TOKENS)
+                rowsum="np.add.reduce({}, axis=1, keepdims=True)", helpers=NUMPY_TENSORS, tokens=NUMPY_TOKENS,
+                sequences=NUMPY_SEQUENCES)
 JAX = Dialect("jax", ArrayJax, ones="jnp.ones(({}, m), X.dtype)", inner="jnp.vdot({}, {})",
               einsum="jnp.einsum({!r}, {})", expand="jnp.broadcast_to({}, ({}))", helpers=JAX_TENSORS,
-              ids="{}.astype(jnp.int32)", tokens=JAX_TOKENS)
+              ids="{}.astype(jnp.int32)", tokens=JAX_TOKENS, positions="jnp.tile(jnp.arange({0}), (1, m // {0}))",
+              unrows="jnp.pad({x}, (({top}, {bottom}), (0, 0)))", stack="jnp.concatenate(({},), axis=0)",
+              sequences=JAX_SEQUENCES)
 TORCH = Dialect("torch", ArrayTorch, colsum="{}.sum(dim=0, keepdim=True)", colmax="{}.amax(dim=0, keepdim=True)",
                 bmean="{}.mean(dim=1, keepdim=True)",
                 rowsum="({}).sum(dim=1, keepdim=True)", ones="torch.ones(({}, m), dtype=X.dtype, device=X.device)",
                 inner="torch.sum(({}) * ({}))", einsum="torch.einsum({!r}, {})", wmax="{}.amax(dim=(1, 2))",
                 expand="{}.expand({})", helpers=TORCH_TENSORS, batch_last="{}.permute(1, 2, 3, 0)",
                 samples_first="{}.permute(3, 0, 1, 2)", matmul_into="torch.matmul({}, {}, out={})",
-                rowsum_into="torch.sum({}, dim=1, keepdim=True, out={})", ids="{}.long()", tokens=TORCH_TOKENS)
+                rowsum_into="torch.sum({}, dim=1, keepdim=True, out={})", ids="{}.long()", tokens=TORCH_TOKENS,
+                positions="torch.arange({0}, device=X.device).repeat(1, m // {0})",
+                seq_targets="Y.permute(0, 2, 1).reshape(Y.shape[0], -1)",
+                unrows="torch.nn.functional.pad({x}, (0, 0, {top}, {bottom}))", stack="torch.cat(({},), dim=0)",
+                sequences=TORCH_SEQUENCES)
 
 
 def _with_batch(shape) -> str:
@@ -107,8 +129,23 @@ def tensor_code(x: mx.M, args: list[str], dialect: Dialect) -> str:
         return f"_route({args[0]}, {args[1]})"
     if x.op == "reshape":
         return f"{wrap[0]}.reshape({_with_batch(x.shape)})"
-    if x.op == "gather":
-        return f"{wrap[0]}[:, {dialect.ids.format(wrap[1])}]"
+    if x.op == "gather":  # ids (T, m), a context window per column, or (1, m): one column a position
+        ids = dialect.ids.format(f"{wrap[1]}[0]" if len(x.shape) == 2 else wrap[1])
+        return f"{wrap[0]}[:, {ids}]"
+    if x.op == "positions":  # each column's position: 0 .. T − 1, sample after sample
+        return dialect.positions.format(x.shape[1])
+    if x.op == "rows":
+        return f"{wrap[0]}[{x.attr('start')}:{x.attr('stop')}]"
+    if x.op == "unrows":
+        top = x.attr("start")
+        return dialect.unrows.format(x=args[0], top=top, bottom=x.shape[0] - top - x.args[0].shape[0])
+    if x.op == "stack":
+        return dialect.stack.format(", ".join(args))
+    if x.op == "sdot":  # per sample: T columns each (the operands' per-sample columns)
+        return f"_sdot({args[0]}, {args[1]}, {x.args[0].shape[1]}, {x.attr('ta')}, {x.attr('tb')})"
+    if x.op == "causal":
+        fill = "float('-inf')" if x.attr("fill") < 0 else "0.0"
+        return f"_causal({args[0]}, {x.shape[1]}, {fill})"
     if x.op == "scatter":
         return f"_scatter({args[0]}, {dialect.ids.format(wrap[1])}, {x.shape[1]})"
     if x.op == "chan":
@@ -128,7 +165,9 @@ def uses(x: mx.M, ops) -> bool:
 def helpers_for(program: Program, dialect: Dialect) -> str:
     """The tensor helpers a Program's code calls: windows for an image network, the scatter-add for tokens."""
     tokens = any(s.expr is not None and uses(s.expr, ("scatter",)) for s in program.steps)
-    return (dialect.helpers if mx.is_tensor(program.input.shape) else "") + (dialect.tokens if tokens else "")
+    attention = any(s.expr is not None and uses(s.expr, ("sdot",)) for s in program.steps)
+    return ((dialect.helpers if mx.is_tensor(program.input.shape) else "") + (dialect.tokens if tokens else "")
+            + (dialect.sequences if attention else ""))
 
 
 def expr_code(x: mx.M, dialect: Dialect = NUMPY, printer=None) -> str:
@@ -233,9 +272,16 @@ def split_pullback(upstream: Program, dialect: Dialect) -> tuple[list[str], list
     return lines(upstream, fwd, dialect), saved, lines(upstream, back, dialect)
 
 
-def batch_lines(program: Program, dialect: Dialect = NUMPY, indent: str = "    ") -> str:
+def batch_lines(program: Program, dialect: Dialect = NUMPY, indent: str = "    ", targets: bool = True) -> str:
     """``m = X.shape[1]``: the batch's size (X's columns are its samples); for an image network X is columns of
-    C·H·W features (in C order) or (N, C, H, W) images, samples first, and becomes (C, H, W, m)."""
+    C·H·W features (in C order) or (N, C, H, W) images, samples first, and becomes (C, H, W, m).  A sequence's ids
+    X (T, m) and (with ``targets``) its targets Y (n_outputs, T, m) become one column a position, sample after
+    sample, and ``m`` counts the positions (the cost and gradients are means over them)."""
+    if program.positions:
+        lines = [f"{indent}X = X.T.reshape(1, -1)  # ids (T, m): one column a position, sample after sample"]
+        if targets:
+            lines.append(f"{indent}Y = {dialect.seq_targets}  # (n_outputs, T, m): the same columns")
+        return "\n".join([*lines, f"{indent}m = X.shape[1]  # positions: the mean is over them"])
     if not mx.is_tensor(program.input.shape):
         return f"{indent}m = X.shape[1]"
     c, h, w, _ = program.input.shape
@@ -265,6 +311,7 @@ def core_functions(program: Program, dialect: Dialect, gradients: str = "gradien
     array module has, in the dialect's spelling (samples are columns); each name after ``prefix`` (an export
     keeps these as ``columns_forward``, ... beside its samples-as-rows functions)."""
     unpack, batch = unpack_lines(program), batch_lines(program, dialect)
+    batch_x = batch_lines(program, dialect, targets=False)
     out_key = program.output.key
     grads = [program.gradient(p) for p in program.params]
     fwd = lines(program, program.needed([out_key]), dialect)
@@ -276,7 +323,7 @@ def core_functions(program: Program, dialect: Dialect, gradients: str = "gradien
     return f'''def {prefix}forward(params, X):
     """Every forward value for X of shape (n_inputs, m): {{"Z1": ..., "A1": ..., ...}}."""
 {unpack}
-{batch}
+{batch_x}
 {nl.join(fwd)}
     return {{{layers}}}
 

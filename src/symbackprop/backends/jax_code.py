@@ -60,7 +60,7 @@ def _network_fwd(params, X):
     """The output layer, and what the derived backward reads."""
 {unpack}
     given = X  # the backward reads X as given (its shape is the cotangent's)
-{batch_lines(upstream, JAX)}
+{batch_lines(upstream, JAX, targets=False)}
 {nl.join(pull_fwd)}
     return {out_key}, (params, given, {{{saved_dict}}})
 
@@ -72,7 +72,7 @@ def _network_bwd(residuals, G):
 {unsave}
     Y = G  # the upstream gradient takes the target's place in the derivation
     given = X.shape
-{batch_lines(upstream, JAX)}
+{batch_lines(upstream, JAX, targets=False)}
 {nl.join(pull_back)}
     return {{{vjp_grads}}}, {input_grad}
 

@@ -121,3 +121,27 @@ def _scatter(g, ids, v):
     out = torch.zeros((g.shape[0], v), dtype=g.dtype, device=g.device)
     return out.index_add_(1, ids.reshape(-1), g.reshape(g.shape[0], -1))
 '''
+
+
+# a sequence's columns are its positions, sample after sample: (rows, m·T) is (rows, m, T) in C order
+_SEQUENCES = '''
+def _sdot(a, b, t, ta, tb):
+    """Sample by sample, (aᵀ if ta else a) @ (bᵀ if tb else b): a and b hold t columns a sample, side by side."""
+    a3 = {move}(a.reshape(a.shape[0], -1, t), 0, 1)  # (m, rows, t): one matrix a sample
+    b3 = {move}(b.reshape(b.shape[0], -1, t), 0, 1)
+    out = (a3.swapaxes(1, 2) if ta else a3) @ (b3.swapaxes(1, 2) if tb else b3)
+    return {move}(out, 0, 1).reshape(out.shape[1], -1)
+
+
+def _causal(s, t, fill):
+    """Scores (t keys, m·t queries) with each key after its query set to fill."""
+    keep = {keep}
+    return {xp}.where(keep, s, fill)
+'''
+NUMPY_SEQUENCES = _SEQUENCES.format(move="np.moveaxis", xp="np",
+                                    keep="np.tile(np.tri(t, dtype=bool).T, (1, s.shape[1] // t))")
+JAX_SEQUENCES = _SEQUENCES.format(move="jnp.moveaxis", xp="jnp",
+                                  keep="jnp.tile(jnp.tri(t, dtype=bool).T, (1, s.shape[1] // t))")
+TORCH_SEQUENCES = _SEQUENCES.format(
+    move="torch.movedim", xp="torch",
+    keep="torch.ones(t, t, dtype=torch.bool, device=s.device).triu().repeat(1, s.shape[1] // t)")

@@ -12,7 +12,7 @@ import numpy as np
 from ..backends import loader, pullback
 from ..costs import UPSTREAM
 from ..errors import SymbackpropError, UserCodeError
-from ..spec import parse_spec
+from ..grammar import parse_spec
 from .report import ParamResult, Report, compare
 from .user_code import attempt, load_user_module, numbers, user_error, user_function
 

@@ -10,8 +10,9 @@ import sympy as sp
 from .. import matexpr as mx
 from .. import naming
 from ..errors import SymbackpropError
+from ..grammar import parse_spec
 from ..registry import BACKENDS, RENDERERS
-from ..spec import Network, parse_spec
+from ..spec import Network
 from .sweep import chain_product, paths, route_factors, sweep
 
 COMPOSE_LIMIT = 5_000  # factors of the chain rule, written path by path, that the printers show
@@ -104,9 +105,10 @@ class Derivation:
 
     @property
     def closed_forms(self) -> list[tuple[str, str]]:
-        """``(form, proof)`` for each layer that states a closed form for its VJP (a norm), with what proves it."""
-        return [node.layer.closed_form(node.site) for node in self.network.nodes
-                if hasattr(node.layer, "closed_form")]
+        """``(form, proof)`` for each layer that states a closed form for its VJP (a norm), with what proves it (an
+        attention layer states its own once, at its first head: the others return ``None``)."""
+        forms = (node.layer.closed_form(node.site) for node in self.network.nodes if hasattr(node.layer, "closed_form"))
+        return [form for form in forms if form is not None]
 
     @property
     def is_scalar(self) -> bool:

@@ -26,7 +26,7 @@ def sweep(network, input_grad: bool = False) -> Program:
             n.site, needs_grad=tuple(g or k == naming.X for g, k in zip(n.site.needs_grad, n.site.ins))))
             for n in nodes)
     last = nodes[-1]
-    target = mx.ref(naming.Y, (network.outputs, 1))
+    target = mx.ref(naming.Y, (network.outputs, network.input_shape[-1]))  # a sequence's: one per position
     steps: list[Step] = []
     for node in nodes:
         steps += node.layer.forward(node.site)
@@ -73,7 +73,7 @@ def sweep(network, input_grad: bool = False) -> Program:
                                        simultaneous=True)
     return Program(network.spec, network.cost.name, tuple(steps), network.params,
                    mx.ref(naming.X, network.input_shape), target, last.site.y, naming.C, shown_combined,
-                   network.masks)
+                   network.masks, network.positions)
 
 
 def _with_decay(network, cost_steps: list[Step]) -> list[Step]:

@@ -58,8 +58,9 @@ class Layer:
         return n_in
 
     def out_shape(self, in_shapes) -> tuple[int, ...]:
-        """The per-sample output shape for these input shapes (a column of ``width`` rows, for a matrix layer)."""
-        return (self.width(in_shapes[0][0]), 1)
+        """The per-sample output shape for these input shapes: ``width`` rows and the input's columns (one for a
+        sample of features, one a position for a sequence)."""
+        return (self.width(in_shapes[0][0]), in_shapes[0][-1])
 
     def params(self, layer: int, n_in: int) -> tuple[Param, ...]:
         return ()

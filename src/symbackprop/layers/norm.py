@@ -77,8 +77,8 @@ class LayerNorm(Layer):
     over = "the layer's features"
 
     def stat_shape(self, site: Site) -> tuple[int, int]:
-        """The shape of μ, σ², σ: one number per sample (over its features)."""
-        return (1, 1)
+        """The shape of μ, σ², σ: one number per sample (over its features), or per position of a sequence."""
+        return (1, site.shape[-1])
 
     def mean(self, site: Site, x: mx.M) -> mx.M:
         """The mean the statistics are taken over: of the sample's features."""

@@ -139,7 +139,7 @@ def derivation_html(d) -> str:
                                    f"<mspace width='1em'/><mtext>({dims(c.shape)})</mtext>"))
     windows = windows_read(d)
     if windows:
-        out.append("<h3>Windows of the forward pass that the backward pass reads again</h3>")
+        out.append("<h3>Forward values the backward pass reads again, made each layer's own way</h3>")
     for step in windows:
         out.append(mathml.equation(mathml.name(step.lhs), mathml.matrix_expr(step.rhs) +
                                    f"<mspace width='1em'/><mtext>({dims(step.shape)})</mtext>", label=step.lhs))

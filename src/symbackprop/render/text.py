@@ -59,7 +59,7 @@ def render_text(d, entries: bool = False, expanded: bool = False, cse: bool = Fa
             lines.append(f"# {uncomposed(d)}")
         windows = windows_read(d)
         if windows:
-            lines.append("# Windows of the forward pass that the backward pass reads again.")
+            lines.append("# Forward values the backward pass reads again, made each layer's own way.")
             lines += [str(step) for step in windows]
         lines.append("# Matrix form, layer by layer (shapes per sample).")
         lines += [str(step) for step in d.steps]
@@ -91,11 +91,15 @@ def combined_lhs(d) -> str:
     return f"{naming.grad(last.ins[0])} = {naming.grad(last.out)} * {naming.local(last.out, last.ins[0])}"
 
 
+OWN_WAY = ("window", "gather", "rows", "stack", "sdot", "causal")  # forward ops the other lines do not define
+
+
 def windows_read(d) -> list:
-    """The forward steps that take an image's windows (``patches1 = window_3×3(X, ...)``) which the backward steps
-    read: shown, so that every name the matrix form uses is defined."""
+    """The forward steps that a layer makes its own way — an image's windows the backward reads again
+    (``patches1 = window_3×3(X, ...)``), an embedding's columns, an attention head's queries, keys and values,
+    scores and mix: shown, so that every name the matrix form uses is defined."""
     read = {k for s in d.steps for k in refs(s.rhs)}
-    return [s for s in d.program.role("forward") if s.key in read and s.expr.op == "window"]
+    return [s for s in d.program.role("forward") if s.expr.op in OWN_WAY and (s.key in read or s.expr.op != "window")]
 
 
 def uncomposed(d) -> str:
