@@ -193,9 +193,10 @@ def random_image_corpus(count: int, seed: int = 18):
     return out
 
 
-def torch_sequence_reference(net, params, X, Y):
+def torch_sequence_reference(net, params, X, Y, ignore=None):
     """Cost and gradients by PyTorch float64 autograd for a sequence network: ids X (T, m), targets Y (V, T, m);
-    every layer at each position of (m, T, features), the cost the mean over the m·T positions."""
+    every layer at each position of (m, T, features), the cost the mean over the m·T positions (over those with a
+    target where ``ignore`` gives them, (m, T) with -100 elsewhere)."""
     import pytest
 
     torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
@@ -250,6 +251,8 @@ def torch_sequence_reference(net, params, X, Y):
         cost = ((A - Yt) ** 2).sum() / count
     elif net.cost.name == "binary_cross_entropy":
         cost = F.binary_cross_entropy_with_logits(Z, Yt, reduction="sum") / count
+    elif ignore is not None:  # targets (m, T) with -100 where a position has none
+        cost = F.cross_entropy(Z.reshape(count, -1), ignore.reshape(-1), ignore_index=-100)
     else:
         cost = F.cross_entropy(Z.reshape(count, -1), Yt.reshape(count, -1).argmax(dim=1))
     cost.backward()

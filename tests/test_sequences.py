@@ -396,3 +396,23 @@ def test_a_gpt2_block_in_python_is_the_spec_network():
     assert net.numbers == (1, 2, 3, 5, 8, 9)  # the blocks' layers take the numbers between
     shapes = net.shapes()
     assert shapes["Wq4"] == shapes["Wo4"] == (16, 16) and shapes["Bv4"] == (16, 1) and shapes["W6"] == (64, 16)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_padding_is_left_out_of_the_cost_as_pytorchs_ignore_index(backend):
+    """A position whose column of Y is 0 (padding after a line's end) has no target: no cost and no gradient, and
+    the mean is over the positions that have one (F.cross_entropy with ignore_index)."""
+    if backend != "numpy":
+        pytest.importorskip(backend, reason=f"{backend} is not installed (.ci/run installs it)")
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
+    spec = "5-embed6d4-pos5d4-res(layernorm+attn2)-6:softmax"
+    d = derive(spec)
+    params, X, Y = _problem(d.network, seed=3, m=3)
+    Y[:, 3:, 0] = 0  # the first sequence ends after 3 positions, the second after 1
+    Y[:, 1:, 1] = 0
+    targets = np.where(Y.sum(axis=0) > 0, Y.argmax(axis=0), -100)  # (T, m)
+    want_cost, want = torch_sequence_reference(d.network, params, X, Y, ignore=torch.tensor(targets.T))
+    got_cost, got = d.compile(backend)(params, X, Y)
+    assert abs(float(got_cost) - want_cost) <= 1e-9 * max(1.0, abs(want_cost))
+    for name, value in want.items():
+        np.testing.assert_allclose(np.asarray(got[name]), value, rtol=1e-9, atol=1e-11, err_msg=name)

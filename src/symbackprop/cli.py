@@ -8,17 +8,16 @@ import signal
 import sys
 import threading
 
-from . import __version__
+from . import __version__, cli_train
 from .cli_options import (
     COSTS_HELP,
     check_options,
     define_option,
     header_option,
     l2_option,
-    optimizer_of,
-    resume_args,
     train_options,
 )
+from .cli_train import say_default_cost
 from .errors import SymbackpropError, Terminated
 from .formulas import define
 from .terminal import Escaping, escape
@@ -45,7 +44,7 @@ def _cmd_derive(args) -> int:
     optimizer = get_optimizer(args.optimizer) if args.optimizer else None
     if optimizer is not None and args.format != "text":
         raise SymbackpropError("derive --optimizer prints the update equations in the text format only")
-    _say_default_cost(args.spec, args.cost)
+    say_default_cost(args.spec, args.cost)
     d = derive(args.spec, args.cost, l2=args.l2)
     forms = {"entries": args.entries, "expanded": args.expanded, "cse": args.cse}
     if args.format == "json":
@@ -58,139 +57,6 @@ def _cmd_derive(args) -> int:
         print(d.to_text(**forms))
     if optimizer is not None and args.format == "text":
         print(optimizer.text())
-    return 0
-
-
-def _say_default_cost(spec, cost) -> None:
-    """One line on stderr when a softmax output gets cross_entropy because --cost was not given."""
-    from .grammar import parse_spec
-    from .spec import default_cost
-
-    if cost is None and spec:
-        network = parse_spec(spec)
-        if default_cost(network) != "squared_error":
-            print(f"symbackprop: cost {network.cost.name} (the default for a {network.output.activation.name} "
-                  "output; --cost chooses another)", file=sys.stderr)
-
-
-def _print_metrics(model) -> None:
-    for key, value in model.metrics.items():
-        print(f"{key}: {value:.4f}")
-
-
-def _cmd_train(args) -> int:
-    from .fileio import writable
-    from .workflows import check_options, train_csv
-
-    args.resumed = None
-    if args.resume:
-        resume_args(args)
-    elif not args.net:
-        raise SymbackpropError("train needs --net SPEC (or --resume MODEL.json to continue a model's training)")
-    if args.test and args.test_size is not None:
-        raise SymbackpropError("--test FILE and --test-size: give one (a file to test on, or a share to hold out)")
-    test_size = 1 / 3 if args.test_size is None else args.test_size
-    check_options(args.lr, args.iterations, args.epochs, args.batch_size, test_size, args.scale)
-    if args.plot:
-        from .plot import require_matplotlib
-
-        require_matplotlib()
-    if args.per_sample and args.epochs:
-        raise SymbackpropError("--epochs goes with mini-batch training; use --iterations with --per-sample")
-    for option, path in (("--out", args.out), ("--plot", args.plot)):
-        if path:
-            writable(path, option)
-    per_sample = args.per_sample or (args.batch_size is None and args.epochs is None)
-    optimizer = optimizer_of(args) if args.resumed is None else None  # a resumed run: the model's
-    if args.resumed is None:
-        _say_default_cost(args.net, args.cost)
-    result = train_csv(args.data, args.net, target=args.target, header=args.header, test=args.test,
-                       test_size=test_size, cost=args.cost, scale=args.scale,
-                       standardize=args.standardize, per_sample=per_sample, batch_size=args.batch_size,
-                       iterations=args.iterations, epochs=args.epochs, lr=args.lr,
-                       seed=1 if args.seed is None else args.seed, resume=args.resumed,
-                       backend=args.backend, dtype=args.dtype,
-                       target_scaling=args.target_scaling, l2=args.l2, optimizer=optimizer,
-                       early_stopping=args.early_stopping, val_size=args.val_size,
-                       schedule={"kind": args.lr_schedule, "step_size": args.step_size, "gamma": args.gamma,
-                                 "warmup": args.warmup, "clip_norm": args.clip_norm})
-    model = result.model
-    print(f"trained {model.network.spec} ({model.network.cost.name}) on {result.n_train} rows of {args.data}, "
-          + (f"tested on {result.n_test}" + (f" rows of {args.test}" if args.test else "") if result.n_test
-             else "no test set (--test-size 0)")
-          + f": {result.method}, learning rate {result.lr:g}"
-          + (f" (resumed: epochs {model.checkpoint.epochs - args.epochs + 1} to {model.checkpoint.epochs})"
-             if args.resumed else ""))
-    if "best_epoch" in model.history:
-        stopped = model.history["stopped"]
-        print((f"stopped early after epoch {stopped}: " if stopped else "")
-              + f"the validation loss was lowest at epoch {model.history['best_epoch']} (the model keeps those "
-                "weights)")
-    if args.plot:
-        from .plot import loss_curve
-
-        loss_curve(model.history, args.plot, title=f"{model.network.spec}, {result.method}",
-                   cost=model.network.cost.name)
-        print(f"loss curve written to {args.plot}")
-    if args.out:
-        model.save(args.out)
-        print(f"model written to {args.out}")
-    _print_metrics(model)
-    return 0
-
-
-def _cmd_predict(args) -> int:
-    from .data import read_csv
-    from .model import load
-    from .workflows import describe, parse_values, write_predictions
-
-    model = load(args.model)
-    n = model.network.inputs
-    if args.csv:
-        ds = read_csv(args.csv, features=model.feature_names if model.feature_names and args.header else None,
-                      need_target=False, header=args.header)
-        if ds.X.shape[1] != n:
-            raise SymbackpropError(f"{args.csv}: has {ds.X.shape[1]} feature columns but the model takes {n}")
-        write_predictions(model, ds.X, ds.rows, sys.stdout, args.csv)
-        return 0
-    if args.values:
-        print(describe(model, parse_values(args.values, n))[0])
-        return 0
-    if not sys.stdin.isatty():  # values from a pipe: one sample a line
-        for number, text in enumerate(sys.stdin, start=1):
-            if text.strip():
-                print(describe(model, parse_values(text, n, where=f"standard input, line {number}"))[0])
-        return 0
-    names = ",".join(model.feature_names or [f"x{i}" for i in range(n)])
-    while True:  # the textbook's loop: "Input values R,G,B"
-        try:
-            text = input(f"Input values {names} (empty to stop): ")
-        except EOFError:
-            return 0
-        if not text.strip():
-            return 0
-        try:
-            print(describe(model, parse_values(text, n))[0])
-        except SymbackpropError as err:
-            print(f"symbackprop: {escape(str(err))}", file=sys.stderr)
-
-
-def _cmd_evaluate(args) -> int:
-    from .data import read_csv
-    from .evaluate import evaluate
-    from .model import load
-
-    model = load(args.model)
-    target = args.target or model.target_name
-    ds = read_csv(args.data, target=target, features=model.feature_names if model.feature_names and args.header
-                  else None, header=args.header)
-    if ds.X.shape[1] != model.network.inputs:
-        raise SymbackpropError(f"{args.data}: has {ds.X.shape[1]} feature columns but the model takes "
-                               f"{model.network.inputs}")
-    result = evaluate(model, ds.X, ds.y, where=str(args.data), rows=ds.rows, column=ds.target_name)
-    if args.format == "text":
-        result.title = f"evaluated {args.model} on {result.n} rows of {args.data} (target '{ds.target_name}')"
-    print(result.render(args.format), end="" if args.format == "csv" else "\n")
     return 0
 
 
@@ -209,7 +75,7 @@ def _cmd_check(args) -> int:
         return _check_layer(args)
     if args.function is None:
         raise SymbackpropError("check needs SPEC FILE.py:FUNC (or --layer KIND FILE.py:FUNC)")
-    _say_default_cost(args.spec, args.cost)
+    say_default_cost(args.spec, args.cost)
     report = in_child(lambda: check_file(args.spec, args.function, cost=args.cost, trials=args.trials,
                                          seed=args.seed, timeout=args.timeout, layout=args.layout,
                                          scale=args.scale, reg=args.reg, forward=args.forward),
@@ -234,7 +100,7 @@ def _check_layer(args) -> int:
 def _cmd_gradcheck(args) -> int:
     from .check import gradcheck
 
-    _say_default_cost(args.spec, args.cost)
+    say_default_cost(args.spec, args.cost)
     from .derive import derive
 
     report = gradcheck(derive(args.spec, args.cost, l2=args.l2), seed=args.seed)
@@ -271,14 +137,13 @@ def _cmd_data(args) -> int:
 
     if args.name is None:
         for d in DATASETS.values():
-            print(f"{d.name:<14} {d.what} (target column {d.target}; {d.licence})")
+            print(f"{d.name:<14} {d.what} ({f'target column {d.target}; ' if d.target else ''}{d.licence})")
         return 0
     if args.out == "-":
         sys.stdout.write(get(args.name).text())
         return 0
     path = write(args.name, args.out)
-    rows = get(args.name).text().count("\n") - 1
-    print(f"wrote {path} ({rows} rows; target column {get(args.name).target})")
+    print(f"wrote {path} ({get(args.name).describe(get(args.name).text())})")
     return 0
 
 
@@ -309,10 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "nesterov, rmsprop, adam, adamw)")
     p.set_defaults(func=_cmd_derive)
 
-    p = _command(sub, "train", "train a network on a CSV file with the derived gradients")
+    p = _command(sub, "train", "train a network on a CSV file, or a language model on a text, with the derived "
+                 "gradients")
     define_option(p)
-    p.add_argument("data", help="CSV with a header row; the target is the last column unless --target")
-    p.add_argument("--net", help="network spec, e.g. 3-3:relu-1:logistic")
+    p.add_argument("data", help="CSV with a header row (the target is the last column unless --target), or a .txt "
+                   "file: one example a line, for a character model")
+    p.add_argument("--net", help="network spec, e.g. 3-3:relu-1:logistic (a text: default a small transformer)")
+    p.add_argument("--text", action="store_true", help="DATA is a text whatever its name")
+    p.add_argument("--block", type=int, metavar="T", help="a text's positions (default its longest line + 1)")
     p.add_argument("--target", help="name of the target column")
     header_option(p, "the columns are x1, x2, ...; the last is the target")
     train_options(p)
@@ -321,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "optimizer state and generator: the numbers of one uninterrupted run (same DATA)")
     p.add_argument("--out", metavar="MODEL.json", help="write the trained model here")
     p.add_argument("--plot", metavar="LOSS.png", help="write the train/test loss curve (needs matplotlib)")
-    p.set_defaults(func=_cmd_train)
+    p.set_defaults(func=cli_train.train)
 
     p = _command(sub, "predict", "predict with a trained model")
     p.add_argument("model", help="MODEL.json written by train --out")
@@ -329,20 +198,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", metavar="FILE",
                    help="predict every row of FILE; prints CSV: the file's row number, the prediction and its p")
     header_option(p, "its columns are the model's features, in order")
-    p.set_defaults(func=_cmd_predict)
+    p.set_defaults(func=cli_train.predict)
 
     p = _command(sub, "evaluate", "a trained model's metrics on a labelled CSV file")
     p.add_argument("model", help="MODEL.json written by train --out")
-    p.add_argument("data", help="CSV with the model's features and the target column")
+    p.add_argument("data", help="CSV with the model's features and the target column (a language model: a .txt)")
     p.add_argument("--target", help="name of the target column (default: the one the model was trained on)")
     p.add_argument("--format", choices=["text", "json", "csv"], default="text",
                    help="text (default), json or csv (metric,class,value)")
     header_option(p, "its columns are the model's features, in order, then the target")
-    p.set_defaults(func=_cmd_evaluate)
+    p.set_defaults(func=cli_train.evaluate)
 
-    p = _command(sub, "data", "write an example data set as CSV: font, digits, iris, wine, breast_cancer, diabetes")
+    from .cli_text import sample_parser
+
+    sample_parser(sub, _command)
+
+    p = _command(sub, "data", "write an example data set: font, digits, iris, wine, breast_cancer, diabetes (CSV), "
+                 "names (text)")
     p.add_argument("name", nargs="?", help="the data set; without it, the list of them")
-    p.add_argument("--out", metavar="FILE.csv", help="where to write it (default NAME.csv here; - prints it)")
+    p.add_argument("--out", metavar="FILE", help="where to write it (default NAME.csv or NAME.txt here; - prints it)")
     p.set_defaults(func=_cmd_data)
 
     p = _command(sub, "check", "check your own backprop function entry by entry")

@@ -34,7 +34,7 @@ class Dialect:
     colmax: str = "{}.max(axis=0, keepdims=True)"
     bmean: str = "{}.mean(axis=1, keepdims=True)"  # over the batch: batchnorm's statistics
     rowsum: str = "({}).sum(axis=1, keepdims=True)"  # a gradient's sum over the batch
-    ones: str = "np.ones(({}, m))"
+    ones: str = "np.ones(({}, X.shape[-1]))"  # a column of ones per sample (or position)
     total: str = "({}).sum()"
     inner: str = "np.vdot({}, {})"  # the sum of an elementwise product of two same-shaped arrays
     # tensors (images): the batch is the last axis
@@ -48,7 +48,7 @@ class Dialect:
     matmul_into: str = "np.matmul({}, {}, out={})"
     rowsum_into: str = "np.add.reduce({}, axis=1, keepdims=True, out={})"
     ids: str = "{}.astype(np.intp)"  # token ids (stored as the input's floats) as indices
-    positions: str = "np.tile(np.arange({0}), (1, m // {0}))"
+    positions: str = "np.tile(np.arange({0}), (1, X.shape[1] // {0}))"
     seq_targets: str = "Y.transpose(0, 2, 1).reshape(Y.shape[0], -1)"
     unrows: str = "np.pad({x}, (({top}, {bottom}), (0, 0)))"
     stack: str = "np.concatenate(({},), axis=0)"
@@ -61,19 +61,21 @@ NUMPY = Dialect("numpy", ArrayNumPy, colsum="np.add.reduce({}, axis=0, keepdims=
                 colmax="np.maximum.reduce({}, axis=0, keepdims=True)",
                 rowsum="np.add.reduce({}, axis=1, keepdims=True)", helpers=NUMPY_TENSORS, tokens=NUMPY_TOKENS,
                 sequences=NUMPY_SEQUENCES)
-JAX = Dialect("jax", ArrayJax, ones="jnp.ones(({}, m), X.dtype)", inner="jnp.vdot({}, {})",
+JAX = Dialect("jax", ArrayJax, ones="jnp.ones(({}, X.shape[-1]), X.dtype)", inner="jnp.vdot({}, {})",
               einsum="jnp.einsum({!r}, {})", expand="jnp.broadcast_to({}, ({}))", helpers=JAX_TENSORS,
-              ids="{}.astype(jnp.int32)", tokens=JAX_TOKENS, positions="jnp.tile(jnp.arange({0}), (1, m // {0}))",
+              ids="{}.astype(jnp.int32)", tokens=JAX_TOKENS,
+              positions="jnp.tile(jnp.arange({0}), (1, X.shape[1] // {0}))",
               unrows="jnp.pad({x}, (({top}, {bottom}), (0, 0)))", stack="jnp.concatenate(({},), axis=0)",
               sequences=JAX_SEQUENCES)
 TORCH = Dialect("torch", ArrayTorch, colsum="{}.sum(dim=0, keepdim=True)", colmax="{}.amax(dim=0, keepdim=True)",
                 bmean="{}.mean(dim=1, keepdim=True)",
-                rowsum="({}).sum(dim=1, keepdim=True)", ones="torch.ones(({}, m), dtype=X.dtype, device=X.device)",
+                rowsum="({}).sum(dim=1, keepdim=True)",
+                ones="torch.ones(({}, X.shape[-1]), dtype=X.dtype, device=X.device)",
                 inner="torch.sum(({}) * ({}))", einsum="torch.einsum({!r}, {})", wmax="{}.amax(dim=(1, 2))",
                 expand="{}.expand({})", helpers=TORCH_TENSORS, batch_last="{}.permute(1, 2, 3, 0)",
                 samples_first="{}.permute(3, 0, 1, 2)", matmul_into="torch.matmul({}, {}, out={})",
                 rowsum_into="torch.sum({}, dim=1, keepdim=True, out={})", ids="{}.long()", tokens=TORCH_TOKENS,
-                positions="torch.arange({0}, device=X.device).repeat(1, m // {0})",
+                positions="torch.arange({0}, device=X.device).repeat(1, X.shape[1] // {0})",
                 seq_targets="Y.permute(0, 2, 1).reshape(Y.shape[0], -1)",
                 unrows="torch.nn.functional.pad({x}, (0, 0, {top}, {bottom}))", stack="torch.cat(({},), dim=0)",
                 sequences=TORCH_SEQUENCES)
@@ -279,9 +281,11 @@ def batch_lines(program: Program, dialect: Dialect = NUMPY, indent: str = "    "
     sample, and ``m`` counts the positions (the cost and gradients are means over them)."""
     if program.positions:
         lines = [f"{indent}X = X.T.reshape(1, -1)  # ids (T, m): one column a position, sample after sample"]
-        if targets:
-            lines.append(f"{indent}Y = {dialect.seq_targets}  # (n_outputs, T, m): the same columns")
-        return "\n".join([*lines, f"{indent}m = X.shape[1]  # positions: the mean is over them"])
+        if not targets:
+            return "\n".join([*lines, f"{indent}m = X.shape[1]"])
+        lines.append(f"{indent}Y = {dialect.seq_targets}  # (n_outputs, T, m): the same columns")
+        count = "Y.sum()" if program.padded else "X.shape[1]"
+        return "\n".join([*lines, f"{indent}m = {count}  # the positions with a target: the mean is over them"])
     if not mx.is_tensor(program.input.shape):
         return f"{indent}m = X.shape[1]"
     c, h, w, _ = program.input.shape

@@ -1,4 +1,5 @@
-"""The example data sets symbackprop ships, as CSV files: the textbook's font colours and five from scikit-learn."""
+"""The example data sets symbackprop ships: CSV files (the textbook's font colours and five from scikit-learn) and a
+text (first names, one a line, for a character model)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,21 @@ class Dataset:
 
     name: str
     what: str
-    target: str
+    target: str | None  # None: a text
     licence: str  # the licence file beside it
 
+    @property
+    def file(self) -> str:
+        return f"{self.name}.{'csv' if self.target else 'txt'}"
+
     def text(self) -> str:
-        return resources.files(__package__).joinpath(f"{self.name}.csv").read_text()
+        return resources.files(__package__).joinpath(self.file).read_text(encoding="utf-8")
+
+    def describe(self, text: str) -> str:
+        """How many rows (and the target column) or lines it has."""
+        if self.target is None:
+            return f"{text.count(chr(10))} lines"
+        return f"{text.count(chr(10)) - 1} rows; target column {self.target}"
 
 
 DATASETS = {d.name: d for d in (
@@ -36,6 +47,8 @@ DATASETS = {d.name: d for d in (
             "diagnosis", "LICENSE-scikit-learn (BSD-3-Clause)"),
     Dataset("diabetes", "age, sex, bmi, bp and six blood serum measurements of 442 patients, unscaled; the disease "
             "progression a year later (25-346)", "progression", "LICENSE-scikit-learn (BSD-3-Clause)"),
+    Dataset("names", "5163 first names of the US Census 1990 lists, lowercase, one a line: a text for a "
+            "character model (train names.txt)", None, "LICENSE-names (public domain; MIT)"),
 )}
 
 
@@ -51,13 +64,16 @@ def load_dataset(name: str):
     n_features), targets ``y`` (numbers or text labels) and their names."""
     from ..data import read_csv
 
-    with resources.as_file(resources.files(__package__).joinpath(f"{get(name).name}.csv")) as path:
+    if get(name).target is None:
+        raise SymbackpropError(f"{name} is a text, not a table: train a language model on it (symbackprop data "
+                               f"{name}; symbackprop train {name}.txt)")
+    with resources.as_file(resources.files(__package__).joinpath(get(name).file)) as path:
         return read_csv(path, get(name).target)
 
 
 def write(name: str, out: str | Path | None = None) -> Path:
-    """Write data set ``name`` as CSV to ``out`` (default ``NAME.csv`` here), through a temporary file."""
+    """Write data set ``name`` to ``out`` (default ``NAME.csv`` or ``NAME.txt`` here), through a temporary file."""
     dataset = get(name)
-    path = Path(out) if out is not None else Path(f"{name}.csv")
+    path = Path(out) if out is not None else Path(dataset.file)
     atomic_write(path, dataset.text())
     return path

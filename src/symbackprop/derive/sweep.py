@@ -42,7 +42,10 @@ def sweep(network, input_grad: bool = False) -> Program:
     for node in reversed(nodes):
         site = node.site
         if node is last and combined is not None:  # the output activation with its cost: dC_dZ = A - Y
-            pending[site.ins[0]] = [(mx.sub(site.y, target), None)]
+            delta = mx.sub(site.y, target)
+            if network.positions and network.cost.targets == "one-hot":  # a padded position has no target: its
+                delta = mx.had(mx.colsum(target), delta)  # column of Y is 0, and so is its gradient
+            pending[site.ins[0]] = [(delta, None)]
             continue
         if node is last:
             g = mx.ref(naming.grad(site.out), site.shape)  # the cost's local derivative itself

@@ -1,0 +1,138 @@
+"""Character-level language models (issue 19): text read as lines, trained with the derived gradients through the
+CLI, evaluated in nats per predicted token against a bigram, sampled; bad text and model files in one line."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from symbackprop import text as tx
+from symbackprop.errors import DataError
+from symbackprop.language import default_spec, load_language_model
+
+TINY = "2-embed{V}d8-pos{T}d8-res(layernorm+attn2)-{V}:softmax"
+
+
+def test_lines_become_a_start_the_characters_and_an_end_padded_without_targets():
+    vocab = tx.vocabulary(["ab", "b"])
+    assert vocab == ("", "a", "b")
+    data = tx.encode(["ab", "b"], vocab, 4, "t.txt")
+    np.testing.assert_array_equal(data.inputs, [[0, 0], [1, 2], [2, 0], [0, 0]])
+    np.testing.assert_array_equal(data.targets, [[1, 2], [2, 0], [0, -1], [-1, -1]])
+    assert data.predicted == 5  # each character and each line's end
+    Y = tx.one_hot(data.targets, 3)
+    assert Y.shape == (3, 4, 2) and Y[:, 3].sum() == 0 and Y[:, 2, 1].sum() == 0
+
+
+@pytest.mark.parametrize("lines,block,message", [
+    (["abcd"], 4, "line 1 has 4 characters, more than the block of 4 positions holds with its start (3): give "
+                  "--block 5 or more"),
+    (["ab", "az"], 5, "line 2 has the character 'z', which the model's vocabulary (2 characters) does not have")])
+def test_lines_that_do_not_fit_are_named(lines, block, message):
+    with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        tx.encode(lines, ("", "a", "b"), block, "t.txt")
+
+
+def test_an_empty_or_unreadable_text_is_one_line(tmp_path):
+    (tmp_path / "empty.txt").write_text("\n  \n")
+    with pytest.raises(DataError, match="empty.txt: the text is empty"):
+        tx.read_lines(tmp_path / "empty.txt")
+    (tmp_path / "bin.txt").write_bytes(b"ab\xff\n")
+    with pytest.raises(DataError, match=r"bin.txt: not UTF-8 text \(byte 2\)"):
+        tx.read_lines(tmp_path / "bin.txt")
+
+
+def test_the_bigram_baseline_is_add_one_smoothed_counts():
+    vocab = tx.vocabulary(["ab"])
+    train = tx.encode(["ab", "ab"], vocab, 3, "t")
+    test = tx.encode(["b"], vocab, 3, "t")
+    # counts + 1: from the start: a 2+1, b 0+1, end 0+1 (of 5); from b: end 2+1 of 5 ... test: start→b, b→end
+    want = -(math.log(1 / 5) + math.log(3 / 5)) / 2
+    assert tx.bigram_cross_entropy(train, test, len(vocab)) == pytest.approx(want)
+
+
+def _text(path, n=120, seed=0):
+    """Lines of a small language: 'ab' repeated, or 'ba' repeated, 1 to 4 times."""
+    rng = np.random.default_rng(seed)
+    path.write_text("\n".join(("ab" if rng.random() < 0.5 else "ba") * int(rng.integers(1, 5)) for _ in range(n))
+                    + "\n")
+    return path
+
+
+def test_a_text_trains_through_the_cli_evaluates_and_samples(run_cli, tmp_path):
+    data, model = _text(tmp_path / "ab.txt"), tmp_path / "m.json"
+    spec = TINY.format(V=3, T=9).replace("2-", "9-", 1)
+    code, out, err = run_cli("train", str(data), "--net", spec, "--epochs", "15", "--lr", "0.01", "--out",
+                             str(model))
+    assert code == 0, err
+    assert "test cross-entropy:" in out and "a bigram count model" in out
+    metrics = load_language_model(model).metrics
+    assert metrics["test_cross_entropy"] < metrics["bigram_test_cross_entropy"]  # attention sees the line's start
+    code, out, _ = run_cli("evaluate", str(model), str(data), "--format", "json")
+    assert code == 0 and json.loads(out)["cross_entropy"] == pytest.approx(
+        load_language_model(model).cross_entropy(tx.read_lines(data), "x"))
+    code, out, _ = run_cli("sample", str(model), "-n", "4", "--seed", "3")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 4 and all(set(line) <= {"a", "b"} and len(line) <= 8 for line in lines)
+    assert run_cli("sample", str(model), "-n", "4", "--seed", "3")[1] == out  # the seed fixes the draw
+
+
+def test_evaluate_refuses_a_character_the_model_never_saw(run_cli, tmp_path):
+    data, model = _text(tmp_path / "ab.txt"), tmp_path / "m.json"
+    assert run_cli("train", str(data), "--net", TINY.format(V=3, T=9).replace("2-", "9-", 1), "--epochs", "1",
+                   "--out", str(model))[0] == 0
+    (tmp_path / "other.txt").write_text("ab\nabc\n")
+    code, _, err = run_cli("evaluate", str(model), str(tmp_path / "other.txt"))
+    assert code == 2 and "other.txt: line 2 has the character 'c', which the model's vocabulary" in err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--block", "3"], "line 1 has 8 characters, more than the block of 3 positions holds"),
+    (["--net", "9-embed3d4-3:softmax", "--block", "12"], "must read 12 positions (the block) over the text's 3 "
+                                                        "tokens"),
+    (["--standardize"], "--standardize is for training on a CSV, not on a text"),
+    (["--backend", "jax"], "a language model trains on the numpy backend"),
+])
+def test_bad_text_training_options_are_one_line(run_cli, tmp_path, argv, message):
+    (tmp_path / "t.txt").write_text("abababab\nab\n")
+    code, _, err = run_cli("train", str(tmp_path / "t.txt"), *argv)
+    assert code == 2 and message in err and "Traceback" not in err, err
+
+
+def test_a_tampered_model_file_is_one_line(run_cli, tmp_path):
+    data, model = _text(tmp_path / "ab.txt"), tmp_path / "m.json"
+    assert run_cli("train", str(data), "--net", TINY.format(V=3, T=9).replace("2-", "9-", 1), "--epochs", "1",
+                   "--out", str(model))[0] == 0
+    doc = json.loads(model.read_text())
+    doc["vocabulary"][1] = "ab"
+    model.write_text(json.dumps(doc))
+    code, _, err = run_cli("sample", str(model))
+    assert code == 2 and "'vocabulary' must list the boundary" in err
+
+
+def test_the_names_text_ships_with_its_licence(run_cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli("data", "names")
+    assert code == 0 and out.strip() == "wrote names.txt (5163 lines)"
+    lines = tx.read_lines(tmp_path / "names.txt")
+    assert len(lines) == len(set(lines)) == 5163 and max(map(len, lines)) == 11
+    assert tx.vocabulary(lines) == ("", *"abcdefghijklmnopqrstuvwxyz")
+
+
+def test_the_default_transformer_is_documented_gpt2_blocks():
+    assert default_spec(12, 27) == ("12-embed27d32-pos12d32-res(layernorm+attn4)-res(layernorm+128:gelu_tanh+"
+                                    "32:identity)-res(layernorm+attn4)-res(layernorm+128:gelu_tanh+32:identity)-"
+                                    "layernorm-27:softmax")
+
+
+@pytest.mark.slow  # the default model with the default training: minutes (pytest -m slow runs it)
+def test_the_default_model_beats_the_bigram_by_015_nats_on_held_out_names(run_cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("data", "names")[0] == 0
+    code, out, err = run_cli("train", "names.txt", "--out", "m.json")
+    assert code == 0, err
+    metrics = load_language_model(tmp_path / "m.json").metrics
+    assert metrics["test_cross_entropy"] <= metrics["bigram_test_cross_entropy"] - 0.15, metrics
