@@ -15,7 +15,7 @@ SHAPES = {"font": (1345, 3), "digits": (1797, 64), "iris": (150, 4), "wine": (17
 
 
 def test_every_data_set_loads_with_its_shape_and_target():
-    assert set(DATASETS) == set(SHAPES)
+    assert set(DATASETS) == set(SHAPES) | {"names"}  # names: a text (tests/test_language.py)
     for name, shape in SHAPES.items():
         d = symbackprop.load_dataset(name)
         assert d.X.shape == shape and len(d.y) == shape[0] and d.target_name == DATASETS[name].target, name
@@ -58,7 +58,7 @@ def test_the_data_command_lists_writes_and_prints(run_cli, tmp_path, monkeypatch
     assert code == 0 and len(out.splitlines()) == 179
     code, out, err = run_cli("data", "mnist")
     assert code == 2 and err.strip().endswith("no data set 'mnist'; there are font, digits, iris, wine, "
-                                              "breast_cancer, diabetes") and len(err.strip().splitlines()) == 1
+                                              "breast_cancer, diabetes, names") and len(err.strip().splitlines()) == 1
 
 
 def test_a_shipped_file_trains_through_the_cli(run_cli, tmp_path, monkeypatch):
@@ -71,3 +71,8 @@ def test_a_shipped_file_trains_through_the_cli(run_cli, tmp_path, monkeypatch):
     assert accuracy >= 0.9
     code, out, _ = run_cli("evaluate", "iris.json", "iris.csv")
     assert code == 0 and "accuracy" in out
+
+
+def test_a_text_data_set_is_not_loaded_as_a_table():
+    with pytest.raises(symbackprop.SymbackpropError, match="names is a text, not a table"):
+        symbackprop.load_dataset("names")
