@@ -94,7 +94,7 @@ def test_evaluate_refuses_a_character_the_model_never_saw(run_cli, tmp_path):
     (["--net", "9-embed3d4-3:softmax", "--block", "12"], "must read 12 positions (the block) over the text's 3 "
                                                         "tokens"),
     (["--standardize"], "--standardize is for training on a CSV, not on a text"),
-    (["--backend", "jax"], "a language model trains on the numpy backend"),
+    (["--backend", "numba"], "a language model trains on the numpy, jax or torch backend, not numba"),
 ])
 def test_bad_text_training_options_are_one_line(run_cli, tmp_path, argv, message):
     (tmp_path / "t.txt").write_text("abababab\nab\n")
@@ -136,3 +136,18 @@ def test_the_default_model_beats_the_bigram_by_015_nats_on_held_out_names(run_cl
     assert code == 0, err
     metrics = load_language_model(tmp_path / "m.json").metrics
     assert metrics["test_cross_entropy"] <= metrics["bigram_test_cross_entropy"] - 0.15, metrics
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_every_backend_trains_the_same_language_model(backend, tmp_path):
+    pytest.importorskip(backend, reason=f"{backend} is not installed (.ci/run installs it)")
+    from symbackprop.language import train_text
+
+    data = _text(tmp_path / "ab.txt", n=40)
+    spec = TINY.format(V=3, T=9).replace("2-", "9-", 1)
+    ref = train_text(data, spec, epochs=2, batch_size=8, progress=False)
+    got = train_text(data, spec, epochs=2, batch_size=8, progress=False, backend=backend)
+    for name, value in ref.params.items():  # atol: the key bias's gradient is 0 but for rounding, which Adam scales
+        np.testing.assert_allclose(got.params[name], value, rtol=1e-9, atol=1e-9, err_msg=name)
+    assert got.metrics["test_cross_entropy"] == pytest.approx(ref.metrics["test_cross_entropy"], rel=1e-9)
+    assert got.metrics["backend"] == backend

@@ -23,20 +23,20 @@ def train(args) -> int:
     given = [name for name in CSV_ONLY if getattr(args, name, None) not in (None, False)]
     if given:
         raise SymbackpropError(f"--{given[0].replace('_', '-')} is for training on a CSV, not on a text")
-    if args.backend not in (None, "numpy"):
-        raise SymbackpropError("a language model trains on the numpy backend (for now)")
+    if args.backend not in (None, "numpy", "jax", "torch"):
+        raise SymbackpropError(f"a language model trains on the numpy, jax or torch backend, not {args.backend}")
     if args.test and args.test_size is not None:
         raise SymbackpropError("--test FILE and --test-size: give one (a file to test on, or a share to hold out)")
     if args.out:
         writable(args.out, "--out")
     model = train_text(args.data, args.net, block=args.block, epochs=args.epochs, batch_size=args.batch_size,
                        lr=args.lr, optimizer=args.optimizer, seed=0 if args.seed is None else args.seed,
-                       test_size=args.test_size, test=args.test)
+                       test_size=args.test_size, test=args.test, backend=args.backend or "numpy")
     m = model.metrics
     print(f"trained {model.spec} on {m['train_lines']} lines of {args.data}"
           + (f", tested on {m['test_lines']}" + (f" lines of {args.test}" if args.test else "") if m["test_lines"]
              else "") + f": mini-batch {m['optimizer']}, batch size {m['batch_size']}, {m['epochs']} epochs, "
-          f"learning rate {m['lr']:g}" + ("" if args.net else " (the default transformer)"))
+          f"learning rate {m['lr']:g}, {m['backend']}" + ("" if args.net else " (the default transformer)"))
     print(f"train cross-entropy: {m['train_cross_entropy']:.4f} nats per token")
     if "test_cross_entropy" in m:
         print(f"test cross-entropy: {m['test_cross_entropy']:.4f} nats per token "

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import text as tx
-from .errors import DataError, ModelFileError, SymbackpropError
+from .errors import ModelFileError, SymbackpropError
 from .fileio import atomic_write
 from .grammar import parse_spec
 from .loop_parts import progress_bar
@@ -142,13 +142,18 @@ def _split(lines: list[str], test_size: float, seed: int) -> tuple[list[str], li
 
 def train_text(path, net: str | None = None, *, block: int | None = None, epochs: int | None = None,
                batch_size: int | None = None, lr: float | None = None, optimizer: str | None = None, seed: int = 0,
-               test_size: float | None = None, test=None, progress: bool | None = None) -> LanguageModel:
-    """Train a character model on the lines of ``path`` (held-out lines: ``test`` or a ``test_size`` share);
-    ``metrics`` get the train and test cross-entropy and the bigram's on the same split."""
-    from .backends import optimizer_module
-    from .frameworks import initial_state
+               test_size: float | None = None, test=None, progress: bool | None = None,
+               backend: str = "numpy") -> LanguageModel:
+    """Train a character model on the lines of ``path`` (held-out lines: ``test`` or a ``test_size`` share) on the
+    NumPy, JAX or PyTorch backend (float64; the same numbers on each); ``metrics`` get the train and test
+    cross-entropy and the bigram's on the same split."""
+    from .allocator import keep_freed_memory
+    from .backends import x64
     from .optimizers import get_optimizer
     from .train import init_params
+
+    if backend not in ("numpy", "jax", "torch"):
+        raise SymbackpropError(f"--backend must be numpy, jax or torch for a language model, not {backend!r}")
 
     lines = tx.read_lines(path)
     train_lines, test_lines = (lines, tx.read_lines(test)) if test is not None else \
@@ -171,31 +176,56 @@ def train_text(path, net: str | None = None, *, block: int | None = None, epochs
     lr = DEFAULTS["lr"] if lr is None else lr
     rng = np.random.default_rng(seed)
     params = init_params(network, rng)
-    state = initial_state(network, optimizer, params, np.zeros_like)
-    step = optimizer_module(network, optimizer).optimizer_step
+    keep_freed_memory()  # a step's arrays are freed and made again: kept, not faulted in anew each step
     n = data.inputs.shape[1]
-    with progress_bar(epochs, progress, "epoch") as bar:
+    with x64(backend == "jax"), progress_bar(epochs, progress, "epoch") as bar:
+        step, trained = _trainer(network, optimizer, backend, params)
         for _ in range(epochs):
             order = rng.permutation(n)
             for start in range(0, n, size):
                 idx = order[start:start + size]
-                step(params, state, data.inputs[:, idx].astype(float), tx.one_hot(data.targets[:, idx], len(vocab)),
-                     lr, cost=False)
+                step(data.inputs[:, idx].astype(float), tx.one_hot(data.targets[:, idx], len(vocab)), lr)
             bar.update(1)
-    model = LanguageModel(spec, vocab, {k: np.asarray(v) for k, v in params.items()})
+        params = trained()
+    model = LanguageModel(spec, vocab, params)
     if not all(np.isfinite(v).all() for v in model.params.values()):
         raise SymbackpropError(f"training diverged (a parameter is not finite): lower --lr below {lr:g}")
     model.metrics = {"train_cross_entropy": model.cross_entropy(train_lines, str(path)),
                      "train_lines": len(train_lines), "test_lines": len(test_lines), "epochs": epochs,
-                     "batch_size": size, "lr": lr, "optimizer": optimizer.name, "seed": seed}
+                     "batch_size": size, "lr": lr, "optimizer": optimizer.name, "seed": seed, "backend": backend}
     if held is not None:
         model.metrics["test_cross_entropy"] = model.cross_entropy(test_lines, str(test or path))
         model.metrics["bigram_test_cross_entropy"] = tx.bigram_cross_entropy(data, held, len(vocab))
     return model
 
 
-def check_text(path) -> None:
-    """One line when ``path`` is not a text a language model can read (raised by reading it)."""
-    if not Path(path).suffix == ".txt":
-        raise DataError(f"{path}: a language model reads a .txt file (one example a line)")
-    tx.read_lines(path)
+def _trainer(network, optimizer, backend: str, params: dict):
+    """``(step(X, Y, lr), trained())``: the generated optimizer step of ``network`` on ``backend`` (in place for
+    NumPy and PyTorch, jitted for JAX), and the parameters it has reached as NumPy arrays."""
+    from .backends import optimizer_module
+    from .frameworks import initial_state
+
+    state = initial_state(network, optimizer, params, np.zeros_like)
+    module = optimizer_module(network, optimizer, backend)
+    if backend == "numpy":
+        return (lambda X, Y, lr: module.optimizer_step(params, state, X, Y, lr, cost=False)), lambda: params
+    if backend == "torch":
+        import torch
+
+        to = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in params.items()}
+        st = {k: v if k == "t" else torch.as_tensor(v, dtype=torch.float64) for k, v in state.items()}
+        return (lambda X, Y, lr: module.optimizer_step(to, st, torch.as_tensor(X), torch.as_tensor(Y), lr,
+                                                       cost=False)), \
+            lambda: {k: v.numpy().copy() for k, v in to.items()}
+    import jax
+    import jax.numpy as jnp
+
+    jitted = jax.jit(module.optimizer_step)
+    box = {"p": {k: jnp.asarray(v) for k, v in params.items()},
+           "s": {k: v if k == "t" else jnp.asarray(v) for k, v in state.items()}}
+
+    def step(X, Y, lr):
+        new, box["s"], _ = jitted(box["p"], box["s"], jnp.asarray(X), jnp.asarray(Y), lr)
+        box["p"] = {**box["p"], **new}
+
+    return step, lambda: {k: np.asarray(v, dtype=float) for k, v in box["p"].items()}

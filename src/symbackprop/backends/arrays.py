@@ -172,13 +172,21 @@ def helpers_for(program: Program, dialect: Dialect) -> str:
             + (dialect.sequences if attention else ""))
 
 
+def folded(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with its irrational constants as floats, so that a product's numbers become one coefficient: GELU's
+    ``(1/2)*sqrt(2)*Z/sqrt(pi)`` is ``0.3989...*Z``, one pass over the array where it was three."""
+    constants = {a: sp.Float(a.evalf(17), 17) for a in expr.atoms(sp.Pow, sp.NumberSymbol)
+                 if a.is_number and not a.is_Rational}
+    return expr.xreplace(constants) if constants else expr
+
+
 def expr_code(x: mx.M, dialect: Dialect = NUMPY, printer=None) -> str:
     """Source for a matrix expression over a batch (names are the keys' names)."""
     printer = printer or dialect.printer()
     if x.op == "fn":
         args = [expr_code(a, dialect, printer) for a in x.args]
         syms = {v: sp.Symbol(code if code.isidentifier() else f"({code})") for v, code in zip(x.fn.vars, args)}
-        return printer.doprint(x.fn.expr.xreplace(syms))
+        return printer.doprint(folded(x.fn.expr).xreplace(syms))
     if x.op in ("colsum", "colmax", "bmean", "T"):
         inner = expr_code(x.args[0], dialect, printer)
         inner = inner if inner.isidentifier() else f"({inner})"
