@@ -257,3 +257,10 @@ def torch_sequence_reference(net, params, X, Y, ignore=None):
         cost = F.cross_entropy(Z.reshape(count, -1), Yt.reshape(count, -1).argmax(dim=1))
     cost.backward()
     return cost.item(), {k: v.grad.numpy() for k, v in p.items()}
+
+
+def assert_agrees(got_cost, got, want_cost, want) -> None:
+    """A backend's cost and gradients equal the reference's to 1e-9 (relative; 1e-11 absolute near 0)."""
+    assert abs(float(got_cost) - want_cost) <= 1e-9 * max(1.0, abs(want_cost))
+    for name, value in want.items():
+        np.testing.assert_allclose(np.asarray(got[name]), value, rtol=1e-9, atol=1e-11, err_msg=name)

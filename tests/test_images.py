@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from networks import random_image_corpus, torch_reference
+from networks import assert_agrees, random_image_corpus, torch_reference
 from test_export import compile_and_run, needs_cc
 
 from symbackprop import Conv2d, Dense, Flatten, MaxPool2d, Network, derive, load, parse_spec, train
@@ -40,9 +40,7 @@ def test_gradients_agree_with_pytorch_float64(spec, cost, backend):
     params, X, Y = _problem(d.network, seed=len(spec))
     want_cost, want = torch_reference(d.network, params, X, Y)
     got_cost, got = d.compile(backend)(params, X, Y)
-    assert abs(float(got_cost) - want_cost) <= 1e-9 * max(1.0, abs(want_cost))
-    for name, value in want.items():
-        np.testing.assert_allclose(np.asarray(got[name]), value, rtol=1e-9, atol=1e-11, err_msg=name)
+    assert_agrees(got_cost, got, want_cost, want)
 
 
 def test_max_pool_ties_go_to_the_first_maximum_as_pytorch():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from networks import torch_reference, torch_sequence_reference
+from networks import assert_agrees, torch_reference, torch_sequence_reference
 from test_export import compile_and_run, needs_cc
 
 from symbackprop import Dense, Embedding, Flatten, Network, derive, load, parse_spec, train
@@ -41,9 +41,7 @@ def test_gradients_agree_with_pytorch_float64(spec, cost, backend):
     params, X, Y = _problem(d.network, seed=len(spec))
     want_cost, want = torch_reference(d.network, params, X, Y)
     got_cost, got = d.compile(backend)(params, X, Y)
-    assert abs(float(got_cost) - want_cost) <= 1e-9 * max(1.0, abs(want_cost))
-    for name, value in want.items():
-        np.testing.assert_allclose(np.asarray(got[name]), value, rtol=1e-9, atol=1e-11, err_msg=name)
+    assert_agrees(got_cost, got, want_cost, want)
 
 
 def test_a_token_not_in_the_batch_gets_no_gradient_and_a_repeated_one_the_sum():
@@ -290,9 +288,7 @@ def test_a_sequence_network_agrees_with_pytorch_float64_at_every_position(spec, 
     params, X, Y = _problem(d.network, seed=len(spec), m=4)
     want_cost, want = torch_sequence_reference(d.network, params, X, Y)
     got_cost, got = d.compile(backend)(params, X, Y)
-    assert abs(float(got_cost) - want_cost) <= 1e-9 * max(1.0, abs(want_cost))
-    for name, value in want.items():
-        np.testing.assert_allclose(np.asarray(got[name]), value, rtol=1e-9, atol=1e-11, err_msg=name)
+    assert_agrees(got_cost, got, want_cost, want)
 
 
 def test_the_positional_table_gets_each_positions_columns_summed_over_the_batch():
@@ -413,6 +409,4 @@ def test_padding_is_left_out_of_the_cost_as_pytorchs_ignore_index(backend):
     targets = np.where(Y.sum(axis=0) > 0, Y.argmax(axis=0), -100)  # (T, m)
     want_cost, want = torch_sequence_reference(d.network, params, X, Y, ignore=torch.tensor(targets.T))
     got_cost, got = d.compile(backend)(params, X, Y)
-    assert abs(float(got_cost) - want_cost) <= 1e-9 * max(1.0, abs(want_cost))
-    for name, value in want.items():
-        np.testing.assert_allclose(np.asarray(got[name]), value, rtol=1e-9, atol=1e-11, err_msg=name)
+    assert_agrees(got_cost, got, want_cost, want)

@@ -30,6 +30,11 @@ _POS = re.compile(r"^pos(\d+)d(\d+)$")
 _ATTN = re.compile(r"^attn(\d+)$")
 
 
+def _whole(name: str, value, top: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+        raise SpecError(f"{name} must be a whole number from 1 to {top:,}, not {value!r}")
+
+
 @dataclass(frozen=True)
 class Embedding:
     """``torch.nn.Embedding(vocab, dim)``: table ``E{l}`` (dim, vocab), its weight transposed as dense weights
@@ -41,9 +46,8 @@ class Embedding:
     has_params = True
 
     def __post_init__(self):
-        for name, value, top in (("vocab", self.vocab, MAX_VOCAB), ("dim", self.dim, MAX_DIM)):
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
-                raise SpecError(f"Embedding {name} must be a whole number from 1 to {top:,}, not {value!r}")
+        _whole("Embedding vocab", self.vocab, MAX_VOCAB)
+        _whole("Embedding dim", self.dim, MAX_DIM)
 
     @property
     def token(self) -> str:
@@ -70,10 +74,8 @@ class PositionalEmbedding:
     has_params = True
 
     def __post_init__(self):
-        for name, value, top in (("length", self.length, MAX_DIM), ("dim", self.dim, MAX_DIM)):
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
-                raise SpecError(f"PositionalEmbedding {name} must be a whole number from 1 to {top:,}, not "
-                                f"{value!r}")
+        _whole("PositionalEmbedding length", self.length, MAX_DIM)
+        _whole("PositionalEmbedding dim", self.dim, MAX_DIM)
 
     @property
     def token(self) -> str:
@@ -106,8 +108,7 @@ class SelfAttention:
     needs_sequence = True
 
     def __post_init__(self):
-        if isinstance(self.heads, bool) or not isinstance(self.heads, int) or not 1 <= self.heads <= MAX_DIM:
-            raise SpecError(f"SelfAttention heads must be a whole number from 1 to {MAX_DIM:,}, not {self.heads!r}")
+        _whole("SelfAttention heads", self.heads, MAX_DIM)
         if not isinstance(self.causal, bool):
             raise SpecError(f"SelfAttention causal must be True or False, not {self.causal!r}")
 
