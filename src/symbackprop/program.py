@@ -101,12 +101,7 @@ class Program:
     combined: sp.Expr | None = None
     extras: tuple = ()  # inputs besides X and Y, as (key, per-sample shape): dropout masks
     positions: int = 0  # T for a sequence (its columns are positions), else 0
-
-    @property
-    def padded(self) -> bool:
-        """Whether a sequence's targets may leave positions out (padding: a column of Y that is 0); so for one-hot
-        targets, whose columns otherwise sum to 1: the cost's mean is then over the positions with a target."""
-        return bool(self.positions) and self.cost_name in ("cross_entropy",)
+    padded: bool = False  # a sequence's positions without a target (a 0 column of Y) leave the cost and its mean
 
     @cached_property
     def by_key(self) -> dict:

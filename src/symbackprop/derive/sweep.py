@@ -39,13 +39,14 @@ def sweep(network, input_grad: bool = False) -> Program:
     penalised = {p.key: mx.had(mx.const(2 * network.l2), mx.ref(p.key, p.shape)) for p in network.params
                  if p.penalised and network.l2}
     pending: dict = {}
+    # a sequence's one-hot targets may leave a position out (padding): the softmax cross-entropy's collapse then
+    # carries Σ(Y), 1 where a position has a target, and the mean is over those positions
+    padded = bool(network.positions) and combined is not None and network.cost.targets == "one-hot"
     for node in reversed(nodes):
         site = node.site
         if node is last and combined is not None:  # the output activation with its cost: dC_dZ = A - Y
             delta = mx.sub(site.y, target)
-            if network.positions and network.cost.targets == "one-hot":  # a padded position has no target: its
-                delta = mx.had(mx.colsum(target), delta)  # column of Y is 0, and so is its gradient
-            pending[site.ins[0]] = [(delta, None)]
+            pending[site.ins[0]] = [(mx.had(mx.colsum(target), delta) if padded else delta, None)]
             continue
         if node is last:
             g = mx.ref(naming.grad(site.out), site.shape)  # the cost's local derivative itself
@@ -76,7 +77,7 @@ def sweep(network, input_grad: bool = False) -> Program:
                                        simultaneous=True)
     return Program(network.spec, network.cost.name, tuple(steps), network.params,
                    mx.ref(naming.X, network.input_shape), target, last.site.y, naming.C, shown_combined,
-                   network.masks, network.positions)
+                   network.masks, network.positions, padded)
 
 
 def _with_decay(network, cost_steps: list[Step]) -> list[Step]:
