@@ -310,7 +310,7 @@ def test_a_sequence_network_takes_ids_t_by_m_and_says_so():
 
 @pytest.mark.parametrize("argv,message", [
     (["export", "3-embed5d3-pos3d3-5:softmax", "--to", "c"], "export --to c is not there yet for sequence networks"),
-    (["export", "3-embed5d3-pos3d3-5:softmax", "--to", "numpy"], "export --to numpy is not there yet for sequence"),
+    (["export", "3-embed5d3-pos3d3-5:softmax", "--to", "js"], "export --to js is not available for token networks"),
     (["derive", "3-embed5d3-pos3d3-5:softmax", "--entries"], "not available for token networks yet")])
 def test_paths_that_take_a_target_per_sample_refuse_a_sequence_network_in_one_line(run_cli, tmp_path, argv, message):
     code, _, err = run_cli(*argv, "--out", str(tmp_path)) if argv[0] == "export" else run_cli(*argv)
@@ -410,3 +410,62 @@ def test_padding_is_left_out_of_the_cost_as_pytorchs_ignore_index(backend):
     want_cost, want = torch_sequence_reference(d.network, params, X, Y, ignore=torch.tensor(targets.T))
     got_cost, got = d.compile(backend)(params, X, Y)
     assert_agrees(got_cost, got, want_cost, want)
+
+
+SEQ = "4-embed5d4-pos4d4-res(layernorm+attn2)-5:softmax"
+
+
+def _rows(params):
+    """Parameters as an export takes them: biases and norm parameters 1-D."""
+    return {k: v[:, 0] if v.ndim == 2 and v.shape[1] == 1 and not k.startswith(("E", "P", "W")) else v
+            for k, v in params.items()}
+
+
+@pytest.mark.parametrize("to", ["numpy", "jax", "torch"])
+def test_the_python_exports_of_a_sequence_network_take_ids_as_rows_and_answer_per_position(to, tmp_path,
+                                                                                           monkeypatch):
+    """ids (m, T) in, (m, T, V) logits out; the cost of next ids (m, T) and its gradients equal compile()'s; PyTorch's
+    Model and JAX's network backpropagate with the derived VJP."""
+    if to != "numpy":
+        pytest.importorskip(to, reason=f"{to} is not installed (.ci/run installs it)")
+    from symbackprop.draws import random_problem
+
+    export(SEQ, to, tmp_path, f"seq_{to}")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = __import__(f"seq_{to}")
+    d = derive(SEQ)
+    params, X, Y = random_problem(d.network, np.random.default_rng(0), 3)
+    want_cost, want = d.compile("numpy")(params, X, Y)
+    nxt, rows = Y.argmax(axis=0).T, _rows(params)  # (m, T) next ids
+    if to == "numpy":
+        cost, got = module.gradients(rows, X.T, nxt)
+        assert module.forward(rows, X.T).shape == (3, 4, 5)
+        np.testing.assert_allclose(module.predict_proba(rows, X.T).sum(axis=-1), 1.0)
+    elif to == "torch":
+        import torch
+
+        model = module.Model(dtype=torch.float64)
+        with torch.no_grad():
+            for k, v in rows.items():
+                getattr(model, k).copy_(torch.tensor(v))
+        logits = model(torch.tensor(X.T))
+        assert tuple(logits.shape) == (3, 4, 5)
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, 5), torch.tensor(nxt.reshape(-1)))
+        loss.backward()
+        cost, got = loss.item(), {k: getattr(model, k).grad.numpy() for k in rows}
+    else:
+        import jax
+        import jax.numpy as jnp
+
+        from symbackprop.backends import x64
+
+        with x64(True):
+            def loss(p):
+                logp = jax.nn.log_softmax(module.network(p, jnp.asarray(X.T)))
+                return -jnp.mean(jnp.take_along_axis(logp, jnp.asarray(nxt)[..., None], axis=-1))
+
+            value, g = jax.value_and_grad(loss)({k: jnp.asarray(v) for k, v in rows.items()})
+        cost, got = float(value), {k: np.asarray(v) for k, v in g.items()}
+    assert abs(cost - want_cost) < 1e-12
+    for name, value in want.items():
+        np.testing.assert_allclose(np.asarray(got[name]).reshape(value.shape), value, atol=1e-12, err_msg=name)

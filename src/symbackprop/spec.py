@@ -311,7 +311,8 @@ class Network:
         """One line when ``what`` (a printer or path that knows only matrices) is asked of an image or token
         network."""
         if self.vocab is not None:
-            can = ("derive, report, gradcheck and compile for numpy, jax and torch" if self.positions else
+            can = ("derive, report, gradcheck, compile for numpy, jax and torch, train on a text and export to NumPy, "
+                   "JAX and PyTorch" if self.positions else
                    "derive, report, gradcheck, compile for numpy, jax and torch, train mini-batches (--batch-size), "
                    "predict and export to NumPy, JAX, PyTorch and C")
             raise SpecError(f"{what} is not available for token networks yet ({self.spec}): they {can}")
@@ -324,7 +325,8 @@ class Network:
         """One line when ``what`` (a path that takes one target per sample) is asked of a sequence network."""
         if self.positions:
             raise SpecError(f"{what} is not there yet for sequence networks ({self.spec}: a prediction at every "
-                            "position): they derive, report, gradcheck and compile for numpy, jax and torch")
+                            "position): they derive, report, gradcheck, compile for numpy, jax and torch, train "
+                            "on a text (train TEXT.txt) and export to NumPy, JAX and PyTorch")
 
     def eval(self) -> Network:
         """The network as it predicts: without dropout, batchnorm with its running statistics (its parameters,

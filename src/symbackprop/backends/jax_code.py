@@ -27,7 +27,8 @@ def module_source(program: Program, upstream: Program, prefix: str = "") -> str:
     unsave = "\n".join(f'    {k} = saved["{k}"]' for k in saved)
     vjp_grads = ", ".join(f'"{p.name}": {upstream.gradient(p).lhs}' for p in upstream.params)
     input_grad = ("(dC_dX.reshape(given) if len(given) == 2 else dC_dX.transpose(3, 0, 1, 2))"
-                  if mx.is_tensor(upstream.input.shape) else "dC_dX")
+                  if mx.is_tensor(upstream.input.shape) else "dC_dX.reshape(given)" if upstream.positions
+                  else "dC_dX")  # a sequence's ids are not learned: 0 in their shape
     nl = "\n"
     layout = layout_note(prefix)
     return f'''"""Forward pass and derived gradients of {program.spec} with cost {program.cost_name} for JAX, generated

@@ -21,26 +21,29 @@ class Spelling:
     shape: str  # the shape of params[k] as given
     softmax: str
     sigmoid: str
+    arange: str  # 0 .. n - 1
 
 
 SPELLINGS = {
     "numpy": Spelling("np.reshape(params[k], COLUMN_SHAPES[k])", "np.asarray({})", "np.eye({n}, dtype={dtype})[{y}]",
-                      "{}.dtype", "{}.astype({})", "np.shape(params[k])", "_softmax_rows({})", "_logistic({})"),
+                      "{}.dtype", "{}.astype({})", "np.shape(params[k])", "_softmax_rows({})", "_logistic({})",
+                      "np.arange({})"),
     "jax": Spelling("jnp.reshape(params[k], COLUMN_SHAPES[k])", "jnp.asarray({})",
                     "jax.nn.one_hot({y}, {n}, dtype={dtype})", "{}.dtype", "{}.astype({})", "jnp.shape(params[k])",
-                    "jax.nn.softmax({}, axis=1)",
-                    "jax.nn.sigmoid({})"),
+                    "jax.nn.softmax({}, axis=-1)",
+                    "jax.nn.sigmoid({})", "jnp.arange({})"),
     "torch": Spelling("params[k].reshape(COLUMN_SHAPES[k])", "torch.as_tensor({})",
                       "torch.nn.functional.one_hot(torch.as_tensor({y}).long(), {n}).to({dtype})", "{}.dtype",
-                      "{}.to({})", "params[k].shape", "torch.softmax({}, dim=1)", "torch.sigmoid({})"),
+                      "{}.to({})", "params[k].shape", "torch.softmax({}, dim=-1)", "torch.sigmoid({})",
+                      "torch.arange({})"),
 }
 
 NUMPY_SOFTMAX = '''
 
 def _softmax_rows(z):
-    """The softmax of each row of z, shifted by its maximum (no overflow)."""
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+    """The softmax of each row of z (over its last axis), shifted by its maximum (no overflow)."""
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
 '''
 
 
@@ -67,7 +70,12 @@ def face(network, program: Program, framework: str, optimizer=None) -> str:
                    f"    return X.reshape(X.shape[0], {c}, {h}, {w})  # (m, C·H·W) rows or (m, C, H, W) images")
     else:
         samples = f"    return {sp.array.format('X')}.T"
-    if kind == "distribution":
+    seq = program.positions
+    if seq:  # a sequence's targets: the next ids (m, T), -1 where there is none, or one-hot (m, T, n_outputs)
+        labels = (f"return {sp.cast.format(f'Y.T[None] == {sp.arange.format(n_out)}[:, None, None]', 'dtype')}"
+                  f"  # (n_outputs, T, m)")
+        label_doc = "next ids (m, T) of 0 .. n_outputs - 1, -1 for none, or one-hot (m, T, n_outputs)"
+    elif kind == "distribution":
         labels = "return " + sp.one_hot.format(y="Y", n=n_out, dtype="dtype") + ".T"
         label_doc = "class labels (m,) of 0 .. n_outputs - 1 are one-hot"
     elif n_out == 1:
@@ -89,9 +97,10 @@ def predict_proba(params, X):
     what = f"the logits {logits} before the output activation (predict_proba applies it)" \
         if network.has_logits else f"the output layer {out_key}"
     images = " (or (m, C, H, W) images)" if image else ""
+    per, to_rows = (f"{seq}, ", f".reshape(-1, {seq}, {n_out})") if seq else ("", "")
     nl = "\n"
     update = _UPDATES[framework]
-    extra = _JAX_NETWORK if framework == "jax" else ""
+    extra = _JAX_NETWORK.format(to_rows=to_rows) if framework == "jax" else ""
     if optimizer is not None:
         extra += _optimizer_face(optimizer, framework, learned)
     helpers = NUMPY_SOFTMAX if framework == "numpy" and kind == "distribution" else ""
@@ -120,7 +129,7 @@ def _samples(X):
 def _targets(Y, dtype):
     """Y as the derivation's columns (n_outputs, m)."""
     Y = {sp.array.format("Y")}
-    if Y.ndim == 1:
+    if Y.ndim == {2 if seq else 1}:
         {labels}
     return {sp.cast.format("Y.T", "dtype")}
 
@@ -134,13 +143,13 @@ def init_params(seed=0):
 
 
 def forward(params, X):
-    """{what[0].upper() + what[1:]}, (m, n_outputs) for rows X."""
-    return {_columns_call("forward", "X")}["{logits}"].T
+    """{what[0].upper() + what[1:]}, (m, {per}n_outputs) for rows X."""
+    return {_columns_call("forward", "X")}["{logits}"].T{to_rows}
 
 
 def predict(params, X):
-    """The output layer {out_key} (m, n_outputs) for rows X."""
-    return {_columns_call("predict", "X")}.T{proba}
+    """The output layer {out_key} (m, {per}n_outputs) for rows X."""
+    return {_columns_call("predict", "X")}.T{to_rows}{proba}
 
 
 def cost(params, X, Y):
@@ -229,5 +238,5 @@ _JAX_NETWORK = '''
 
 def network(params, X):
     """forward with the derived backward: jax.grad of anything built on it runs the derived VJP (columns_network)."""
-    return columns_network(_columns(params), _samples(X)).T
+    return columns_network(_columns(params), _samples(X)).T{to_rows}
 '''

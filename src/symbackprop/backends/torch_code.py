@@ -58,11 +58,17 @@ def module_source(program: Program, upstream: Program, network, prefix: str = ""
         "the output layer"
     proba = ""
     if kind in ("distribution", "probability"):
-        squash = "torch.softmax(self(X), dim=1)" if kind == "distribution" else "torch.sigmoid(self(X))"
+        squash = "torch.softmax(self(X), dim=-1)" if kind == "distribution" else "torch.sigmoid(self(X))"
         proba = ("\n\n    def predict_proba(self, X):\n"
                  '        """The class probabilities (m, n_outputs) for rows X."""\n'
                  f"        return {squash}")
-    if image:  # rows of C·H·W features or (N, C, H, W) images -> (C, H, W, m); the gradient back in X's shape
+    seq, back, out_rows = upstream.positions, "G.T", f"{out_key}.T"
+    if seq:  # ids (m, T) -> one column a position, sample after sample; the output (m, T, n_outputs)
+        back, out_rows = "G.reshape(-1, G.shape[-1]).T", f"{out_key}.T.reshape(-1, {seq}, {out_key}.shape[0])"
+    if seq:
+        to_columns = "        X = X.reshape(1, -1)\n        m = X.shape[1]"
+        input_grad = "dC_dX.reshape(ctx.input_shape)"  # ids are not learned: 0
+    elif image:  # rows of C·H·W features or (N, C, H, W) images -> (C, H, W, m); the gradient back in X's shape
         c, h, w, _ = upstream.input.shape
         to_columns = (f"        X = X.reshape(X.shape[0], {c}, {h}, {w}).permute(1, 2, 3, 0)\n"
                       "        m = X.shape[-1]")
@@ -110,12 +116,12 @@ class NetworkFunction(torch.autograd.Function):
 {to_columns}
 {nl.join("    " + line for line in pull_fwd)}
         ctx.save_for_backward({kept})
-        return {out_key}.T
+        return {out_rows}
 
     @staticmethod
     def backward(ctx, G):
         {kept} = ctx.saved_tensors
-        Y = G.T  # the upstream gradient dL/d{out_key} takes the target's place in the derivation
+        Y = {back}  # the upstream gradient dL/d{out_key} takes the target's place in the derivation
         m = X.shape[-1]
 {nl.join("    " + line for line in pull_back)}
         return {input_grad}, {back_grads}
