@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     header_option(p, "its columns are the model's features, in order")
     p.set_defaults(func=cli_train.predict)
 
-    p = _command(sub, "evaluate", "a trained model's metrics on a labelled CSV file")
+    p = _command(sub, "evaluate", "a trained model's metrics on a labelled CSV file (a language model's: on a text)")
     p.add_argument("model", help="MODEL.json written by train --out")
     p.add_argument("data", help="CSV with the model's features and the target column (a language model: a .txt)")
     p.add_argument("--target", help="name of the target column (default: the one the model was trained on)")
