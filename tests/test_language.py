@@ -151,3 +151,13 @@ def test_every_backend_trains_the_same_language_model(backend, tmp_path):
         np.testing.assert_allclose(got.params[name], value, rtol=1e-9, atol=1e-9, err_msg=name)
     assert got.metrics["test_cross_entropy"] == pytest.approx(ref.metrics["test_cross_entropy"], rel=1e-9)
     assert got.metrics["backend"] == backend
+
+
+def test_sampling_refuses_a_count_it_would_not_fit_and_a_bad_temperature(run_cli, tmp_path):
+    data, model = _text(tmp_path / "ab.txt"), tmp_path / "m.json"
+    assert run_cli("train", str(data), "--net", TINY.format(V=3, T=9).replace("2-", "9-", 1), "--epochs", "1",
+                   "--out", str(model))[0] == 0
+    code, _, err = run_cli("sample", str(model), "-n", "100000000")
+    assert code == 2 and "-n must be from 1 to 100,000 lines, not 100,000,000" in err
+    code, _, err = run_cli("sample", str(model), "--temperature", "0")
+    assert code == 2 and "--temperature must be a number above 0, not 0" in err

@@ -64,8 +64,6 @@ def evaluate(args) -> int:
 def sample(args) -> int:
     from .language import load_language_model
 
-    if args.n < 1:
-        raise SymbackpropError(f"-n must be at least 1, not {args.n}")
     model = load_language_model(args.model)
     for line in model.sample(args.n, seed=args.seed, temperature=args.temperature):
         print(line)

@@ -25,6 +25,7 @@ FORMAT = "symbackprop-language-model"
 DIM, HEADS, BLOCKS = 32, 4, 2  # the default transformer: width, heads, blocks (an MLP of 4·DIM in each)
 DEFAULTS = {"epochs": 10, "batch_size": 32, "lr": 3e-3, "optimizer": "adam", "test_size": 0.1}
 BLOCK = 256  # lines evaluated at a time
+MAX_SAMPLES = 100_000  # lines one sample call draws (each a forward pass over the block, all at once)
 
 
 def default_spec(block: int, vocab: int, dim: int = DIM, heads: int = HEADS, blocks: int = BLOCKS) -> str:
@@ -76,6 +77,8 @@ class LanguageModel:
         each until the boundary or the block's end."""
         if not math.isfinite(temperature) or temperature <= 0:
             raise SymbackpropError(f"--temperature must be a number above 0, not {temperature:g}")
+        if not 1 <= n <= MAX_SAMPLES:
+            raise SymbackpropError(f"-n must be from 1 to {MAX_SAMPLES:,} lines, not {n:,}")
         rng, module = np.random.default_rng(seed), self._module()
         logits = str(self.network.nodes[-1].site.ins[0])
         ids = np.zeros((self.block, n))
@@ -88,6 +91,8 @@ class LanguageModel:
             done |= nxt == 0
             length += ~done
             ids[t + 1] = np.where(done, 0, nxt)
+            if done.all():  # every line has ended
+                break
         return ["".join(self.vocab[int(c)] for c in ids[1:length[k] + 1, k]) for k in range(n)]
 
     def save(self, path) -> None:
