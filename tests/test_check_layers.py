@@ -95,7 +95,7 @@ def test_the_image_references_equal_pytorch():
 
 def test_bad_layer_options_are_one_line(run_cli, tmp_path):
     for argv, message in (
-            (["--layer", "rnn_step", f"{LAYERS}:softmax_loss"], "not yet: word_embedding, rnn_step"),
+            (["--layer", "rnn_step", f"{LAYERS}:softmax_loss"], "not yet: rnn_step, rnn, lstm_step"),
             (["--layer", "affine", f"{LAYERS}:nope"], "has no function 'nope'"),
             (["--layer", "affine", "3-3:relu-1:logistic", f"{LAYERS}:affine_backward"], "takes FILE.py:FUNC only"),
             (["--layer", "affine", f"{LAYERS}:affine_backward", "--forward", "made_up"], "has no made_up")):
@@ -148,3 +148,23 @@ def test_sizes_can_be_given_and_bad_ones_are_one_line(run_cli):
                            ("H=4,K=3,S=2", "no conv layer fits them")):
         code, _, err = run_cli("check", "--layer", "conv", f"{LAYERS}:conv_backward_naive", "--sizes", sizes)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (sizes, err)
+
+
+RNN_LAYERS = Path(__file__).parent.parent / "examples" / "as_written" / "rnn_layers.py"
+
+
+@pytest.mark.parametrize("func, code, shown", [
+    ("word_embedding_backward", 0, "OK: every gradient agrees"),
+    ("word_embedding_backward_buffered", 1, "→ your dW counts a repeated token once: dW[x] += dout buffers (the last "
+                                            "write wins); add with np.add.at(dW, x, dout)"),
+    ("word_embedding_backward_transposed", 1, "→ your dW is transposed")])
+def test_a_word_embedding_backward_is_checked_against_the_derived_scatter_add(run_cli, func, code, shown):
+    got, out, err = run_cli("check", "--layer", "word_embedding", f"{RNN_LAYERS}:{func}")
+    assert got == code and shown in out, err + out
+    assert "N 2-4 samples of T 2-4 tokens of V 3-5" in out
+
+
+def test_word_embedding_sizes_can_be_given(run_cli):
+    code, out, err = run_cli("check", "--layer", "word_embedding", f"{RNN_LAYERS}:word_embedding_backward",
+                             "--sizes", "N=2,T=6,V=3,D=4")
+    assert code == 0 and "✓ dW   (3, 4)" in out, err + out

@@ -40,15 +40,16 @@ KINDS = {k.name: k for k in (
     Kind("svm_loss", "{D}-{D}:identity", ("loss", "dx"), forward=False, cost="multiclass_hinge"),
     Kind("conv", "{C}x{H}x{W}-conv{F}k{K}s{S}p{P}-flatten-{OUT}:identity", ("dx", "dw", "db")),
     Kind("max_pool", "{C}x{H}x{W}-maxpool{K}s{S}-flatten-{OUT}:identity", ("dx",)),
+    # x (N, T) ids, W (V, D): the embedding of a sequence, a dense identity after it: its upstream is dout's
+    Kind("word_embedding", "{T}-embed{V}d{D}-{D}:identity", ("dW",)),
 )}
-LATER = ("word_embedding", "rnn_step", "rnn", "lstm_step", "temporal_affine", "temporal_softmax_loss",
-         "attention")
+LATER = ("rnn_step", "rnn", "lstm_step", "temporal_affine", "temporal_softmax_loss", "attention")
 IMAGES = ("conv", "max_pool")
 
 
 SIZE_NAMES = {"N": "samples", "D": "input features", "M": "output features", "C": "channels",
               "H": "image height and width", "F": "filters", "K": "kernel (pool window) side", "S": "stride",
-              "P": "padding"}
+              "P": "padding", "T": "positions", "V": "vocabulary"}
 SIZE_LIMIT = 64  # each given size at most this: a check needs no more
 
 
@@ -75,6 +76,8 @@ def _sizes(kind: Kind, rng, given: dict | None = None) -> dict:
     course's naive layers assert)."""
     given = given or {}
     n = {"N": int(rng.integers(2, 5)), "D": int(rng.integers(3, 7)), "M": int(rng.integers(3, 7))}
+    if kind.name == "word_embedding":  # a few positions over a small vocabulary: tokens repeat
+        n.update(T=int(rng.integers(2, 5)), V=int(rng.integers(3, 6)))
     n.update({k: v for k, v in given.items() if k in n})
     if kind.name not in IMAGES:
         return n
@@ -113,6 +116,10 @@ def _draw(kind: Kind, rng, sizes: dict) -> tuple[tuple, dict]:
             return (x, {"pool_height": sizes["K"], "pool_width": sizes["K"], "stride": sizes["S"]}), last
         w, b = rng.normal(size=(sizes["F"], sizes["C"], sizes["K"], sizes["K"])), rng.normal(size=sizes["F"])
         return (x, w, b, {"stride": sizes["S"], "pad": sizes["P"]}), {"W1": w, "B1": b, **last}
+    if kind.name == "word_embedding":
+        W = rng.normal(size=(sizes["V"], D))
+        return (rng.integers(0, sizes["V"], size=(N, sizes["T"])), W), \
+            {"E1": W.T.copy(), "W2": np.eye(D), "B2": np.zeros((D, 1))}
     x = rng.normal(size=(N, D))
     eye = {"W1": np.eye(D), "B1": np.zeros((D, 1))}  # the layer alone: a dense identity before it
     if kind.name == "affine":
@@ -148,6 +155,9 @@ def _reference(kind, module, args, params, dout, cache):
         Y = np.eye(x.shape[1])[:, args[1]]
         C, g = module.pullback(params, x.T, Y)
         return {"loss": np.array([[C / len(x)]]), "dx": g["X"].T / len(x)}
+    if kind.name == "word_embedding":  # ids (N, T) as (T, N), dout (N, T, D) as the upstream (D, T, N)
+        _, g = module.pullback(params, x.T.astype(float), dout.transpose(2, 1, 0))
+        return {"dW": g["E1"].T}
     if kind.name in IMAGES:
         _, g = module.pullback(params, x, dout.reshape(len(x), -1).T)
         out = {"dx": g["X"].transpose(3, 0, 1, 2)}
@@ -168,8 +178,20 @@ def _matrix(a: np.ndarray) -> np.ndarray:
     return a[:, None] if a.ndim == 1 else a.reshape(a.shape[0], -1)
 
 
-def _named(name: str, got: list, want: list, n: list) -> str | None:
-    """The classic mistake that reproduces every returned value of ``name``, or None."""
+def _buffered(dout, x, vocab: int) -> np.ndarray:
+    """``dW[x] += dout``: an embedding's gradient with each repeated token counted once (NumPy buffers a fancy-index
+    ``+=``: the last write wins)."""
+    out = np.zeros((vocab, dout.shape[-1]))
+    out[x] += dout
+    return out
+
+
+def _named(name: str, got: list, want: list, n: list, extra=()) -> str | None:
+    """The classic mistake that reproduces every returned value of ``name``, or None; ``extra``: this kind's own
+    mistakes, ``(what, the value it gives for each draw)``."""
+    for what, values in extra:
+        if all(np.shape(g) == np.shape(v) and np.allclose(g, v, rtol=1e-6, atol=1e-9) for g, v in zip(got, values)):
+            return f"your {name} {what}"
     candidates = [
         ("is transposed", lambda w, _: w.T),
         ("has the wrong sign", lambda w, _: -w),
@@ -221,6 +243,7 @@ def check_layer(kind_name: str, target: str, trials: int = 5, seed: int = 0, tim
     rng = np.random.default_rng(seed)
     results = {r: ParamResult(r, (0, 0)) for r in kind.returns}
     seen: dict[str, tuple[list, list, list]] = {r: ([], [], []) for r in kind.returns}
+    buffered: list = []  # a word embedding's gradient with repeated tokens counted once, draw by draw
     for trial in range(1, trials + 1):
         drawn = _sizes(kind, rng, given)
         N = drawn["N"]
@@ -238,6 +261,8 @@ def check_layer(kind_name: str, target: str, trials: int = 5, seed: int = 0, tim
             raise UserCodeError(f"{name} returned {len(answer)} value(s); a {kind.name} backward returns "
                                 f"{', '.join(kind.returns)}")
         want = _reference(kind, _module(kind, drawn), args, params, dout, cache)
+        if kind.name == "word_embedding":
+            buffered.append(_buffered(dout, args[0], len(args[1])))
         case = f"draw {trial}, N={N}"
         for r, got in zip(kind.returns, answer):
             res, value = results[r], numbers(got, np.shape(want[r]))
@@ -258,12 +283,15 @@ def check_layer(kind_name: str, target: str, trials: int = 5, seed: int = 0, tim
             compare(res, _matrix(value), _matrix(want[r]), rtol, atol, case,
                     lambda ij, shape=value.shape: [int(i) for i in np.unravel_index(
                         ij[0] * (_matrix(np.empty(shape)).shape[1]) + ij[1], shape)])
+    extra = [("counts a repeated token once: dW[x] += dout buffers (the last write wins); add with "
+              "np.add.at(dW, x, dout)", buffered)] if buffered else []
     for r, res in results.items():
         if not res.ok:
-            res.diagnosis = _named(r, *seen[r]) or "no known mistake reproduces your numbers"
+            res.diagnosis = _named(r, *seen[r], extra) or "no known mistake reproduces your numbers"
     title = f"check --layer {kind.name} against {target}: {trials} draws of " + (
         ", ".join(f"{k}={v}" for k, v in given.items()) + " and the rest random" if given else
-        "N 2-4 samples, 3-6 features")
+        ("N 2-4 samples of T 2-4 tokens of V 3-5, D 3-6 features" if kind.name == "word_embedding"
+                                         else "N 2-4 samples, 3-6 features"))
     notes = [f"the cache is made by your {make.__name__}" if make else f"{name}(x, y) called as written",
              "reference: the derived pullback of " + kind.spec.replace("{", "").replace("}", "")
              + ("" if kind.cost else " with dout as the upstream gradient")]
