@@ -203,7 +203,7 @@ def torch_sequence_reference(net, params, X, Y, ignore=None):
     F = torch.nn.functional
     from symbackprop import Dense, Embedding
     from symbackprop.blocks import LayerNorm, Residual, span
-    from symbackprop.sequences import PositionalEmbedding, SelfAttention
+    from symbackprop.sequences import LSTM, RNN, PositionalEmbedding, SelfAttention
 
     def attention(A, layer, heads, causal):
         m, T, d = A.shape
@@ -211,6 +211,18 @@ def torch_sequence_reference(net, params, X, Y, ignore=None):
         q, k, v = (x.reshape(m, T, heads, d // heads).transpose(1, 2) for x in (q, k, v))
         out = F.scaled_dot_product_attention(q, k, v, is_causal=causal).transpose(1, 2).reshape(m, T, d)
         return out @ p[f"Wo{layer}"].T + p[f"Bo{layer}"][:, 0]
+
+    def recurrent(A, layer, spec_layer):
+        """PyTorch's own nn.RNN / nn.LSTM (its kernels), called with our weights: the bias all in bias_ih."""
+        hidden = spec_layer.hidden
+        if isinstance(spec_layer, RNN):
+            module = torch.nn.RNN(A.shape[-1], hidden, nonlinearity=spec_layer.activation, batch_first=True)
+        else:
+            module = torch.nn.LSTM(A.shape[-1], hidden, batch_first=True)
+        b = p[f"B{layer}"][:, 0]
+        weights = {"weight_ih_l0": p[f"Wx{layer}"], "weight_hh_l0": p[f"Wh{layer}"], "bias_ih_l0": b,
+                   "bias_hh_l0": torch.zeros_like(b)}
+        return torch.func.functional_call(module.double(), weights, (A,))[0]
 
     p = {k: torch.tensor(params[k], dtype=torch.float64, requires_grad=True) for k in net.shapes()}
     acts = {"identity": lambda z: z, "relu": F.relu, "gelu": F.gelu,
@@ -231,6 +243,8 @@ def torch_sequence_reference(net, params, X, Y, ignore=None):
             return attention(A, layer, spec_layer.heads, spec_layer.causal), None
         if isinstance(spec_layer, LayerNorm):
             return layer_norm(A, layer), None
+        if isinstance(spec_layer, (RNN, LSTM)):
+            return recurrent(A, layer, spec_layer), None
         if isinstance(spec_layer, Residual):
             out, n = A, layer
             for inner in spec_layer.layers:

@@ -421,19 +421,21 @@ def _rows(params):
             for k, v in params.items()}
 
 
+@pytest.mark.parametrize("spec", [SEQ, "4-embed5d4-lstm3-rnn4:relu-5:softmax"], ids=["attention", "recurrent"])
 @pytest.mark.parametrize("to", ["numpy", "jax", "torch"])
-def test_the_python_exports_of_a_sequence_network_take_ids_as_rows_and_answer_per_position(to, tmp_path,
+def test_the_python_exports_of_a_sequence_network_take_ids_as_rows_and_answer_per_position(to, spec, tmp_path,
                                                                                            monkeypatch):
     """ids (m, T) in, (m, T, V) logits out; the cost of next ids (m, T) and its gradients equal compile()'s; PyTorch's
-    Model and JAX's network backpropagate with the derived VJP."""
+    Model and JAX's network backpropagate with the derived VJP (through attention, or back through time)."""
     if to != "numpy":
         pytest.importorskip(to, reason=f"{to} is not installed (.ci/run installs it)")
     from symbackprop.draws import random_problem
 
-    export(SEQ, to, tmp_path, f"seq_{to}")
+    name = f"seq_{to}_{len(spec)}"
+    export(spec, to, tmp_path, name)
     monkeypatch.syspath_prepend(str(tmp_path))
-    module = __import__(f"seq_{to}")
-    d = derive(SEQ)
+    module = __import__(name)
+    d = derive(spec)
     params, X, Y = random_problem(d.network, np.random.default_rng(0), 3)
     want_cost, want = d.compile("numpy")(params, X, Y)
     nxt, rows = Y.argmax(axis=0).T, _rows(params)  # (m, T) next ids

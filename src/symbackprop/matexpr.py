@@ -12,8 +12,10 @@ patches of an image, with stride and zero padding) and its adjoint ``unwindow`` 
 ``gather`` (a table's columns picked by integer ids: an embedding) and its adjoint ``scatter`` (columns added
 back into the table's shape at their ids, summed over positions and the batch), ``positions`` (0 .. T − 1, a
 sequence's columns), ``rows``/``unrows``/``stack`` (an attention head's features), ``sdot`` (a product of two
-sequences sample by sample) and ``causal`` (the causal mask).  A sequence of T positions is (features, T) per
-sample, one column a position; its batch lays the samples' columns side by side.
+sequences sample by sample) and ``causal`` (the causal mask); for recurrences ``recur`` (a tanh or ReLU RNN's hidden
+states, an LSTM's states, position after position), its adjoint ``bptt`` (backpropagation through time, position
+after position backwards) and ``lag`` (each position's previous column: h_{t−1}).  A sequence of T positions is
+(features, T) per sample, one column a position; its batch lays the samples' columns side by side.
 """
 
 from __future__ import annotations
@@ -230,6 +232,28 @@ def causal(x: M, fill: float) -> M:
     return M("causal", (x,), shape=x.shape, attrs=(("fill", fill),))
 
 
+CELLS = {"tanh": 1, "relu": 1, "lstm": 6}  # a recurrence's cells: rows of its state per hidden unit
+
+
+def recur(z: M, w: M, cell: str) -> M:
+    """The states of a recurrence over each sample's positions, from ``z`` (the input's part at each position) and
+    the recurrent weights ``w`` (rows, hidden): ``h_t = f(z_t + w·h_{t−1})`` with h_{−1} = 0 for a tanh or ReLU
+    cell (hidden, T); for an LSTM (gates i, f, g, o in z's rows) its state ``[h; c; i; f; g; o]`` (6·hidden, T)."""
+    return M("recur", (z, w), shape=(CELLS[cell] * w.shape[1], z.shape[1]), attrs=(("cell", cell),))
+
+
+def bptt(g: M, s: M, w: M, cell: str) -> M:
+    """The adjoint of :func:`recur`: dC/dz from ``g`` = dC/dh (hidden, T) and the states ``s``, backwards through
+    time — a tanh cell ``δ_t = (g_t + wᵀ·δ_{t+1}) ⊙ (1 − h_t²)``, δ_T = 0; an LSTM's gates likewise (the layer says
+    how)."""
+    return M("bptt", (g, s, w), shape=(w.shape[0], g.shape[1]), attrs=(("cell", cell),))
+
+
+def lag(x: M) -> M:
+    """Each sample's columns one position later: column t holds x's column t − 1, and position 0 zeros (h_{t−1})."""
+    return M("lag", (x,), shape=x.shape)
+
+
 def is_tensor(shape) -> bool:
     """Whether a per-sample shape is more than a matrix (an image, a window)."""
     return len(shape) > 2
@@ -261,7 +285,7 @@ def substitute(x: M, defs: dict) -> M:
 
 
 TENSOR_OPS = ("window", "unwindow", "contract", "wmax", "wroute", "reshape", "expand", "chan", "gather", "scatter",
-              "positions", "rows", "unrows", "stack", "sdot", "causal")
+              "positions", "rows", "unrows", "stack", "sdot", "causal", "recur", "bptt", "lag")
 PREC = {"ref": 9, "ones": 9, "const": 9, "fn": 9, "colsum": 9, "colmax": 9, "bmean": 9, "T": 8, "had": 5, "dot": 5,
         "add": 3, "sub": 3, **dict.fromkeys(TENSOR_OPS, 9)}
 
@@ -299,6 +323,16 @@ def tensor_text(x: M, args: list[str]) -> str:
         return f"{wrap[0]}{'ᵀ' if x.attr('ta') else ''} · {wrap[1]}{'ᵀ' if x.attr('tb') else ''}"
     if x.op == "causal":
         return f"causal({args[0]}, {'−∞' if x.attr('fill') < 0 else 0})"
+    if x.op == "recur":
+        cell = x.attr("cell")
+        step = (f"lstm({args[0]}[:, t] + {args[1]}·h[t−1]) → [h; c; i; f; g; o][t], c[−1] = 0" if cell == "lstm" else
+                f"{cell}({args[0]}[:, t] + {args[1]}·h[t−1])")
+        return f"h[t] = {step}, h[−1] = 0, t = 0..{x.shape[1] - 1}"
+    if x.op == "bptt":
+        return (f"δ[t] = bptt_{x.attr('cell')}({args[0]}[:, t] + {args[2]}ᵀ·δ[t+1]; states {args[1]}), δ[T] = 0, "
+                f"t = {x.shape[1] - 1}..0")
+    if x.op == "lag":
+        return f"{args[0]}[:, t−1]"
     if x.op == "scatter":
         return f"scatter_add({args[0]} → columns {args[1]} of {dims(x.shape)})"
     if x.op == "expand":

@@ -5,7 +5,8 @@ it is a context window: the ids are a column (T, 1), the embedding gives (dim, T
 positions one after another (``emb.view(m, -1)``), so dense layers follow (makemore's MLP).  Otherwise it is a
 sequence: the ids are a row (1, T), one a position, every value is (features, T) — one column a position — and
 the layers after it act at each position (dense, layernorm, activations, softmax and the cost, the mean over the
-positions).  Grammar: ``embed{VOCAB}d{DIM}`` first, ``pos{T}d{DIM}`` after it in a sequence, e.g.
+positions).  Grammar: ``embed{VOCAB}d{DIM}`` first, ``pos{T}d{DIM}``, ``attn{HEADS}[:nocausal]``,
+``rnn{HIDDEN}[:relu]`` and ``lstm{HIDDEN}`` after it in a sequence, e.g.
 ``3-embed27d10-flatten-64:tanh-27:softmax`` or ``8-embed27d16-pos8d16-64:layernorm:gelu_tanh-27:softmax``.
 """
 
@@ -22,12 +23,14 @@ from .layers.attention import Concat, Heads, KeySoftmax, Mix, Scores
 from .layers.dense import Linear
 from .layers.embedding import Embedding as EmbeddingLayer
 from .layers.embedding import Positional
+from .layers.recurrent import Recurrence
 
 MAX_VOCAB = 1_000_000
 MAX_DIM = 100_000
 _EMBED = re.compile(r"^embed(\d+)d(\d+)$")
 _POS = re.compile(r"^pos(\d+)d(\d+)$")
 _ATTN = re.compile(r"^attn(\d+)$")
+_RNN = re.compile(r"^(rnn|lstm)(\d+)$")
 
 
 def _whole(name: str, value, top: int) -> None:
@@ -144,22 +147,89 @@ class SelfAttention:
         return out
 
 
-SEQUENCE_LAYERS = (Embedding, PositionalEmbedding, SelfAttention)
+def _check_recurrent(layer, number: int, shape) -> None:
+    if len(shape) != 2 or number == 1:
+        raise SpecError(f"layer {number} ({layer.token}): a recurrent layer runs over the positions of a sequence "
+                        "network (an embedding that flatten does not follow)")
+
+
+@dataclass(frozen=True)
+class RNN:
+    """``torch.nn.RNN(in, hidden, nonlinearity=activation)`` (Elman, one layer, h0 = 0), unrolled through time:
+    ``h_t = f(Wx{l}·x_t + Wh{l}·h_{t−1} + B{l})`` with ``Wx{l}`` = ``weight_ih_l0``, ``Wh{l}`` = ``weight_hh_l0``
+    and one bias ``B{l}`` = ``bias_ih_l0 + bias_hh_l0``; its output is h at every position (hidden, T)."""
+
+    hidden: int
+    activation: str = "tanh"
+
+    has_params = True
+    needs_sequence = True
+
+    def __post_init__(self):
+        _whole("RNN hidden", self.hidden, MAX_DIM)
+        if self.activation not in ("tanh", "relu"):
+            raise SpecError(f"RNN activation must be 'tanh' or 'relu' (as torch.nn.RNN's nonlinearity), not "
+                            f"{self.activation!r}")
+
+    @property
+    def token(self) -> str:
+        return f"rnn{self.hidden}" + ("" if self.activation == "tanh" else ":relu")
+
+    def check(self, number: int, shape) -> None:
+        _check_recurrent(self, number, shape)
+
+    def nodes(self, number: int, prev: naming.Key, window: bool = True):
+        return [(Recurrence(self.hidden, self.activation), naming.act(number), (prev,))]
+
+
+@dataclass(frozen=True)
+class LSTM:
+    """``torch.nn.LSTM(in, hidden)`` (one layer, h0 = c0 = 0), unrolled through time, PyTorch's gates in its order
+    i, f, g, o: ``Wx{l}`` (4·hidden, in) = ``weight_ih_l0``, ``Wh{l}`` (4·hidden, hidden) = ``weight_hh_l0``, one
+    bias ``B{l}`` (4·hidden, 1) = ``bias_ih_l0 + bias_hh_l0``; its output is h at every position (hidden, T)."""
+
+    hidden: int
+
+    has_params = True
+    needs_sequence = True
+
+    def __post_init__(self):
+        _whole("LSTM hidden", self.hidden, MAX_DIM)
+
+    @property
+    def token(self) -> str:
+        return f"lstm{self.hidden}"
+
+    def check(self, number: int, shape) -> None:
+        _check_recurrent(self, number, shape)
+
+    def nodes(self, number: int, prev: naming.Key, window: bool = True):
+        return [(Recurrence(self.hidden, "lstm"), naming.act(number), (prev,))]
+
+
+SEQUENCE_LAYERS = (Embedding, PositionalEmbedding, SelfAttention, RNN, LSTM)
 
 
 def is_sequence_token(token: str) -> bool:
-    return token.startswith(("embed", "pos", "attn"))
+    return token.startswith(("embed", "pos", "attn", "rnn", "lstm"))
 
 
-def parse_token(token: str) -> Embedding | PositionalEmbedding:
-    """``embed27d10`` -> ``Embedding(27, 10)``, ``pos8d16`` -> ``PositionalEmbedding(8, 16)``; one line naming
-    the token otherwise."""
+def parse_token(token: str):
+    """``embed27d10`` -> ``Embedding(27, 10)``, ``pos8d16`` -> ``PositionalEmbedding(8, 16)``, ``attn4``,
+    ``rnn32[:relu]``, ``lstm32``; one line naming the token otherwise."""
     text, options = token.strip().partition(":")[::2]
     attn = _ATTN.match(text)
     if attn and options in ("", "nocausal"):
         return SelfAttention(int(attn.group(1)), causal=not options)
     if attn or text.startswith("attn"):
         raise SpecError(f"{token!r}: expected attn{{HEADS}}[:nocausal], e.g. attn4 (4 heads, causal)")
+    recurrent = _RNN.match(text)
+    if recurrent and recurrent.group(1) == "rnn" and options in ("", "tanh", "relu"):
+        return RNN(int(recurrent.group(2)), options or "tanh")
+    if recurrent and not options:
+        return LSTM(int(recurrent.group(2)))
+    if text.startswith(("rnn", "lstm")):
+        raise SpecError(f"{token!r}: expected rnn{{HIDDEN}}[:relu] or lstm{{HIDDEN}}, e.g. rnn32 (tanh) or lstm32")
     if options:
         raise SpecError(f"{token!r}: {text} takes no options")
     match, pos = _EMBED.match(text), _POS.match(text)

@@ -11,12 +11,15 @@ from ..program import Program
 from .loops import comment
 from .printers import ArrayJax, ArrayNumPy, ArrayTorch
 from .tensor_helpers import (
+    JAX_RECURRENCES,
     JAX_SEQUENCES,
     JAX_TENSORS,
     JAX_TOKENS,
+    NUMPY_RECURRENCES,
     NUMPY_SEQUENCES,
     NUMPY_TENSORS,
     NUMPY_TOKENS,
+    TORCH_RECURRENCES,
     TORCH_SEQUENCES,
     TORCH_TENSORS,
     TORCH_TOKENS,
@@ -54,19 +57,20 @@ class Dialect:
     stack: str = "np.concatenate(({},), axis=0)"
     sequences: str = ""  # _sdot and _causal, as this library spells them
     tokens: str = ""  # _scatter, as this library spells it
+    recurrences: str = ""  # _recur, _bptt and _lag, as this library spells them
 
 
 # NumPy's reductions called as ufunc methods: ``x.sum()`` goes through a Python wrapper, a microsecond a call
 NUMPY = Dialect("numpy", ArrayNumPy, colsum="np.add.reduce({}, axis=0, keepdims=True)",
                 colmax="np.maximum.reduce({}, axis=0, keepdims=True)",
                 rowsum="np.add.reduce({}, axis=1, keepdims=True)", helpers=NUMPY_TENSORS, tokens=NUMPY_TOKENS,
-                sequences=NUMPY_SEQUENCES)
+                sequences=NUMPY_SEQUENCES, recurrences=NUMPY_RECURRENCES)
 JAX = Dialect("jax", ArrayJax, ones="jnp.ones(({}, X.shape[-1]), X.dtype)", inner="jnp.vdot({}, {})",
               einsum="jnp.einsum({!r}, {})", expand="jnp.broadcast_to({}, ({}))", helpers=JAX_TENSORS,
               ids="{}.astype(jnp.int32)", tokens=JAX_TOKENS,
               positions="jnp.tile(jnp.arange({0}), (1, X.shape[1] // {0}))",
               unrows="jnp.pad({x}, (({top}, {bottom}), (0, 0)))", stack="jnp.concatenate(({},), axis=0)",
-              sequences=JAX_SEQUENCES)
+              sequences=JAX_SEQUENCES, recurrences=JAX_RECURRENCES)
 TORCH = Dialect("torch", ArrayTorch, colsum="{}.sum(dim=0, keepdim=True)", colmax="{}.amax(dim=0, keepdim=True)",
                 bmean="{}.mean(dim=1, keepdim=True)",
                 rowsum="({}).sum(dim=1, keepdim=True)",
@@ -78,7 +82,7 @@ TORCH = Dialect("torch", ArrayTorch, colsum="{}.sum(dim=0, keepdim=True)", colma
                 positions="torch.arange({0}, device=X.device).repeat(1, X.shape[1] // {0})",
                 seq_targets="Y.permute(0, 2, 1).reshape(Y.shape[0], -1)",
                 unrows="torch.nn.functional.pad({x}, (0, 0, {top}, {bottom}))", stack="torch.cat(({},), dim=0)",
-                sequences=TORCH_SEQUENCES)
+                sequences=TORCH_SEQUENCES, recurrences=TORCH_RECURRENCES)
 
 
 def _with_batch(shape) -> str:
@@ -148,6 +152,12 @@ def tensor_code(x: mx.M, args: list[str], dialect: Dialect) -> str:
     if x.op == "causal":
         fill = "float('-inf')" if x.attr("fill") < 0 else "0.0"
         return f"_causal({args[0]}, {x.shape[1]}, {fill})"
+    if x.op == "recur":  # per sample: T columns each
+        return f"_recur({args[0]}, {args[1]}, {x.shape[1]}, {x.attr('cell')!r})"
+    if x.op == "bptt":
+        return f"_bptt({args[0]}, {args[1]}, {args[2]}, {x.shape[1]}, {x.attr('cell')!r})"
+    if x.op == "lag":
+        return f"_lag({args[0]}, {x.shape[1]})"
     if x.op == "scatter":
         return f"_scatter({args[0]}, {dialect.ids.format(wrap[1])}, {x.shape[1]})"
     if x.op == "chan":
@@ -165,11 +175,13 @@ def uses(x: mx.M, ops) -> bool:
 
 
 def helpers_for(program: Program, dialect: Dialect) -> str:
-    """The tensor helpers a Program's code calls: windows for an image network, the scatter-add for tokens."""
+    """The tensor helpers a Program's code calls: windows for an image network, the scatter-add for tokens, the
+    products and mask of attention, the recurrences of an RNN or LSTM."""
     tokens = any(s.expr is not None and uses(s.expr, ("scatter",)) for s in program.steps)
     attention = any(s.expr is not None and uses(s.expr, ("sdot",)) for s in program.steps)
+    recurrent = any(s.expr is not None and uses(s.expr, ("recur",)) for s in program.steps)
     return ((dialect.helpers if mx.is_tensor(program.input.shape) else "") + (dialect.tokens if tokens else "")
-            + (dialect.sequences if attention else ""))
+            + (dialect.sequences if attention else "") + (dialect.recurrences if recurrent else ""))
 
 
 def folded(expr: sp.Expr) -> sp.Expr:

@@ -162,3 +162,128 @@ JAX_SEQUENCES = _SEQUENCES.format(move="jnp.moveaxis", xp="jnp",
 TORCH_SEQUENCES = _SEQUENCES.format(
     move="torch.movedim", xp="torch",
     keep="torch.ones(t, t, dtype=torch.bool, device=s.device).triu().repeat(1, s.shape[1] // t)")
+
+
+# recurrences: each sample's t columns in turn.  One body for NumPy and PyTorch, with what differs filled in: {xp}
+# the module, {cat} joining arrays along {ax}, {sig} the logistic function, {relu}, {zeros} a zero (rows, m) like z
+_RECURRENCES = '''
+def _lag(x, t):
+    """Each sample's columns one position later (h_(s-1)): position 0 gets zeros."""
+    x3 = x.reshape(x.shape[0], -1, t)
+    return {cat}(({xp}.zeros_like(x3[:, :, :1]), x3[:, :, :-1]), {ax}=2).reshape(x.shape)
+
+
+def _recur(z, w, t, cell):
+    """h_s = f(z_s + w·h_(s-1)), h_(-1) = 0, position after position (f tanh or relu), from z (rows, m·t); an LSTM
+    (z and w: gates i, f, g, o in rows) gives its state [h; c; i; f; g; o] at each position, c_(-1) = 0."""
+    n = w.shape[1]
+    z3 = z.reshape(z.shape[0], -1, t)
+    h = c = {zeros}
+    cols = []
+    for s in range(t):
+        a = z3[:, :, s] + w @ h
+        if cell == "lstm":
+            i, f, o, g = {sig}(a[:n]), {sig}(a[n:2 * n]), {sig}(a[3 * n:]), {xp}.tanh(a[2 * n:3 * n])
+            c = f * c + i * g
+            h = o * {xp}.tanh(c)
+            cols.append({cat}((h, c, i, f, g, o)))
+        else:
+            h = {xp}.tanh(a) if cell == "tanh" else {relu}
+            cols.append(h)
+    return {xp}.stack(cols, {ax}=2).reshape(-1, z.shape[1])
+
+
+def _bptt(g, st, w, t, cell):
+    """Backpropagation through time, from the last position back: dC/dz (rows, m·t) from g = dC/dh (n, m·t) and the
+    states st: delta_s = (g_s + wᵀ·delta_(s+1)) ⊙ f'; an LSTM's gates from dh_s and
+    dc_s = dh_s ⊙ o ⊙ (1 - tanh²(c_s)) + dc_(s+1) ⊙ f_(s+1)."""
+    n = w.shape[1]
+    g3, s3 = g.reshape(n, -1, t), st.reshape(st.shape[0], -1, t)
+    delta = {zeros_delta}
+    dc_next = f_next = None
+    cols = [None] * t
+    for s in reversed(range(t)):
+        dh = g3[:, :, s] + w.T @ delta
+        if cell == "lstm":
+            c, i, f, gg, o = (s3[k * n:(k + 1) * n, :, s] for k in range(1, 6))
+            tc = {xp}.tanh(c)
+            dc = dh * o * (1 - tc * tc)
+            if dc_next is not None:
+                dc = dc + dc_next * f_next
+            c_prev = s3[n:2 * n, :, s - 1] if s else {xp}.zeros_like(c)
+            delta = {cat}((dc * gg * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - gg * gg),
+                           dh * tc * o * (1 - o)))
+            dc_next, f_next = dc, f
+        else:
+            h = s3[:, :, s]
+            delta = dh * (1 - h * h) if cell == "tanh" else dh * (h > 0)
+        cols[s] = delta
+    return {xp}.stack(cols, {ax}=2).reshape(w.shape[0], -1)
+'''
+NUMPY_RECURRENCES = _RECURRENCES.format(xp="np", cat="np.concatenate", ax="axis", sig="_logistic",
+                                        relu="np.maximum(a, 0)", zeros="np.zeros((n, z3.shape[1]), z.dtype)",
+                                        zeros_delta="np.zeros((w.shape[0], g3.shape[1]), g.dtype)")
+TORCH_RECURRENCES = _RECURRENCES.format(xp="torch", cat="torch.cat", ax="dim", sig="torch.sigmoid",
+                                        relu="torch.relu(a)", zeros="z.new_zeros((n, z3.shape[1]))",
+                                        zeros_delta="g.new_zeros((w.shape[0], g3.shape[1]))")
+
+# JAX: each recurrence one lax.scan over the positions (traced once, not unrolled t times)
+JAX_RECURRENCES = '''
+def _lag(x, t):
+    """Each sample's columns one position later (h_(s-1)): position 0 gets zeros."""
+    x3 = x.reshape(x.shape[0], -1, t)
+    return jnp.pad(x3[:, :, :-1], ((0, 0), (0, 0), (1, 0))).reshape(x.shape)
+
+
+def _recur(z, w, t, cell):
+    """h_s = f(z_s + w·h_(s-1)), h_(-1) = 0, position after position (f tanh or relu), from z (rows, m·t); an LSTM
+    (z and w: gates i, f, g, o in rows) gives its state [h; c; i; f; g; o] at each position, c_(-1) = 0."""
+    n = w.shape[1]
+    z3 = jnp.moveaxis(z.reshape(z.shape[0], -1, t), 2, 0)  # (t, rows, m): the scan's steps first
+
+    def step(carry, zs):
+        h, c = carry
+        a = zs + w @ h
+        if cell != "lstm":
+            h = jnp.tanh(a) if cell == "tanh" else jnp.maximum(a, 0)
+            return (h, c), h
+        i, f, o = jax.nn.sigmoid(a[:n]), jax.nn.sigmoid(a[n:2 * n]), jax.nn.sigmoid(a[3 * n:])
+        g = jnp.tanh(a[2 * n:3 * n])
+        c = f * c + i * g
+        h = o * jnp.tanh(c)
+        return (h, c), jnp.concatenate((h, c, i, f, g, o))
+
+    zero = jnp.zeros((n, z3.shape[2]), z.dtype)
+    _, out = jax.lax.scan(step, (zero, zero), z3)
+    return jnp.moveaxis(out, 0, 2).reshape(-1, z.shape[1])
+
+
+def _bptt(g, st, w, t, cell):
+    """Backpropagation through time, from the last position back: dC/dz (rows, m·t) from g = dC/dh (n, m·t) and the
+    states st: delta_s = (g_s + wᵀ·delta_(s+1)) ⊙ f'; an LSTM's gates from dh_s and
+    dc_s = dh_s ⊙ o ⊙ (1 - tanh²(c_s)) + dc_(s+1) ⊙ f_(s+1)."""
+    n = w.shape[1]
+    g3 = jnp.moveaxis(g.reshape(n, -1, t), 2, 0)  # (t, n, m)
+    s3 = jnp.moveaxis(st.reshape(st.shape[0], -1, t), 2, 0)
+    prev = jnp.concatenate((jnp.zeros_like(s3[:1]), s3[:-1]))  # each position's previous state
+
+    def step(carry, xs):
+        delta, dc_next, f_next = carry
+        gs, ss, ps = xs
+        dh = gs + w.T @ delta
+        if cell != "lstm":
+            h = ss
+            delta = dh * (1 - h * h) if cell == "tanh" else dh * (h > 0)
+            return (delta, dc_next, f_next), delta
+        c, i, f, gg, o = (ss[k * n:(k + 1) * n] for k in range(1, 6))
+        tc = jnp.tanh(c)
+        dc = dh * o * (1 - tc * tc) + dc_next * f_next
+        delta = jnp.concatenate((dc * gg * i * (1 - i), dc * ps[n:2 * n] * f * (1 - f), dc * i * (1 - gg * gg),
+                                 dh * tc * o * (1 - o)))
+        return (delta, dc, f), delta
+
+    m = g3.shape[2]
+    start = (jnp.zeros((w.shape[0], m), g.dtype), jnp.zeros((n, m), g.dtype), jnp.zeros((n, m), g.dtype))
+    _, out = jax.lax.scan(step, start, (g3, s3, prev), reverse=True)
+    return jnp.moveaxis(out, 0, 2).reshape(w.shape[0], -1)
+'''

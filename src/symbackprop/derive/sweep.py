@@ -17,7 +17,8 @@ def sweep(network, input_grad: bool = False) -> Program:
     """Forward steps in graph order, the cost, every local derivative, then one reverse pass.
 
     The reverse pass visits nodes from the output back; a node's δ (``dC_d{out}``) is the sum of what
-    every consumer sent it (a fan-in adds), and its VJP sends on to its inputs and parameters.
+    every consumer sent it (a fan-in adds), and its VJP sends on to its inputs and parameters (and gives the δ of a
+    value it makes on the way, which what it sends next may read: an RNN's ``dC_dZ``, read by three gradients).
     ``input_grad`` adds ``dC_dX`` (for a network inside a larger one, whose inputs learn too).
     """
     nodes = network.nodes
@@ -63,6 +64,9 @@ def sweep(network, input_grad: bool = False) -> Program:
                 if decay is not None:  # weight decay: + 2λ·W in this weight's gradient
                     shown, computed = mx.add(shown, decay), (mx.add(computed, decay) if computed is not None else None)
                 steps.append(Step(naming.grad(key), computed or shown, param_shapes[key], "gradient",
+                                  shown=shown if computed is not None else None))
+            elif key not in site.ins:  # a value the layer makes on the way (an RNN's input part): its δ now,
+                steps.append(Step(naming.grad(key), computed or shown, shown.shape, "delta",  # for what follows
                                   shown=shown if computed is not None else None))
             elif site.needs_grad[site.ins.index(key)]:
                 pending.setdefault(key, []).append((shown, computed))

@@ -91,7 +91,7 @@ def combined_lhs(d) -> str:
     return f"{naming.grad(last.ins[0])} = {naming.grad(last.out)} * {naming.local(last.out, last.ins[0])}"
 
 
-OWN_WAY = ("window", "gather", "rows", "stack", "sdot", "causal")  # forward ops the other lines do not define
+OWN_WAY = ("window", "gather", "rows", "stack", "sdot", "causal", "recur")  # forward ops the other lines do not define
 
 
 def windows_read(d) -> list:
