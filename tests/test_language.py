@@ -73,7 +73,7 @@ def test_a_text_trains_through_the_cli_evaluates_and_samples(run_cli, tmp_path):
     assert metrics["test_cross_entropy"] < metrics["bigram_test_cross_entropy"]  # attention sees the line's start
     code, out, _ = run_cli("evaluate", str(model), str(data), "--format", "json")
     assert code == 0 and json.loads(out)["cross_entropy"] == pytest.approx(
-        load_language_model(model).cross_entropy(tx.read_lines(data), "x"))
+        load_language_model(model).cross_entropy(tx.encode(tx.read_lines(data), ("", "a", "b"), 9, "x")))
     code, out, _ = run_cli("sample", str(model), "-n", "4", "--seed", "3")
     lines = out.splitlines()
     assert code == 0 and len(lines) == 4 and all(set(line) <= {"a", "b"} and len(line) <= 8 for line in lines)
@@ -95,6 +95,9 @@ def test_evaluate_refuses_a_character_the_model_never_saw(run_cli, tmp_path):
                                                         "tokens"),
     (["--standardize"], "--standardize is for training on a CSV, not on a text"),
     (["--backend", "numba"], "a language model trains on the numpy, jax or torch backend, not numba"),
+    (["--stream"], "--stream reads one long text in windows of --block T: give --block"),
+    (["--stream", "--block", "12"], "t.txt: --block 12 is larger than the text (12 characters): a window of 12 "
+                                    "positions and the character after it need 13; give --block 11 or less"),
 ])
 def test_bad_text_training_options_are_one_line(run_cli, tmp_path, argv, message):
     (tmp_path / "t.txt").write_text("abababab\nab\n")
@@ -161,3 +164,42 @@ def test_sampling_refuses_a_count_it_would_not_fit_and_a_bad_temperature(run_cli
     assert code == 2 and "-n must be from 1 to 100,000 lines, not 100,000,000" in err
     code, _, err = run_cli("sample", str(model), "--temperature", "0")
     assert code == 2 and "--temperature must be a number above 0, not 0" in err
+
+
+def test_a_long_texts_windows_predict_each_character_after_the_first_once():
+    ids = np.arange(11)
+    data = tx.covering(ids, 3)
+    assert data.predicted == 10
+    predicted = sorted(int(t) for t in data.targets[data.targets >= 0])
+    assert predicted == list(range(1, 11))
+    np.testing.assert_array_equal(data.inputs[:, -1] + 1, [8, 9, 10])  # the last window ends at the text's end
+    shifted = tx.windows(ids, 3, offset=2)
+    np.testing.assert_array_equal(shifted.inputs.T, [[2, 3, 4], [5, 6, 7]])
+    np.testing.assert_array_equal(shifted.targets, shifted.inputs + 1)
+
+
+def test_one_long_text_trains_in_windows_evaluates_and_samples(run_cli, tmp_path):
+    """--stream --block T: line ends are characters; the held-out share is the text's end; a recurrent model."""
+    data, model = tmp_path / "long.txt", tmp_path / "m.json"
+    data.write_text("abcabcabd\n" * 60)
+    spec = "8-embed6d6-lstm12-6:softmax"  # the boundary, a, b, c, d and the line end
+    code, out, err = run_cli("train", data, "--stream", "--block", "8", "--net", spec, "--epochs", "20",
+                             "--lr", "0.02", "--out", model)
+    assert code == 0, err
+    assert "on 540 characters of" in out and "tested on 60" in out and "fitted on the same text" in out
+    m = load_language_model(model)
+    assert m.stream and m.vocab == ("", "\n", "a", "b", "c", "d")
+    assert m.metrics["test_cross_entropy"] < m.metrics["bigram_test_cross_entropy"]  # the bigram cannot count to 3
+    code, out, _ = run_cli("evaluate", model, data, "--format", "json")
+    assert code == 0 and json.loads(out)["cross_entropy"] < m.metrics["bigram_test_cross_entropy"]
+    code, out, _ = run_cli("sample", model, "-n", "3", "--temperature", "0.5")
+    assert code == 0 and len(out.splitlines()) == 3 and all(set(line) <= set("abcd") for line in out.splitlines())
+    (tmp_path / "short.txt").write_text("abc")
+    code, _, err = run_cli("evaluate", model, tmp_path / "short.txt")
+    assert code == 2 and "--block 8 is larger than the text (3 characters)" in err
+
+
+def test_block_and_stream_are_refused_for_a_csv(run_cli, tmp_path):
+    (tmp_path / "d.csv").write_text("x,y\n1,2\n")
+    code, _, err = run_cli("train", tmp_path / "d.csv", "--net", "1-1:identity", "--stream")
+    assert code == 2 and "--stream is for training on a text" in err

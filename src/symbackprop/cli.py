@@ -182,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--net", help="network spec, e.g. 3-3:relu-1:logistic (a text: default a small transformer)")
     p.add_argument("--text", action="store_true", help="DATA is a text whatever its name")
     p.add_argument("--block", type=int, metavar="T", help="a text's positions (default its longest line + 1)")
+    p.add_argument("--stream", action="store_true",
+                   help="the text is one long text, read in windows of --block T (line ends are characters)")
     p.add_argument("--target", help="name of the target column")
     header_option(p, "the columns are x1, x2, ...; the last is the target")
     train_options(p)

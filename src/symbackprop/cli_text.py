@@ -31,16 +31,19 @@ def train(args) -> int:
         writable(args.out, "--out")
     model = train_text(args.data, args.net, block=args.block, epochs=args.epochs, batch_size=args.batch_size,
                        lr=args.lr, optimizer=args.optimizer, seed=0 if args.seed is None else args.seed,
-                       test_size=args.test_size, test=args.test, backend=args.backend or "numpy")
+                       test_size=args.test_size, test=args.test, backend=args.backend or "numpy",
+                       stream=args.stream)
     m = model.metrics
-    print(f"trained {model.spec} on {m['train_lines']} lines of {args.data}"
-          + (f", tested on {m['test_lines']}" + (f" lines of {args.test}" if args.test else "") if m["test_lines"]
-             else "") + f": mini-batch {m['optimizer']}, batch size {m['batch_size']}, {m['epochs']} epochs, "
+    unit = "characters" if args.stream else "lines"
+    print(f"trained {model.spec} on {m['train_' + unit]:,} {unit} of {args.data}"
+          + (f", tested on {m['test_' + unit]:,}" + (f" {unit} of {args.test}" if args.test else "")
+             if m["test_" + unit] else "")
+          + f": mini-batch {m['optimizer']}, batch size {m['batch_size']}, {m['epochs']} epochs, "
           f"learning rate {m['lr']:g}, {m['backend']}" + ("" if args.net else " (the default transformer)"))
     print(f"train cross-entropy: {m['train_cross_entropy']:.4f} nats per token")
     if "test_cross_entropy" in m:
         print(f"test cross-entropy: {m['test_cross_entropy']:.4f} nats per token "
-              f"(a bigram count model, add-one smoothing, fitted on the same lines: "
+              f"(a bigram count model, add-one smoothing, fitted on the same {'text' if args.stream else 'lines'}: "
               f"{m['bigram_test_cross_entropy']:.4f})")
     if args.out:
         model.save(args.out)
@@ -50,10 +53,9 @@ def train(args) -> int:
 
 def evaluate(args) -> int:
     from .language import load_language_model
-    from .text import read_lines
 
     model = load_language_model(args.model)
-    value = model.cross_entropy(read_lines(args.data), str(args.data))
+    value = model.cross_entropy(model.read(args.data))
     if args.format == "json":
         print(json.dumps({"cross_entropy": value}))
     else:

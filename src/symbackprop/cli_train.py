@@ -35,6 +35,9 @@ def train(args) -> int:
     if cli_text.is_text(args):
         return cli_text.train(args)
 
+    for option in ("block", "stream"):
+        if getattr(args, option, None) not in (None, False):
+            raise SymbackpropError(f"--{option} is for training on a text (a .txt file or --text), not on a CSV")
     args.resumed = None
     if args.resume:
         resume_args(args)

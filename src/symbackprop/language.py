@@ -1,7 +1,8 @@
 """A character-level language model: trained on a text's lines with the derived gradients, evaluated and sampled.
 
 The default network is a small transformer (:func:`default_spec`); any sequence network over the text's
-vocabulary may be given.  Training is mini-batch Adam on the NumPy backend, the cost the mean cross-entropy over
+vocabulary may be given.  A text is lines, one example each, or (``stream``) one long text in windows of the
+block.  Training is mini-batch Adam on the NumPy, JAX or PyTorch backend, the cost the mean cross-entropy over
 the predicted tokens (each character and each line's end; padding left out).  The model file is JSON: the spec,
 the vocabulary, the block length, the parameters and the measured cross-entropies — nothing in it is run.
 """
@@ -26,6 +27,7 @@ DIM, HEADS, BLOCKS = 32, 4, 2  # the default transformer: width, heads, blocks (
 DEFAULTS = {"epochs": 10, "batch_size": 32, "lr": 3e-3, "optimizer": "adam", "test_size": 0.1}
 BLOCK = 256  # lines evaluated at a time
 MAX_SAMPLES = 100_000  # lines one sample call draws (each a forward pass over the block, all at once)
+STREAM_LINE = 1000  # characters a stream model's sampled line has at most
 
 
 def default_spec(block: int, vocab: int, dim: int = DIM, heads: int = HEADS, blocks: int = BLOCKS) -> str:
@@ -45,6 +47,7 @@ class LanguageModel:
     vocab: tuple[str, ...]
     params: dict
     metrics: dict = field(default_factory=dict)
+    stream: bool = False  # trained on one long text in windows of the block (not on lines)
 
     def __post_init__(self):
         self.network = parse_spec(self.spec)
@@ -61,9 +64,15 @@ class LanguageModel:
 
         return numpy_module(self.network)
 
-    def cross_entropy(self, lines: list[str], where: str) -> float:
-        """Nats per predicted token on ``lines`` (each character and each line's end)."""
-        data = tx.encode(lines, self.vocab, self.block, where)
+    def read(self, path) -> tx.Encoded:
+        """A text file as this model reads it: its lines, or (a stream model) windows over all its characters."""
+        if self.stream:
+            return tx.covering(tx.stream_ids(tx.read_text(path), self.vocab, self.block, str(path)), self.block)
+        return tx.encode(tx.read_lines(path), self.vocab, self.block, str(path))
+
+    def cross_entropy(self, data: tx.Encoded) -> float:
+        """Nats per predicted token of ``data`` (each character and each line's end; a stream's every character
+        after its first)."""
         module, total = self._module(), 0.0
         for start in range(0, data.inputs.shape[1], BLOCK):
             X = data.inputs[:, start:start + BLOCK].astype(float)
@@ -80,14 +89,12 @@ class LanguageModel:
         if not 1 <= n <= MAX_SAMPLES:
             raise SymbackpropError(f"-n must be from 1 to {MAX_SAMPLES:,} lines, not {n:,}")
         rng, module = np.random.default_rng(seed), self._module()
-        logits = str(self.network.nodes[-1].site.ins[0])
+        if self.stream:
+            return self._sample_stream(n, rng, module, temperature)
         ids = np.zeros((self.block, n))
         done, length = np.zeros(n, bool), np.zeros(n, int)
         for t in range(self.block - 1):
-            z = module.forward(self.params, ids)[logits].reshape(-1, n, self.block)[:, :, t] / temperature
-            p = np.exp(z - z.max(axis=0))
-            p /= p.sum(axis=0)
-            nxt = np.array([rng.choice(len(self.vocab), p=p[:, k]) for k in range(n)])
+            nxt = self._draw(module, ids, t, rng, temperature)
             done |= nxt == 0
             length += ~done
             ids[t + 1] = np.where(done, 0, nxt)
@@ -95,8 +102,42 @@ class LanguageModel:
                 break
         return ["".join(self.vocab[int(c)] for c in ids[1:length[k] + 1, k]) for k in range(n)]
 
+    def _draw(self, module, ids: np.ndarray, t: int, rng, temperature: float) -> np.ndarray:
+        """The next id of each column of ``ids`` (T, n), drawn from the model's distribution at position t."""
+        n = ids.shape[1]
+        logits = str(self.network.nodes[-1].site.ins[0])
+        z = module.forward(self.params, ids)[logits].reshape(-1, n, self.block)[:, :, t] / temperature
+        p = np.exp(z - z.max(axis=0))
+        p /= p.sum(axis=0)
+        return np.array([rng.choice(len(self.vocab), p=p[:, k]) for k in range(n)])
+
+    def _sample_stream(self, n: int, rng, module, temperature: float) -> list[str]:
+        """``n`` lines of a stream model, each drawn a character at a time after a line end (the last ``block``
+        characters its context) until the next, at most ``STREAM_LINE`` characters (a text without line ends gives
+        lines of that many)."""
+        start = self.vocab.index("\n") if "\n" in self.vocab else 1
+        ids = np.full((self.block, n), float(start))
+        lines = [[] for _ in range(n)]
+        done = np.zeros(n, bool)
+        for length in range(1, STREAM_LINE + 1):
+            t = min(length, self.block) - 1
+            nxt = self._draw(module, ids, t, rng, temperature)
+            for k in np.flatnonzero(~done):
+                if self.vocab[nxt[k]] == "\n":
+                    done[k] = True
+                else:
+                    lines[k].append(self.vocab[nxt[k]])
+            if done.all():
+                break
+            if length < self.block:
+                ids[length] = nxt
+            else:  # the window moves on: the last block characters
+                ids = np.vstack([ids[1:], nxt[None].astype(float)])
+        return ["".join(line) for line in lines]
+
     def save(self, path) -> None:
         doc = {"format": FORMAT, "version": 1, "spec": self.spec, "vocabulary": list(self.vocab),
+               "stream": self.stream,
                "params": {k: np.asarray(v).tolist() for k, v in self.params.items()}, "metrics": self.metrics}
         atomic_write(path, json.dumps(doc))
 
@@ -125,7 +166,9 @@ def load_language_model(path) -> LanguageModel:
         raise ModelFileError(f"{path}: 'vocabulary' must list the boundary \"\" then distinct characters")
     if not isinstance(doc.get("spec"), str) or not isinstance(doc.get("params"), dict):
         raise ModelFileError(f"{path}: 'spec' and 'params' are required")
-    model = LanguageModel(doc["spec"], tuple(vocab), {}, doc.get("metrics") or {})
+    if not isinstance(doc.get("stream", False), bool):
+        raise ModelFileError(f"{path}: 'stream' must be true or false")
+    model = LanguageModel(doc["spec"], tuple(vocab), {}, doc.get("metrics") or {}, doc.get("stream", False))
     for name, shape in model.network.shapes().items():
         try:
             value = np.asarray(doc["params"][name], dtype=float)
@@ -148,10 +191,11 @@ def _split(lines: list[str], test_size: float, seed: int) -> tuple[list[str], li
 def train_text(path, net: str | None = None, *, block: int | None = None, epochs: int | None = None,
                batch_size: int | None = None, lr: float | None = None, optimizer: str | None = None, seed: int = 0,
                test_size: float | None = None, test=None, progress: bool | None = None,
-               backend: str = "numpy") -> LanguageModel:
+               backend: str = "numpy", stream: bool = False) -> LanguageModel:
     """Train a character model on the lines of ``path`` (held-out lines: ``test`` or a ``test_size`` share) on the
     NumPy, JAX or PyTorch backend (float64; the same numbers on each); ``metrics`` get the train and test
-    cross-entropy and the bigram's on the same split."""
+    cross-entropy and the bigram's on the same split.  ``stream``: ``path`` is one long text, read in windows of
+    ``block`` (which it then needs) from a random offset each epoch, the held-out share its end."""
     from .allocator import keep_freed_memory
     from .backends import x64
     from .optimizers import get_optimizer
@@ -160,48 +204,73 @@ def train_text(path, net: str | None = None, *, block: int | None = None, epochs
     if backend not in ("numpy", "jax", "torch"):
         raise SymbackpropError(f"--backend must be numpy, jax or torch for a language model, not {backend!r}")
 
-    lines = tx.read_lines(path)
-    train_lines, test_lines = (lines, tx.read_lines(test)) if test is not None else \
-        _split(lines, DEFAULTS["test_size"] if test_size is None else test_size, seed)
-    vocab = tx.vocabulary(train_lines)
-    longest = max(len(line) for line in lines)
-    block = longest + 1 if block is None else block
-    if isinstance(block, bool) or not isinstance(block, int) or not 2 <= block <= tx.MAX_BLOCK:
+    if stream and block is None:
+        raise SymbackpropError("--stream reads one long text in windows of --block T: give --block (e.g. 64)")
+    if block is not None and (isinstance(block, bool) or not isinstance(block, int) or
+                              not 2 <= block <= tx.MAX_BLOCK):
         raise SymbackpropError(f"--block must be a whole number from 2 to {tx.MAX_BLOCK}, not {block!r}")
+    share = DEFAULTS["test_size"] if test_size is None else test_size
+    if stream:
+        train_part, test_part, vocab = _stream_split(path, test, share, block)
+    else:
+        lines = tx.read_lines(path)
+        train_part, test_part = (lines, tx.read_lines(test)) if test is not None else _split(lines, share, seed)
+        vocab = tx.vocabulary(train_part)
+        block = max(len(line) for line in lines) + 1 if block is None else block
     spec = net or default_spec(block, len(vocab))
     network = parse_spec(spec)
     if network.positions != block or network.vocab != len(vocab) or network.outputs != len(vocab):
         raise SymbackpropError(f"--net {spec} must read {block} positions (the block) over the text's {len(vocab)} "
                                f"tokens (its characters and the line boundary), embed{len(vocab)}d... first and "
                                f"{len(vocab)}:softmax last")
-    data = tx.encode(train_lines, vocab, block, str(path))
-    held = tx.encode(test_lines, vocab, block, str(test or path)) if test_lines else None
+    model = LanguageModel(spec, vocab, {}, stream=stream)
+    if stream:
+        ids = tx.stream_ids(train_part, vocab, block, str(path))
+        data = tx.covering(ids, block)
+        held = tx.covering(tx.stream_ids(test_part, vocab, block, str(test or path)), block) if test_part else None
+    else:
+        data = tx.encode(train_part, vocab, block, str(path))
+        held = tx.encode(test_part, vocab, block, str(test or path)) if test_part else None
     epochs, size = epochs or DEFAULTS["epochs"], batch_size or DEFAULTS["batch_size"]
     optimizer = get_optimizer(optimizer or DEFAULTS["optimizer"])
     lr = DEFAULTS["lr"] if lr is None else lr
     rng = np.random.default_rng(seed)
     params = init_params(network, rng)
     keep_freed_memory()  # a step's arrays are freed and made again: kept, not faulted in anew each step
-    n = data.inputs.shape[1]
     with x64(backend == "jax"), progress_bar(epochs, progress, "epoch") as bar:
         step, trained = _trainer(network, optimizer, backend, params)
         for _ in range(epochs):
+            epoch = tx.windows(ids, block, int(rng.integers(block))) if stream else data
+            n = epoch.inputs.shape[1]
             order = rng.permutation(n)
             for start in range(0, n, size):
                 idx = order[start:start + size]
-                step(data.inputs[:, idx].astype(float), tx.one_hot(data.targets[:, idx], len(vocab)), lr)
+                step(epoch.inputs[:, idx].astype(float), tx.one_hot(epoch.targets[:, idx], len(vocab)), lr)
             bar.update(1)
-        params = trained()
-    model = LanguageModel(spec, vocab, params)
+        model.params = trained()
     if not all(np.isfinite(v).all() for v in model.params.values()):
         raise SymbackpropError(f"training diverged (a parameter is not finite): lower --lr below {lr:g}")
-    model.metrics = {"train_cross_entropy": model.cross_entropy(train_lines, str(path)),
-                     "train_lines": len(train_lines), "test_lines": len(test_lines), "epochs": epochs,
+    counts = ({"train_characters": len(train_part), "test_characters": len(test_part)} if stream else
+              {"train_lines": len(train_part), "test_lines": len(test_part)})
+    model.metrics = {"train_cross_entropy": model.cross_entropy(data), **counts, "epochs": epochs,
                      "batch_size": size, "lr": lr, "optimizer": optimizer.name, "seed": seed, "backend": backend}
     if held is not None:
-        model.metrics["test_cross_entropy"] = model.cross_entropy(test_lines, str(test or path))
+        model.metrics["test_cross_entropy"] = model.cross_entropy(held)
         model.metrics["bigram_test_cross_entropy"] = tx.bigram_cross_entropy(data, held, len(vocab))
     return model
+
+
+def _stream_split(path, test, share: float, block: int) -> tuple[str, str, tuple[str, ...]]:
+    """(training text, held-out text, vocabulary) of one long text: ``test``'s text, or the last ``share`` of
+    ``path``'s characters (as nanoGPT holds out the end of Shakespeare), the vocabulary the whole text's."""
+    text = tx.read_text(path)
+    if test is not None:
+        return text, tx.read_text(test), tx.vocabulary([text])
+    if not 0 <= share < 1:
+        raise SymbackpropError(f"--test-size must be at least 0 and below 1, not {share:g}")
+    cut = len(text) - int(round(share * len(text)))
+    held = text[cut:] if len(text) - cut > block else ""  # a held-out end shorter than a window: none
+    return text[:cut if held else len(text)], held, tx.vocabulary([text])
 
 
 def _trainer(network, optimizer, backend: str, params: dict):
