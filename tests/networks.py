@@ -193,10 +193,11 @@ def random_image_corpus(count: int, seed: int = 18):
     return out
 
 
-def torch_sequence_reference(net, params, X, Y, ignore=None):
-    """Cost and gradients by PyTorch float64 autograd for a sequence network: ids X (T, m), targets Y (V, T, m);
-    every layer at each position of (m, T, features), the cost the mean over the m·T positions (over those with a
-    target where ``ignore`` gives them, (m, T) with -100 elsewhere)."""
+def torch_sequence_reference(net, params, X, Y, ignore=None, dtype="float64", outputs=None):
+    """Cost and gradients by PyTorch autograd (float64, or ``dtype``) for a sequence network: ids X (T, m), targets
+    Y (V, T, m); every layer at each position of (m, T, features), the cost the mean over the m·T positions (over
+    those with a target where ``ignore`` gives them, (m, T) with -100 elsewhere).  ``outputs``, a list, gets the
+    output layer's values (m, T, V)."""
     import pytest
 
     torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
@@ -222,13 +223,14 @@ def torch_sequence_reference(net, params, X, Y, ignore=None):
         b = p[f"B{layer}"][:, 0]
         weights = {"weight_ih_l0": p[f"Wx{layer}"], "weight_hh_l0": p[f"Wh{layer}"], "bias_ih_l0": b,
                    "bias_hh_l0": torch.zeros_like(b)}
-        return torch.func.functional_call(module.double(), weights, (A,))[0]
+        return torch.func.functional_call(module.to(real), weights, (A,))[0]
 
-    p = {k: torch.tensor(params[k], dtype=torch.float64, requires_grad=True) for k in net.shapes()}
+    real = getattr(torch, dtype)
+    p = {k: torch.tensor(params[k], dtype=real, requires_grad=True) for k in net.shapes()}
     acts = {"identity": lambda z: z, "relu": F.relu, "gelu": F.gelu,
             "gelu_tanh": lambda z: F.gelu(z, approximate="tanh"), "logistic": torch.sigmoid, "tanh": torch.tanh,
             "softmax": lambda z: torch.softmax(z, dim=-1)}
-    Yt = torch.tensor(Y, dtype=torch.float64).permute(2, 1, 0)  # (m, T, V)
+    Yt = torch.tensor(Y, dtype=real).permute(2, 1, 0)  # (m, T, V)
     A = Z = None
     def layer_norm(A, layer):
         return F.layer_norm(A, (A.shape[-1],), p[f"gamma{layer}"][:, 0], p[f"beta{layer}"][:, 0], eps=1e-5)
@@ -270,6 +272,8 @@ def torch_sequence_reference(net, params, X, Y, ignore=None):
     else:
         cost = F.cross_entropy(Z.reshape(count, -1), Yt.reshape(count, -1).argmax(dim=1))
     cost.backward()
+    if outputs is not None:
+        outputs.append(A.detach().numpy())
     return cost.item(), {k: v.grad.numpy() for k, v in p.items()}
 
 

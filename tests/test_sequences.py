@@ -309,7 +309,7 @@ def test_a_sequence_network_takes_ids_t_by_m_and_says_so():
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["export", "3-embed5d3-pos3d3-5:softmax", "--to", "c"], "export --to c is not there yet for sequence networks"),
+    (["export", "3-embed5d3-lstm3-5:softmax", "--to", "c"], "export --to c is not there yet for recurrent layers"),
     (["export", "3-embed5d3-pos3d3-5:softmax", "--to", "js"], "export --to js is not available for token networks"),
     (["derive", "3-embed5d3-pos3d3-5:softmax", "--entries"], "not available for token networks yet")])
 def test_paths_that_take_a_target_per_sample_refuse_a_sequence_network_in_one_line(run_cli, tmp_path, argv, message):
@@ -471,3 +471,52 @@ def test_the_python_exports_of_a_sequence_network_take_ids_as_rows_and_answer_pe
     assert abs(cost - want_cost) < 1e-12
     for name, value in want.items():
         np.testing.assert_allclose(np.asarray(got[name]).reshape(value.shape), value, atol=1e-12, err_msg=name)
+
+
+GPT = ("8-embed11d8-pos8d8-res(layernorm+attn2)-res(layernorm+32:gelu_tanh+8:identity)-layernorm-11:softmax",
+       "cross_entropy")
+C_SEQUENCES = [GPT, ("4-embed5d4-pos4d4-attn2-5:softmax", "cross_entropy"),
+               ("3-embed6d3-attn1:nocausal-6:softmax", "cross_entropy"),
+               ("5-embed6d4-pos5d4-4:gelu:residual-8:layernorm:relu-6:softmax", "cross_entropy"),
+               ("2-embed3d2-pos2d2-1:logistic", "binary_cross_entropy"),
+               ("3-embed5d2-attn2-1:identity", "squared_error")]
+
+
+@needs_cc
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("spec,cost", C_SEQUENCES, ids=[s for s, _ in C_SEQUENCES])
+def test_the_c_export_of_a_sequence_network_compiles_with_werror_and_passes_its_harness(spec, cost, dtype, tmp_path):
+    """x[T] ids, y and out [T·n] position after position; the cost and gradients the mean over the positions."""
+    paths = export(parse_spec(spec, cost), "c", tmp_path, "net", dtype=dtype)
+    run = compile_and_run(tmp_path, [p for p in paths if p.suffix == ".c"])
+    assert run.returncode == 0 and run.stdout.startswith("OK: 0 mismatches"), run.stdout
+
+
+@needs_cc
+def test_the_c_export_of_a_gpt_block_reproduces_pytorch_float32(tmp_path):
+    """The derived counterpart of llm.c's train_gpt2.c: plain C99 (forward, derived backward, SGD and AdamW
+    steps) whose harness, with golden values computed by PyTorch in float32 (F.scaled_dot_product_attention,
+    F.layer_norm, F.gelu(approximate="tanh"), F.cross_entropy), agrees to 1e-4 in norm, parameter by parameter."""
+    from symbackprop.backends import c_code, program_of
+    from symbackprop.draws import random_problem
+
+    network = parse_spec(*GPT)
+    params, X, Y = random_problem(network, np.random.default_rng(1), 3)
+    params = {k: (v * 0.5).astype(np.float32).astype(float) for k, v in params.items()}  # exactly float32 values
+    costs, grads, outs = [], [], []
+    for k in range(X.shape[1]):  # one sample at a time, as the C functions take them
+        out: list = []
+        cost, g = torch_sequence_reference(network, params, X[:, [k]], Y[..., [k]], dtype="float32", outputs=out)
+        costs.append(cost)
+        grads.append({name: v.astype(float) for name, v in g.items()})
+        outs.append(out[0][0].reshape(-1))  # (T, V), position after position
+    paths = export(network, "c", tmp_path, "gpt", dtype="float32", optimizer="adamw")
+    harness = c_code.harness(program_of(network), "gpt", "float32", params, X.T,
+                             Y.transpose(2, 1, 0).reshape(X.shape[1], -1), np.array(outs), np.array(costs), grads,
+                             norm=1e-4, source="PyTorch float32 (in symbackprop's tests)")
+    test = tmp_path / "test_gpt.c"
+    test.write_text(harness)
+    body = (tmp_path / "gpt.c").read_text()
+    assert "gpt_sgd_step" in body and "gpt_optimizer_step" in body and "adamw" in body.lower()
+    run = compile_and_run(tmp_path, [p for p in paths if p.suffix == ".c" and p != test] + [test])
+    assert run.returncode == 0 and run.stdout.startswith("OK: 0 mismatches"), run.stdout

@@ -93,8 +93,8 @@ def export(target, to: str, out_dir=".", name: str | None = None, dtype: str = "
                                    "clipping (the caller's lr is used as given)")
     if to == "js":  # the page's loop code knows matrices only (so far)
         network.require_matrices(f"export --to {to}")
-    if to == "c":  # the per-sample loops know no sequence ops yet
-        network.require_samples(f"export --to {to}")
+    if to == "c":  # the per-sample loops know no recurrence yet
+        network.require_no_recurrence(f"export --to {to}")
     name = name or "network"
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise SymbackpropError(f"--name must be a C/Python identifier, not {name!r}")
@@ -135,8 +135,12 @@ def _harness(network, program, name, dtype, model) -> str:
     if model is not None:
         params = model.params
     mod = numpy_module(network)
-    outputs = mod.predict(params, X)
-    per_sample = [mod.gradients(params, X[:, [k]], Y[:, [k]]) for k in range(X.shape[1])]
+    m = X.shape[-1]
+    per_sample = [mod.gradients(params, X[:, [k]], Y[..., [k]]) for k in range(m)]
     costs = np.array([c for c, _ in per_sample])
     grads = [g for _, g in per_sample]
-    return c_code.harness(program, name, dtype, params, X, Y, outputs, costs, grads)
+    if network.positions:  # ids (T, m), targets (n, T, m), outputs (n, m·T): rows of T ids, T·n values
+        out = mod.predict(params, X).reshape(-1, m, network.positions)
+        return c_code.harness(program, name, dtype, params, X.T, Y.transpose(2, 1, 0).reshape(m, -1),
+                              out.transpose(1, 2, 0).reshape(m, -1), costs, grads)
+    return c_code.harness(program, name, dtype, params, X.T, Y.T, mod.predict(params, X).T, costs, grads)

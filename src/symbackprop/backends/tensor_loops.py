@@ -1,11 +1,12 @@
-"""Lowering tensor steps (images, windows) to loops, for the per-sample loop targets (C now; numba and JS next).
+"""Lowering tensor steps (images, windows, sequences) to loops, for the per-sample loop targets (C now).
 
 A step of any shape becomes a loop nest over its entries (axes of size 1 get index 0); each op of the tensor
 vocabulary reads its arguments' entries by index arithmetic: a contraction loops over its summed letters, a window
 reads ``X[c, s·y+a−p, s·x+b−p]`` (0 outside the image), ``unwindow`` gathers the patches that covered an entry,
 ``wmax`` and ``wroute`` loop over a window, ``reshape`` converts a flat C-order offset, ``gather`` reads a table's
-column at a token id and ``scatter`` adds up the positions whose token is the entry's column.  Targets differ only in
-their :class:`~symbackprop.backends.loops.Syntax`.
+column at a token id and ``scatter`` adds up the positions whose token is the entry's column; a sequence's ops
+(one sample's (features, T)) are index arithmetic too: a head's rows, the causal mask, a product per sample.
+Targets differ only in their :class:`~symbackprop.backends.loops.Syntax`.
 """
 
 from __future__ import annotations
@@ -146,26 +147,90 @@ class TensorWriter:
                                           b=self.syntax.number(0.0))
 
     def _gather(self, x: mx.M, idx, pre) -> str:
-        """``Z[j, t] = E[j, X[t]]``: the table's column at the position's token id."""
+        """``Z[j, t] = E[j, X[t]]``: the table's column at the position's token id (a context window's ids are a
+        column (T, 1), a sequence's a row (1, T))."""
         table, ids = x.args
-        j, t, n = idx
         k = self._var("k")
-        pre.append(self.syntax.int_local(k, self.syntax.int_of.format(self.entry(ids, [t, n], pre))))
-        return self.entry(table, [j, k], pre)
+        at = [idx[1], idx[2]] if len(idx) == 3 else ["0", idx[1]]
+        pre.append(self.syntax.int_local(k, self.syntax.int_of.format(self.entry(ids, at, pre))))
+        return self.entry(table, [idx[0], k], pre)
 
     def _scatter(self, x: mx.M, idx, pre) -> str:
         """``dE[j, v] = Σ_t g[j, t]·[X[t] = v]``: the positions whose token is v, added (one sample)."""
         s = self.syntax
         g, ids = x.args
         j, v = idx
-        _, T, _ = g.shape
+        T = g.shape[1]
         acc, t = self._var("acc"), self._var("t")
         inner: list[str] = []
-        token = self.entry(ids, [t, "0"], inner)
-        term = self.entry(g, [j, t, "0"], inner)
+        window = len(g.shape) == 3  # a context window's (D, T, 1), ids (T, 1); a sequence's (D, T), ids (1, T)
+        token = self.entry(ids, [t, "0"] if window else ["0", t], inner)
+        term = self.entry(g, [j, t, "0"] if window else [j, t], inner)
         body = inner + self._guard(f"{s.int_of.format(token)} == {v}", [s.assign(acc, term, "+=")])
         pre.append(s.local(acc, s.number(0.0)))
         self._loop(pre, t, T, body)
+        return acc
+
+    # -- a sequence's ops, per sample: values (features, T), one column a position
+    def _positions(self, x: mx.M, idx, pre) -> str:
+        return idx[1]  # each column's position, the positional table's id
+
+    def _rows(self, x: mx.M, idx, pre) -> str:
+        return self.entry(x.args[0], [f"{idx[0]} + {x.attr('start')}", idx[1]], pre)
+
+    def _unrows(self, x: mx.M, idx, pre) -> str:
+        start, n = x.attr("start"), x.args[0].shape[0]
+        inner: list[str] = []
+        value = self.entry(x.args[0], [f"{idx[0]} - {start}", idx[1]], inner)
+        if inner:  # pragma: no cover - an unrows reads a named value
+            raise ValueError("unrows of a value that needs loops")
+        cond = self.syntax.and_.join([f"{idx[0]} >= {start}", f"{idx[0]} < {start + n}"])
+        return self.syntax.ternary.format(cond=cond, a=value, b=self.syntax.number(0.0))
+
+    def _stack(self, x: mx.M, idx, pre) -> str:
+        """Row i of the joined heads: the head whose rows hold it (a choice, innermost last)."""
+        parts, start = [], 0
+        for a in x.args:
+            parts.append((start, a))
+            start += a.shape[0]
+        start, a = parts[-1]
+        code = self.entry(a, [f"{idx[0]} - {start}", idx[1]], pre)
+        for start, a in reversed(parts[:-1]):
+            value = self.entry(a, [f"{idx[0]} - {start}", idx[1]], pre)
+            code = self.syntax.ternary.format(cond=f"{idx[0]} < {start + a.shape[0]}", a=value, b=code)
+        return code
+
+    def _sdot(self, x: mx.M, idx, pre) -> str:
+        """One sample's product (aᵀ if ta else a)·(bᵀ if tb else b): a loop over the shared axis."""
+        s = self.syntax
+        a, b = x.args
+        ta, tb = x.attr("ta"), x.attr("tb")
+        n = a.shape[0] if ta else a.shape[1]
+        acc, k = self._var("acc"), self._var("k")
+        inner: list[str] = []
+        left = self.entry(a, [k, idx[0]] if ta else [idx[0], k], inner)
+        right = self.entry(b, [idx[1], k] if tb else [k, idx[1]], inner)
+        pre.append(s.local(acc, s.number(0.0)))
+        self._loop(pre, k, n, inner + [s.assign(acc, f"{left} * {right}", "+=")])
+        return acc
+
+    def _causal(self, x: mx.M, idx, pre) -> str:
+        """Key s after query t: ``fill`` (−∞ before the softmax, 0 for its gradient)."""
+        value = self.entry(x.args[0], idx, pre)
+        fill = self.syntax.number(float("-inf") if x.attr("fill") < 0 else 0.0)  # a negative fill stands for −∞
+        return self.syntax.ternary.format(cond=f"{idx[0]} <= {idx[1]}", a=value, b=fill)
+
+    def _T(self, x: mx.M, idx, pre) -> str:
+        return self.entry(x.args[0], [idx[1], idx[0]], pre)
+
+    def _dot(self, x: mx.M, idx, pre) -> str:
+        s = self.syntax
+        a, b = x.args
+        acc, k = self._var("acc"), self._var("k")
+        inner: list[str] = []
+        term = f"{self.entry(a, [idx[0], k], inner)} * {self.entry(b, [k, idx[1]], inner)}"
+        pre.append(s.local(acc, s.number(0.0)))
+        self._loop(pre, k, a.shape[1], inner + [s.assign(acc, term, "+=")])
         return acc
 
     def _contract(self, x: mx.M, idx, pre) -> str:

@@ -60,7 +60,8 @@ class Softmax(Layer):
     def log_normaliser(self, site: Site) -> mx.M:
         """``log Σ exp(Z)`` from the forward pass's max and sum (for a stable cross-entropy)."""
         M, _, S = self._temps(site)
-        return mx.fn(mx.ScalarFn("logsumexp", _m + sp.log(_s), (_m, _s)), mx.ref(M, (1, 1)), mx.ref(S, (1, 1)))
+        one = (1, site.shape[1])  # a column's, or each position's of a sequence
+        return mx.fn(mx.ScalarFn("logsumexp", _m + sp.log(_s), (_m, _s)), mx.ref(M, one), mx.ref(S, one))
 
     def local(self, site: Site) -> list[Step]:
         i, j = sp.symbols("i j", integer=True)
