@@ -7,9 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from networks import assert_agrees, torch_sequence_reference
-from test_sequences import BACKENDS, _problem
+from test_export import compile_and_run, needs_cc
+from test_sequences import BACKENDS, _problem, c_matches_pytorch_float32
 
 from symbackprop import LSTM, RNN, Dense, Embedding, Network, PositionalEmbedding, derive, parse_spec
+from symbackprop.export import export
 from symbackprop.layers import recurrent
 
 SPECS = [("4-embed5d3-rnn6-5:softmax", "cross_entropy"),
@@ -131,3 +133,21 @@ def test_a_recurrent_model_trains_through_the_cli_and_beats_its_start(run_cli, t
     assert code == 0, err
     import json
     assert json.loads(out)["cross_entropy"] < np.log(3) - 0.2  # below a uniform guess over 3 tokens
+
+
+@needs_cc
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("spec,cost", SPECS[:5], ids=[s for s, _ in SPECS[:5]])
+def test_the_c_export_runs_the_recurrences_and_passes_its_harness(spec, cost, dtype, tmp_path):
+    """A loop over the positions forwards (the states), one backwards (backpropagation through time)."""
+    network = parse_spec(spec, cost)
+    paths = export(network, "c", tmp_path, "net", dtype=dtype)
+    assert f"for (int t = {network.positions - 1}; t >= 0; --t)" in (tmp_path / "net.c").read_text()
+    run = compile_and_run(tmp_path, [p for p in paths if p.suffix == ".c"])
+    assert run.returncode == 0 and run.stdout.startswith("OK: 0 mismatches"), run.stdout
+
+
+@needs_cc
+def test_the_c_export_of_an_lstm_reproduces_pytorchs_nn_lstm_in_float32(tmp_path):
+    worst = c_matches_pytorch_float32(parse_spec("6-embed7d4-pos6d4-lstm5-rnn3-7:softmax"), tmp_path, "lstm")
+    assert worst < 1e-4

@@ -93,8 +93,6 @@ def export(target, to: str, out_dir=".", name: str | None = None, dtype: str = "
                                    "clipping (the caller's lr is used as given)")
     if to == "js":  # the page's loop code knows matrices only (so far)
         network.require_matrices(f"export --to {to}")
-    if to == "c":  # the per-sample loops know no recurrence yet
-        network.require_no_recurrence(f"export --to {to}")
     name = name or "network"
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise SymbackpropError(f"--name must be a C/Python identifier, not {name!r}")

@@ -328,16 +328,6 @@ class Network:
                             "position): they derive, report, gradcheck, compile for numpy, jax and torch, train "
                             "on a text (train TEXT.txt) and export to NumPy, JAX, PyTorch and C")
 
-    def require_no_recurrence(self, what: str) -> None:
-        """One line when ``what`` (the per-sample loops) is asked of a network with an RNN or LSTM layer."""
-        from .sequences import LSTM, RNN
-
-        recurrent = next((layer for layer in self.layers if isinstance(layer, (RNN, LSTM))), None)
-        if recurrent is not None:
-            raise SpecError(f"{what} is not there yet for recurrent layers ({recurrent.token}): they derive, "
-                            "report, gradcheck, compile for numpy, jax and torch, train and export to NumPy, JAX "
-                            "and PyTorch")
-
     def eval(self) -> Network:
         """The network as it predicts: without dropout, batchnorm with its running statistics (its parameters,
         ``rmean{l}`` and ``rvar{l}``, join the trained ones)."""

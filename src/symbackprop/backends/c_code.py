@@ -13,6 +13,7 @@ from .. import matexpr as mx
 from ..optimizers import t as step_count
 from ..program import Program
 from . import updates
+from .c_recurrent import bptt_lines, recur_lines
 from .loops import LoopWriter, Syntax, comment, flops
 from .printers import C99
 from .tensor_loops import TensorWriter
@@ -21,6 +22,9 @@ MACROS = {"M_E": math.e, "M_LOG2E": 1 / math.log(2), "M_LOG10E": 1 / math.log(10
           "M_LN10": math.log(10), "M_PI": math.pi, "M_PI_2": math.pi / 2, "M_PI_4": math.pi / 4,
           "M_1_PI": 1 / math.pi, "M_2_PI": 2 / math.pi, "M_2_SQRTPI": 2 / math.sqrt(math.pi),
           "M_SQRT2": math.sqrt(2), "M_SQRT1_2": math.sqrt(0.5)}
+
+
+RECURRENCES = {"recur": recur_lines, "bptt": bptt_lines}
 
 
 class CLoops(Syntax):
@@ -169,6 +173,10 @@ def _body(program: Program, name: str, syntax: CLoops, roots) -> list[str]:
         expr = _summed(s.expr, s.shape)
         if s.key not in grads:
             lines.append(f"{name}_real {s.lhs}{_dims(s.shape)};")
+        if expr.op in RECURRENCES:  # a loop over the positions, not over entries
+            lines += ["{", *("    " + line for line in RECURRENCES[expr.op](s, access_nd, f"{name}_real", syntax.f)),
+                      "}"]
+            continue
         lines += tensors.step(s.key, expr, s.shape) if _is_tensor(s) else writer.step(s.key, expr, s.shape)
     return ["    " + line for line in lines]
 

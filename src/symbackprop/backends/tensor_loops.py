@@ -220,6 +220,11 @@ class TensorWriter:
         fill = self.syntax.number(float("-inf") if x.attr("fill") < 0 else 0.0)  # a negative fill stands for −∞
         return self.syntax.ternary.format(cond=f"{idx[0]} <= {idx[1]}", a=value, b=fill)
 
+    def _lag(self, x: mx.M, idx, pre) -> str:
+        """Position t − 1's column (h_{t−1}), 0 at position 0."""
+        value = self.entry(x.args[0], [idx[0], f"{idx[1]} - 1"], pre)
+        return self.syntax.ternary.format(cond=f"{idx[1]} > 0", a=value, b=self.syntax.number(0.0))
+
     def _T(self, x: mx.M, idx, pre) -> str:
         return self.entry(x.args[0], [idx[1], idx[0]], pre)
 
