@@ -212,6 +212,18 @@ def unrows(x: M, start: int, total: int) -> M:
     return M("unrows", (x,), shape=(total, x.shape[1]), attrs=(("start", start),))
 
 
+def total(*xs: M) -> M:
+    """``add(*xs)``, or where the terms are ``unrows`` of row ranges that tile their shape (the heads' gradients
+    sent back to the features), their rows joined in order: the same sum with no zeros added (``stack``)."""
+    if len(xs) > 1 and all(x.op == "unrows" for x in xs):
+        parts = sorted(xs, key=lambda x: x.attr("start"))
+        ends = [p.attr("start") + p.args[0].shape[0] for p in parts]
+        if parts[0].attr("start") == 0 and ends[-1] == xs[0].shape[0] and \
+                all(p.attr("start") == e for p, e in zip(parts[1:], ends)):
+            return stack(*(p.args[0] for p in parts))
+    return add(*xs)
+
+
 def stack(*xs: M) -> M:
     """The rows of ``xs`` one after another (the heads of an attention layer joined)."""
     return M("stack", tuple(xs), shape=(sum(x.shape[0] for x in xs), xs[0].shape[1]))

@@ -58,6 +58,7 @@ class Dialect:
     sequences: str = ""  # _sdot and _causal, as this library spells them
     tokens: str = ""  # _scatter, as this library spells it
     recurrences: str = ""  # _recur, _bptt and _lag, as this library spells them
+    position_sum: str = "{}.reshape({}, -1, {}).sum(axis=1)"  # a sequence's columns summed over its samples
 
 
 # NumPy's reductions called as ufunc methods: ``x.sum()`` goes through a Python wrapper, a microsecond a call
@@ -82,6 +83,7 @@ TORCH = Dialect("torch", ArrayTorch, colsum="{}.sum(dim=0, keepdim=True)", colma
                 positions="torch.arange({0}, device=X.device).repeat(1, X.shape[1] // {0})",
                 seq_targets="Y.permute(0, 2, 1).reshape(Y.shape[0], -1)",
                 unrows="torch.nn.functional.pad({x}, (0, 0, {top}, {bottom}))", stack="torch.cat(({},), dim=0)",
+                position_sum="{}.reshape({}, -1, {}).sum(dim=1)",
                 sequences=TORCH_SEQUENCES, recurrences=TORCH_RECURRENCES)
 
 
@@ -158,6 +160,8 @@ def tensor_code(x: mx.M, args: list[str], dialect: Dialect) -> str:
         return f"_bptt({args[0]}, {args[1]}, {args[2]}, {x.shape[1]}, {x.attr('cell')!r})"
     if x.op == "lag":
         return f"_lag({args[0]}, {x.shape[1]})"
+    if x.op == "scatter" and x.args[1].op == "positions":  # a positional table's: each position summed over samples
+        return dialect.position_sum.format(wrap[0], x.shape[0], x.shape[1])
     if x.op == "scatter":
         return f"_scatter({args[0]}, {dialect.ids.format(wrap[1])}, {x.shape[1]})"
     if x.op == "chan":

@@ -54,7 +54,7 @@ def sweep(network, input_grad: bool = False) -> Program:
         else:
             parts = pending.pop(site.out)
             shown = mx.add(*(s for s, _ in parts))
-            computed = mx.add(*(c or s for s, c in parts))
+            computed = mx.total(*(c or s for s, c in parts))
             steps.append(Step(naming.grad(site.out), computed, site.shape, "delta",
                               shown=None if computed == shown else shown))
             g = mx.ref(naming.grad(site.out), site.shape)
