@@ -95,7 +95,9 @@ def test_the_image_references_equal_pytorch():
 
 def test_bad_layer_options_are_one_line(run_cli, tmp_path):
     for argv, message in (
-            (["--layer", "rnn_step", f"{LAYERS}:softmax_loss"], "not yet: rnn_step, rnn, lstm_step"),
+            (["--layer", "lstm_step", f"{LAYERS}:softmax_loss"], "not yet: lstm_step, temporal_softmax_loss"),
+            (["--layer", "rnn_step", f"{LAYERS}:softmax_loss"], "layers.py: TypeError: softmax_loss() takes 2 "
+                                                                "positional arguments but 5 were given"),
             (["--layer", "affine", f"{LAYERS}:nope"], "has no function 'nope'"),
             (["--layer", "affine", "3-3:relu-1:logistic", f"{LAYERS}:affine_backward"], "takes FILE.py:FUNC only"),
             (["--layer", "affine", f"{LAYERS}:affine_backward", "--forward", "made_up"], "has no made_up")):
@@ -168,3 +170,23 @@ def test_word_embedding_sizes_can_be_given(run_cli):
     code, out, err = run_cli("check", "--layer", "word_embedding", f"{RNN_LAYERS}:word_embedding_backward",
                              "--sizes", "N=2,T=6,V=3,D=4")
     assert code == 0 and "✓ dW   (3, 4)" in out, err + out
+
+
+@pytest.mark.parametrize("layer, func, code, shown", [
+    ("rnn_step", "rnn_step_backward", 0, "OK: every gradient agrees"),
+    ("rnn_step", "rnn_step_backward_at_the_input", 1, "FAIL: 5 of 5 parameters disagree"),
+    ("rnn", "rnn_backward", 0, "OK: every gradient agrees"),
+    ("rnn", "rnn_backward_without_time", 1, "→ your dx has no backpropagation through time: each step took only "
+                                            "dh[:, t], not dh[:, t] plus the dprev_h the step after it sent back"),
+    ("lstm", "lstm_backward", 0, "OK: every gradient agrees"),
+    ("temporal_affine", "temporal_affine_backward", 0, "OK: every gradient agrees")])
+def test_a_courses_recurrent_layers_are_checked_against_the_derived_bptt(run_cli, layer, func, code, shown):
+    """rnn_layers.py as a course writes it: x (N, T, D), weights (D, H), an LSTM's gates i, f, o, g."""
+    got, out, err = run_cli("check", "--layer", layer, f"{RNN_LAYERS}:{func}")
+    assert got == code and shown in out, err + out
+
+
+def test_a_recurrent_check_takes_sizes_and_names_how_it_maps_the_layer(run_cli):
+    code, out, err = run_cli("check", "--layer", "lstm", f"{RNN_LAYERS}:lstm_backward", "--sizes", "N=2,T=5,D=3,M=4")
+    assert code == 0 and "✓ dWx  (3, 16)" in out and "✓ dh0  (2, 4)" in out, err + out
+    assert "the gates i, f, o, g reordered as PyTorch's i, f, g, o" in out and "T-embed(N·T)dD-lstmM-M" in out

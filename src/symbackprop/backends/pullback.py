@@ -11,15 +11,18 @@ from .arrays import lines as _lines
 from .numpy_code import ERF, HELPERS
 
 
-def source(program: Program) -> str:
+def source(program: Program, keep: tuple[str, ...] = ()) -> str:
     """A module of one function over columns (samples are columns): the forward pass, the cost summed over the
     batch, and the derived gradient of that sum for every parameter (summed over the samples) and for the input
     (``"X"``: one column per sample; an image network's X may be (N, C, H, W) images, and its gradient is then
     (C, H, W, N)). With an upstream gradient G as the target (``costs.UPSTREAM``) the sum is
-    Σ A ⊙ G and the gradients are the vector-Jacobian product a layer's backward returns."""
+    Σ A ⊙ G and the gradients are the vector-Jacobian product a layer's backward returns.  ``keep`` names other
+    values to return beside them (an RNN's δ, ``dC_dZ2``)."""
     roots = [program.gradient(p).key for p in program.params] + [grad(X)]
-    steps = program.needed([program.cost, *roots])
-    returned = ", ".join([f'"{p.name}": {program.gradient(p).lhs}' for p in program.params] + ['"X": dC_dX'])
+    kept = [s.key for s in program.steps if s.lhs in keep]
+    steps = program.needed([program.cost, *roots, *kept])
+    returned = ", ".join([f'"{p.name}": {program.gradient(p).lhs}' for p in program.params] + ['"X": dC_dX']
+                         + [f'"{k}": {k}' for k in keep])
     body = _lines(program, steps, NUMPY)
     helpers = HELPERS + (ERF if any("_erf(" in line for line in body) else "") + helpers_for(program, NUMPY)
     nl = "\n"

@@ -13,7 +13,9 @@ from ..backends import loader, pullback
 from ..costs import UPSTREAM
 from ..errors import SymbackpropError, UserCodeError
 from ..grammar import parse_spec
+from . import sequence_layers
 from .report import ParamResult, Report, compare
+from .sequence_layers import SEQUENCE_KINDS
 from .user_code import attempt, load_user_module, numbers, user_error, user_function
 
 
@@ -26,8 +28,10 @@ class Kind:
     returns: tuple[str, ...]  # what FUNC returns, in order
     forward: bool = True  # made by a *_forward (False: FUNC(x, y) -> (loss, dx), as a course's softmax_loss)
     cost: str | None = None  # the network's cost (None: the upstream gradient dout)
+    how: str = ""  # how the course's layer is that network, where it is not plain
 
 
+_TABLE = "x is an embedding table read at ids n·T + t (its output x, its gradient dx)"
 KINDS = {k.name: k for k in (
     Kind("affine", "{D}-{M}:identity", ("dx", "dw", "db")),
     Kind("relu", "{D}-{D}:relu", ("dx",)),
@@ -42,12 +46,21 @@ KINDS = {k.name: k for k in (
     Kind("max_pool", "{C}x{H}x{W}-maxpool{K}s{S}-flatten-{OUT}:identity", ("dx",)),
     # x (N, T) ids, W (V, D): the embedding of a sequence, a dense identity after it: its upstream is dout's
     Kind("word_embedding", "{T}-embed{V}d{D}-{D}:identity", ("dW",)),
+    # a course's rnn_layers.py (sequence_layers.py says how x (N, T, D) and its weights become ours)
+    Kind("rnn_step", "{DM}-{M}:tanh", ("dx", "dprev_h", "dWx", "dWh", "db"),
+         how="one position is a dense tanh layer over [x, prev_h] with weights [Wx; Wh]"),
+    Kind("rnn", "{T}-embed{NT}d{D}-rnn{M}-{M}:identity", ("dx", "dh0", "dWx", "dWh", "db"),
+         how=f"{_TABLE}; h0 = 0 (as symbackprop's RNN), dh0 = Whᵀ·δ at the first position"),
+    Kind("lstm", "{T}-embed{NT}d{D}-lstm{M}-{M}:identity", ("dx", "dh0", "dWx", "dWh", "db"),
+         how=f"{_TABLE}; the gates i, f, o, g reordered as PyTorch's i, f, g, o; h0 = c0 = 0, dh0 = Whᵀ·δ at the "
+             "first position"),
+    Kind("temporal_affine", "{T}-embed{NT}d{D}-{M}:identity", ("dx", "dw", "db"), how=_TABLE),
 )}
-LATER = ("rnn_step", "rnn", "lstm_step", "temporal_affine", "temporal_softmax_loss", "attention")
+LATER = ("lstm_step", "temporal_softmax_loss", "attention")
 IMAGES = ("conv", "max_pool")
 
 
-SIZE_NAMES = {"N": "samples", "D": "input features", "M": "output features", "C": "channels",
+SIZE_NAMES = {"N": "samples", "D": "input features", "M": "output features (hidden units)", "C": "channels",
               "H": "image height and width", "F": "filters", "K": "kernel (pool window) side", "S": "stride",
               "P": "padding", "T": "positions", "V": "vocabulary"}
 SIZE_LIMIT = 64  # each given size at most this: a check needs no more
@@ -78,7 +91,10 @@ def _sizes(kind: Kind, rng, given: dict | None = None) -> dict:
     n = {"N": int(rng.integers(2, 5)), "D": int(rng.integers(3, 7)), "M": int(rng.integers(3, 7))}
     if kind.name == "word_embedding":  # a few positions over a small vocabulary: tokens repeat
         n.update(T=int(rng.integers(2, 5)), V=int(rng.integers(3, 6)))
+    if kind.name in SEQUENCE_KINDS:  # a few positions; M the hidden units of a recurrent layer
+        n.update(T=int(rng.integers(2, 5)))
     n.update({k: v for k, v in given.items() if k in n})
+    n.update(NT=n["N"] * n.get("T", 1), DM=n["D"] + n["M"])
     if kind.name not in IMAGES:
         return n
     for _ in range(1000):
@@ -101,12 +117,15 @@ def _module(kind: Kind, sizes: dict):
     network = network.with_cost(kind.cost) if kind.cost else network.with_cost(UPSTREAM)
     from ..derive.sweep import sweep
 
-    return loader.from_source(pullback.source(sweep(network, input_grad=True)), "symbackprop_layer")
+    keep = sequence_layers.keep(kind.name) if kind.name in SEQUENCE_KINDS else ()
+    return loader.from_source(pullback.source(sweep(network, input_grad=True), keep), "symbackprop_layer")
 
 
 def _draw(kind: Kind, rng, sizes: dict) -> tuple[tuple, dict]:
     """(the course's forward arguments (or FUNC's, for a loss), our parameters in columns without X and Y)."""
     N, D, M = sizes["N"], sizes["D"], sizes["M"]
+    if kind.name in SEQUENCE_KINDS:
+        return sequence_layers.draw(kind.name, rng, sizes)
     if kind.name in IMAGES:  # the layer, flattened, then a dense identity: its upstream gradient is dout's
         x = rng.normal(size=(N, sizes["C"], sizes["H"], sizes["W"]))
         out = sizes["OUT"]
@@ -149,6 +168,8 @@ def _mask(cache, shape):
 def _reference(kind, module, args, params, dout, cache):
     """The derived values in the course's shapes, by name (dx (N, D), dw (D, M), db (M,), ...)."""
     x = args[0]
+    if kind.name in SEQUENCE_KINDS:
+        return sequence_layers.reference(kind.name, module, args, params, dout)
     if kind.name == "dropout":
         params = {**params, "M1": _mask(cache, x.shape).T * 0.5}  # A = Z ⊙ M / (1 − 0.5): the user's mask
     if kind.name in ("softmax_loss", "svm_loss"):
@@ -188,9 +209,11 @@ def _buffered(dout, x, vocab: int) -> np.ndarray:
 
 def _named(name: str, got: list, want: list, n: list, extra=()) -> str | None:
     """The classic mistake that reproduces every returned value of ``name``, or None; ``extra``: this kind's own
-    mistakes, ``(what, the value it gives for each draw)``."""
-    for what, values in extra:
-        if all(np.shape(g) == np.shape(v) and np.allclose(g, v, rtol=1e-6, atol=1e-9) for g, v in zip(got, values)):
+    mistakes, ``(what, {returned name: the value it gives for each draw})``."""
+    for what, by_name in extra:
+        values = by_name.get(name)
+        if values is not None and len(values) == len(got) and all(
+                np.shape(g) == np.shape(v) and np.allclose(g, v, rtol=1e-6, atol=1e-9) for g, v in zip(got, values)):
             return f"your {name} {what}"
     candidates = [
         ("is transposed", lambda w, _: w.T),
@@ -211,6 +234,13 @@ def _named(name: str, got: list, want: list, n: list, extra=()) -> str | None:
                for g, w, k in zip(got, want, n)):
             return f"your {name} {what}"
     return None
+
+
+class _Letters(dict):
+    """The sizes' own letters where a spec is shown in general (``{D}-{M}:identity`` as ``D-M:identity``)."""
+
+    def __missing__(self, key):
+        return key
 
 
 def _call(path, timeout, what, fn, *args):
@@ -244,6 +274,7 @@ def check_layer(kind_name: str, target: str, trials: int = 5, seed: int = 0, tim
     results = {r: ParamResult(r, (0, 0)) for r in kind.returns}
     seen: dict[str, tuple[list, list, list]] = {r: ([], [], []) for r in kind.returns}
     buffered: list = []  # a word embedding's gradient with repeated tokens counted once, draw by draw
+    copies: dict = {}  # an RNN's gradients without the recurrence (T separate steps), draw by draw
     for trial in range(1, trials + 1):
         drawn = _sizes(kind, rng, given)
         N = drawn["N"]
@@ -263,6 +294,10 @@ def check_layer(kind_name: str, target: str, trials: int = 5, seed: int = 0, tim
         want = _reference(kind, _module(kind, drawn), args, params, dout, cache)
         if kind.name == "word_embedding":
             buffered.append(_buffered(dout, args[0], len(args[1])))
+        if kind.name == "rnn":
+            step = _module(KINDS["rnn_step"], drawn)
+            for r, v in sequence_layers.without_time(step, args, dout, np.asarray(out, dtype=float)).items():
+                copies.setdefault(r, []).append(v)
         case = f"draw {trial}, N={N}"
         for r, got in zip(kind.returns, answer):
             res, value = results[r], numbers(got, np.shape(want[r]))
@@ -284,15 +319,19 @@ def check_layer(kind_name: str, target: str, trials: int = 5, seed: int = 0, tim
                     lambda ij, shape=value.shape: [int(i) for i in np.unravel_index(
                         ij[0] * (_matrix(np.empty(shape)).shape[1]) + ij[1], shape)])
     extra = [("counts a repeated token once: dW[x] += dout buffers (the last write wins); add with "
-              "np.add.at(dW, x, dout)", buffered)] if buffered else []
+              "np.add.at(dW, x, dout)", {"dW": buffered})] if buffered else []
+    if copies:
+        extra.append(("has no backpropagation through time: each step took only dh[:, t], not dh[:, t] plus the "
+                      "dprev_h the step after it sent back (T separate steps, no recurrence)", copies))
     for r, res in results.items():
         if not res.ok:
             res.diagnosis = _named(r, *seen[r], extra) or "no known mistake reproduces your numbers"
     title = f"check --layer {kind.name} against {target}: {trials} draws of " + (
         ", ".join(f"{k}={v}" for k, v in given.items()) + " and the rest random" if given else
         ("N 2-4 samples of T 2-4 tokens of V 3-5, D 3-6 features" if kind.name == "word_embedding"
-                                         else "N 2-4 samples, 3-6 features"))
+         else "N 2-4 samples of T 2-4 positions, D 3-6 features in, M 3-6 out (hidden)"
+         if kind.name in SEQUENCE_KINDS else "N 2-4 samples, 3-6 features"))
     notes = [f"the cache is made by your {make.__name__}" if make else f"{name}(x, y) called as written",
-             "reference: the derived pullback of " + kind.spec.replace("{", "").replace("}", "")
-             + ("" if kind.cost else " with dout as the upstream gradient")]
+             "reference: the derived pullback of " + kind.spec.format_map(_Letters(NT="(N·T)", DM="(D+M)"))
+             + ("" if kind.cost else " with dout as the upstream gradient") + (f": {kind.how}" if kind.how else "")]
     return Report(title, list(results.values()), [], notes)

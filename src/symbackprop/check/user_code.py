@@ -148,8 +148,11 @@ def user_error(err: BaseException, path: Path | None) -> str:
     """``FILE:LINE in FUNC: ExcType: message`` at the deepest frame in the user's file."""
     frames = traceback.extract_tb(err.__traceback__)
     mine = [fr for fr in frames if path is not None and Path(fr.filename).resolve() == path.resolve()]
-    where = mine[-1] if mine else (frames[-1] if frames else None)
-    loc = f"{where.filename}:{where.lineno} in {where.name}: " if where else ""
+    if not mine and path is not None:  # it never ran (a call that does not fit its signature): name their file
+        loc = f"{path}: "
+    else:
+        where = mine[-1] if mine else (frames[-1] if frames else None)
+        loc = f"{where.filename}:{where.lineno} in {where.name}: " if where else ""
     msg = str(err).splitlines()[0] if str(err) else ""
     return f"{loc}{type(err).__name__}: {msg}".rstrip(": ")
 

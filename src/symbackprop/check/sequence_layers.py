@@ -1,0 +1,91 @@
+"""The recurrent and temporal layers of a course's ``rnn_layers.py`` as ``check --layer`` draws and derives them.
+
+A course's conventions: rows are samples, x (N, T, D), weights (D, H) applied as ``x @ Wx`` (ours are (H, D),
+``Wx·x``), an LSTM's gates in the order i, f, o, g (PyTorch's and ours: i, f, g, o).  A course's sequence x is
+real-valued where a symbackprop sequence network reads token ids, so x becomes an embedding table with one column
+per (sample, position), read at ids n·T + t: the embedding's output is x and its gradient dx, column by column.
+``rnn_step`` is one position, ``tanh(x @ Wx + prev_h @ Wh + b)``: a dense tanh layer over [x, prev_h].
+``rnn`` and ``lstm`` start from h0 = 0 (symbackprop's recurrent layers do); dh0 is ``Whᵀ·δ_0``, with δ_0 the
+derived backpropagation through time at the first position.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SEQUENCE_KINDS = ("rnn_step", "rnn", "lstm", "temporal_affine")
+
+
+def _gates(H: int) -> np.ndarray:
+    """Column order taking a course's gates (i, f, o, g) to PyTorch's (i, f, g, o), and back (a swap)."""
+    return np.r_[0:2 * H, 3 * H:4 * H, 2 * H:3 * H]
+
+
+def _as_table(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the table (D, N·T) whose column n·T + t is x[n, t], the ids (T, N) that read it back)."""
+    N, T, D = x.shape
+    return x.reshape(N * T, D).T.copy(), np.arange(N * T).reshape(N, T).T.astype(float)
+
+
+def draw(name: str, rng, sizes: dict) -> tuple[tuple, dict]:
+    """(the course's forward arguments, our parameters in columns)."""
+    N, T, D, M = sizes["N"], sizes["T"], sizes["D"], sizes["M"]
+    if name == "rnn_step":
+        x, h, Wx, Wh, b = (rng.normal(size=s) for s in ((N, D), (N, M), (D, M), (M, M), (M,)))
+        return (x, h, Wx, Wh, b), {"W1": np.vstack([Wx, Wh]).T.copy(), "B1": b[:, None].copy()}
+    x = rng.normal(size=(N, T, D))
+    table, _ = _as_table(x)
+    if name == "temporal_affine":
+        w, b = rng.normal(size=(D, M)), rng.normal(size=M)
+        return (x, w, b), {"E1": table, "W2": w.T.copy(), "B2": b[:, None].copy()}
+    rows = 4 * M if name == "lstm" else M
+    Wx, Wh, b = rng.normal(size=(D, rows)) * 0.5, rng.normal(size=(M, rows)) * 0.5, rng.normal(size=rows) * 0.5
+    order = _gates(M) if name == "lstm" else np.arange(rows)
+    ours = {"E1": table, "Wx2": Wx[:, order].T.copy(), "Wh2": Wh[:, order].T.copy(), "B2": b[order][:, None].copy(),
+            "W3": np.eye(M), "B3": np.zeros((M, 1))}
+    return (x, np.zeros((N, M)), Wx, Wh, b), ours
+
+
+def keep(name: str) -> tuple[str, ...]:
+    """What the pullback must also return: an RNN's or LSTM's δ, for dh0."""
+    return ("dC_dZ2",) if name in ("rnn", "lstm") else ()
+
+
+def reference(name: str, module, args, params, dout) -> dict:
+    """The derived values in the course's shapes, by name."""
+    if name == "rnn_step":
+        x, h = args[0], args[1]
+        D = x.shape[1]
+        _, g = module.pullback(params, np.hstack([x, h]).T, dout.T)
+        return {"dx": g["X"][:D].T, "dprev_h": g["X"][D:].T, "dWx": g["W1"][:, :D].T, "dWh": g["W1"][:, D:].T,
+                "db": g["B1"][:, 0]}
+    x = args[0]
+    N, T, D = x.shape
+    _, ids = _as_table(x)
+    _, g = module.pullback(params, ids, dout.transpose(2, 1, 0))
+    dx = g["E1"].T.reshape(N, T, D)
+    if name == "temporal_affine":
+        return {"dx": dx, "dw": g["W2"].T, "db": g["B2"][:, 0]}
+    M = args[1].shape[1]
+    order = _gates(M) if name == "lstm" else np.arange(g["Wx2"].shape[0])  # its own inverse
+    delta0 = g["dC_dZ2"][:, ::T]  # δ at each sample's first position
+    return {"dx": dx, "dh0": (params["Wh2"].T @ delta0).T, "dWx": g["Wx2"].T[:, order],
+            "dWh": g["Wh2"].T[:, order], "db": g["B2"][order, 0]}
+
+
+def without_time(step_module, args, dout, h) -> dict:
+    """The classic mistake's values: each position backpropagated through its own step alone, from dh[:, t] only
+    (the derived ``rnn_step`` at each position, prev_h the forward's h[:, t − 1]), the weights' gradients summed."""
+    x, h0, Wx, Wh, b = args
+    N, T, D = x.shape
+    params = {"W1": np.vstack([Wx, Wh]).T.copy(), "B1": b[:, None].copy()}
+    out = {"dx": np.zeros_like(x), "dWx": np.zeros_like(Wx), "dWh": np.zeros_like(Wh), "db": np.zeros_like(b)}
+    for t in range(T):
+        prev = h0 if t == 0 else h[:, t - 1]
+        g = reference("rnn_step", step_module, (x[:, t], prev), params, dout[:, t])
+        out["dx"][:, t] = g["dx"]
+        for k in ("dWx", "dWh", "db"):
+            out[k] += g[k]
+        if t == 0:
+            out["dh0"] = g["dprev_h"]
+    return out
