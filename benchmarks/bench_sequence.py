@@ -9,7 +9,9 @@ JAX's ``value_and_grad`` jitted with the update.  Rows run in turn (--rounds tim
 steps after a warm-up; a row's time is the median of its rounds; glibc keeps freed memory for the next step in
 every row (``symbackprop.allocator``, as symbackprop's trainers set it).  Also: derivation + code generation time, and
 the peak resident memory a step adds over the model's, in a fresh process per row (--memory).
-Run: python benchmarks/bench_sequence.py [--repeat 11] [--rounds 3] [--memory]
+With ``--tensorgrad-python PY``, tensorgrad's compiled step of the same model and weights too (its first loss
+checked against the model's), in its own process under a Python where tensorgrad works (``tensorgrad_gpt.py``).
+Run: python benchmarks/bench_sequence.py [--repeat 11] [--rounds 3] [--memory] [--tensorgrad-python PY]
 """
 
 from __future__ import annotations
@@ -225,6 +227,23 @@ def memory_row(name):
     return int(out.stdout.split()[-1]) / 1024
 
 
+def tensorgrad_row(python: str, repeat: int) -> tuple[float, float]:
+    """(seconds a step, the first step's loss) of tensorgrad's compiled step of the same model and weights, run by
+    ``python`` (a Python where tensorgrad works: it needs PyTorch's named tensors) in its own process."""
+    import tempfile
+    from pathlib import Path
+
+    net, params, X, Y = problem()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "problem.npz"
+        np.savez(path, X=X, Y=Y, **params)
+        script = Path(__file__).with_name("tensorgrad_gpt.py")
+        out = subprocess.run([python, str(script), str(path), str(repeat)], capture_output=True, text=True,
+                             check=True, cwd=script.parent)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return result["ms"] / 1e3, result["loss"]
+
+
 def rss(field: str) -> int:
     """A resident-memory figure of this process in kB (Linux): ``VmRSS`` now, ``VmHWM`` its peak."""
     with open("/proc/self/status") as f:
@@ -236,6 +255,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=11)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--memory", action="store_true")
+    ap.add_argument("--tensorgrad-python", metavar="PY",
+                    help="a Python with tensorgrad (and a PyTorch with named tensors, e.g. 2.9): adds its row")
     args = ap.parse_args()
     from symbackprop import derive
     from symbackprop.backends import framework_module, numpy_module
@@ -246,9 +267,20 @@ def main():
     framework_module(d.network, "jax")
     print(f"{SPEC}\n  derivation + NumPy and JAX code generation: {time.perf_counter() - t:.1f} s (target <= 20 s)")
     rounds = {name: [] for name in ROWS}
+    tg = "tensorgrad compiled step"
+    if args.tensorgrad_python:
+        rounds[tg] = []
     for _ in range(args.rounds):
         for name in ROWS:
             rounds[name].append(time_row(name, args.repeat))
+        if args.tensorgrad_python:
+            seconds, loss = tensorgrad_row(args.tensorgrad_python, args.repeat)
+            net, params, X, Y = problem()
+            from symbackprop.backends import numpy_module
+
+            ours = float(numpy_module(net).cost(params, X, Y))
+            assert abs(loss - ours) <= 1e-5 * abs(ours), f"tensorgrad's loss {loss} is not the model's {ours}"
+            rounds[tg].append(seconds)
     t = {name: statistics.median(ts) for name, ts in rounds.items()}
     for name, value in t.items():
         spread = ", ".join(f"{v * 1e3:.1f}" for v in rounds[name])
@@ -257,6 +289,9 @@ def main():
           "(target >= 0.8x)")
     print(f"  JAX backend vs jitted JAX:      {t['jax.jit(value_and_grad)'] / t['symbackprop jax (jit)']:.2f}x the "
           "speed (target >= 0.9x)")
+    if args.tensorgrad_python:
+        print(f"  tensorgrad's step vs the NumPy backend's: {t[tg] / t['symbackprop numpy']:.2f}x, vs the JAX "
+              f"backend's: {t[tg] / t['symbackprop jax (jit)']:.2f}x (target: both above 1x, symbackprop ahead)")
     if args.memory:
         mem = {name: memory_row(name) for name in ROWS}
         shown = json.dumps({k: round(v, 1) for k, v in mem.items()})
