@@ -95,7 +95,7 @@ def test_the_image_references_equal_pytorch():
 
 def test_bad_layer_options_are_one_line(run_cli, tmp_path):
     for argv, message in (
-            (["--layer", "lstm_step", f"{LAYERS}:softmax_loss"], "not yet: lstm_step, temporal_softmax_loss"),
+            (["--layer", "lstm_step", f"{LAYERS}:softmax_loss"], "not yet: lstm_step, attention"),
             (["--layer", "rnn_step", f"{LAYERS}:softmax_loss"], "layers.py: TypeError: softmax_loss() takes 2 "
                                                                 "positional arguments but 5 were given"),
             (["--layer", "affine", f"{LAYERS}:nope"], "has no function 'nope'"),
@@ -179,7 +179,11 @@ def test_word_embedding_sizes_can_be_given(run_cli):
     ("rnn", "rnn_backward_without_time", 1, "→ your dx has no backpropagation through time: each step took only "
                                             "dh[:, t], not dh[:, t] plus the dprev_h the step after it sent back"),
     ("lstm", "lstm_backward", 0, "OK: every gradient agrees"),
-    ("temporal_affine", "temporal_affine_backward", 0, "OK: every gradient agrees")])
+    ("temporal_affine", "temporal_affine_backward", 0, "OK: every gradient agrees"),
+    ("temporal_softmax_loss", "temporal_softmax_loss", 0, "OK: every gradient agrees"),
+    ("temporal_softmax_loss", "temporal_softmax_loss_unmasked_gradient", 1,
+     "→ your dx is not masked: the loss leaves the masked positions out, but their gradient (softmax − one-hot) is "
+     "still there; multiply it by the mask")])
 def test_a_courses_recurrent_layers_are_checked_against_the_derived_bptt(run_cli, layer, func, code, shown):
     """rnn_layers.py as a course writes it: x (N, T, D), weights (D, H), an LSTM's gates i, f, o, g."""
     got, out, err = run_cli("check", "--layer", layer, f"{RNN_LAYERS}:{func}")

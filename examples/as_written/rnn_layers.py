@@ -136,3 +136,26 @@ def temporal_affine_forward(x, w, b):
 def temporal_affine_backward(dout, cache):
     x, w = cache
     return dout @ w.T, np.einsum("ntd,ntm->dm", x, dout), dout.sum(axis=(0, 1))
+
+
+def temporal_softmax_loss(x, y, mask):
+    """x (N, T, V) scores, y (N, T) ids, mask (N, T): the cross-entropy summed over the kept positions, over N."""
+    N, T, V = x.shape
+    flat, ids, keep = x.reshape(N * T, V), y.reshape(N * T), mask.reshape(N * T)
+    p = np.exp(flat - flat.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    loss = -np.sum(keep * np.log(p[np.arange(N * T), ids])) / N
+    dx = p.copy()
+    dx[np.arange(N * T), ids] -= 1
+    return loss, (dx * keep[:, None] / N).reshape(N, T, V)
+
+
+def temporal_softmax_loss_unmasked_gradient(x, y, mask):
+    """A classic mistake: the loss masked, its gradient not (padding positions still pull on the scores)."""
+    N, T, V = x.shape
+    loss, _ = temporal_softmax_loss(x, y, mask)
+    flat, ids = x.reshape(N * T, V), y.reshape(N * T)
+    p = np.exp(flat - flat.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    p[np.arange(N * T), ids] -= 1
+    return loss, (p / N).reshape(N, T, V)

@@ -55,8 +55,10 @@ KINDS = {k.name: k for k in (
          how=f"{_TABLE}; the gates i, f, o, g reordered as PyTorch's i, f, g, o; h0 = c0 = 0, dh0 = Whᵀ·δ at the "
              "first position"),
     Kind("temporal_affine", "{T}-embed{NT}d{D}-{M}:identity", ("dx", "dw", "db"), how=_TABLE),
+    Kind("temporal_softmax_loss", "{T}-embed{NT}d{M}-{M}:softmax", ("loss", "dx"), forward=False,
+         cost="cross_entropy", how=f"{_TABLE}; a masked position's target all 0 (no cost); the sum over N"),
 )}
-LATER = ("lstm_step", "temporal_softmax_loss", "attention")
+LATER = ("lstm_step", "attention")
 IMAGES = ("conv", "max_pool")
 
 
@@ -274,7 +276,7 @@ def check_layer(kind_name: str, target: str, trials: int = 5, seed: int = 0, tim
     results = {r: ParamResult(r, (0, 0)) for r in kind.returns}
     seen: dict[str, tuple[list, list, list]] = {r: ([], [], []) for r in kind.returns}
     buffered: list = []  # a word embedding's gradient with repeated tokens counted once, draw by draw
-    copies: dict = {}  # an RNN's gradients without the recurrence (T separate steps), draw by draw
+    named: dict = {}  # a recurrent or temporal layer's own mistakes: {what: {returned name: [value a draw]}}
     for trial in range(1, trials + 1):
         drawn = _sizes(kind, rng, given)
         N = drawn["N"]
@@ -291,13 +293,16 @@ def check_layer(kind_name: str, target: str, trials: int = 5, seed: int = 0, tim
         if len(answer) != len(kind.returns):
             raise UserCodeError(f"{name} returned {len(answer)} value(s); a {kind.name} backward returns "
                                 f"{', '.join(kind.returns)}")
-        want = _reference(kind, _module(kind, drawn), args, params, dout, cache)
+        module = _module(kind, drawn)
+        want = _reference(kind, module, args, params, dout, cache)
         if kind.name == "word_embedding":
             buffered.append(_buffered(dout, args[0], len(args[1])))
-        if kind.name == "rnn":
-            step = _module(KINDS["rnn_step"], drawn)
-            for r, v in sequence_layers.without_time(step, args, dout, np.asarray(out, dtype=float)).items():
-                copies.setdefault(r, []).append(v)
+        if kind.name in SEQUENCE_KINDS:
+            made_h = np.asarray(out, dtype=float) if make is not None else None
+            step = _module(KINDS["rnn_step"], drawn) if kind.name == "rnn" else None
+            for what, values in sequence_layers.mistakes(kind.name, module, step, args, params, dout, made_h).items():
+                for r, v in values.items():
+                    named.setdefault(what, {}).setdefault(r, []).append(v)
         case = f"draw {trial}, N={N}"
         for r, got in zip(kind.returns, answer):
             res, value = results[r], numbers(got, np.shape(want[r]))
@@ -320,18 +325,18 @@ def check_layer(kind_name: str, target: str, trials: int = 5, seed: int = 0, tim
                         ij[0] * (_matrix(np.empty(shape)).shape[1]) + ij[1], shape)])
     extra = [("counts a repeated token once: dW[x] += dout buffers (the last write wins); add with "
               "np.add.at(dW, x, dout)", {"dW": buffered})] if buffered else []
-    if copies:
-        extra.append(("has no backpropagation through time: each step took only dh[:, t], not dh[:, t] plus the "
-                      "dprev_h the step after it sent back (T separate steps, no recurrence)", copies))
+    extra += list(named.items())
     for r, res in results.items():
         if not res.ok:
             res.diagnosis = _named(r, *seen[r], extra) or "no known mistake reproduces your numbers"
     title = f"check --layer {kind.name} against {target}: {trials} draws of " + (
         ", ".join(f"{k}={v}" for k, v in given.items()) + " and the rest random" if given else
         ("N 2-4 samples of T 2-4 tokens of V 3-5, D 3-6 features" if kind.name == "word_embedding"
+         else "N 2-4 samples of T 2-4 positions, M 3-6 classes" if kind.name == "temporal_softmax_loss"
          else "N 2-4 samples of T 2-4 positions, D 3-6 features in, M 3-6 out (hidden)"
          if kind.name in SEQUENCE_KINDS else "N 2-4 samples, 3-6 features"))
-    notes = [f"the cache is made by your {make.__name__}" if make else f"{name}(x, y) called as written",
+    called = "x, y, mask" if kind.name == "temporal_softmax_loss" else "x, y"
+    notes = [f"the cache is made by your {make.__name__}" if make else f"{name}({called}) called as written",
              "reference: the derived pullback of " + kind.spec.format_map(_Letters(NT="(N·T)", DM="(D+M)"))
              + ("" if kind.cost else " with dout as the upstream gradient") + (f": {kind.how}" if kind.how else "")]
     return Report(title, list(results.values()), [], notes)

@@ -6,14 +6,15 @@ real-valued where a symbackprop sequence network reads token ids, so x becomes a
 per (sample, position), read at ids n·T + t: the embedding's output is x and its gradient dx, column by column.
 ``rnn_step`` is one position, ``tanh(x @ Wx + prev_h @ Wh + b)``: a dense tanh layer over [x, prev_h].
 ``rnn`` and ``lstm`` start from h0 = 0 (symbackprop's recurrent layers do); dh0 is ``Whᵀ·δ_0``, with δ_0 the
-derived backpropagation through time at the first position.
+derived backpropagation through time at the first position.  ``temporal_softmax_loss`` is a softmax with the
+cross-entropy at every position, a masked position's target all 0 (padding: no cost), summed and divided by N.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-SEQUENCE_KINDS = ("rnn_step", "rnn", "lstm", "temporal_affine")
+SEQUENCE_KINDS = ("rnn_step", "rnn", "lstm", "temporal_affine", "temporal_softmax_loss")
 
 
 def _gates(H: int) -> np.ndarray:
@@ -33,6 +34,11 @@ def draw(name: str, rng, sizes: dict) -> tuple[tuple, dict]:
     if name == "rnn_step":
         x, h, Wx, Wh, b = (rng.normal(size=s) for s in ((N, D), (N, M), (D, M), (M, M), (M,)))
         return (x, h, Wx, Wh, b), {"W1": np.vstack([Wx, Wh]).T.copy(), "B1": b[:, None].copy()}
+    if name == "temporal_softmax_loss":  # scores x (N, T, V) over V = M classes, ids y (N, T), a mask (N, T)
+        x = rng.normal(size=(N, T, M))
+        y, mask = rng.integers(0, M, size=(N, T)), rng.random((N, T)) < 0.7
+        table, _ = _as_table(x)
+        return (x, y, mask), {"E1": table, "W2": np.eye(M), "B2": np.zeros((M, 1))}
     x = rng.normal(size=(N, T, D))
     table, _ = _as_table(x)
     if name == "temporal_affine":
@@ -62,6 +68,11 @@ def reference(name: str, module, args, params, dout) -> dict:
     x = args[0]
     N, T, D = x.shape
     _, ids = _as_table(x)
+    if name == "temporal_softmax_loss":  # the cross-entropy summed over the positions with a target, over N
+        y, mask = args[1], args[2]
+        Y = (np.eye(D)[y] * mask[..., None]).transpose(2, 1, 0)  # (V, T, N) one-hot, a position's 0 where masked
+        C, g = module.pullback(params, ids, Y)
+        return {"loss": np.array([[C / N]]), "dx": g["E1"].T.reshape(N, T, D) / N}
     _, g = module.pullback(params, ids, dout.transpose(2, 1, 0))
     dx = g["E1"].T.reshape(N, T, D)
     if name == "temporal_affine":
@@ -89,3 +100,18 @@ def without_time(step_module, args, dout, h) -> dict:
         if t == 0:
             out["dh0"] = g["dprev_h"]
     return out
+
+
+def mistakes(name: str, module, step_module, args, params, dout, h) -> dict:
+    """``{what: {returned name: its value}}`` for this draw, of each classic mistake of the kind ``name``: an RNN
+    backward without the recurrence; a masked loss whose gradient is not masked."""
+    if name == "rnn":
+        return {"has no backpropagation through time: each step took only dh[:, t], not dh[:, t] plus the dprev_h "
+                "the step after it sent back (T separate steps, no recurrence)":
+                without_time(step_module, args, dout, h)}
+    if name == "temporal_softmax_loss":
+        x, y, mask = args
+        unmasked = reference(name, module, (x, y, np.ones_like(mask)), params, None)["dx"]
+        return {"is not masked: the loss leaves the masked positions out, but their gradient (softmax − one-hot) "
+                "is still there; multiply it by the mask": {"dx": unmasked}}
+    return {}
