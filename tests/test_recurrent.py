@@ -87,9 +87,12 @@ def test_the_lstm_gate_derivatives_are_sympys_in_output_form():
 @pytest.mark.parametrize("spec,words", [
     ("4-embed5d3-rnn6-5:softmax", ["A2 = h[t] = tanh(Z2[:, t] + Wh2·h[t−1])", "dC_dWh2 = dC_dZ2 · A2[:, t−1]ᵀ",
                                    "(dC_dA2[:, t] + Wh2ᵀ·dC_dZ2[:, t+1]) ⊙ (1 − h_t²)", "proven by SymPy",
-                                   "dA2_dWh2 = (1 - A2[i, t]**2)*A2[j, t - 1]"]),
+                                   "dA2_dWh2 = (1 - A2[r, t]**2)*A2[j, t - 1]"]),
     ("4-embed5d3-lstm4-5:softmax", ["dc_t = dh_t ⊙ o_t ⊙ (1 − tanh²(c_t)) + dc_{t+1} ⊙ f_{t+1}", "proven by SymPy",
-                                    "state2 = h[t] = lstm(Z2[:, t] + Wh2·h[t−1])", "A2 = state2[0:4]"])])
+                                    "state2 = h[t] = lstm(Z2[:, t] + Wh2·h[t−1])", "A2 = state2[0:4]",
+                                    # the gates' local derivatives, SymPy's, on one line
+                                    "dA2_dB2 = [g*i*o*(1 - i)*(1 - tanh(c)**2); c_prev*f*o*(1 - f)*(1 - tanh(c)**2); "
+                                    "i*o*(1 - g**2)*(1 - tanh(c)**2); o*(1 - o)*tanh(c)]   [lstm-gates, 16×1]"])])
 def test_derive_shows_bptt_as_a_recurrence_with_its_proof(run_cli, spec, words):
     code, out, err = run_cli("derive", spec)
     assert code == 0, err

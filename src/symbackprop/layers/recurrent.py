@@ -150,8 +150,8 @@ def _one_minus(d: sp.Expr) -> sp.Expr:
 
 
 def cell_derivative(cell: str, out: naming.Key) -> sp.Expr:
-    """∂h_t/∂a_t of a tanh or ReLU cell, by SymPy, in its output's terms: ``1 − A2[i, t]²``, ``Heaviside(A2[i, t])``."""
-    u, h = sp.Symbol("u"), sp.IndexedBase(str(out))[sp.Symbol("i", integer=True), sp.Symbol("t", integer=True)]
+    """∂h_t/∂a_t of a tanh or ReLU cell, by SymPy, in its output's terms: ``1 − A2[r, t]²``, ``Heaviside(A2[r, t])``."""
+    u, h = sp.Symbol("u"), sp.IndexedBase(str(out))[sp.Symbol("r", integer=True), sp.Symbol("t", integer=True)]
     d = sp.diff(_act(cell, u), u)
     return d.xreplace({sp.tanh(u): h}) if cell == "tanh" else sp.Heaviside(h, 0)
 
@@ -201,7 +201,7 @@ class Recurrence(Layer):
 
     def local(self, site: Site) -> list[Step]:
         """At one position t, h_{t−1} held (the recurrence is the closed form's): ∂h_t/∂a_t times what a_t reads."""
-        i, j, t = sp.symbols("i j t", integer=True)
+        r, j, t = sp.symbols("r j t", integer=True)  # row r of Z (an LSTM's: not its input gate's i)
         F = self._factor(site)
         l = site.layer
         Wx, A, H = (sp.IndexedBase(str(k)) for k in (naming.Key("Wx", l), site.ins[0], site.out))
@@ -212,7 +212,7 @@ class Recurrence(Layer):
                                         ("B", (self.rows, 1), sp.Integer(1)))]
         if site.needs_grad[0]:
             out.insert(0, Step(naming.local(site.out, site.ins[0]), None, (self.rows, site.in_shapes[0][0]), "local",
-                               scalar=F * Wx[i, j], kind=kind))
+                               scalar=F * Wx[r, j], kind=kind))
         return out
 
     def vjp(self, site: Site, g: mx.M):

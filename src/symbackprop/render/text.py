@@ -17,6 +17,11 @@ class TextPrinter(StrPrinter):
         text = f"{self._print(expr.args[0])} > 0"
         return text if self._top is expr else f"({text})"
 
+    def _print_MatrixBase(self, expr):
+        """A column (an LSTM's four gates) on one line: ``[a; b; c; d]``."""
+        rows = ["; ".join(", ".join(self._print(v) for v in expr.row(i)) for i in range(expr.rows))]
+        return f"[{rows[0]}]"
+
     def doprint(self, expr):
         self._top = expr
         return super().doprint(expr)
