@@ -205,3 +205,25 @@ def test_block_and_stream_are_refused_for_a_csv(run_cli, tmp_path):
     (tmp_path / "d.csv").write_text("x,y\n1,2\n")
     code, _, err = run_cli("train", tmp_path / "d.csv", "--net", "1-1:identity", "--stream")
     assert code == 2 and "--stream is for training on a text" in err
+
+
+def test_sampling_starts_each_line_with_the_given_text_and_refuses_what_the_model_cannot_read(run_cli, tmp_path):
+    data, model = _text(tmp_path / "ab.txt"), tmp_path / "m.json"
+    assert run_cli("train", data, "--net", TINY.format(V=3, T=9).replace("2-", "9-", 1), "--epochs", "2",
+                   "--out", model)[0] == 0
+    code, out, err = run_cli("sample", model, "-n", "5", "--start", "ba")
+    assert code == 0 and len(out.splitlines()) == 5 and all(line.startswith("ba") for line in out.splitlines()), err
+    for start, message in [("abz", "--start: the character 'z' is not in the model's vocabulary ('ab')"),
+                           ("ab" * 5, "--start has 10 characters; this model's lines hold 8 (a block of 9 positions")]:
+        code, _, err = run_cli("sample", model, "--start", start)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_stream_model_samples_from_its_start_too(tmp_path):
+    from symbackprop.language import train_text
+
+    data = tmp_path / "long.txt"
+    data.write_text("abcabcabd\n" * 30)
+    model = train_text(data, "8-embed6d4-lstm6-6:softmax", block=8, stream=True, epochs=2, progress=False)
+    lines = model.sample(3, start="abc" * 4)  # longer than the block: the last 8 characters are the context
+    assert len(lines) == 3 and all(line.startswith("abc" * 4) and "\n" not in line for line in lines)

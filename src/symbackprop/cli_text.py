@@ -67,7 +67,7 @@ def sample(args) -> int:
     from .language import load_language_model
 
     model = load_language_model(args.model)
-    for line in model.sample(args.n, seed=args.seed, temperature=args.temperature):
+    for line in model.sample(args.n, seed=args.seed, temperature=args.temperature, start=args.start):
         print(line)
     return 0
 
@@ -78,6 +78,8 @@ def sample_parser(sub, command) -> None:
     p.add_argument("model", help="MODEL.json written by train TEXT.txt --out")
     p.add_argument("-n", type=int, default=10, help="how many lines (default 10)")
     p.add_argument("--seed", type=int, default=0, help="the generator's seed (default 0)")
+    p.add_argument("--start", default="", metavar="TEXT",
+                   help="each line begins with TEXT, which the model reads first (default: nothing)")
     p.add_argument("--temperature", type=float, default=1.0,
                    help="below 1 sharper, above 1 flatter than the model's distribution (default 1)")
     p.set_defaults(func=sample)

@@ -81,19 +81,22 @@ class LanguageModel:
             total += float(module.cost(self.params, X, tx.one_hot(targets, len(self.vocab)))) * count
         return total / data.predicted
 
-    def sample(self, n: int, seed: int = 0, temperature: float = 1.0) -> list[str]:
+    def sample(self, n: int, seed: int = 0, temperature: float = 1.0, start: str = "") -> list[str]:
         """``n`` lines drawn a character at a time from the model's distribution (sharpened below temperature 1),
-        each until the boundary or the block's end."""
+        each until the boundary or the block's end; each begins with ``start`` (``--start``), which the model reads
+        first."""
         if not math.isfinite(temperature) or temperature <= 0:
             raise SymbackpropError(f"--temperature must be a number above 0, not {temperature:g}")
         if not 1 <= n <= MAX_SAMPLES:
             raise SymbackpropError(f"-n must be from 1 to {MAX_SAMPLES:,} lines, not {n:,}")
+        first = self._start_ids(start)
         rng, module = np.random.default_rng(seed), self._module()
         if self.stream:
-            return self._sample_stream(n, rng, module, temperature)
+            return self._sample_stream(n, rng, module, temperature, first)
         ids = np.zeros((self.block, n))
-        done, length = np.zeros(n, bool), np.zeros(n, int)
-        for t in range(self.block - 1):
+        ids[1:len(first) + 1] = np.array(first, dtype=float)[:, None]
+        done, length = np.zeros(n, bool), np.full(n, len(first))
+        for t in range(len(first), self.block - 1):
             nxt = self._draw(module, ids, t, rng, temperature)
             done |= nxt == 0
             length += ~done
@@ -101,6 +104,19 @@ class LanguageModel:
             if done.all():  # every line has ended
                 break
         return ["".join(self.vocab[int(c)] for c in ids[1:length[k] + 1, k]) for k in range(n)]
+
+    def _start_ids(self, start: str) -> list[int]:
+        """The ids of ``--start``; one line for a character the model never saw (or a line end), or a start longer
+        than a line model's lines."""
+        index = {c: k for k, c in enumerate(self.vocab) if k}
+        unknown = next((c for c in start if c not in index or c == "\n"), None)  # a line's start: no line end
+        if unknown is not None:
+            raise SymbackpropError(f"--start: the character {unknown!r} is not in the model's vocabulary "
+                                   f"({''.join(c for c in self.vocab[1:] if c.isprintable())!r})")
+        if not self.stream and len(start) > self.block - 1:
+            raise SymbackpropError(f"--start has {len(start)} characters; this model's lines hold {self.block - 1} "
+                                   f"(a block of {self.block} positions, the first the line's start)")
+        return [index[c] for c in start]
 
     def _draw(self, module, ids: np.ndarray, t: int, rng, temperature: float) -> np.ndarray:
         """The next id of each column of ``ids`` (T, n), drawn from the model's distribution at position t."""
@@ -111,15 +127,17 @@ class LanguageModel:
         p /= p.sum(axis=0)
         return np.array([rng.choice(len(self.vocab), p=p[:, k]) for k in range(n)])
 
-    def _sample_stream(self, n: int, rng, module, temperature: float) -> list[str]:
-        """``n`` lines of a stream model, each drawn a character at a time after a line end (the last ``block``
-        characters its context) until the next, at most ``STREAM_LINE`` characters (a text without line ends gives
-        lines of that many)."""
-        start = self.vocab.index("\n") if "\n" in self.vocab else 1
-        ids = np.full((self.block, n), float(start))
-        lines = [[] for _ in range(n)]
+    def _sample_stream(self, n: int, rng, module, temperature: float, first: list[int]) -> list[str]:
+        """``n`` lines of a stream model, each drawn a character at a time after a line end and ``first`` (the last
+        ``block`` characters its context) until the next, at most ``STREAM_LINE`` characters (a text without line
+        ends gives lines of that many)."""
+        context = ([self.vocab.index("\n")] if "\n" in self.vocab else []) + first or [1]
+        context = context[-self.block:]
+        ids = np.full((self.block, n), float(context[-1]))
+        ids[:len(context)] = np.array(context, dtype=float)[:, None]
+        lines = [[self.vocab[k] for k in first] for _ in range(n)]
         done = np.zeros(n, bool)
-        for length in range(1, STREAM_LINE + 1):
+        for length in range(len(context), len(context) + STREAM_LINE):
             t = min(length, self.block) - 1
             nxt = self._draw(module, ids, t, rng, temperature)
             for k in np.flatnonzero(~done):
