@@ -227,3 +227,13 @@ def test_a_stream_model_samples_from_its_start_too(tmp_path):
     model = train_text(data, "8-embed6d4-lstm6-6:softmax", block=8, stream=True, epochs=2, progress=False)
     lines = model.sample(3, start="abc" * 4)  # longer than the block: the last 8 characters are the context
     assert len(lines) == 3 and all(line.startswith("abc" * 4) and "\n" not in line for line in lines)
+
+
+def test_a_text_too_big_for_this_machine_is_refused_before_it_is_read(run_cli, tmp_path, monkeypatch):
+    from symbackprop import resources
+
+    data = _text(tmp_path / "ab.txt")
+    monkeypatch.setattr(resources, "physical_memory", lambda: 4096)  # a machine of 4 KiB
+    code, _, err = run_cli("train", data, "--stream", "--block", "4")
+    assert code == 2 and f"{data} ({data.stat().st_size:,} bytes) as a text would need about" in err, err
+    assert len(err.strip().splitlines()) == 1

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
+from .resources import require_memory
 
 BOUNDARY = ""  # the vocabulary's entry 0: the start and the end of a line
 MAX_BLOCK = 4096
@@ -26,6 +27,9 @@ def read_text(path) -> str:
     """A UTF-8 text file's characters (line ends as ``\\n``); one line for an unreadable or empty file."""
     path = Path(path)
     try:
+        # a character becomes a Python character, then ids, windows of inputs and targets (int64): refused before
+        # reading when that would not fit
+        require_memory(40.0 * path.stat().st_size, f"{path} ({path.stat().st_size:,} bytes) as a text")
         text = path.read_text(encoding="utf-8").replace("\r\n", "\n")
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
@@ -72,6 +76,7 @@ def encode(lines: list[str], vocab: tuple[str, ...], block: int, where: str) -> 
     """Ids of ``lines`` in ``vocab`` padded to ``block``; one line naming the first character the vocabulary lacks
     or the first line too long for the block."""
     index = {c: k for k, c in enumerate(vocab)}
+    require_memory(16.0 * block * len(lines), f"{where}: {len(lines):,} lines padded to the block of {block}")
     inputs = np.zeros((block, len(lines)), dtype=np.int64)
     targets = np.full((block, len(lines)), -1, dtype=np.int64)
     for n, line in enumerate(lines):
