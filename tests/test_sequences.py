@@ -505,7 +505,7 @@ def test_the_c_export_of_a_gpt_block_reproduces_pytorch_float32(tmp_path):
 def c_matches_pytorch_float32(network, tmp_path, name: str) -> float:
     """Export ``network`` to C in float32 (with an AdamW step), run its harness on golden values that PyTorch
     computes in float32, sample by sample; returns the worst ‖g − g_ref‖ / ‖g_ref‖ the harness measured."""
-    from symbackprop.backends import c_code, program_of
+    from symbackprop.backends import c_harness, program_of
     from symbackprop.draws import random_problem
 
     params, X, Y = random_problem(network, np.random.default_rng(1), 3)
@@ -523,7 +523,7 @@ def c_matches_pytorch_float32(network, tmp_path, name: str) -> float:
     test, sources = tmp_path / f"test_{name}.c", [p for p in paths if p.suffix == ".c" and p.name != f"test_{name}.c"]
     worst = 0.0
     for norm in (1e-4, 1e-30):  # the check, then every parameter's measure (each "above" a tolerance of 1e-30)
-        test.write_text(c_code.harness(program_of(network), name, "float32", params, X.T,
+        test.write_text(c_harness.harness(program_of(network), name, "float32", params, X.T,
                                        Y.transpose(2, 1, 0).reshape(X.shape[1], -1), np.array(outs),
                                        np.array(costs), grads, norm=norm,
                                        source="PyTorch float32 (in symbackprop's tests)"))

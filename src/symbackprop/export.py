@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .backends import c_code, export_source, js_code, numpy_module, program_of, require
+from .backends import c_code, c_harness, export_source, js_code, numpy_module, program_of, require
 from .draws import random_problem
 from .errors import SymbackpropError
 from .fileio import atomic_write, atomic_write_all
@@ -139,6 +139,6 @@ def _harness(network, program, name, dtype, model) -> str:
     grads = [g for _, g in per_sample]
     if network.positions:  # ids (T, m), targets (n, T, m), outputs (n, m·T): rows of T ids, T·n values
         out = mod.predict(params, X).reshape(-1, m, network.positions)
-        return c_code.harness(program, name, dtype, params, X.T, Y.transpose(2, 1, 0).reshape(m, -1),
+        return c_harness.harness(program, name, dtype, params, X.T, Y.transpose(2, 1, 0).reshape(m, -1),
                               out.transpose(1, 2, 0).reshape(m, -1), costs, grads)
-    return c_code.harness(program, name, dtype, params, X.T, Y.T, mod.predict(params, X).T, costs, grads)
+    return c_harness.harness(program, name, dtype, params, X.T, Y.T, mod.predict(params, X).T, costs, grads)
