@@ -154,3 +154,53 @@ def test_the_c_export_runs_the_recurrences_and_passes_its_harness(spec, cost, dt
 def test_the_c_export_of_an_lstm_reproduces_pytorchs_nn_lstm_in_float32(tmp_path):
     worst = c_matches_pytorch_float32(parse_spec("6-embed7d4-pos6d4-lstm5-rnn3-7:softmax"), tmp_path, "lstm")
     assert worst < 1e-4
+
+
+def random_sequence_spec(seed: int) -> str:
+    """A random mixture of the sequence layers: an embedding, maybe positions, then 1-3 of attention (1-3 heads,
+    causal or not), RNN (tanh or ReLU), LSTM, a dense layer with layernorm and GELU, a GPT-2 block, a standalone
+    layernorm; a softmax over the vocabulary at every position."""
+    rng = np.random.default_rng(seed)
+    T, V, d = int(rng.integers(2, 6)), int(rng.integers(3, 8)), int(rng.choice([2, 3, 6]))
+    layers = [f"embed{V}d{d}"] + ([f"pos{T}d{d}"] if rng.random() < 0.5 else [])
+    width = d
+    for _ in range(int(rng.integers(1, 4))):
+        kind = rng.choice(["attn", "rnn", "lstm", "dense", "block", "layernorm"])
+        heads = next(h for h in (3, 2, 1) if width % h == 0 and h <= int(rng.integers(1, 4)))
+        if kind == "attn":
+            layers.append(f"attn{heads}" + (":nocausal" if rng.random() < 0.3 else ""))
+        elif kind == "rnn":
+            width = int(rng.integers(2, 5))
+            layers.append(f"rnn{width}" + (":relu" if rng.random() < 0.3 else ""))
+        elif kind == "lstm":
+            width = int(rng.integers(2, 5))
+            layers.append(f"lstm{width}")
+        elif kind == "dense":
+            width = int(rng.integers(2, 6))
+            layers.append(f"{width}:layernorm:" + str(rng.choice(["gelu", "gelu_tanh", "tanh", "relu"])))
+        elif kind == "block":
+            layers.append(f"res(layernorm+attn{heads})")
+        else:
+            layers.append("layernorm")
+    return "-".join([str(T), *layers, f"{V}:softmax"])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("seed", range(8))
+def test_random_mixtures_of_the_sequence_layers_agree_with_pytorch_float64(seed, backend):
+    if backend != "numpy":
+        pytest.importorskip(backend, reason=f"{backend} is not installed (.ci/run installs it)")
+    spec = random_sequence_spec(seed)
+    d = derive(spec, "cross_entropy")
+    params, X, Y = _problem(d.network, seed=seed, m=3)
+    want_cost, want = torch_sequence_reference(d.network, params, X, Y)
+    got_cost, got = d.compile(backend)(params, X, Y)
+    assert_agrees(got_cost, got, want_cost, want)
+
+
+@needs_cc
+@pytest.mark.parametrize("seed", range(8))
+def test_random_mixtures_of_the_sequence_layers_pass_the_c_harness(seed, tmp_path):
+    paths = export(parse_spec(random_sequence_spec(seed), "cross_entropy"), "c", tmp_path, "net")
+    run = compile_and_run(tmp_path, [p for p in paths if p.suffix == ".c"])
+    assert run.returncode == 0 and run.stdout.startswith("OK: 0 mismatches"), run.stdout
