@@ -10,13 +10,11 @@ Run: PYTHON benchmarks/tensorgrad_gpt.py PROBLEM.npz REPEAT  (prints one JSON li
 
 from __future__ import annotations
 
-import json
-import statistics
 import sys
 import time
 
 import numpy as np
-from tensorgrad_step import keep_freed_memory
+from tensorgrad_step import keep_freed_memory, report
 
 V, T, DIM, HEADS, BLOCKS, LR = 65, 64, 64, 4, 2, 1e-3
 
@@ -86,16 +84,7 @@ def main():
                   mask=np.triu(np.full((T, T), -1e9), k=1))
     names = {n: tuple(var.shape) for n, var in params.items()}  # each edge in the order build names it
     names.update(X=("b", "seq"), Y=("b", "seq", "vocab"), mask=("seq", "key"))
-    feed = {n: torch.tensor(np.ascontiguousarray(v, np.float32)).refine_names(*names[n]) for n, v in values.items()}
-    first = step(feed, dims=dims)
-    times, state = [], dict(feed)
-    for _ in range(repeat + 1):
-        t = time.perf_counter()
-        out = step(state, dims=dims)
-        state.update({n: v.align_to(*names[n]) for n, v in out.state.items()})
-        times.append(time.perf_counter() - t)
-    print(json.dumps({"ms": statistics.median(times[1:]) * 1e3, "compile_s": compile_s,
-                      "loss": float(first.loss.rename(None)), "torch": torch.__version__}))
+    report(step, values, names, dims, repeat, compile_s)
 
 
 if __name__ == "__main__":

@@ -74,14 +74,21 @@ def main():
               "K1": problem["W1"].transpose(1, 0, 2, 3), "B1": problem["B1"].reshape(-1),
               "K2": problem["W2"].transpose(1, 0, 2, 3), "B2": problem["B2"].reshape(-1),
               "W3": problem["W3"].T, "B3": problem["B3"].reshape(-1)}
-    feed = {n: torch.tensor(np.ascontiguousarray(v, np.float32)).refine_names(*NAMES[n]) for n, v in values.items()}
+    report(step, values, NAMES, dims, repeat, compile_s)
+
+
+def report(step, values: dict, names: dict, dims: dict, repeat: int, compile_s: float) -> None:
+    """Time ``repeat`` steps of a compiled tensorgrad step from ``values`` (edges ``names``), each step's new state
+    fed to the next, and print one JSON line: the median ms, the compile time, the first loss."""
+    import torch
+
+    feed = {n: torch.tensor(np.ascontiguousarray(v, np.float32)).refine_names(*names[n]) for n, v in values.items()}
     first = step(feed, dims=dims)
-    times = []
-    state = dict(feed)
+    times, state = [], dict(feed)
     for _ in range(repeat + 1):
         t = time.perf_counter()
         out = step(state, dims=dims)
-        state.update({n: v.align_to(*NAMES[n]) for n, v in out.state.items()})
+        state.update({n: v.align_to(*names[n]) for n, v in out.state.items()})
         times.append(time.perf_counter() - t)
     print(json.dumps({"ms": statistics.median(times[1:]) * 1e3, "compile_s": compile_s,
                       "loss": float(first.loss.rename(None)), "torch": torch.__version__}))
