@@ -204,3 +204,23 @@ def test_random_mixtures_of_the_sequence_layers_pass_the_c_harness(seed, tmp_pat
     paths = export(parse_spec(random_sequence_spec(seed), "cross_entropy"), "c", tmp_path, "net")
     run = compile_and_run(tmp_path, [p for p in paths if p.suffix == ".c"])
     assert run.returncode == 0 and run.stdout.startswith("OK: 0 mismatches"), run.stdout
+
+
+@pytest.mark.parametrize("spec", ["4-embed5d3-lstm4-5:softmax", "4-embed5d3-rnn4:relu-5:softmax",
+                                  "4-embed5d4-pos4d4-attn2-5:softmax"])
+def test_the_json_of_a_sequence_network_parses_back_with_sympify_given_its_functions(run_cli, spec):
+    """Indexed values (Wx2[r, j], X[t]) parse with the IndexedBase definitions in "functions"; an LSTM's gate
+    column is an ImmutableMatrix."""
+    import json
+
+    import sympy as sp
+
+    code, out, err = run_cli("derive", spec, "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    names = {k: sp.sympify(v) for k, v in doc["functions"].items()}
+    for name, text in doc["local"].items():
+        assert isinstance(sp.sympify(text, locals=names), sp.Basic), name
+    if "lstm" in spec:
+        gates = sp.sympify(doc["local"]["dA2_dB2"], locals=names)
+        assert gates.shape == (4, 1) and sp.Symbol("o") * (1 - sp.Symbol("o")) * sp.tanh(sp.Symbol("c")) == gates[3]

@@ -131,6 +131,8 @@ def render_json(d, expanded: bool = False, entries: bool = False, cse: bool = Fa
 
     def show(expr) -> str:
         shown.append(expr)
+        if isinstance(expr, sp.MatrixBase):  # an LSTM's four gates: a column that parses back as a SymPy Basic
+            return f"ImmutableMatrix({[[str(v) for v in row] for row in expr.tolist()]})".replace("'", "")
         return str(expr)
 
     out = {
