@@ -52,20 +52,20 @@ def _literal(v: float, dtype: str) -> str:
     return text + ("f" if dtype == "float32" else "")
 
 
-def _array(values: np.ndarray, dtype: str) -> str:
+def c_array(values: np.ndarray, dtype: str) -> str:
     """A C initializer with one level of braces per axis (a matrix ``{{..}, {..}}``, a 1-D bias ``{..}``)."""
     values = np.asarray(values)
     if values.ndim <= 1:
         return "{" + ", ".join(_literal(v, dtype) for v in np.atleast_1d(values)) + "}"
-    return "{" + ", ".join(_array(v, dtype) for v in values) + "}"
+    return "{" + ", ".join(c_array(v, dtype) for v in values) + "}"
 
 
-def _dims(shape) -> str:
+def c_dims(shape) -> str:
     """``[8][1][3][3]``: a C array's declared dimensions."""
     return "".join(f"[{n}]" for n in shape)
 
 
-def _each(shape, statement: str) -> str:
+def each_entry(shape, statement: str) -> str:
     """One line of nested loops over every entry of ``shape``; ``statement`` uses ``[i0][i1]...`` as ``{at}``."""
     loops = " ".join(f"for (int i{k} = 0; i{k} < {n}; ++i{k})" for k, n in enumerate(shape))
     return f"{loops} {statement.format(at=''.join(f'[i{k}]' for k in range(len(shape))))}"
@@ -95,11 +95,11 @@ def _ops(program: Program) -> tuple[int, int]:
 
 def header(program: Program, name: str, dtype: str, model=None, optimizer=None) -> str:
     ctype = "float" if dtype == "float32" else "double"
-    n_in, n_out = _inputs(program), _outputs(program)
+    n_in, n_out = n_inputs(program), n_outputs(program)
     fwd_ops, bwd_ops = _ops(program)
     size = np.dtype(dtype).itemsize
     n_params = sum(p.size for p in program.params)
-    fields = "\n".join(f"    {name}_real {p.name}{_dims(p.shape)};" for p in program.params)
+    fields = "\n".join(f"    {name}_real {p.name}{c_dims(p.shape)};" for p in program.params)
     scaling = ""
     if model is not None:
         scaling = (f"\n/* The trained weights, and the input scaling applied by {name}_predict. */\n"
@@ -180,7 +180,7 @@ def _body(program: Program, name: str, syntax: CLoops, roots) -> list[str]:
         lines.append(f"/* {comment(s)} */")
         expr = _summed(s.expr, s.shape)
         if s.key not in grads:
-            lines.append(f"{name}_real {s.lhs}{_dims(s.shape)};")
+            lines.append(f"{name}_real {s.lhs}{c_dims(s.shape)};")
         if expr.op in RECURRENCES:  # a loop over the positions, not over entries
             lines += ["{", *("    " + line for line in RECURRENCES[expr.op](s, access_nd, f"{name}_real", syntax.f)),
                       "}"]
@@ -206,28 +206,29 @@ def _scale_lines(program: Program, name: str, syntax) -> list[str]:
     count = (f"0; for (int i = 0; i < {T * n}; ++i) count += y[i]" if program.padded else f"{T}")
     lines = [f"{name}_real count = {count};  /* the positions with a target: the mean is over them */",
              f"{name}_real scale = count > 0 ? 1 / count : 0;"]
-    lines += [_each(q.shape, f"g->{q.name}{{at}} *= scale;") for q in program.params]
+    lines += [each_entry(q.shape, f"g->{q.name}{{at}} *= scale;") for q in program.params]
     return ["    " + line for line in lines]
 
 
-def _inputs(program: Program) -> int:
+def n_inputs(program: Program) -> int:
     """Features per sample: an image's C·H·W, a sequence's T token ids."""
     return program.positions or math.prod(program.input.shape[:-1])
 
 
-def _outputs(program: Program) -> int:
+def n_outputs(program: Program) -> int:
     """Outputs per sample: a sequence's n at each of its T positions (position after position)."""
     return program.output.shape[0] * max(program.positions, 1)
 
 
 def source(program: Program, name: str, dtype: str, model=None, optimizer=None) -> str:
     syntax = CLoops(dtype, f"{name}_real")
-    n_in, n_out = _inputs(program), _outputs(program)
+    n_in, n_out = n_inputs(program), n_outputs(program)
     out_key = program.output.key
     fwd = "\n".join(_body(program, name, syntax, [out_key]))
     bwd = "\n".join(_body(program, name, syntax, [program.cost] + [program.gradient(p).key
                                                                      for p in program.params]))
-    upd = "\n".join("    " + _each(q.shape, f"p->{q.name}{{at}} -= lr * g.{q.name}{{at}};") for q in program.params)
+    upd = "\n".join("    " + each_entry(q.shape, f"p->{q.name}{{at}} -= lr * g.{q.name}{{at}};")
+                    for q in program.params)
     f, nl = syntax.f, "\n"
     outs = "\n".join(f"    out[{k}] = {out_key}[{k}][0];" for k in range(n_out))
     if program.positions:  # out[t·n + k]: position after position
@@ -291,7 +292,7 @@ def optimizer_part(program: Program, name: str, dtype: str, optimizer) -> tuple[
     for q, scalars, statement in updates.c_rule(optimizer, learned, syntax.printer):
         body += [f"    {name}_real {line};" for line in scalars]
         body.append(f"    /* {q.name}: {optimizer.name}'s rule */")
-        body.append("    " + _each(q.shape, "{{ " + statement + " }}"))
+        body.append("    " + each_entry(q.shape, "{{ " + statement + " }}"))
     fields = "".join(f" {name}_params {k};" for k in optimizer.state)
     uses_t = any(step_count in e.free_symbols for _, e in optimizer.equations())
     declaration = f"""
@@ -299,13 +300,13 @@ def optimizer_part(program: Program, name: str, dtype: str, optimizer) -> tuple[
 typedef struct {{ long t;{fields} }} {name}_state;
 
 /* One step of {optimizer.name} on the sample (x, y), in place on p and s; returns the cost before it. */
-{name}_real {name}_optimizer_step({name}_params *p, {name}_state *s, const {name}_real x[{_inputs(program)}],
-    const {name}_real y[{_outputs(program)}], {name}_real lr);
+{name}_real {name}_optimizer_step({name}_params *p, {name}_state *s, const {name}_real x[{n_inputs(program)}],
+    const {name}_real y[{n_outputs(program)}], {name}_real lr);
 """
     nl = "\n"
     function = f"""
-{name}_real {name}_optimizer_step({name}_params *p, {name}_state *s, const {name}_real x[{_inputs(program)}],
-    const {name}_real y[{_outputs(program)}], {name}_real lr) {{
+{name}_real {name}_optimizer_step({name}_params *p, {name}_state *s, const {name}_real x[{n_inputs(program)}],
+    const {name}_real y[{n_outputs(program)}], {name}_real lr) {{
     {name}_params g;
     {name}_real cost = {name}_backward(p, x, y, &g);
     {"long t = ++s->t;" if uses_t else "++s->t;  /* the step count (this rule does not read it) */"}
@@ -317,20 +318,20 @@ typedef struct {{ long t;{fields} }} {name}_state;
 
 
 def _predict_part(program, name, dtype, model) -> str:
-    n = _inputs(program)
+    n = n_inputs(program)
     sc = model.scaling if model is not None else None
     if sc is not None and sc.kind == "scale":
         body = f"    for (int i = 0; i < {n}; ++i) x[i] = features[i] / {_literal(sc.factor, dtype)};"
     elif sc is not None and sc.kind == "standardize":
-        mean, std = _array(np.array(sc.mean)[None], dtype), _array(np.array(sc.std)[None], dtype)
+        mean, std = c_array(np.array(sc.mean)[None], dtype), c_array(np.array(sc.std)[None], dtype)
         body = (f"    static const {name}_real mean[1][{n}] = {mean}, std[1][{n}] = {std};\n"
                 f"    for (int i = 0; i < {n}; ++i) x[i] = (features[i] - mean[0][i]) / std[0][i];")
     else:
         body = f"    for (int i = 0; i < {n}; ++i) x[i] = features[i];"
     weights = "" if model is None else (
         f"\nconst {name}_params {name}_weights = {{\n"
-        + ",\n".join(f"    .{q.name} = {_array(model.params[q.name], dtype)}" for q in program.params) + "\n};\n")
-    n_out = _outputs(program)
+        + ",\n".join(f"    .{q.name} = {c_array(model.params[q.name], dtype)}" for q in program.params) + "\n};\n")
+    n_out = n_outputs(program)
     return f"""{weights}
 void {name}_predict(const {name}_params *p, const {name}_real features[{n}], {name}_real out[{n_out}]) {{
     {name}_real x[{n}];

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..program import Program
-from .c_code import _array, _dims, _each, _inputs, _outputs
+from .c_code import c_array, c_dims, each_entry, n_inputs, n_outputs
 
 
 def harness(program: Program, name: str, dtype: str, params: dict, X: np.ndarray, Y: np.ndarray,
@@ -17,19 +17,19 @@ def harness(program: Program, name: str, dtype: str, params: dict, X: np.ndarray
     in exact arithmetic (attention's key bias: rounding noise in both) is measured against a thousandth of the
     sample's largest gradient norm instead."""
     tol = "1e-4" if dtype == "float32" else "1e-10"
-    m, n_in, n_out = X.shape[0], _inputs(program), _outputs(program)
+    m, n_in, n_out = X.shape[0], n_inputs(program), n_outputs(program)
     shapes = {q.name: q.shape for q in program.params}
-    pinit = ",\n".join(f"    .{q} = {_array(params[q], dtype)}" for q in shapes)
+    pinit = ",\n".join(f"    .{q} = {c_array(params[q], dtype)}" for q in shapes)
     checks = []
     for k in range(m):
         floor = 1e-3 * max(float(np.linalg.norm(grads[k][q])) for q in shapes)
         for q, shape in shapes.items():
-            want = f"    {{ static const {name}_real want{_dims(shape)} = {_array(grads[k][q], dtype)};\n"
+            want = f"    {{ static const {name}_real want{c_dims(shape)} = {c_array(grads[k][q], dtype)};\n"
             if norm is None:
-                checks.append(want + "      " + _each(shape, f"bad += check(\"d{q}\", {k}, g[{k}].{q}{{at}}, "
+                checks.append(want + "      " + each_entry(shape, f"bad += check(\"d{q}\", {k}, g[{k}].{q}{{at}}, "
                                                             "want{at});") + " }")
                 continue
-            checks.append(want + "      double d = 0, w = 0;\n      " + _each(
+            checks.append(want + "      double d = 0, w = 0;\n      " + each_entry(
                 shape, f"{{{{ d += pow(g[{k}].{q}{{at}} - want{{at}}, 2); w += pow(want{{at}}, 2); }}}}")
                 + f"\n      bad += relative(\"d{q}\", {k}, sqrt(d), fmax(sqrt(w), {floor!r})); }}")
     relative = "" if norm is None else f"""
@@ -55,10 +55,10 @@ int main(void) {{
     static const {name}_params p = {{
 {pinit}
     }};
-    static const {name}_real X[{m}][{n_in}] = {_array(X, dtype)};
-    static const {name}_real Y[{m}][{n_out}] = {_array(Y, dtype)};
-    static const {name}_real OUT[{m}][{n_out}] = {_array(outputs, dtype)};
-    static const {name}_real COST[1][{m}] = {_array(np.asarray(costs)[None], dtype)};
+    static const {name}_real X[{m}][{n_in}] = {c_array(X, dtype)};
+    static const {name}_real Y[{m}][{n_out}] = {c_array(Y, dtype)};
+    static const {name}_real OUT[{m}][{n_out}] = {c_array(outputs, dtype)};
+    static const {name}_real COST[1][{m}] = {c_array(np.asarray(costs)[None], dtype)};
     static {name}_params g[{m}];
     int bad = 0;
     for (int k = 0; k < {m}; ++k) {{
