@@ -254,7 +254,7 @@ def lines(program: Program, steps, dialect: Dialect = NUMPY, indent: str = "    
           ) -> list[str]:
     """Each step as one commented assignment; gradients summed over the batch, the cost to one number.
     ``into``: gradient steps (by key) written into the array that code names (a view of a flat buffer)."""
-    out = []
+    out, shared, named, printer = [], shared_calls(steps), {}, dialect.printer()
     for s in steps:
         if into and s.key in into:
             out.append(f"{indent}# {comment(s)}")
@@ -270,11 +270,38 @@ def lines(program: Program, steps, dialect: Dialect = NUMPY, indent: str = "    
             else:
                 code = dialect.total.format(expr_code(inner, dialect))
             code += "".join(" + m * " + dialect.total.format(expr_code(term, dialect)) for term in decay)
+        elif any(_scalar(s).has(call) for call in shared):  # a function call another step makes too: once
+            scalar = _scalar(s)
+            for call in (c for c in shared if scalar.has(c) and c not in named):
+                named[call] = f"_shared{len(named)}"
+                out.append(f"{indent}{named[call]} = {printer.doprint(call)}  # {shared[call]} steps read it")
+            code = shared_once(scalar.xreplace({c: sp.Symbol(n) for c, n in named.items()}), printer)
         else:
             code = expr_code(s.expr, dialect)
         out.append(f"{indent}# {comment(s)}")
         out.append(f"{indent}{s.lhs} = {code}")
     return out
+
+
+def _scalar(step) -> sp.Expr:
+    """An elementwise step of named values (an activation, its derivative) as one SymPy expression in their names;
+    0 for any other step."""
+    x = step.expr
+    if step.role in ("gradient", "cost") or x is None or x.op != "fn" or any(a.op != "ref" for a in x.args):
+        return sp.Integer(0)
+    return folded(x.fn.expr).xreplace({v: sp.Symbol(str(a.key)) for v, a in zip(x.fn.vars, x.args)})
+
+
+def shared_calls(steps) -> dict:
+    """``{call: how many steps make it}`` for each function call of named values that two or more elementwise
+    steps make: GELU's ``tanh(0.0357·Z6³ + 0.798·Z6)`` in its forward value and its derivative.  Printed once,
+    before the first (measured: two thirds of the passes of GELU's derivative over the MLP's array)."""
+    users: dict = {}
+    for s in steps:
+        for call in _scalar(s).atoms(sp.Function):
+            users.setdefault(call, set()).add(s.key)
+    shared = {c: len(k) for c, k in users.items() if len(k) > 1}
+    return {c: n for c, n in shared.items() if not any(o != c and o.has(c) for o in shared)}  # the outermost
 
 
 def added_terms(program: Program, x: mx.M) -> list[mx.M]:
