@@ -250,10 +250,11 @@ def _into(program: Program, s, dialect: Dialect, target: str) -> list[str]:
     return [f"{s.lhs} = {total}", f"{target}[...] = {s.lhs}"]
 
 
-def lines(program: Program, steps, dialect: Dialect = NUMPY, indent: str = "    ", into: dict | None = None
-          ) -> list[str]:
+def lines(program: Program, steps, dialect: Dialect = NUMPY, indent: str = "    ", into: dict | None = None,
+          then: dict | None = None) -> list[str]:
     """Each step as one commented assignment; gradients summed over the batch, the cost to one number.
-    ``into``: gradient steps (by key) written into the array that code names (a view of a flat buffer)."""
+    ``into``: gradient steps (by key) written into the array that code names (a view of a flat buffer);
+    ``then``: lines (by step key) printed right after that step's."""
     out, shared, named, printer = [], shared_calls(steps), {}, dialect.printer()
     for s in steps:
         if into and s.key in into:
@@ -280,6 +281,7 @@ def lines(program: Program, steps, dialect: Dialect = NUMPY, indent: str = "    
             code = expr_code(s.expr, dialect)
         out.append(f"{indent}# {comment(s)}")
         out.append(f"{indent}{s.lhs} = {code}")
+        out += [indent + line for line in (then or {}).get(s.key, ())]
     return out
 
 

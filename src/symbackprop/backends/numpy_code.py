@@ -51,13 +51,10 @@ def _sgd_lines(program: Program, grads, backward) -> tuple[list[str], str, str]:
         return (_lines(program, backward), "\n".join(f"    {p.name} -= step * {g.lhs}" for p, g in
                                                      zip(program.params, grads)),
                 "The gradients below are sums over the batch; the step lr/m makes them means.")
-    out = []
-    for s in backward:
-        out += _lines(program, [s])
-        if s is seed:
-            out.append(f"    {s.lhs} = {s.lhs} * step  # lr/m folded in: every δ and gradient below is lr/m times "
-                       "its sum over the batch")
-    return (out, "\n".join(f"    {p.name} -= {g.lhs}" for p, g in zip(program.params, grads)),
+    fold = (f"{seed.lhs} = {seed.lhs} * step  # lr/m folded in: every δ and gradient below is lr/m times its sum over "
+            "the batch")
+    updates = "\n".join(f"    {p.name} -= {g.lhs}" for p, g in zip(program.params, grads))
+    return (_lines(program, backward, then={seed.key: [fold]}), updates,
             f"The step lr/m is folded into {seed.lhs}, the output's δ (backpropagation is linear in it): the gradients "
             "below\n    come scaled, each update one subtraction.")
 
