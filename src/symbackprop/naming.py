@@ -42,6 +42,16 @@ class Deriv:
         return f"d{self.num}_d{self.den}"
 
 
+@dataclass(frozen=True)
+class Heads:
+    """Every head's value of one kind as one array (code only): ``Heads(Key("S", 4))`` prints ``S4_heads``."""
+
+    family: Key | Deriv
+
+    def __str__(self) -> str:
+        return f"{self.family}_heads"
+
+
 INPUT, TARGET, COST = "X", "Y", "C"
 X, Y, C = Key(INPUT), Key(TARGET), Key(COST)
 

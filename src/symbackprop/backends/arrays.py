@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import sympy as sp
 
 from .. import matexpr as mx
 from ..program import Program
+from . import heads
 from .loops import comment
 from .printers import ArrayJax, ArrayNumPy, ArrayTorch
 from .tensor_helpers import (
@@ -59,13 +61,18 @@ class Dialect:
     tokens: str = ""  # _scatter, as this library spells it
     recurrences: str = ""  # _recur, _bptt and _lag, as this library spells them
     position_sum: str = "{}.reshape({}, -1, {}).sum(axis=1)"  # a sequence's columns summed over its samples
+    # the column reductions on an attention layer's (heads, rows, columns) array; empty: heads print one by one
+    heads_colsum: str = ""
+    heads_colmax: str = ""
 
 
 # NumPy's reductions called as ufunc methods: ``x.sum()`` goes through a Python wrapper, a microsecond a call
 NUMPY = Dialect("numpy", ArrayNumPy, colsum="np.add.reduce({}, axis=0, keepdims=True)",
                 colmax="np.maximum.reduce({}, axis=0, keepdims=True)",
                 rowsum="np.add.reduce({}, axis=1, keepdims=True)", helpers=NUMPY_TENSORS, tokens=NUMPY_TOKENS,
-                sequences=NUMPY_SEQUENCES, recurrences=NUMPY_RECURRENCES)
+                sequences=NUMPY_SEQUENCES, recurrences=NUMPY_RECURRENCES,
+                heads_colsum="np.add.reduce({}, axis=-2, keepdims=True)",
+                heads_colmax="np.maximum.reduce({}, axis=-2, keepdims=True)")
 JAX = Dialect("jax", ArrayJax, ones="jnp.ones(({}, X.shape[-1]), X.dtype)", inner="jnp.vdot({}, {})",
               einsum="jnp.einsum({!r}, {})", expand="jnp.broadcast_to({}, ({}))", helpers=JAX_TENSORS,
               ids="{}.astype(jnp.int32)", tokens=JAX_TOKENS,
@@ -209,27 +216,33 @@ def shared_once(expr: sp.Expr, printer) -> str:
     return code
 
 
-def expr_code(x: mx.M, dialect: Dialect = NUMPY, printer=None) -> str:
-    """Source for a matrix expression over a batch (names are the keys' names)."""
+def expr_code(x: mx.M, dialect: Dialect = NUMPY, printer=None, names: dict | None = None) -> str:
+    """Source for a matrix expression over a batch (names are the keys' names; ``names``: code for given nodes)."""
+    if names and x in names:
+        return names[x]
     printer = printer or dialect.printer()
     if x.op == "fn":
-        args = [expr_code(a, dialect, printer) for a in x.args]
+        args = [expr_code(a, dialect, printer, names) for a in x.args]
         syms = {v: sp.Symbol(code if code.isidentifier() else f"({code})") for v, code in zip(x.fn.vars, args)}
         return shared_once(folded(x.fn.expr).xreplace(syms), printer)
     if x.op in ("colsum", "colmax", "bmean", "T"):
-        inner = expr_code(x.args[0], dialect, printer)
+        inner = expr_code(x.args[0], dialect, printer, names)
         inner = inner if inner.isidentifier() else f"({inner})"
         return getattr(dialect, x.op).format(inner)
     if x.op == "ones":
         return dialect.ones.format(x.shape[0])
     if x.op in mx.TENSOR_OPS:
-        return tensor_code(x, [expr_code(a, dialect, printer) for a in x.args], dialect)
+        return tensor_code(x, [expr_code(a, dialect, printer, names) for a in x.args], dialect)
     if x.op in ("ref", "const"):
         return mx.render(x, str, {**mx.TEXT, "const": "{!r}"})
+    if x.op == "had" and x.args[0].op == "const" and x.args[1].op == "sdot" and \
+            math.prod(x.args[1].args[0].shape) < math.prod(x.shape):  # c·(A·B) as (c·A)·B: A is the smaller
+        a, b = x.args[1].args
+        return expr_code(replace(x.args[1], args=(mx.had(x.args[0], a), b)), dialect, printer, names)
     prec = mx.PREC[x.op]
     parts = []
     for a in x.args:
-        code = expr_code(a, dialect, printer)
+        code = expr_code(a, dialect, printer, names)
         binary = a.op in ("dot", "had", "add", "sub")
         tight = mx.PREC[a.op] < prec or (mx.PREC[a.op] == prec and (a.op != x.op or x.op == "sub"))
         parts.append(f"({code})" if binary and tight else code)
@@ -254,13 +267,28 @@ def lines(program: Program, steps, dialect: Dialect = NUMPY, indent: str = "    
           then: dict | None = None) -> list[str]:
     """Each step as one commented assignment; gradients summed over the batch, the cost to one number.
     ``into``: gradient steps (by key) written into the array that code names (a view of a flat buffer);
-    ``then``: lines (by step key) printed right after that step's."""
+    ``then``: lines (by step key) printed right after that step's.  An attention layer's per-head steps of one kind
+    print as one where the dialect has the head axis's reductions (:mod:`.heads`)."""
     out, shared, named, printer = [], shared_calls(steps), {}, dialect.printer()
+    skip = {s.key for s in steps if (into and s.key in into) or any(_scalar(s).has(c) for c in shared)}
+    of = {s.key: f for f in (heads.families(steps, skip) if dialect.heads_colsum else {}).values() for s in f.members}
+    batched: dict = {}
+    pending, printed, commons = {s.key for s in steps}, set(), []
     for s in steps:
+        printed.add(s.key)
+        fam = of.get(s.key)
+        if fam is not None and fam.key in batched:
+            continue
+        if fam is not None and heads.ready(fam, printed, batched, pending):
+            out += [indent + line for line in _heads_lines(fam, dialect, printer, batched)]
+            batched[fam.key] = fam
+            printed.update(m.key for m in fam.members)
+            continue
         if into and s.key in into:
             out.append(f"{indent}# {comment(s)}")
             out += [indent + line for line in _into(program, s, dialect, into[s.key])]
             continue
+        joins = heads.stacked(s.expr, batched) if batched and s.expr is not None and uses(s.expr, ("stack",)) else {}
         if s.role == "gradient":
             code = " + ".join(_batch_total(program, term, dialect) for term in added_terms(program, s.expr))
         elif s.role == "cost":  # only the batch's total is needed: a dot product where the sum is of one
@@ -278,11 +306,46 @@ def lines(program: Program, steps, dialect: Dialect = NUMPY, indent: str = "    
                 out.append(f"{indent}{named[call]} = {printer.doprint(call)}  # {shared[call]} steps read it")
             code = shared_once(scalar.xreplace({c: sp.Symbol(n) for c, n in named.items()}), printer)
         else:
-            code = expr_code(s.expr, dialect)
+            for sub in repeated(s.expr):  # a subexpression the step reads twice: once, before it
+                code = expr_code(sub, dialect, printer, joins)
+                joins[sub] = f"_common{len(commons)}"
+                commons.append(joins[sub])
+                out.append(f"{indent}{joins[sub]} = {code}  # read twice below")
+            code = expr_code(s.expr, dialect, names=joins)
         out.append(f"{indent}# {comment(s)}")
         out.append(f"{indent}{s.lhs} = {code}")
         out += [indent + line for line in (then or {}).get(s.key, ())]
     return out
+
+
+def repeated(x: mx.M) -> list[mx.M]:
+    """The subexpressions ``x`` computes more than once (a layernorm's VJP reads γ ⊙ δ in two terms), inner ones
+    first."""
+    counts: dict = {}
+
+    def walk(y):
+        if y.op not in ("ref", "const", "ones"):
+            counts[y] = counts.get(y, 0) + 1
+            if counts[y] > 1:
+                return
+        for a in y.args:
+            walk(a)
+    walk(x)
+    return sorted((y for y, n in counts.items() if n > 1), key=_size)
+
+
+def _size(x: mx.M) -> int:
+    return 1 + sum(_size(a) for a in x.args)
+
+
+def _heads_lines(fam, dialect: Dialect, printer, batched: dict) -> list[str]:
+    """A family of per-head steps as one array (heads, rows, columns), each head's value then named (views)."""
+    on_heads = replace(dialect, colsum=dialect.heads_colsum, colmax=dialect.heads_colmax)
+    code = expr_code(fam.form, on_heads, printer, {**heads.names(fam), **heads.stacked(fam.form, batched)})
+    first, n = fam.members[0], len(fam.members)
+    return [f"# {comment(first)}, and heads 2..{n} alike: one array ({n}, rows, columns)",
+            f"{fam.name} = {code}",
+            f"{', '.join(m.lhs for m in fam.members)} = {fam.name}"]
 
 
 def _scalar(step) -> sp.Expr:

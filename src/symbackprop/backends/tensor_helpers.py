@@ -146,11 +146,12 @@ def _causal(s, t, fill):
 '''
 NUMPY_SEQUENCES = """
 def _sdot(a, b, t, ta, tb):
-    \"\"\"Sample by sample, (aᵀ if ta else a) @ (bᵀ if tb else b): a and b hold t columns a sample, side by side.\"\"\"
-    a3, b3 = a.reshape(a.shape[0], -1, t), b.reshape(b.shape[0], -1, t)  # (rows, m, t): views, no copies
-    # the product over axes 0 and 2 of each, the samples (axis 1) as the batch: the result (rows, m, t) as it lies
-    out = np.matmul(a3, b3, axes=[(2, 0) if ta else (0, 2), (2, 0) if tb else (0, 2), (0, 2)])
-    return out.reshape(out.shape[0], -1)
+    \"\"\"Sample by sample, (aᵀ if ta else a) @ (bᵀ if tb else b): a and b hold t columns a sample, side by side
+    (an attention layer's heads: (heads, rows, columns), head by head).\"\"\"
+    a3, b3 = a.reshape(*a.shape[:-1], -1, t), b.reshape(*b.shape[:-1], -1, t)  # (rows, m, t): views, no copies
+    # the product over axes -3 and -1 of each, the samples (and an attention layer's heads, in front) the batch
+    out = np.matmul(a3, b3, axes=[(-1, -3) if ta else (-3, -1), (-1, -3) if tb else (-3, -1), (-3, -1)])
+    return out.reshape(*out.shape[:-2], -1)
 
 
 _MASKS = {}  # (t, columns, fill, dtype): the causal mask to add (fill -inf: 0 or -inf) or multiply by (fill 0: 1 or 0)
@@ -159,10 +160,10 @@ _MASKS = {}  # (t, columns, fill, dtype): the causal mask to add (fill -inf: 0 o
 def _causal(s, t, fill):
     \"\"\"Scores (t keys, m·t queries) with each key after its query set to fill (-inf or 0): one addition or one
     product with a mask made once (the numbers of np.where for finite scores, at 7x its speed, measured).\"\"\"
-    key = (t, s.shape[1], fill, s.dtype)
+    key = (t, s.shape[-1], fill, s.dtype)
     mask = _MASKS.get(key)
-    if mask is None:
-        keep = np.tile(np.tri(t, dtype=bool).T, (1, s.shape[1] // t))
+    if mask is None:  # (t, columns): the same for every head of a (heads, t, columns) array
+        keep = np.tile(np.tri(t, dtype=bool).T, (1, s.shape[-1] // t))
         mask = _MASKS[key] = np.where(keep, 0, fill).astype(s.dtype) if fill else keep.astype(s.dtype)
     return s + mask if fill else s * mask
 """  # NumPy's matmul takes the axes to multiply over (measured 25% faster than moving them, 16 samples of 64)
