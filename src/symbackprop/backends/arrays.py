@@ -64,6 +64,9 @@ class Dialect:
     # the column reductions on an attention layer's (heads, rows, columns) array; empty: heads print one by one
     heads_colsum: str = ""
     heads_colmax: str = ""
+    # a sequence's product A·B of a batch B (many columns) printed as (Bᵀ·Aᵀ)ᵀ: BLAS runs a GPT step's products
+    # 1.1–1.4x faster this way round here, the step 1–8% (benchmarks/bench_sequence.py); empty: as written
+    wide_dot: str = ""
 
 
 # NumPy's reductions called as ufunc methods: ``x.sum()`` goes through a Python wrapper, a microsecond a call
@@ -72,7 +75,7 @@ NUMPY = Dialect("numpy", ArrayNumPy, colsum="np.add.reduce({}, axis=0, keepdims=
                 rowsum="np.add.reduce({}, axis=1, keepdims=True)", helpers=NUMPY_TENSORS, tokens=NUMPY_TOKENS,
                 sequences=NUMPY_SEQUENCES, recurrences=NUMPY_RECURRENCES,
                 heads_colsum="np.add.reduce({}, axis=-2, keepdims=True)",
-                heads_colmax="np.maximum.reduce({}, axis=-2, keepdims=True)")
+                heads_colmax="np.maximum.reduce({}, axis=-2, keepdims=True)", wide_dot="({} @ {}).T")
 JAX = Dialect("jax", ArrayJax, ones="jnp.ones(({}, X.shape[-1]), X.dtype)", inner="jnp.vdot({}, {})",
               einsum="jnp.einsum({!r}, {})", expand="jnp.broadcast_to({}, ({}))", helpers=JAX_TENSORS,
               ids="{}.astype(jnp.int32)", tokens=JAX_TOKENS,
@@ -239,6 +242,9 @@ def expr_code(x: mx.M, dialect: Dialect = NUMPY, printer=None, names: dict | Non
             math.prod(x.args[1].args[0].shape) < math.prod(x.shape):  # c·(A·B) as (c·A)·B: A is the smaller
         a, b = x.args[1].args
         return expr_code(replace(x.args[1], args=(mx.had(x.args[0], a), b)), dialect, printer, names)
+    if x.op == "dot" and len(x.args) == 2 and x.args[1].op != "T" and dialect.wide_dot:
+        a, b = (expr_code(y.args[0] if y.op == "T" else mx.T(y), dialect, printer, names) for y in reversed(x.args))
+        return dialect.wide_dot.format(a, b)
     prec = mx.PREC[x.op]
     parts = []
     for a in x.args:
@@ -270,6 +276,7 @@ def lines(program: Program, steps, dialect: Dialect = NUMPY, indent: str = "    
     ``then``: lines (by step key) printed right after that step's.  An attention layer's per-head steps of one kind
     print as one where the dialect has the head axis's reductions (:mod:`.heads`)."""
     out, shared, named, printer = [], shared_calls(steps), {}, dialect.printer()
+    dialect = dialect if program.positions else replace(dialect, wide_dot="")
     skip = {s.key for s in steps if (into and s.key in into) or any(_scalar(s).has(c) for c in shared)}
     of = {s.key: f for f in (heads.families(steps, skip) if dialect.heads_colsum else {}).values() for s in f.members}
     batched: dict = {}
@@ -358,13 +365,16 @@ def _scalar(step) -> sp.Expr:
 
 
 def shared_calls(steps) -> dict:
-    """``{call: how many steps make it}`` for each function call of named values that two or more elementwise
-    steps make: GELU's ``tanh(0.0357·Z6³ + 0.798·Z6)`` in its forward value and its derivative.  Printed once,
-    before the first (measured: two thirds of the passes of GELU's derivative over the MLP's array)."""
+    """``{call: how many steps make it}`` for each function call, or sum, of named values that two or more
+    elementwise steps make: GELU's ``tanh(0.0357·Z6³ + 0.798·Z6)`` in its forward value and its derivative, a
+    layernorm's ``Z2 - mu3`` in its squared deviation and its normalised value.  Printed once, before the first
+    (measured: two thirds of the passes of GELU's derivative over the MLP's array)."""
     users: dict = {}
     for s in steps:
-        for call in _scalar(s).atoms(sp.Function):
-            users.setdefault(call, set()).add(s.key)
+        for call in sp.preorder_traversal(_scalar(s)):
+            if isinstance(call, sp.Function) or (isinstance(call, sp.Add) and
+                                                 sum(not a.is_number for a in call.args) > 1):
+                users.setdefault(call, set()).add(s.key)
     shared = {c: len(k) for c, k in users.items() if len(k) > 1}
     return {c: n for c, n in shared.items() if not any(o != c and o.has(c) for o in shared)}  # the outermost
 
