@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import SymbackpropError
 from ..registry import BACKENDS
 from . import jax_code, loader, numba_code, numpy_code, rows, torch_code, updates
-from .arrays import NUMPY, TORCH
+from .dialects import NUMPY, TORCH
 
 _WARNED: list[bool] = []
 

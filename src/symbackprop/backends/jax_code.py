@@ -5,7 +5,8 @@ from __future__ import annotations
 from .. import __version__
 from .. import matexpr as mx
 from ..program import Program
-from .arrays import JAX, batch_lines, core_functions, helpers_for, layout_note, split_pullback, unpack_lines
+from .arrays import batch_lines, core_functions, helpers_for, layout_note, split_pullback, unpack_lines
+from .dialects import JAX
 
 HELPERS = '''
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from .. import __version__
 from ..program import Program
-from .arrays import NUMPY, added_terms, batch_lines, core_functions, helpers_for, layout_note, unpack_lines
+from .arrays import added_terms, batch_lines, core_functions, helpers_for, layout_note, unpack_lines
 from .arrays import lines as _lines
+from .dialects import NUMPY
 
 HELPERS = '''
 def _logistic(x):

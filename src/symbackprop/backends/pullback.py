@@ -6,8 +6,9 @@ from __future__ import annotations
 from .. import __version__
 from ..naming import X, grad
 from ..program import Program
-from .arrays import NUMPY, batch_lines, helpers_for, unpack_lines
+from .arrays import batch_lines, helpers_for, unpack_lines
 from .arrays import lines as _lines
+from .dialects import NUMPY
 from .numpy_code import ERF, HELPERS
 
 

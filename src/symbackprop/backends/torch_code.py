@@ -5,7 +5,8 @@ from __future__ import annotations
 from .. import __version__
 from .. import matexpr as mx
 from ..program import Program
-from .arrays import TORCH, batch_lines, core_functions, helpers_for, layout_note, lines, split_pullback, unpack_lines
+from .arrays import batch_lines, core_functions, helpers_for, layout_note, lines, split_pullback, unpack_lines
+from .dialects import TORCH
 
 HELPERS = '''
 

@@ -14,7 +14,8 @@ from .. import __version__
 from ..optimizers import b as momentum
 from ..optimizers import g, lam, lr, m, p, state_key, t, v
 from ..program import Program
-from .arrays import JAX, NUMPY, TORCH, Dialect, batch_lines, lines, unpack_lines
+from .arrays import batch_lines, lines, unpack_lines
+from .dialects import JAX, NUMPY, TORCH, Dialect
 from .printers import ScalarPython
 
 FLAT = "all_{}"  # the flat buffers: all_P (every learned parameter), all_g (their summed gradients), all_m, ...
