@@ -91,3 +91,19 @@ def test_a_constant_times_a_product_scales_the_smaller_operand_and_a_wide_produc
     w, a = mx.ref(Key("W", 2), (3, 4)), mx.ref(Key("A", 1), (4, 1))
     assert expr_code(mx.dot(w, a), NUMPY) == "(A1.T @ W2.T).T"
     assert expr_code(mx.dot(w, mx.T(mx.ref(Key("G", 2), (1, 4)))), NUMPY) == "W2 @ G2.T"
+
+
+def test_a_family_not_ready_at_its_first_head_prints_head_by_head():
+    from types import SimpleNamespace
+
+    from symbackprop.backends.arrays import lines
+    from symbackprop.program import Step
+
+    q, z = mx.ref(Key("Q", 4), (4, 3)), mx.ref(Key("Z", 9), (2, 3))
+    member = lambda h: Step(Key("S", 4, h), mx.had(mx.rows(q, 2 * (h - 1), 2 * h), z), (2, 3), "forward")  # noqa: E731
+    steps = [member(1), Step(Key("Z", 9), mx.ref(Key("W", 9), (2, 3)), (2, 3), "forward"), member(2)]
+    printed = "\n".join(lines(SimpleNamespace(positions=0), steps))
+    assert "_heads" not in printed  # head 1 reads Z9 before it is made: neither head joins
+    assert "S4h1 = Q4[0:2] * Z9" in printed and "S4h2 = Q4[2:4] * Z9" in printed
+    ready = [steps[1], member(1), member(2)]
+    assert "S4_heads = Q4.reshape(2, 2, -1) * Z9" in "\n".join(lines(SimpleNamespace(positions=0), ready))

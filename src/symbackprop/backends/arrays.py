@@ -194,7 +194,8 @@ def lines(program: Program, steps, dialect: Dialect = NUMPY, indent: str = "    
     print as one where the dialect has the head axis's reductions (:mod:`.heads`)."""
     out, shared, named, printer = [], shared_calls(steps), {}, dialect.printer()
     dialect = dialect if program.positions else replace(dialect, wide_dot="")
-    skip = {s.key for s in steps if (into and s.key in into) or any(_scalar(s).has(c) for c in shared)}
+    skip = {s.key for s in steps if (into and s.key in into) or (then and s.key in then)
+            or any(_scalar(s).has(c) for c in shared)}  # steps printed their own way: never joined
     of = {s.key: f for f in (heads.families(steps, skip) if dialect.heads_colsum else {}).values() for s in f.members}
     batched: dict = {}
     pending, printed, commons = {s.key for s in steps}, set(), []
@@ -208,6 +209,9 @@ def lines(program: Program, steps, dialect: Dialect = NUMPY, indent: str = "    
             batched[fam.key] = fam
             printed.update(m.key for m in fam.members)
             continue
+        if fam is not None:  # not ready at its first head: every head of it prints on its own
+            for m in fam.members:
+                of.pop(m.key)
         if into and s.key in into:
             out.append(f"{indent}# {comment(s)}")
             out += [indent + line for line in _into(program, s, dialect, into[s.key])]
