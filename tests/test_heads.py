@@ -107,3 +107,14 @@ def test_a_family_not_ready_at_its_first_head_prints_head_by_head():
     assert "S4h1 = Q4[0:2] * Z9" in printed and "S4h2 = Q4[2:4] * Z9" in printed
     ready = [steps[1], member(1), member(2)]
     assert "S4_heads = Q4.reshape(2, 2, -1) * Z9" in "\n".join(lines(SimpleNamespace(positions=0), ready))
+
+
+def test_a_column_sum_of_a_product_is_one_einsum_unless_an_operand_may_be_a_number():
+    from symbackprop.naming import Deriv
+
+    p, g = mx.ref(Key("P", 4), (3, 3)), mx.ref(Deriv(Key("C"), Key("P", 4)), (3, 3))
+    assert expr_code(mx.colsum(mx.had(p, g)), NUMPY) == "np.einsum('i...,i...->...', P4, dC_dP4)[None]"
+    local = mx.ref(Deriv(Key("A", 4), Key("Z", 4)), (3, 3))  # a local derivative: it may print as 1
+    assert expr_code(mx.colsum(mx.had(p, local)), NUMPY).startswith("np.add.reduce(")
+    a, b = np.arange(6.0).reshape(3, 2), np.ones((3, 1))  # a parameter's column against a batch: it broadcasts
+    assert np.array_equal(np.einsum('i...,i...->...', a, b)[None], np.add.reduce(a * b, axis=0, keepdims=True))

@@ -8,6 +8,8 @@ from dataclasses import replace
 import sympy as sp
 
 from .. import matexpr as mx
+from .. import naming
+from ..naming import Deriv
 from ..program import Program
 from . import heads
 from .dialects import NUMPY, Dialect
@@ -145,6 +147,8 @@ def expr_code(x: mx.M, dialect: Dialect = NUMPY, printer=None, names: dict | Non
         args = [expr_code(a, dialect, printer, names) for a in x.args]
         syms = {v: sp.Symbol(code if code.isidentifier() else f"({code})") for v, code in zip(x.fn.vars, args)}
         return shared_once(folded(x.fn.expr).xreplace(syms), printer)
+    if x.op == "colsum" and dialect.colsum_dot and _same_shaped(x.args[0], names):  # Σ(a ⊙ b): one pass
+        return dialect.colsum_dot.format(*(expr_code(y, dialect, printer, names) for y in x.args[0].args))
     if x.op in ("colsum", "colmax", "bmean", "T"):
         inner = expr_code(x.args[0], dialect, printer, names)
         inner = inner if inner.isidentifier() else f"({inner})"
@@ -268,7 +272,8 @@ def _size(x: mx.M) -> int:
 
 def _heads_lines(fam, dialect: Dialect, printer, batched: dict) -> list[str]:
     """A family of per-head steps as one array (heads, rows, columns), each head's value then named (views)."""
-    on_heads = replace(dialect, colsum=dialect.heads_colsum, colmax=dialect.heads_colmax)
+    on_heads = replace(dialect, colsum=dialect.heads_colsum, colmax=dialect.heads_colmax,
+                       colsum_dot=dialect.heads_colsum_dot)
     code = expr_code(fam.form, on_heads, printer, {**heads.names(fam), **heads.stacked(fam.form, batched)})
     first, n = fam.members[0], len(fam.members)
     return [f"# {comment(first)}, and heads 2..{n} alike: one array ({n}, rows, columns)",
@@ -316,7 +321,22 @@ def _batch_total(program: Program, term: mx.M, dialect: Dialect) -> str:
     code = expr_code(term, dialect)
     if _params_only(program, term):
         return f"m * ({code})"
-    return dialect.rowsum.format(code) if program.batched(term) == "col" else code
+    if program.batched(term) != "col":
+        return code
+    if dialect.rowsum_dot and _same_shaped(term) and all(program.batched(a) == "col" for a in term.args):
+        return dialect.rowsum_dot.format(*(expr_code(a, dialect) for a in term.args))
+    return dialect.rowsum.format(code)
+
+
+def _same_shaped(x: mx.M, names: dict | None = None) -> bool:
+    """``a ⊙ b`` of two matrices of one shape, each a named array: a value, a δ or a subexpression computed once
+    (not a local derivative, which may print as the number 1)."""
+    return (x.op == "had" and len(x.args) == 2 and x.args[0].shape == x.args[1].shape and len(x.shape) == 2
+            and all((names and a in names) or (a.op == "ref" and not _local(a.key)) for a in x.args))
+
+
+def _local(key) -> bool:
+    return isinstance(key, Deriv) and key.num != naming.C
 
 
 def split_pullback(upstream: Program, dialect: Dialect) -> tuple[list[str], list[str], list[str]]:

@@ -60,6 +60,10 @@ class Dialect:
     # a sequence's product A·B of a batch B (many columns) printed as (Bᵀ·Aᵀ)ᵀ: BLAS runs a GPT step's products
     # 1.1–1.4x faster this way round here, the step 1–8% (benchmarks/bench_sequence.py); empty: as written
     wide_dot: str = ""
+    # Σ over a column (over the batch) of a ⊙ b, one pass and no temporary: (a, b) of one shape, the sum's shape kept
+    colsum_dot: str = ""
+    heads_colsum_dot: str = ""
+    rowsum_dot: str = ""
 
 
 # NumPy's reductions called as ufunc methods: ``x.sum()`` goes through a Python wrapper, a microsecond a call
@@ -68,7 +72,10 @@ NUMPY = Dialect("numpy", ArrayNumPy, colsum="np.add.reduce({}, axis=0, keepdims=
                 rowsum="np.add.reduce({}, axis=1, keepdims=True)", helpers=NUMPY_TENSORS, tokens=NUMPY_TOKENS,
                 sequences=NUMPY_SEQUENCES, recurrences=NUMPY_RECURRENCES,
                 heads_colsum="np.add.reduce({}, axis=-2, keepdims=True)",
-                heads_colmax="np.maximum.reduce({}, axis=-2, keepdims=True)", wide_dot="({} @ {}).T")
+                heads_colmax="np.maximum.reduce({}, axis=-2, keepdims=True)", wide_dot="({} @ {}).T",
+                colsum_dot="np.einsum('i...,i...->...', {}, {})[None]",
+                heads_colsum_dot="np.einsum('...ij,...ij->...j', {}, {})[..., None, :]",
+                rowsum_dot="np.einsum('...i,...i->...', {}, {})[:, None]")
 JAX = Dialect("jax", ArrayJax, ones="jnp.ones(({}, X.shape[-1]), X.dtype)", inner="jnp.vdot({}, {})",
               einsum="jnp.einsum({!r}, {})", expand="jnp.broadcast_to({}, ({}))", helpers=JAX_TENSORS,
               ids="{}.astype(jnp.int32)", tokens=JAX_TOKENS,
