@@ -118,3 +118,12 @@ def test_a_column_sum_of_a_product_is_one_einsum_unless_an_operand_may_be_a_numb
     assert expr_code(mx.colsum(mx.had(p, local)), NUMPY).startswith("np.add.reduce(")
     a, b = np.arange(6.0).reshape(3, 2), np.ones((3, 1))  # a parameter's column against a batch: it broadcasts
     assert np.array_equal(np.einsum('i...,i...->...', a, b)[None], np.add.reduce(a * b, axis=0, keepdims=True))
+
+
+def test_some_heads_of_a_layer_are_not_a_family():
+    from symbackprop.program import Step
+
+    q = mx.ref(Key("Q", 4), (6, 3))  # three heads of 2 rows; only heads 1 and 2 among the steps
+    two = [Step(Key("S", 4, h), mx.sdot(mx.rows(q, 2 * (h - 1), 2 * h), _head_ref("K", h), ta=True), (3, 3),
+                "forward") for h in (1, 2)]
+    assert heads.families(two) == {}

@@ -65,7 +65,7 @@ def _form(x: mx.M, h: int, width: dict) -> mx.M | None:
         n = x.shape[0]
         start = x.attr("start")
         if start != (h - 1) * n or x.args[0].op != "ref" or head_of(x.args[0].key) or \
-                width.setdefault(x.args[0].key, n) != n:
+                width.setdefault(x.args[0].key, (n, x.args[0].shape[0])) != (n, x.args[0].shape[0]):
             return None
         return mx.rows(x.args[0], 0, n)
     args = [_form(a, h, width) for a in x.args]
@@ -86,17 +86,18 @@ def families(steps, skip=frozenset()) -> dict:
             continue
         width: dict = {}
         forms = [_form(s.expr, head_of(s.key), width) for s in members]
-        if forms[0] is not None and all(f == forms[0] for f in forms):
+        whole = all(rows == n * len(members) for n, rows in width.values())  # every head's share is here
+        if forms[0] is not None and all(f == forms[0] for f in forms) and whole:
             out[key] = Family(key, members, forms[0])
     return out
 
 
-def ready(fam: Family, printed: set, batched: set, pending: set) -> bool:
-    """Whether every value the family's form reads is there: another family printed as one, or a step printed
-    (``pending``: the steps still to print)."""
+def ready(fam: Family, printed: set, batched: dict, pending: set) -> bool:
+    """Whether every value the family's form reads is there: another family of as many heads printed as one, or a
+    step printed (``pending``: the steps to print)."""
     for k in mx.refs(fam.form):
         if isinstance(k, Heads):
-            if k.family not in batched:
+            if k.family not in batched or len(batched[k.family].members) != len(fam.members):
                 return False
         elif k in pending and k not in printed:
             return False
