@@ -9,8 +9,9 @@ import pytest
 from symbackprop import derive
 from symbackprop import matexpr as mx
 from symbackprop.backends import heads, loader, numpy_code, program_of
-from symbackprop.backends.arrays import expr_code, repeated
+from symbackprop.backends.arrays import expr_code
 from symbackprop.backends.dialects import NUMPY
+from symbackprop.backends.sharing import repeated
 from symbackprop.draws import random_problem
 from symbackprop.naming import Key
 

@@ -14,6 +14,7 @@ from ..program import Program
 from . import heads
 from .dialects import NUMPY, Dialect
 from .loops import comment
+from .sharing import folded, repeated, scalar_of, shared_calls, shared_once
 
 
 def _with_batch(shape) -> str:
@@ -117,27 +118,6 @@ def helpers_for(program: Program, dialect: Dialect) -> str:
             + (dialect.sequences if attention else "") + (dialect.recurrences if recurrent else ""))
 
 
-def folded(expr: sp.Expr) -> sp.Expr:
-    """``expr`` with its irrational constants as floats, so that a product's numbers become one coefficient: GELU's
-    ``(1/2)*sqrt(2)*Z/sqrt(pi)`` is ``0.3989...*Z``, one pass over the array where it was three."""
-    constants = {a: sp.Float(a.evalf(17), 17) for a in expr.atoms(sp.Pow, sp.NumberSymbol)
-                 if a.is_number and not a.is_Rational}
-    return expr.xreplace(constants) if constants else expr
-
-
-def shared_once(expr: sp.Expr, printer) -> str:
-    """``expr`` as code, a function call it makes twice computed once: GELU's derivative reads tanh(u) in two terms,
-    so it prints as ``(lambda _c0: ... _c0 ... _c0 ...)(np.tanh(u))`` (measured: a third of the time of evaluating
-    tanh twice over a batch's array)."""
-    shared, (body,) = sp.cse(expr, symbols=sp.numbered_symbols("_c"), optimizations=None)
-    if not any(value.has(sp.Function) for _, value in shared):  # repeated arithmetic: cheap, printed as it is
-        return printer.doprint(expr)
-    code = printer.doprint(body)
-    for name, value in reversed(shared):
-        code = f"(lambda {name}: {code})({printer.doprint(value)})"
-    return code
-
-
 def expr_code(x: mx.M, dialect: Dialect = NUMPY, printer=None, names: dict | None = None) -> str:
     """Source for a matrix expression over a batch (names are the keys' names; ``names``: code for given nodes)."""
     if names and x in names:
@@ -199,7 +179,7 @@ def lines(program: Program, steps, dialect: Dialect = NUMPY, indent: str = "    
     out, shared, named, printer = [], shared_calls(steps), {}, dialect.printer()
     dialect = dialect if program.positions else replace(dialect, wide_dot="")
     skip = {s.key for s in steps if (into and s.key in into) or (then and s.key in then)
-            or any(_scalar(s).has(c) for c in shared)}  # steps printed their own way: never joined
+            or any(scalar_of(s).has(c) for c in shared)}  # steps printed their own way: never joined
     of = {s.key: f for f in (heads.families(steps, skip) if dialect.heads_colsum else {}).values() for s in f.members}
     batched: dict = {}
     pending, printed, commons = {s.key for s in steps}, set(), []
@@ -231,8 +211,8 @@ def lines(program: Program, steps, dialect: Dialect = NUMPY, indent: str = "    
             else:
                 code = dialect.total.format(expr_code(inner, dialect))
             code += "".join(" + m * " + dialect.total.format(expr_code(term, dialect)) for term in decay)
-        elif any(_scalar(s).has(call) for call in shared):  # a function call another step makes too: once
-            scalar = _scalar(s)
+        elif any(scalar_of(s).has(call) for call in shared):  # a function call another step makes too: once
+            scalar = scalar_of(s)
             for call in (c for c in shared if scalar.has(c) and c not in named):
                 named[call] = f"_shared{len(named)}"
                 out.append(f"{indent}{named[call]} = {printer.doprint(call)}  # {shared[call]} steps read it")
@@ -250,26 +230,6 @@ def lines(program: Program, steps, dialect: Dialect = NUMPY, indent: str = "    
     return out
 
 
-def repeated(x: mx.M) -> list[mx.M]:
-    """The subexpressions ``x`` computes more than once (a layernorm's VJP reads γ ⊙ δ in two terms), inner ones
-    first."""
-    counts: dict = {}
-
-    def walk(y):
-        if y.op not in ("ref", "const", "ones"):
-            counts[y] = counts.get(y, 0) + 1
-            if counts[y] > 1:
-                return
-        for a in y.args:
-            walk(a)
-    walk(x)
-    return sorted((y for y, n in counts.items() if n > 1), key=_size)
-
-
-def _size(x: mx.M) -> int:
-    return 1 + sum(_size(a) for a in x.args)
-
-
 def _heads_lines(fam, dialect: Dialect, printer, batched: dict) -> list[str]:
     """A family of per-head steps as one array (heads, rows, columns), each head's value then named (views)."""
     on_heads = replace(dialect, colsum=dialect.heads_colsum, colmax=dialect.heads_colmax,
@@ -279,30 +239,6 @@ def _heads_lines(fam, dialect: Dialect, printer, batched: dict) -> list[str]:
     return [f"# {comment(first)}, and heads 2..{n} alike: one array ({n}, rows, columns)",
             f"{fam.name} = {code}",
             f"{', '.join(m.lhs for m in fam.members)} = {fam.name}"]
-
-
-def _scalar(step) -> sp.Expr:
-    """An elementwise step of named values (an activation, its derivative) as one SymPy expression in their names;
-    0 for any other step."""
-    x = step.expr
-    if step.role in ("gradient", "cost") or x is None or x.op != "fn" or any(a.op != "ref" for a in x.args):
-        return sp.Integer(0)
-    return folded(x.fn.expr).xreplace({v: sp.Symbol(str(a.key)) for v, a in zip(x.fn.vars, x.args)})
-
-
-def shared_calls(steps) -> dict:
-    """``{call: how many steps make it}`` for each function call, or sum, of named values that two or more
-    elementwise steps make: GELU's ``tanh(0.0357·Z6³ + 0.798·Z6)`` in its forward value and its derivative, a
-    layernorm's ``Z2 - mu3`` in its squared deviation and its normalised value.  Printed once, before the first
-    (measured: two thirds of the passes of GELU's derivative over the MLP's array)."""
-    users: dict = {}
-    for s in steps:
-        for call in sp.preorder_traversal(_scalar(s)):
-            if isinstance(call, sp.Function) or (isinstance(call, sp.Add) and
-                                                 sum(not a.is_number for a in call.args) > 1):
-                users.setdefault(call, set()).add(s.key)
-    shared = {c: len(k) for c, k in users.items() if len(k) > 1}
-    return {c: n for c, n in shared.items() if not any(o != c and o.has(c) for o in shared)}  # the outermost
 
 
 def added_terms(program: Program, x: mx.M) -> list[mx.M]:
