@@ -10,11 +10,8 @@ Run: PYTHON benchmarks/tensorgrad_gpt.py PROBLEM.npz REPEAT  (prints one JSON li
 
 from __future__ import annotations
 
-import sys
-import time
-
 import numpy as np
-from tensorgrad_step import keep_freed_memory, report
+from tensorgrad_step import compiled, report
 
 V, T, DIM, HEADS, BLOCKS, LR = 65, 64, 64, 4, 2, 1e-3
 
@@ -68,17 +65,7 @@ def tensorgrad_layout(name: str, value: np.ndarray) -> np.ndarray:
 
 
 def main():
-    import torch
-
-    keep_freed_memory()
-    torch.set_default_dtype(torch.float32)
-    problem, repeat = np.load(sys.argv[1]), int(sys.argv[2])
-    start = time.perf_counter()
-    tg, loss, params, dims, b = build()
-    step = tg.compile(loss=loss, state={n: q - LR * tg.grad(loss, {n: q})[n] for n, q in params.items()})
-    compile_s = time.perf_counter() - start
-    m = problem["X"].shape[1]
-    dims[b] = m
+    problem, repeat, step, params, dims, compile_s = compiled(build, LR)
     values = {n: tensorgrad_layout(n, problem[n]) for n in params}
     values.update(X=problem["X"].T, Y=problem["Y"].transpose(2, 1, 0),
                   mask=np.triu(np.full((T, T), -1e9), k=1))

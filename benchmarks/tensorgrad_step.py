@@ -57,7 +57,9 @@ def keep_freed_memory():
     module.keep_freed_memory()
 
 
-def main():
+def compiled(build, lr: float):
+    """(the problem saved by the benchmark (argv[1]), the steps to time (argv[2]), tensorgrad's compiled SGD step of
+    the model ``build`` writes, its parameters, its sizes with the batch's, the seconds compiling took)."""
     import torch
 
     keep_freed_memory()
@@ -65,10 +67,15 @@ def main():
     problem, repeat = np.load(sys.argv[1]), int(sys.argv[2])
     start = time.perf_counter()
     tg, loss, params, dims, b = build()
-    step = tg.compile(loss=loss, state={n: p - 0.01 * tg.grad(loss, {n: p})[n] for n, p in params.items()})
+    step = tg.compile(loss=loss, state={n: p - lr * tg.grad(loss, {n: p})[n] for n, p in params.items()})
     compile_s = time.perf_counter() - start
+    dims[b] = problem["X"].shape[1]
+    return problem, repeat, step, params, dims, compile_s
+
+
+def main():
+    problem, repeat, step, _, dims, compile_s = compiled(build, 0.01)
     m = problem["X"].shape[1]
-    dims[b] = m
     # symbackprop's layout to tensorgrad's: W (out, in, kh, kw) -> (in, out, kh, kw); biases 1-D; samples first
     values = {"X": problem["X"].T.reshape(m, 1, 28, 28), "T": problem["Y"].T,
               "K1": problem["W1"].transpose(1, 0, 2, 3), "B1": problem["B1"].reshape(-1),

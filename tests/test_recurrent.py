@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from networks import assert_agrees, torch_sequence_reference
 from test_export import compile_and_run, needs_cc
-from test_sequences import BACKENDS, _problem, c_matches_pytorch_float32
+from test_sequences import BACKENDS, _problem, assert_sequence_agrees, c_matches_pytorch_float32
 
 from symbackprop import LSTM, RNN, Dense, Embedding, Network, PositionalEmbedding, derive, parse_spec
 from symbackprop.export import export
@@ -27,13 +27,7 @@ SPECS = [("4-embed5d3-rnn6-5:softmax", "cross_entropy"),
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("spec,cost", SPECS, ids=[s for s, _ in SPECS])
 def test_recurrent_layers_agree_with_pytorchs_own_rnn_and_lstm_in_float64(spec, cost, backend):
-    if backend != "numpy":
-        pytest.importorskip(backend, reason=f"{backend} is not installed (.ci/run installs it)")
-    d = derive(spec, cost)
-    params, X, Y = _problem(d.network, seed=len(spec), m=4)
-    want_cost, want = torch_sequence_reference(d.network, params, X, Y)
-    got_cost, got = d.compile(backend)(params, X, Y)
-    assert_agrees(got_cost, got, want_cost, want)
+    assert_sequence_agrees(derive(spec, cost), backend, seed=len(spec), m=4)
 
 
 def test_padding_is_left_out_of_an_lstms_cost_too():
@@ -188,14 +182,7 @@ def random_sequence_spec(seed: int) -> str:
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("seed", range(8))
 def test_random_mixtures_of_the_sequence_layers_agree_with_pytorch_float64(seed, backend):
-    if backend != "numpy":
-        pytest.importorskip(backend, reason=f"{backend} is not installed (.ci/run installs it)")
-    spec = random_sequence_spec(seed)
-    d = derive(spec, "cross_entropy")
-    params, X, Y = _problem(d.network, seed=seed, m=3)
-    want_cost, want = torch_sequence_reference(d.network, params, X, Y)
-    got_cost, got = d.compile(backend)(params, X, Y)
-    assert_agrees(got_cost, got, want_cost, want)
+    assert_sequence_agrees(derive(random_sequence_spec(seed), "cross_entropy"), backend, seed=seed, m=3)
 
 
 @needs_cc

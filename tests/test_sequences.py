@@ -283,11 +283,17 @@ SEQUENCE_SPECS = [("4-embed5d3-pos4d3-6:layernorm:gelu_tanh-5:softmax", "cross_e
 def test_a_sequence_network_agrees_with_pytorch_float64_at_every_position(spec, cost, backend):
     """Dense layers, layernorm, activations, softmax and the cost at each position; the cost the mean over the
     m·T positions, as F.cross_entropy of (m·T, V) logits."""
-    if backend != "numpy":
-        pytest.importorskip(backend, reason=f"{backend} is not installed (.ci/run installs it)")
     d = derive(spec, cost)
     assert d.network.positions == d.network.inputs
-    params, X, Y = _problem(d.network, seed=len(spec), m=4)
+    assert_sequence_agrees(d, backend, seed=len(spec), m=4)
+
+
+def assert_sequence_agrees(d, backend: str, seed: int, m: int) -> None:
+    """A sequence network's cost and gradients on ``backend`` against PyTorch float64 at every position, on a
+    drawn problem (repeated tokens and samples; skipped where the backend is not installed)."""
+    if backend != "numpy":
+        pytest.importorskip(backend, reason=f"{backend} is not installed (.ci/run installs it)")
+    params, X, Y = _problem(d.network, seed=seed, m=m)
     want_cost, want = torch_sequence_reference(d.network, params, X, Y)
     got_cost, got = d.compile(backend)(params, X, Y)
     assert_agrees(got_cost, got, want_cost, want)
