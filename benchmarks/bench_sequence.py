@@ -175,10 +175,10 @@ def jax_baseline_step(net, params, X, Y):
 
 
 def numpy_ours(net, params, X, Y):
-    from symbackprop.backends import numpy_module
+    from symbackprop.backends import numpy_steps
 
-    module, p = numpy_module(net), {k: v.copy() for k, v in params.items()}
-    return lambda: module.sgd_step(p, X, Y, LR, cost=False)
+    stepper, p = numpy_steps(net, BATCH), {k: v.copy() for k, v in params.items()}  # as training runs it
+    return lambda: stepper.sgd_step(p, X, Y, LR, cost=False)
 
 
 def jax_ours(net, params, X, Y):

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import naming
 from .allocator import keep_freed_memory
-from .backends import numpy_module, optimizer_module, require
+from .backends import numpy_module, numpy_steps, optimizer_module, require
 from .backends.updates import flat_state, restore_state
 from .checkpoint import capture, resumed
 from .data import Scaling, encode_targets
@@ -296,14 +296,17 @@ def _train_mini_batches(network, params, Xt, Y, epochs, batch_size, lr, rng, val
                                            optimizer, stop, initial)
         else:
             params = {k: v.astype(dtype) for k, v in params.items()}
-            stepper = numpy_module(network) if optimizer.plain else _OptimizerSteps(network, optimizer, params,
-                                                                                   initial)
+            stepper = numpy_steps(network, size) if optimizer.plain else _OptimizerSteps(network, optimizer,
+                                                                                          params, initial)
             if network.has_images:  # steps of MBs of arrays: reused, not faulted in again each step
                 keep_freed_memory()
             evaluate = numpy_module(network.eval())  # the test curve, as the model predicts: without dropout
-            history = _mini_batch(evaluate, stepper, params, Xt.astype(dtype), Y.astype(dtype), n_epochs, size,
-                                  lr, rng, val, bar, masks_of(network, dtype) if network.masks else None,
-                                  running_updates(network), stop)
+            try:
+                history = _mini_batch(evaluate, stepper, params, Xt.astype(dtype), Y.astype(dtype), n_epochs,
+                                      size, lr, rng, val, bar, masks_of(network, dtype) if network.masks else None,
+                                      running_updates(network), stop)
+            finally:
+                getattr(stepper, "close", lambda: None)()
             moments = {"t": 0} if optimizer.plain else saved_state(network, optimizer, stepper.state)
     if stop is not None:
         params = stop.restore(params, history)

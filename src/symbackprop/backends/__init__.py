@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import SymbackpropError
 from ..registry import BACKENDS
-from . import jax_code, loader, numba_code, numpy_code, rows, torch_code, updates
+from . import jax_code, loader, numba_code, numpy_code, rows, shares, torch_code, updates
 from .dialects import NUMPY, TORCH
 
 _WARNED: list[bool] = []
@@ -160,6 +160,15 @@ def numpy_module(derivation_or_network):
     """The NumPy batch module of a derivation or a network."""
     network = getattr(derivation_or_network, "network", derivation_or_network)
     return loader.from_source(*_sources(network, "numpy"))
+
+
+def numpy_steps(network, batch: int, threads: int | None = None):
+    """What trains a network on the NumPy backend with plain SGD: the generated module, whose ``sgd_step`` runs a
+    batch of ``batch`` samples; where the batch is large, a stepper that splits it over the cores
+    (:mod:`.shares`; ``threads`` to choose how many, 1 for none)."""
+    module = numpy_module(network)
+    n = shares.threads_for(network, program_of(network), batch, threads)
+    return shares.SplitSteps(module, n) if n > 1 else module
 
 
 @lru_cache(maxsize=64)

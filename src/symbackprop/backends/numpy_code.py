@@ -62,12 +62,15 @@ def _sgd_lines(program: Program, grads, backward) -> tuple[list[str], str, str]:
 
 def module_source(program: Program, prefix: str = "") -> str:
     """A standalone module importing only NumPy: ``forward``, ``predict``, ``cost``, ``gradients``,
-    ``sgd_step`` and ``trace`` (every step's value, for worked examples), each name after ``prefix``."""
+    ``sgd_step``, ``gradient_sums`` (a share of a batch split over threads) and ``trace`` (every step's value,
+    for worked examples), each name after ``prefix``."""
     unpack, batch = unpack_lines(program), batch_lines(program)
     grads = [program.gradient(p) for p in program.params]
     backward = program.needed([g.key for g in grads])
     train, updates, note = _sgd_lines(program, grads, backward)
     loss = _lines(program, [s for s in program.needed([program.cost]) if s not in backward], indent="        ")
+    sums = _lines(program, backward)
+    summed = ", ".join(f'"{p.name}": {g.lhs}' for p, g in zip(program.params, grads))
     every = [s for s in program.steps if s.expr is not None]
     trace = _lines(program, every)
     values = ", ".join(f'"{s.lhs}": {s.lhs}' + (" / m" if s.role in ("gradient", "cost") else "") for s in every)
@@ -102,6 +105,18 @@ def {prefix}sgd_step(params, X, Y, lr, cost=True):
 {nl.join(loss)}
 {updates}
     return None if C is None else C / m
+
+
+def {prefix}gradient_sums(params, X, Y, cost=True):
+    """(the cost summed over the batch (X, Y), or None with cost=False; m, the count its mean divides by; every
+    gradient summed over the batch): one share of a batch split over threads, the shares' sums added by the caller."""
+{unpack}
+{batch}
+{nl.join(sums)}
+    C = None
+    if cost:
+{nl.join(loss)}
+    return C, m, {{{summed}}}
 
 
 def {prefix}trace(params, X, Y):

@@ -1,0 +1,85 @@
+"""A large batch split over threads: each share's generated ``gradient_sums`` at once, the sums added, one update.
+
+NumPy runs its array loops and BLAS calls without holding the GIL, so the shares of a batch run on as many cores
+at once, as PyTorch's intra-op threads do.  Meanwhile the BLAS library is held to one thread (two shares of
+two-threaded products would fight over two cores: measured slower than no split).  The shares' sums are added in
+share order, so a run repeats exactly; against the unsplit step the numbers differ by rounding only.  A batch is
+split only where a step's values are large enough to pay for the threads (:data:`MIN_VALUES`), and never where
+samples meet: batch statistics (batchnorm) or dropout's masks, which come per batch.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+# a step's values (entries of every forward and backward step, for the whole batch) from which splitting pays:
+# below it the threads' hand-offs cost more than the second core saves (benchmarks/bench_shares.py measures where)
+MIN_VALUES = 1 << 22
+MAX_THREADS = 8
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def values_per_sample(program) -> int:
+    """Entries a sample adds to one training step: its forward values and its backward δs."""
+    return sum(math.prod(s.shape) for s in program.steps if s.expr is not None and s.role in ("forward", "delta"))
+
+
+def splittable(network) -> bool:
+    """Whether a batch of this network may be split: no batch statistics, no per-batch dropout masks."""
+    return not network.masks and not network.batch_coupled
+
+
+def threads_for(network, program, batch: int, threads: int | None = None) -> int:
+    """How many shares a batch of ``batch`` samples runs in: ``threads`` (default: the cores, at most
+    :data:`MAX_THREADS`) where the step's values reach :data:`MIN_VALUES`, else 1."""
+    n = min(cores(), MAX_THREADS) if threads is None else threads
+    if n < 2 or batch < 2 or not splittable(network):
+        return 1
+    if threads is None and values_per_sample(program) * batch < MIN_VALUES:
+        return 1
+    return min(n, batch)
+
+
+class SplitSteps:
+    """``sgd_step(params, X, Y, lr, cost=True)`` as the generated one, a batch's samples (X's and Y's last axis)
+    split in ``threads`` shares run at once; ``forward`` the module's."""
+
+    def __init__(self, module, threads: int):
+        from threadpoolctl import ThreadpoolController
+
+        self.module, self.forward, self.threads = module, module.forward, threads
+        self.pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="symbackprop-share")
+        self.blas = ThreadpoolController()
+
+    def sgd_step(self, params, X, Y, lr, cost=True):
+        """One step of gradient descent on the batch, in place; the mean cost before it (None with cost=False)."""
+        m = X.shape[-1]
+        if m < self.threads:
+            return self.module.sgd_step(params, X, Y, lr, cost)
+        cuts = [m * k // self.threads for k in range(self.threads + 1)]
+        parts = [(X[..., a:b], Y[..., a:b]) for a, b in zip(cuts, cuts[1:])]
+        with self.blas.limit(limits=1, user_api="blas"):
+            later = [self.pool.submit(self.module.gradient_sums, params, x, y, cost) for x, y in parts[1:]]
+            sums = [self.module.gradient_sums(params, *parts[0], cost)] + [f.result() for f in later]
+        count = sum(s[1] for s in sums)
+        step = lr / count
+        for name, g in sums[0][2].items():
+            total = g + sums[1][2][name] if len(sums) > 1 else g
+            for s in sums[2:]:
+                total += s[2][name]
+            params[name] -= step * total
+        return None if not cost else float(np.sum([s[0] for s in sums])) / count
+
+    def close(self) -> None:
+        self.pool.shutdown()
