@@ -16,7 +16,7 @@ from .grammar import parse_spec  # noqa: E402
 from .images import AvgPool2d, Conv2d, Flatten, GlobalAvgPool2d, MaxPool2d  # noqa: E402
 from .layers import Elementwise, Layer  # noqa: E402
 from .model import Model, load  # noqa: E402
-from .sequences import LSTM, RNN, Embedding, PositionalEmbedding, SelfAttention  # noqa: E402
+from .sequences import LSTM, RNN, Embedding, LSTMCell, PositionalEmbedding, SelfAttention  # noqa: E402
 from .spec import Dense, Network  # noqa: E402
 from .train import train  # noqa: E402
 
@@ -34,6 +34,7 @@ __all__ = [
     "Flatten",
     "GlobalAvgPool2d",
     "LSTM",
+    "LSTMCell",
     "Layer",
     "LayerNorm",
     "MaxPool2d",

@@ -6,7 +6,8 @@ positions one after another (``emb.view(m, -1)``), so dense layers follow (makem
 sequence: the ids are a row (1, T), one a position, every value is (features, T) — one column a position — and
 the layers after it act at each position (dense, layernorm, activations, softmax and the cost, the mean over the
 positions).  Grammar: ``embed{VOCAB}d{DIM}`` first, ``pos{T}d{DIM}``, ``attn{HEADS}[:nocausal]``,
-``rnn{HIDDEN}[:relu]`` and ``lstm{HIDDEN}`` after it in a sequence, e.g.
+``rnn{HIDDEN}[:relu]`` and ``lstm{HIDDEN}`` after it in a sequence (and ``lstmcell{HIDDEN}``, one LSTM step, in a
+network of columns), e.g.
 ``3-embed27d10-flatten-64:tanh-27:softmax`` or ``8-embed27d16-pos8d16-64:layernorm:gelu_tanh-27:softmax``.
 """
 
@@ -20,6 +21,7 @@ import numpy as np
 from . import naming
 from .errors import DataError, SpecError
 from .layers.attention import Concat, Heads, KeySoftmax, Mix, Scores
+from .layers.cell import Cell
 from .layers.dense import Linear
 from .layers.embedding import Embedding as EmbeddingLayer
 from .layers.embedding import Positional
@@ -31,6 +33,7 @@ _EMBED = re.compile(r"^embed(\d+)d(\d+)$")
 _POS = re.compile(r"^pos(\d+)d(\d+)$")
 _ATTN = re.compile(r"^attn(\d+)$")
 _RNN = re.compile(r"^(rnn|lstm)(\d+)$")
+_CELL = re.compile(r"^lstmcell(\d+)$")
 
 
 def _whole(name: str, value, top: int) -> None:
@@ -207,7 +210,37 @@ class LSTM:
         return [(Recurrence(self.hidden, "lstm"), naming.act(number), (prev,))]
 
 
-SEQUENCE_LAYERS = (Embedding, PositionalEmbedding, SelfAttention, RNN, LSTM)
+@dataclass(frozen=True)
+class LSTMCell:
+    """``torch.nn.LSTMCell(in, hidden)``, one step, its state in the features: the input is ``[x; h; c]`` (in +
+    2·hidden rows), the output ``[h'; c']`` (2·hidden); ``Wx{l}`` (4·hidden, in) = ``weight_ih``, ``Wh{l}``
+    (4·hidden, hidden) = ``weight_hh``, one bias ``B{l}`` = ``bias_ih + bias_hh``, the gates in the order i, f, g, o.
+    A network of columns (a dense network's); over a sequence's positions, ``lstm{HIDDEN}`` runs the steps."""
+
+    hidden: int
+
+    has_params = True
+
+    def __post_init__(self):
+        _whole("LSTMCell hidden", self.hidden, MAX_DIM)
+
+    @property
+    def token(self) -> str:
+        return f"lstmcell{self.hidden}"
+
+    def check(self, number: int, shape) -> None:
+        if len(shape) != 2 or shape[1] != 1:
+            raise SpecError(f"layer {number} ({self.token}): one LSTM step takes a column of features [x; h; c] "
+                            "(a dense network's); over a sequence's positions use lstm{HIDDEN}")
+        if shape[0] <= 2 * self.hidden:
+            raise SpecError(f"layer {number} ({self.token}): its input [x; h; c] needs more than 2·{self.hidden} = "
+                            f"{2 * self.hidden} features (h and c take {self.hidden} each), not {shape[0]}")
+
+    def nodes(self, number: int, prev: naming.Key, window: bool = True):
+        return [(Cell(self.hidden), naming.act(number), (prev,))]
+
+
+SEQUENCE_LAYERS = (Embedding, PositionalEmbedding, SelfAttention, RNN, LSTM, LSTMCell)
 
 
 def is_sequence_token(token: str) -> bool:
@@ -223,6 +256,11 @@ def parse_token(token: str):
         return SelfAttention(int(attn.group(1)), causal=not options)
     if attn or text.startswith("attn"):
         raise SpecError(f"{token!r}: expected attn{{HEADS}}[:nocausal], e.g. attn4 (4 heads, causal)")
+    cell = _CELL.match(text)
+    if cell and not options:
+        return LSTMCell(int(cell.group(1)))
+    if text.startswith("lstmcell"):
+        raise SpecError(f"{token!r}: expected lstmcell{{HIDDEN}}, e.g. lstmcell4 (one LSTM step of 4 hidden units)")
     recurrent = _RNN.match(text)
     if recurrent and recurrent.group(1) == "rnn" and options in ("", "tanh", "relu"):
         return RNN(int(recurrent.group(2)), options or "tanh")

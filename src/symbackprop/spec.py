@@ -21,7 +21,7 @@ from .layers.dropout import Dropout
 from .layers.norm import LayerNorm
 from .layers.residual import Add
 from .program import Param
-from .sequences import SEQUENCE_LAYERS
+from .sequences import SEQUENCE_LAYERS, LSTMCell
 
 MAX_WIDTH = 100_000
 MAX_DROPOUT = 0.99  # inverted dropout scales by 1/(1 - P): bounded, so the scale stays a number
@@ -305,7 +305,13 @@ class Network:
     def has_images(self) -> bool:
         """Whether some value is a tensor, an image or a sequence of token embeddings (the tensor layers: the
         matrix-only printers refuse these)."""
-        return self.image is not None or self.vocab is not None
+        return self.image is not None or self.vocab is not None or any(isinstance(ly, LSTMCell) for ly in self.layers)
+
+    @property
+    def tensor_layers(self) -> str:
+        """In words, what makes :attr:`has_images` true: "image layers", "token layers" or "an LSTM cell"."""
+        return "image layers" if self.image is not None else "token layers" if self.vocab is not None else \
+            "an LSTM cell"
 
     def require_matrices(self, what: str) -> None:
         """One line when ``what`` (a printer or path that knows only matrices) is asked of an image or token
@@ -316,6 +322,10 @@ class Network:
                    "derive, report, gradcheck, compile for numpy, jax and torch, train mini-batches (--batch-size), "
                    "predict and export to NumPy, JAX, PyTorch and C")
             raise SpecError(f"{what} is not available for token networks yet ({self.spec}): they {can}")
+        if self.has_images and self.image is None:
+            raise SpecError(f"{what} is not available for a network with an LSTM cell yet ({self.spec}): it derives, "
+                            "reports, gradchecks, compiles for numpy, jax and torch, trains mini-batches "
+                            "(--batch-size), predicts and exports to NumPy, JAX, PyTorch and C")
         if self.has_images:
             raise SpecError(f"{what} is not available for image networks yet ({self.spec}): they derive, report, "
                             "gradcheck, compile for numpy, jax and torch, train mini-batches (--batch-size), predict "

@@ -192,7 +192,7 @@ def train(spec, X, y, cost: str | None = None, *, per_sample: bool | None = None
     network.require_samples("training on rows of features")
     if network.has_images and (per_sample or backend == "numba"):
         fix = "give --batch-size" if per_sample else "choose --backend numpy, jax or torch"
-        raise SymbackpropError(f"{network.spec} has image or token layers, which train mini-batches on the numpy, "
+        raise SymbackpropError(f"{network.spec} has {network.tensor_layers}: it trains mini-batches on the numpy, "
                                f"jax or torch backend ({fix}); the per-sample numba loop knows matrices only")
     if (network.masks or network.batch_coupled) and (per_sample or backend == "numba"):
         what = "batchnorm" if network.batch_coupled else "dropout"

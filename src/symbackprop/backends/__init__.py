@@ -207,8 +207,9 @@ def per_sample_module(derivation_or_network, optimizer=None):
     ``optimizer`` (not plain SGD), its per-sample steps (``optimize``) instead of ``sgd``."""
     network = getattr(derivation_or_network, "network", derivation_or_network)
     if network.has_images:
-        raise SymbackpropError(f"{network.spec} has image layers, which train mini-batches on the numpy, jax or torch "
-                               "backend (give --batch-size); the per-sample numba loop knows matrices only")
+        raise SymbackpropError(f"{network.spec} has {network.tensor_layers}: it trains mini-batches on the numpy, "
+                               "jax or torch backend (give --batch-size); the per-sample numba loop knows matrices "
+                               "only")
     if optimizer is not None:
         program = program_of(network)
         sources = (numba_code.module_source(program, optimizer=optimizer),
