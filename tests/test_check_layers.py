@@ -95,7 +95,7 @@ def test_the_image_references_equal_pytorch():
 
 def test_bad_layer_options_are_one_line(run_cli, tmp_path):
     for argv, message in (
-            (["--layer", "lstm_step", f"{LAYERS}:softmax_loss"], "not yet: lstm_step, attention"),
+            (["--layer", "gru_step", f"{LAYERS}:softmax_loss"], "--layer must be one of affine, relu"),
             (["--layer", "rnn_step", f"{LAYERS}:softmax_loss"], "layers.py: TypeError: softmax_loss() takes 2 "
                                                                 "positional arguments but 5 were given"),
             (["--layer", "affine", f"{LAYERS}:nope"], "has no function 'nope'"),
@@ -107,6 +107,11 @@ def test_bad_layer_options_are_one_line(run_cli, tmp_path):
                                    "def dropout_backward(dout, cache):\n    return dout\n")
     code, _, err = run_cli("check", "--layer", "dropout", f"{tmp_path / 'd.py'}:dropout_backward")
     assert code == 2 and "holds no array of x's shape" in err
+    (tmp_path / "s.py").write_text("def lstm_step_forward(x, h, c, Wx, Wh, b):\n    return h, None\n\n"
+                                   "def lstm_step_backward(dh, dc, cache):\n    return dh\n")
+    code, _, err = run_cli("check", "--layer", "lstm_step", f"{tmp_path / 's.py'}:lstm_step_backward")
+    assert code == 2 and "lstm_step_forward returned 2 value(s); lstm_step's forward returns 2 output(s) and the " \
+        "cache" in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_a_bug_of_symbackprop_in_the_checking_process_is_never_blamed_on_the_users_code():
@@ -153,6 +158,7 @@ def test_sizes_can_be_given_and_bad_ones_are_one_line(run_cli):
 
 
 RNN_LAYERS = Path(__file__).parent.parent / "examples" / "as_written" / "rnn_layers.py"
+ATTENTION = RNN_LAYERS.parent / "attention.py"
 
 
 @pytest.mark.parametrize("func, code, shown", [
@@ -179,6 +185,9 @@ def test_word_embedding_sizes_can_be_given(run_cli):
     ("rnn", "rnn_backward_without_time", 1, "→ your dx has no backpropagation through time: each step took only "
                                             "dh[:, t], not dh[:, t] plus the dprev_h the step after it sent back"),
     ("lstm", "lstm_backward", 0, "OK: every gradient agrees"),
+    ("lstm_step", "lstm_step_backward", 0, "OK: every gradient agrees"),
+    ("lstm_step", "lstm_step_backward_without_dnext_c", 1,
+     "→ your dprev_c leaves out dnext_c: the cell's gradient is dnext_c + dnext_h ⊙ o ⊙ (1 − tanh²(next_c))"),
     ("temporal_affine", "temporal_affine_backward", 0, "OK: every gradient agrees"),
     ("temporal_softmax_loss", "temporal_softmax_loss", 0, "OK: every gradient agrees"),
     ("temporal_softmax_loss", "temporal_softmax_loss_unmasked_gradient", 1,
@@ -188,6 +197,65 @@ def test_a_courses_recurrent_layers_are_checked_against_the_derived_bptt(run_cli
     """rnn_layers.py as a course writes it: x (N, T, D), weights (D, H), an LSTM's gates i, f, o, g."""
     got, out, err = run_cli("check", "--layer", layer, f"{RNN_LAYERS}:{func}")
     assert got == code and shown in out, err + out
+
+
+@pytest.mark.parametrize("func, code, shown", [
+    ("attention_backward", 0, "OK: every gradient agrees"),
+    ("attention_backward_softmax_as_elementwise", 1,
+     "→ your dq leaves out the softmax's Σ term: dS = P ⊙ (dP − Σ_keys(P ⊙ dP)), not P ⊙ dP")])
+def test_attention_written_as_llm_c_computes_it_is_checked(run_cli, func, code, shown):
+    got, out, err = run_cli("check", "--layer", "attention", f"{ATTENTION}:{func}", "--sizes", "T=4")
+    assert got == code and shown in out and "(3D)-attn3-(3D)" in out, err + out
+    if code:
+        assert "✓ dv" in out  # the slip leaves dv right
+
+
+def test_the_attention_slips_are_what_they_say(monkeypatch):
+    """Each named slip is a wrong answer the check recognises, not the right one."""
+    from symbackprop.check import sequence_layers
+
+    rng = np.random.default_rng(0)
+    q, k, v, dout = (rng.normal(size=(2, 3, 4)) for _ in range(4))
+    slips = sequence_layers._attention_slips(q, k, v, dout)
+    (softmax, scale) = slips.values()
+    assert not np.allclose(softmax[0], scale[0]) and np.allclose(softmax[2], scale[2])
+    np.testing.assert_allclose(scale[0] / 2, _correct_dq(q, k, v, dout))  # √4 = 2 times the right dq
+
+
+def _correct_dq(q, k, v, dout):
+    import torch
+
+    qt = torch.tensor(q, requires_grad=True)
+    out = torch.nn.functional.scaled_dot_product_attention(qt, torch.tensor(k), torch.tensor(v), is_causal=True)
+    out.backward(torch.tensor(dout))
+    return qt.grad.numpy()
+
+
+def test_an_lstm_step_is_torchs_lstm_cell(run_cli):
+    """The reference of ``lstm_step`` is nn.LSTMCell's gradients (float64), the gates reordered."""
+    torch = pytest.importorskip("torch")
+    from symbackprop.check import sequence_layers
+    from symbackprop.check.layers import KINDS, _module, _sizes
+
+    rng = np.random.default_rng(3)
+    sizes = _sizes(KINDS["lstm_step"], rng, {"N": 3, "D": 4, "M": 2})
+    (x, h, c, Wx, Wh, b), params = sequence_layers.draw("lstm_step", rng, sizes)
+    cell = torch.nn.LSTMCell(4, 2).double()
+    with torch.no_grad():
+        cell.weight_ih.copy_(torch.tensor(params["Wx1"]))
+        cell.weight_hh.copy_(torch.tensor(params["Wh1"]))
+        cell.bias_ih.copy_(torch.tensor(params["B1"][:, 0]))
+        cell.bias_hh.zero_()
+    xt, ht, ct = (torch.tensor(a, requires_grad=True) for a in (x, h, c))
+    dh, dc = rng.normal(size=(3, 2)), rng.normal(size=(3, 2))
+    h2, c2 = cell(xt, (ht, ct))
+    torch.autograd.backward([h2, c2], [torch.tensor(dh), torch.tensor(dc)])
+    got = sequence_layers.reference("lstm_step", _module(KINDS["lstm_step"], sizes), (x, h, c), params, (dh, dc))
+    order = sequence_layers._gates(2)
+    for name, want in (("dx", xt.grad), ("dprev_h", ht.grad), ("dprev_c", ct.grad),
+                       ("dWx", cell.weight_ih.grad.T[:, order]), ("dWh", cell.weight_hh.grad.T[:, order]),
+                       ("db", cell.bias_ih.grad[order])):
+        np.testing.assert_allclose(got[name], want.numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
 
 
 def test_a_recurrent_check_takes_sizes_and_names_how_it_maps_the_layer(run_cli):

@@ -88,7 +88,7 @@ def test_training_splits_large_batches_and_lands_where_one_thread_does(monkeypat
         monkeypatch.setattr(shares, "MIN_VALUES", min_values)
         monkeypatch.setattr(shares, "cores", lambda: 2)
         made = []
-        monkeypatch.setattr(shares, "SplitSteps", lambda module, n: made.append(n) or real(module, n))
+        monkeypatch.setattr(shares, "SplitSteps", lambda module, n, made=made: made.append(n) or real(module, n))
         model = train("4-6:tanh-2:softmax", X, y, epochs=5, batch_size=8, seed=0, progress=False)
         runs.append((model, made))
     (one, none_made), (split, made) = runs

@@ -159,3 +159,28 @@ def temporal_softmax_loss_unmasked_gradient(x, y, mask):
     p /= p.sum(axis=1, keepdims=True)
     p[np.arange(N * T), ids] -= 1
     return loss, (p / N).reshape(N, T, V)
+
+
+def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
+    """One LSTM step: x (N, D), prev_h and prev_c (N, H), Wx (D, 4H), Wh (H, 4H), b (4H,), gates i, f, o, g."""
+    H = prev_h.shape[1]
+    a = x @ Wx + prev_h @ Wh + b
+    i, f, o, g = _sigmoid(a[:, :H]), _sigmoid(a[:, H:2 * H]), _sigmoid(a[:, 2 * H:3 * H]), np.tanh(a[:, 3 * H:])
+    next_c = f * prev_c + i * g
+    next_h = o * np.tanh(next_c)
+    return next_h, next_c, (x, prev_h, prev_c, i, f, o, g, next_c, Wx, Wh)
+
+
+def lstm_step_backward(dnext_h, dnext_c, cache):
+    """dx, dprev_h, dprev_c, dWx, dWh, db of one step."""
+    x, prev_h, prev_c, i, f, o, g, next_c, Wx, Wh = cache
+    tc = np.tanh(next_c)
+    dc = dnext_c + dnext_h * o * (1 - tc ** 2)
+    da = np.hstack([dc * g * i * (1 - i), dc * prev_c * f * (1 - f), dnext_h * tc * o * (1 - o),
+                    dc * i * (1 - g ** 2)])
+    return da @ Wx.T, da @ Wh.T, dc * f, x.T @ da, prev_h.T @ da, da.sum(axis=0)
+
+
+def lstm_step_backward_without_dnext_c(dnext_h, dnext_c, cache):
+    """The classic slip: the cell's gradient from next_h alone, dnext_c left out."""
+    return lstm_step_backward(dnext_h, np.zeros_like(dnext_c), cache)

@@ -29,6 +29,7 @@ class Kind:
     forward: bool = True  # made by a *_forward (False: FUNC(x, y) -> (loss, dx), as a course's softmax_loss)
     cost: str | None = None  # the network's cost (None: the upstream gradient dout)
     how: str = ""  # how the course's layer is that network, where it is not plain
+    upstreams: int = 1  # the upstream gradients FUNC takes before the cache (an LSTM step's: dnext_h, dnext_c)
 
 
 _TABLE = "x is an embedding table read at ids n·T + t (its output x, its gradient dx)"
@@ -49,6 +50,13 @@ KINDS = {k.name: k for k in (
     # a course's rnn_layers.py (sequence_layers.py says how x (N, T, D) and its weights become ours)
     Kind("rnn_step", "{DM}-{M}:tanh", ("dx", "dprev_h", "dWx", "dWh", "db"),
          how="one position is a dense tanh layer over [x, prev_h] with weights [Wx; Wh]"),
+    Kind("lstm_step", "{DMM}-lstmcell{M}-{MM}:identity", ("dx", "dprev_h", "dprev_c", "dWx", "dWh", "db"),
+         how="one step is an LSTM cell over [x; prev_h; prev_c] giving [next_h; next_c], its weights' gates i, f, o, "
+             "g reordered as PyTorch's i, f, g, o", upstreams=2),
+    Kind("attention", "{T}-embed{NT}d{DDD}-attn3-{DDD}:identity", ("dq", "dk", "dv"),
+         how="q, k and v (N, T, D), one head, causal; x is an embedding table of [q; k; v] read at ids n·T + t, an "
+             "attention layer of 3 heads whose projections pick q, k and v into its first head, and dout that "
+             "head's rows"),
     Kind("rnn", "{T}-embed{NT}d{D}-rnn{M}-{M}:identity", ("dx", "dh0", "dWx", "dWh", "db"),
          how=f"{_TABLE}; h0 = 0 (as symbackprop's RNN), dh0 = Whᵀ·δ at the first position"),
     Kind("lstm", "{T}-embed{NT}d{D}-lstm{M}-{M}:identity", ("dx", "dh0", "dWx", "dWh", "db"),
@@ -58,7 +66,6 @@ KINDS = {k.name: k for k in (
     Kind("temporal_softmax_loss", "{T}-embed{NT}d{M}-{M}:softmax", ("loss", "dx"), forward=False,
          cost="cross_entropy", how=f"{_TABLE}; a masked position's target all 0 (no cost); the sum over N"),
 )}
-LATER = ("lstm_step", "attention")
 IMAGES = ("conv", "max_pool")
 
 
@@ -96,7 +103,8 @@ def _sizes(kind: Kind, rng, given: dict | None = None) -> dict:
     if kind.name in SEQUENCE_KINDS:  # a few positions; M the hidden units of a recurrent layer
         n.update(T=int(rng.integers(2, 5)))
     n.update({k: v for k, v in given.items() if k in n})
-    n.update(NT=n["N"] * n.get("T", 1), DM=n["D"] + n["M"])
+    n.update(NT=n["N"] * n.get("T", 1), DM=n["D"] + n["M"], DMM=n["D"] + 2 * n["M"], MM=2 * n["M"],
+             DDD=3 * n["D"])
     if kind.name not in IMAGES:
         return n
     for _ in range(1000):
@@ -260,8 +268,7 @@ def check_layer(kind_name: str, target: str, trials: int = 5, seed: int = 0, tim
     (N 2-4 samples, 3-6 features each, unless ``sizes`` gives them: ``"N=3,D=5"``)."""
     given = parse_sizes(sizes)
     if kind_name not in KINDS:
-        later = f"; not yet: {', '.join(LATER)}" if kind_name in LATER else ""
-        raise SymbackpropError(f"--layer must be one of {', '.join(KINDS)}, not {kind_name!r}{later}")
+        raise SymbackpropError(f"--layer must be one of {', '.join(KINDS)}, not {kind_name!r}")
     kind = KINDS[kind_name]
     module, path, name = load_user_module(target, timeout)
     fn = user_function(module, path, name)
@@ -284,9 +291,14 @@ def check_layer(kind_name: str, target: str, trials: int = 5, seed: int = 0, tim
         dout, cache = None, None
         if make is not None:
             made = _call(path, timeout, f"{make.__name__}", make, *args)
-            out, cache = (made[0], made[-1]) if isinstance(made, tuple) else (made, None)
-            dout = rng.normal(size=np.shape(out))
-            answer = _call(path, timeout, name, fn, dout, cache)
+            made = made if isinstance(made, tuple) else (made, None)
+            if len(made) < kind.upstreams + 1:
+                raise UserCodeError(f"{make.__name__} returned {len(made)} value(s); {kind.name}'s forward returns "
+                                    f"{kind.upstreams} output(s) and the cache")
+            out, cache = made[0], made[-1]
+            douts = tuple(rng.normal(size=np.shape(o)) for o in made[:kind.upstreams])
+            dout = douts[0] if kind.upstreams == 1 else douts
+            answer = _call(path, timeout, name, fn, *douts, cache)
         else:
             answer = _call(path, timeout, name, fn, *args)
         answer = answer if isinstance(answer, tuple) else (answer,)
@@ -333,10 +345,14 @@ def check_layer(kind_name: str, target: str, trials: int = 5, seed: int = 0, tim
         ", ".join(f"{k}={v}" for k, v in given.items()) + " and the rest random" if given else
         ("N 2-4 samples of T 2-4 tokens of V 3-5, D 3-6 features" if kind.name == "word_embedding"
          else "N 2-4 samples of T 2-4 positions, M 3-6 classes" if kind.name == "temporal_softmax_loss"
+         else "N 2-4 samples, D 3-6 features in, M 3-6 out (hidden)" if kind.name in ("rnn_step", "lstm_step")
+         else "N 2-4 samples of T 2-4 positions, D 3-6 features" if kind.name == "attention"
          else "N 2-4 samples of T 2-4 positions, D 3-6 features in, M 3-6 out (hidden)"
          if kind.name in SEQUENCE_KINDS else "N 2-4 samples, 3-6 features"))
     called = "x, y, mask" if kind.name == "temporal_softmax_loss" else "x, y"
     notes = [f"the cache is made by your {make.__name__}" if make else f"{name}({called}) called as written",
-             "reference: the derived pullback of " + kind.spec.format_map(_Letters(NT="(N·T)", DM="(D+M)"))
-             + ("" if kind.cost else " with dout as the upstream gradient") + (f": {kind.how}" if kind.how else "")]
+             "reference: the derived pullback of " + kind.spec.format_map(_Letters(NT="(N·T)", DM="(D+M)", DMM="(D+2M)",
+                                                                               MM="(2M)", DDD="(3D)"))
+             + ("" if kind.cost else " with dnext_h and dnext_c as the upstream gradient" if kind.upstreams == 2
+                else " with dout as the upstream gradient") + (f": {kind.how}" if kind.how else "")]
     return Report(title, list(results.values()), [], notes)
