@@ -3,7 +3,8 @@
 
 The model: vocabulary 65, T 64, width 64, 4 heads, 2 GPT-2 blocks (pre-norm attention, a 256-wide ``gelu_tanh``
 MLP, each added to its input), a final layernorm and a softmax over the vocabulary; batch 16, float32.  A step is
-the forward pass, the backward pass and the SGD update: symbackprop's generated ``sgd_step`` (NumPy, in place) and
+the forward pass, the backward pass and the SGD update: symbackprop's generated ``sgd_step`` as training runs it
+(NumPy, in place; a batch this large split over the cores, ``backends.numpy_steps``) and
 its derived ``loss_and_grads`` jitted with the update (JAX); PyTorch's ``loss.backward()`` and an in-place update;
 JAX's ``value_and_grad`` jitted with the update.  Rows run in turn (--rounds times), each in a fresh process (a
 row's thread pools slow the next row's in one process) and the median of --repeat steps after a warm-up; a row's

@@ -192,7 +192,7 @@ def test_every_backend_trains_the_same_weights(backend):
 
 def test_per_sample_training_refuses_a_token_network_in_one_line():
     X = np.zeros((4, 2))
-    with pytest.raises(SymbackpropError, match="has image or token layers, which train mini-batches"):
+    with pytest.raises(SymbackpropError, match="has token layers: it trains mini-batches"):
         train("2-embed3d2-flatten-2:softmax", X, np.array([0, 1, 0, 1]), iterations=2, progress=False)
 
 
