@@ -7,7 +7,8 @@ the forward pass, the backward pass and the SGD update: symbackprop's generated 
 (NumPy, in place; a batch this large split over the cores, ``backends.numpy_steps``) and
 its derived ``loss_and_grads`` jitted with the update (JAX); PyTorch's ``loss.backward()`` and an in-place update;
 JAX's ``value_and_grad`` jitted with the update.  Rows run in turn (--rounds times), each in a fresh process (a
-row's thread pools slow the next row's in one process) and the median of --repeat steps after a warm-up; a row's
+row's thread pools slow the next row's in one process; the two JAX rows share one, their steps interleaved) and
+the median of --repeat steps after a warm-up; a row's
 time is the median of its rounds, and a ratio is printed with its rounds' own (the machine's speed drifts between
 rounds; a round's rows run within seconds of each other).  glibc keeps freed memory for the next step in every row
 (``symbackprop.allocator``, as symbackprop's trainers set it).  Also: derivation + code generation time, and the peak
@@ -204,29 +205,36 @@ ROWS = {"symbackprop numpy": numpy_ours, "symbackprop jax (jit)": jax_ours, "PyT
         "jax.jit(value_and_grad)": jax_baseline_step}
 
 
-def time_row(name, repeat):
-    """The median seconds of ``repeat`` steps of a row, in a fresh process of its own: the rows' thread pools
-    (OpenBLAS's, PyTorch's, XLA's) wait spinning for a while after their work, and measured in one process a row
-    after another ran up to 1.7x slower (PyTorch eager after the NumPy backend: 19 ms against 11 ms alone)."""
+def time_row(names, repeat):
+    """The median seconds of ``repeat`` steps of each of ``names``, in a fresh process of their own: the rows'
+    thread pools (OpenBLAS's, PyTorch's, XLA's) wait spinning for a while after their work, and measured in one
+    process a row after another ran up to 1.7x slower (PyTorch eager after the NumPy backend: 19 ms against 11 ms
+    alone).  Rows of one runtime (the two jitted JAX steps) share a process, their steps interleaved, so that the
+    machine's drift hits both alike."""
     code = ("import sys; sys.path.insert(0, 'benchmarks'); import bench_sequence as b; "
-            f"print(b.time_here({name!r}, {repeat}))")
+            f"print(*b.time_here({tuple(names)!r}, {repeat}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return float(out.stdout.split()[-1])
+    return [float(v) for v in out.stdout.split()[-len(names):]]
 
 
-def time_here(name, repeat):
+def time_here(names, repeat):
     from symbackprop.allocator import keep_freed_memory
 
     keep_freed_memory()  # as symbackprop's trainers set it (every row alike): freed arrays reused step after step
     net, params, X, Y = problem()
-    step = ROWS[name](net, params, X, Y)
-    step()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
+    steps = [ROWS[name](net, params, X, Y) for name in names]
+    for step in steps:
         step()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    times = [[] for _ in steps]
+    for _ in range(repeat):
+        for step, each in zip(steps, times):
+            t = time.perf_counter()
+            step()
+            each.append(time.perf_counter() - t)
+    return [statistics.median(each) for each in times]
+
+
+GROUPS = (("symbackprop numpy",), ("symbackprop jax (jit)", "jax.jit(value_and_grad)"), ("PyTorch eager autograd",))
 
 
 def memory_row(name):
@@ -284,8 +292,9 @@ def main():
     if args.tensorgrad_python:
         rounds[tg] = []
     for _ in range(args.rounds):
-        for name in ROWS:
-            rounds[name].append(time_row(name, args.repeat))
+        for group in GROUPS:
+            for name, seconds in zip(group, time_row(group, args.repeat)):
+                rounds[name].append(seconds)
         if args.tensorgrad_python:
             seconds, loss = tensorgrad_row(args.tensorgrad_python, args.repeat)
             net, params, X, Y = problem()

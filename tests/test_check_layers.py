@@ -159,6 +159,16 @@ def test_sizes_can_be_given_and_bad_ones_are_one_line(run_cli):
 
 RNN_LAYERS = Path(__file__).parent.parent / "examples" / "as_written" / "rnn_layers.py"
 ATTENTION = RNN_LAYERS.parent / "attention.py"
+GELU = RNN_LAYERS.parent / "gelu.py"
+
+
+@pytest.mark.parametrize("layer, func, code", [
+    ("gelu_tanh", "gelu_tanh_backward", 0), ("gelu_tanh", "gelu_tanh_backward_without_the_cube", 1),
+    ("gelu", "gelu_backward", 0), ("gelu", "gelu_tanh_backward", 1)])  # the approximation is not the exact GELU
+def test_gelu_written_as_llm_c_computes_it_is_checked(run_cli, layer, func, code):
+    got, out, err = run_cli("check", "--layer", layer, f"{GELU}:{func}")
+    assert got == code and f"{{D}}-{{D}}:{layer}".replace("{D}", "D") in out, err + out
+    assert ("OK: every gradient agrees" if code == 0 else "FAIL: 1 of 1 parameters disagree") in out
 
 
 @pytest.mark.parametrize("func, code, shown", [
