@@ -3,7 +3,8 @@ against the unsplit step, in one process, interleaved, for networks and batch si
 
 A row prints the step's values (the entries of its forward values and δs over the batch: what ``MIN_VALUES``
 measures), the unsplit step's median time and the split step's speed as a multiple of it (the median over rounds,
-and the lowest and highest round).  ``shares.MIN_VALUES`` is where the ratio passes 1 on a 2-core machine.
+and the lowest and highest round), each mode timed after a warm-up of its own.  ``shares.MIN_VALUES`` is about
+where the ratio passes 1 on a 2-core machine.
 Run: python benchmarks/bench_shares.py [--rounds 3] [--dtype float64]
 """
 
@@ -19,13 +20,20 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+GPT = ("64-embed65d64-pos64d64-res(layernorm+attn4)-res(layernorm+256:gelu_tanh+64:identity)-res(layernorm+attn4)-"
+       "res(layernorm+256:gelu_tanh+64:identity)-layernorm-65:softmax")  # bench_sequence.py's model
 CASES = [("64-64:relu-10:softmax", 32), ("64-64:relu-10:softmax", 256), ("784-256:relu-10:softmax", 128),
          ("784-256:relu-10:softmax", 512), ("64-256:tanh-256:tanh-10:softmax", 512),
          ("64-256:tanh-256:tanh-10:softmax", 2048),
          ("8-embed27d16-pos8d16-64:layernorm:gelu_tanh-27:softmax", 64),
          ("8-embed27d16-pos8d16-64:layernorm:gelu_tanh-27:softmax", 512),
+         ("8-embed27d16-pos8d16-64:layernorm:gelu_tanh-27:softmax", 2048),
          ("16-embed27d32-pos16d32-res(layernorm+attn2)-27:softmax", 32),
-         ("16-embed27d32-pos16d32-res(layernorm+attn2)-27:softmax", 256)]
+         ("16-embed27d32-pos16d32-res(layernorm+attn2)-27:softmax", 256),
+         ("16-embed27d32-pos16d32-res(layernorm+attn2)-27:softmax", 1024),
+         ("16-embed27d32-pos16d32-res(layernorm+attn2)-res(layernorm+128:gelu_tanh+32:identity)-27:softmax", 256),
+         ("32-embed65d64-pos32d64-res(layernorm+attn4)-res(layernorm+256:gelu_tanh+64:identity)-65:softmax", 32),
+         (GPT, 4), (GPT, 8), (GPT, 16)]
 
 
 def problem(spec: str, m: int, dtype):
@@ -44,7 +52,13 @@ def problem(spec: str, m: int, dtype):
     return net, params, X, Y
 
 
+WARM = 6  # steps run before a mode is timed: after a switch the first ~4 run up to 2x slow (measured), while the
+# allocator settles into the other mode's array sizes; training runs one mode throughout
+
+
 def median_ms(fn, n: int) -> float:
+    for _ in range(WARM):
+        fn()
     times = []
     for _ in range(n):
         t = time.perf_counter()
@@ -68,7 +82,8 @@ def row(spec: str, m: int, rounds: int, dtype) -> str:
         whole.append(t_whole)
     split.close()
     return (f"  {spec[:55]:<55} m={m:<5d} {values:>12,}  {statistics.median(whole):8.3f} ms  "
-            f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})")
+            f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
+            + (" *" if shares.threads_for(net, program_of(net), m, None) > 1 else ""))
 
 
 def main():
@@ -82,7 +97,8 @@ def main():
     keep_freed_memory()
     print(f"Split in 2 shares against the unsplit step ({args.dtype}; shares.MIN_VALUES = {shares.MIN_VALUES:,}, "
           f"{shares.cores()} cores here)")
-    print(f"  {'network':<55} {'batch':<7} {'values':>12}  {'unsplit':>11}  split's speed (rounds)")
+    print(f"  {'network':<55} {'batch':<7} {'values':>12}  {'unsplit':>11}  split's speed (rounds); * split by "
+          "training")
     for spec, m in CASES:
         print(row(spec, m, args.rounds, np.dtype(args.dtype)), flush=True)
 
