@@ -272,3 +272,12 @@ def test_a_recurrent_check_takes_sizes_and_names_how_it_maps_the_layer(run_cli):
     code, out, err = run_cli("check", "--layer", "lstm", f"{RNN_LAYERS}:lstm_backward", "--sizes", "N=2,T=5,D=3,M=4")
     assert code == 0 and "✓ dWx  (3, 16)" in out and "✓ dh0  (2, 4)" in out, err + out
     assert "the gates i, f, o, g reordered as PyTorch's i, f, g, o" in out and "T-embed(N·T)dD-lstmM-M" in out
+
+
+def test_the_help_names_every_layer_kind():
+    from symbackprop.check.layers import KINDS
+    from symbackprop.cli import build_parser
+
+    check = build_parser()._subparsers._group_actions[0].choices["check"]
+    text = " ".join(check.format_help().split())
+    assert all(kind in text for kind in KINDS), [k for k in KINDS if k not in text]

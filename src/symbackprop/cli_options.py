@@ -141,11 +141,13 @@ def check_options(p) -> None:
                         "(½·R·ΣW², R·ΣW², λ/(2m)·ΣW²) is told from what it returns")
     p.add_argument("--layer", metavar="KIND", default=None,
                    help="check one layer's backward function FUNC(dout, cache), its cache made by the module's "
-                        "matching *_forward: affine, relu, sigmoid, tanh, batchnorm, layernorm, dropout, or "
-                        "softmax_loss or svm_loss (FUNC(x, y) -> (loss, dx)), conv, max_pool")
+                        "matching *_forward: affine, relu, sigmoid, tanh, gelu, gelu_tanh, batchnorm, layernorm, "
+                        "dropout, softmax_loss or svm_loss (FUNC(x, y) -> (loss, dx)), conv, max_pool, "
+                        "word_embedding, rnn_step, lstm_step (FUNC(dnext_h, dnext_c, cache)), attention, rnn, lstm, "
+                        "temporal_affine, temporal_softmax_loss (FUNC(x, y, mask) -> (loss, dx))")
     p.add_argument("--sizes", metavar="N=3,D=5", default=None,
                    help="with --layer: sizes to use instead of small random ones (N samples, D and M features; "
-                        "images C, H, F, K, S, P)")
+                        "images C, H, F, K, S, P; sequences T positions, V tokens)")
     p.add_argument("--forward", metavar="NAME", default=None,
                    help="the module's forward function that makes the cache your function takes (default: "
                         "forward, forward_propagation, L_model_forward or *_forward)")
