@@ -95,3 +95,50 @@ def test_training_splits_large_batches_and_lands_where_one_thread_does(monkeypat
     assert none_made == [] and made == [2]
     for k in one.params:
         np.testing.assert_allclose(split.params[k], one.params[k], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, options", [("adam", {}), ("adamw", {}), ("momentum", {}),
+                                           ("adam", {"kind": "cosine", "clip_norm": 0.5, "warmup": 1})])
+def test_an_optimizers_split_step_is_its_unsplit_step(name, options):
+    """The shares' gradient sums into the flat buffer, then the generated optimizer_update: the same steps as the
+    fused optimizer_step, three in a row (the state carried), a sequence with padding."""
+    from symbackprop.optimizers import get_optimizer
+    from symbackprop.optimizers import schedule as make_schedule
+    from symbackprop.train import _OptimizerSteps
+
+    network = derive(SEQUENCE, "cross_entropy").network
+    params, X, Y = random_problem(network, np.random.default_rng(5), m=7)
+    Y[:, -1, :3] = 0
+    optimizer = get_optimizer(name)
+    if options:
+        optimizer = optimizer.with_schedule(make_schedule(total=10, steps_per_epoch=5, **options))
+    whole, split = ({k: v.copy() for k, v in params.items()} for _ in range(2))
+    one, two = _OptimizerSteps(network, optimizer, whole), _OptimizerSteps(network, optimizer, split)
+    two.split = shares.SplitSteps(numpy_module(network), 3, two._update)
+    try:
+        for _ in range(3):
+            assert two.sgd_step(split, X, Y, 0.01) == pytest.approx(one.sgd_step(whole, X, Y, 0.01), rel=1e-12)
+    finally:
+        two.close()
+    assert two.state["t"] == one.state["t"] == 3
+    # Adam divides by √v + ε: an entry whose gradient is rounding noise (1e-15 here, summed in another order) moves
+    # by about lr·noise/ε, so the steps agree to 1e-8 where plain SGD's agree to 1e-11
+    for k in params:
+        np.testing.assert_allclose(split[k], whole[k], rtol=1e-8, atol=1e-8, err_msg=k)
+    for k in ("all_m", "all_v"):
+        if k in one.state:
+            np.testing.assert_allclose(two.state[k], one.state[k], rtol=1e-10, atol=1e-14, err_msg=k)
+
+
+def test_adam_training_splits_large_batches_too(monkeypatch):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 4))
+    y = (X[:, 0] - X[:, 2] > 0).astype(int)
+    runs = []
+    for min_values in (10 ** 12, 0):
+        monkeypatch.setattr(shares, "MIN_VALUES", min_values)
+        monkeypatch.setattr(shares, "cores", lambda: 2)
+        runs.append(train("4-6:tanh-2:softmax", X, y, epochs=4, batch_size=8, seed=0, progress=False,
+                          optimizer="adam"))
+    for k in runs[0].params:
+        np.testing.assert_allclose(runs[1].params[k], runs[0].params[k], rtol=1e-8, atol=1e-8)

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import naming
 from .allocator import keep_freed_memory
-from .backends import numpy_module, numpy_steps, optimizer_module, require
+from .backends import numpy_module, numpy_steps, optimizer_module, program_of, require, shares
 from .backends.updates import flat_state, restore_state
 from .checkpoint import capture, resumed
 from .data import Scaling, encode_targets
@@ -20,7 +20,7 @@ from .grammar import parse_spec
 from .layers.batchnorm import running_updates
 from .loop_parts import check_finite, mean_cost, progress_bar
 from .model import Model
-from .optimizers import get_optimizer
+from .optimizers import get_optimizer, state_key
 from .optimizers import schedule as make_schedule
 from .per_sample import train_per_sample
 from .registry import BACKENDS
@@ -297,7 +297,7 @@ def _train_mini_batches(network, params, Xt, Y, epochs, batch_size, lr, rng, val
         else:
             params = {k: v.astype(dtype) for k, v in params.items()}
             stepper = numpy_steps(network, size) if optimizer.plain else _OptimizerSteps(network, optimizer,
-                                                                                          params, initial)
+                                                                                          params, initial, size)
             if network.has_images:  # steps of MBs of arrays: reused, not faulted in again each step
                 keep_freed_memory()
             evaluate = numpy_module(network.eval())  # the test curve, as the model predicts: without dropout
@@ -316,17 +316,32 @@ def _train_mini_batches(network, params, Xt, Y, epochs, batch_size, lr, rng, val
 
 class _OptimizerSteps:
     """The generated ``optimizer_step`` (forward, derived gradients, update) and the optimizer's state, over flat
-    buffers: the learned entries of ``params`` become views of one array (the dict changes in place)."""
+    buffers: the learned entries of ``params`` become views of one array (the dict changes in place).  A large
+    batch of ``size`` is split over the cores (:mod:`.backends.shares`): the shares' gradient sums, then the
+    generated ``optimizer_update``."""
 
-    def __init__(self, network, optimizer, params, initial=None):
+    def __init__(self, network, optimizer, params, initial=None, size: int = 1):
         self.module = optimizer_module(network, optimizer, flat=True, kernel=True)
         self.forward = self.module.forward
         self.state = flat_state(network, optimizer, params, lambda n, like: np.zeros(n, like.dtype))
         if initial is not None:
             restore_state(self.state, initial)
+        threads = shares.threads_for(network, program_of(network), size)
+        self.split = shares.SplitSteps(numpy_module(network), threads, self._update) if threads > 1 else None
+
+    def _update(self, params, sums, count, lr):
+        for name, total in sums.items():
+            self.state[state_key("g", name)][...] = total  # views of all_g, which the update reads
+        self.module.optimizer_update(params, self.state, count, lr)
 
     def sgd_step(self, params, X, Y, lr, cost=True):
+        if self.split is not None:
+            return self.split.sgd_step(params, X, Y, lr, cost)
         return self.module.optimizer_step(params, self.state, X, Y, lr, cost)
+
+    def close(self) -> None:
+        if self.split is not None:
+            self.split.close()
 
 
 LOSS_EVERY = 4  # the NumPy backend's training loss: the cost of every 4th batch (the step computes it, before its

@@ -52,35 +52,45 @@ def threads_for(network, program, batch: int, threads: int | None = None) -> int
     return min(n, batch)
 
 
-class SplitSteps:
-    """``sgd_step(params, X, Y, lr, cost=True)`` as the generated one, a batch's samples (X's and Y's last axis)
-    split in ``threads`` shares run at once; ``forward`` the module's."""
+def sgd_update(params, sums: dict, count, lr) -> None:
+    """Plain SGD from the gradients summed over a batch of ``count``: ``W -= lr/count · Σ``, in place."""
+    step = lr / count
+    for name, total in sums.items():
+        params[name] -= step * total
 
-    def __init__(self, module, threads: int):
+
+class SplitSteps:
+    """``sgd_step(params, X, Y, lr, cost=True)`` as a generated one, a batch's samples (X's and Y's last axis)
+    split in ``threads`` shares run at once; ``update(params, sums, count, lr)`` applies the summed gradients
+    (:func:`sgd_update`, or an optimizer's generated ``optimizer_update``); ``forward`` the module's."""
+
+    def __init__(self, module, threads: int, update=sgd_update):
         from threadpoolctl import ThreadpoolController
 
-        self.module, self.forward, self.threads = module, module.forward, threads
+        self.module, self.forward, self.threads, self.update = module, module.forward, threads, update
         self.pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="symbackprop-share")
         self.blas = ThreadpoolController()
 
     def sgd_step(self, params, X, Y, lr, cost=True):
-        """One step of gradient descent on the batch, in place; the mean cost before it (None with cost=False)."""
+        """One step on the batch, in place; the mean cost before it (None with cost=False)."""
         m = X.shape[-1]
-        if m < self.threads:
-            return self.module.sgd_step(params, X, Y, lr, cost)
+        if m < self.threads:  # fewer samples than shares: one share
+            C, count, sums = self.module.gradient_sums(params, X, Y, cost)
+            self.update(params, sums, count, lr)
+            return None if C is None else C / count
         cuts = [m * k // self.threads for k in range(self.threads + 1)]
         parts = [(X[..., a:b], Y[..., a:b]) for a, b in zip(cuts, cuts[1:])]
         with self.blas.limit(limits=1, user_api="blas"):
             later = [self.pool.submit(self.module.gradient_sums, params, x, y, cost) for x, y in parts[1:]]
-            sums = [self.module.gradient_sums(params, *parts[0], cost)] + [f.result() for f in later]
-        count = sum(s[1] for s in sums)
-        step = lr / count
-        for name, g in sums[0][2].items():
-            total = g + sums[1][2][name] if len(sums) > 1 else g
-            for s in sums[2:]:
+            shares = [self.module.gradient_sums(params, *parts[0], cost)] + [f.result() for f in later]
+        count = sum(s[1] for s in shares)
+        sums = {}
+        for name, g in shares[0][2].items():
+            total = sums[name] = g + shares[1][2][name]  # a new array: the shares' own stay as they were
+            for s in shares[2:]:
                 total += s[2][name]
-            params[name] -= step * total
-        return None if not cost else float(np.sum([s[0] for s in sums])) / count
+        self.update(params, sums, count, lr)
+        return None if not cost else float(np.sum([s[0] for s in shares])) / count
 
     def close(self) -> None:
         self.pool.shutdown()

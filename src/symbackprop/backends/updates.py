@@ -336,10 +336,18 @@ def in_place_source(program: Program, optimizer, dialect: Dialect = NUMPY, prefi
                                                                                    False, pad)
     body = [indent(unpack_lines(program)), indent(batch_lines(program, dialect)),
             *_gradient_lines(program, dialect, pad, flat), f'{pad}t = state["t"] = state["t"] + 1',
-            *_schedule_lines(program, optimizer, dialect, pad, flat), *update]
+            *_schedule_lines(program, optimizer, dialect, pad, flat), *update]  # the update: as `rule` below
     nl = "\n"
     opening = "    with torch.no_grad():\n" if torch else ""
     where = (' over flat buffers: the parameters are views of state["all_P"] (flat_state)' if flat else "")
+    rule = [f'{pad}t = state["t"] = state["t"] + 1', *_schedule_lines(program, optimizer, dialect, pad, flat), *update]
+    alone = f'''
+
+def {prefix}optimizer_update(params, state, m, lr):
+    """The update alone, from every gradient summed over a batch of m already in state["all_g"] (its views
+    state["g_W1"], ...): the step of a batch split in shares over threads (backends/shares.py)."""
+{opening}{nl.join(rule)}
+''' if flat and not torch else ""  # NumPy's: what training splits (the PyTorch backend runs its own steps)
     return f'''
 
 import math
@@ -352,7 +360,7 @@ def {prefix}optimizer_step(params, state, X, Y, lr, cost=True):
     state["t"] counts the steps; state["m_W1"], ... are the optimizer's variables (0 to start)."""
 {opening}{nl.join(body)}
     return None if C is None else C / m
-'''
+{alone}'''
 
 
 def functional_source(program: Program, optimizer, prefix: str = "") -> str:
