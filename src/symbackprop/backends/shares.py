@@ -18,7 +18,7 @@ import numpy as np
 
 # a step's values (entries of its forward values and δs, for the whole batch) from which splitting pays on every
 # network measured (benchmarks/bench_shares.py, float64 and float32): from 2M to 8M entries it won on some and lost
-# on others (0.6x-2.0x), below 2M it lost (the threads' hand-offs cost more than the second core saves)
+# on others (0.7x-2.0x), below 2M it lost (the threads' hand-offs cost more than the second core saves)
 MIN_VALUES = 1 << 23
 MAX_THREADS = 8
 
