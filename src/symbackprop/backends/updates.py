@@ -334,13 +334,12 @@ def in_place_source(program: Program, optimizer, dialect: Dialect = NUMPY, prefi
     indent = lambda text: "\n".join(pad[4:] + line if line else line for line in text.splitlines())  # noqa: E731
     update = _flat(program, optimizer, dialect, pad, kernel) if flat else _per_parameter(program, optimizer, dialect,
                                                                                    False, pad)
+    rule = [f'{pad}t = state["t"] = state["t"] + 1', *_schedule_lines(program, optimizer, dialect, pad, flat), *update]
     body = [indent(unpack_lines(program)), indent(batch_lines(program, dialect)),
-            *_gradient_lines(program, dialect, pad, flat), f'{pad}t = state["t"] = state["t"] + 1',
-            *_schedule_lines(program, optimizer, dialect, pad, flat), *update]  # the update: as `rule` below
+            *_gradient_lines(program, dialect, pad, flat), *rule]
     nl = "\n"
     opening = "    with torch.no_grad():\n" if torch else ""
     where = (' over flat buffers: the parameters are views of state["all_P"] (flat_state)' if flat else "")
-    rule = [f'{pad}t = state["t"] = state["t"] + 1', *_schedule_lines(program, optimizer, dialect, pad, flat), *update]
     alone = f'''
 
 def {prefix}optimizer_update(params, state, m, lr):
