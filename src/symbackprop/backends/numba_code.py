@@ -2,97 +2,16 @@
 
 from __future__ import annotations
 
-import sympy as sp
-
 from .. import __version__, naming
 from .. import matexpr as mx
 from ..errors import SymbackpropError
 from ..program import Program
 from . import updates
-from .loops import LoopWriter, Syntax, comment
-from .printers import ScalarPython
-
-HELPERS = '''
-try:
-    from numba import njit
-    _jit = njit(cache=CACHE, nogil=True)
-    NUMBA = True
-except ImportError:  # fall back to plain Python; symbackprop says so once
-    def _jit(func):
-        return func
-    NUMBA = False
-
-
-@_jit
-def _logistic(x):
-    if x >= 0.0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
-
-
-@_jit
-def _softplus(x):
-    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
-'''
-
-
-class PythonLoops(Syntax):
-    printer = ScalarPython()
-
+from .loops import LoopWriter, comment
+from .numba_parts import COUNTDOWN, HELPERS, TALLY, PythonLoops, apply_and_add
+from .numba_plan import Kernels, flat_source
 
 FUSE_LIMIT = 40  # steps; up to this many the loops are written in one function (measured: see the README)
-
-
-class Kernels:
-    """One small compiled function per group of steps (a layer's forward pass, its backward pass) over one
-    flat buffer of values; layers of the same kind and size share one, so compile time grows with the kinds
-    of layers, not with depth.  ``offsets`` places every parameter, value and gradient in the buffer."""
-
-    def __init__(self, program: Program):
-        self.program, self.sources, self.names = program, [], {}
-        self.offsets: dict = {}
-        self.arity: dict[int, int] = {}
-        self.size = 0
-
-    def place(self, key, shape) -> int:
-        if key not in self.offsets:
-            self.offsets[key] = self.size
-            self.size += shape[0] * shape[1]
-        return self.offsets[key]
-
-    def call(self, items) -> list[str]:
-        """The kernel computing each ``(target, expr, shape, what)`` (defined if new), and the call."""
-        program = self.program
-        shapes = {**program.shapes, **{t: shape for t, _, shape, _ in items}}
-        slot: dict = {}
-        for target, expr, _, _ in items:
-            for k in [target, *mx.refs(expr)]:
-                if k not in (program.input.key, program.target.key):
-                    slot.setdefault(k, f"o{len(slot)}")
-                    self.place(k, shapes[k])
-
-        def access(key, i, j):
-            if key in (program.input.key, program.target.key):
-                return f"{_array_name(program, key)}[{i}, s]"
-            cols = shapes[key][1]
-            at = [slot[key]] + ([i] if i != "0" else []) if cols == 1 else \
-                [slot[key]] + ([f"{i}*{cols}"] if i != "0" else []) + ([j] if j != "0" else [])
-            return f"buf[{' + '.join(at)}]"
-
-        writer = LoopWriter(PythonLoops(), access, shapes)
-        lines = [line for target, expr, shape, _ in items for line in writer.step(target, expr, shape)]
-        params = ", ".join(["buf", *slot.values(), "Xs", "Ys", "s", "lr"])
-        body = "\n".join("    " + line for line in lines)
-        text = f"def {{name}}({params}):\n{body}\n"
-        if text not in self.names:
-            self.names[text] = f"_k{len(self.names)}"
-            note = "".join(f"# {what}\n" for *_, what in items)
-            self.sources.append(note + "@_jit\n" + text.format(name=self.names[text]))
-        number = int(self.names[text][2:])
-        self.arity[number] = len(slot)
-        row = [number, *(self.offsets[k] for k in slot)]
-        return [(row, "; ".join(what for *_, what in items))]
 
 
 class Inline:
@@ -128,10 +47,6 @@ class Inline:
         return lines
 
 
-def _array_name(program, key) -> str:
-    return {program.input.key: "Xs", program.target.key: "Ys"}.get(key, str(key))
-
-
 def _layer(key) -> int | None:
     """The layer a step belongs to: ``Z2``, ``dA2_dZ2`` and ``dC_dZ2`` to 2, ``dC_dA1`` to 1."""
     if isinstance(key, naming.Deriv):
@@ -149,19 +64,6 @@ def _groups(steps):
         else:
             out.append((tag, [s]))
     return [group for _, group in out]
-
-
-# The bookkeeping of every generated loop: stop at a non-finite cost, add it up, record a point every ``every``.
-_TALLY = """        if not math.isfinite(cost) and not accumulate:
-            return step, total
-        window += cost
-        total += cost"""
-_COUNTDOWN = """        left -= 1
-        if left == 0:  # a countdown, not a modulo: no division in the loop
-            losses[(step + 1) // every - 1] = window / every
-            window = 0.0
-            left = every
-    return -1, total"""
 
 
 def _folded(program: Program, steps) -> dict:
@@ -215,8 +117,8 @@ def module_source(program: Program, cache: bool = True, optimizer=None) -> str:
         if optimizer is not None:
             raise SymbackpropError(f"per-sample {optimizer.name} is for networks of at most {FUSE_LIMIT} steps "
                                    f"({program.spec} has {len(steps)}): train it in mini-batches (--batch-size)")
-        return _flat_source(program, kernels, body, cache)
-    apply, add = _updates(program, kernels)
+        return flat_source(program, kernels, body, cache)
+    apply, add = apply_and_add(program, kernels)
     args = ", ".join(params)
     gargs = ", ".join(f"g_{q}" for q in params)
     text = "\n".join(ind + line for line in body)
@@ -259,12 +161,12 @@ def run({args}, Xs, Ys, order, lr, every, losses, {gargs}, accumulate{extra}):
         s = order[step]
 {text}
         cost = C
-{_TALLY}
+{TALLY}
         if accumulate:
 {acc}
         else:
 {upd}
-{_COUNTDOWN}
+{COUNTDOWN}
 
 
 {wrapper}
@@ -295,126 +197,3 @@ def optimize({args}, Xs, Ys, order, lr, every, losses, {gargs}, all_P, all_g, m,
 def _dummies(optimizer) -> str:
     """The optimizer's arguments of ``run`` where a wrapper takes none (empty arrays and step 0)."""
     return "" if optimizer is None else ", *[np.empty(0)] * 6, np.empty(0), 0"
-
-
-_LR, _G, _P = (sp.Symbol(n, real=True) for n in ("lr", "g", "p"))
-
-
-def _gkey(param):
-    """The accumulator of a parameter's gradient in ``grad_sum`` (``g_W1``)."""
-    return naming.Key(f"g_{param.key.base}", param.key.layer)
-
-
-def _plan(rows) -> str:
-    """A plan as a NumPy array literal, one row (kernel, offsets...) per call, with the equations it computes."""
-    width = max(len(row) for row, _ in rows)
-    lines = [f"    {row + [0] * (width - len(row))!r},  # {what}" for row, what in rows]
-    return "np.array([\n" + "\n".join(lines) + "\n], dtype=np.int64)"
-
-
-def _updates(program: Program, kernels) -> tuple[list, list]:
-    """The lines that apply each layer's gradients (``W1 -= lr * dC_dW1``) and that add them up (``g_W1 +=``)."""
-    grads = [program.gradient(p) for p in program.params]
-    apply, add = [], []
-    for layer in dict.fromkeys(p.key.layer for p in program.params):
-        ps = [(p, g) for p, g in zip(program.params, grads) if p.key.layer == layer]
-        step = mx.ScalarFn("step", _P - _LR * _G, (_P, _G))
-        apply += kernels.call([(p.key, mx.fn(step, mx.ref(p.key, p.shape), mx.ref(g.key, g.shape)), p.shape,
-                                f"{p.name} -= lr * {g.lhs}") for p, g in ps])
-        add += kernels.call([(_gkey(p), mx.add(mx.ref(_gkey(p), p.shape), mx.ref(g.key, g.shape)), p.shape,
-                              f"g_{p.name} += {g.lhs}") for p, g in ps])
-    return apply, add
-
-
-def _flat_source(program: Program, kernels: Kernels, body, cache: bool) -> str:
-    """The module for a deep network: ``run`` follows a plan of kernel calls (one per layer phase) on one
-    flat buffer, so its code does not grow with depth."""
-    params = [p.name for p in program.params]
-    update, add = _updates(program, kernels)
-    args = ", ".join(params)
-    gargs = ", ".join(f"g_{q}" for q in params)
-    layout = {p.name: (kernels.offsets[p.key], p.shape) for p in program.params}
-    offsets = {p.name: kernels.offsets[_gkey(p)] for p in program.params}
-    dispatch = "\n".join(
-        f"        {'if' if k == 0 else 'elif'} k == {k}:\n"
-        f"            _k{k}(buf, {', '.join(f'plan[g, {n + 1}]' for n in range(kernels.arity[k]))}, Xs, Ys, s, lr)"
-        for k in sorted(kernels.arity))
-    kernel_text = "\n\n".join(kernels.sources)
-    return f'''"""Per-sample gradients and the SGD loop for {program.spec} with cost {program.cost_name}, generated by
-symbackprop {__version__} from its derivation: a plan of kernel calls (one per layer phase; layers alike share a
-kernel) over one flat buffer, so that the code does not grow with depth. Do not edit."""
-
-import math
-
-import numpy as np
-
-CACHE = {cache!r}
-{HELPERS}
-SPEC = {program.spec!r}
-COST = {program.cost_name!r}
-PARAMS = {tuple(params)!r}
-LAYOUT = {layout!r}  # parameter: (offset in the buffer, shape)
-GRADS = {offsets!r}  # parameter: offset of its summed gradient
-SIZE = {kernels.size}
-COST_AT = {kernels.offsets[program.cost]}
-
-# Each row: the kernel, then the offsets of what it reads and writes.
-FORWARD_BACKWARD = {_plan(body)}
-UPDATE = {_plan(update)}
-ACCUMULATE = {_plan(add)}
-
-
-{kernel_text}
-
-@_jit
-def _follow(plan, buf, Xs, Ys, s, lr):
-    """Call each kernel of ``plan`` in turn."""
-    for g in range(plan.shape[0]):
-        k = plan[g, 0]
-{dispatch}
-
-
-@_jit
-def run(buf, Xs, Ys, order, lr, every, losses, accumulate, forward_backward, update, add):
-    """Per-sample SGD over the samples in ``order`` on the values in ``buf``, the mean cost of each ``every``
-    steps going to ``losses``; with ``accumulate`` each gradient is added up instead.
-    Returns (-1 or the step at which the cost stopped being finite, the summed cost)."""
-    window = 0.0
-    total = 0.0
-    left = every
-    for step in range(order.shape[0]):
-        s = order[step]
-        _follow(forward_backward, buf, Xs, Ys, s, lr)
-        cost = buf[COST_AT]
-{_TALLY}
-        _follow(add if accumulate else update, buf, Xs, Ys, s, lr)
-{_COUNTDOWN}
-
-
-def _pack(arrays):
-    buf = np.zeros(SIZE)
-    for (offset, _), a in zip(LAYOUT.values(), arrays):
-        buf[offset:offset + a.size] = a.ravel()
-    return buf
-
-
-def sgd({args}, Xs, Ys, order, lr, every, losses):
-    """Per-sample SGD in place; returns -1, or the step at which the cost stopped being finite."""
-    arrays = ({args},)
-    buf = _pack(arrays)
-    failed = run(buf, Xs, Ys, order, lr, every, losses, False, FORWARD_BACKWARD, UPDATE, ACCUMULATE)[0]
-    for (offset, shape), a in zip(LAYOUT.values(), arrays):
-        a[...] = buf[offset:offset + a.size].reshape(shape)
-    return failed
-
-
-def grad_sum({args}, Xs, Ys, {gargs}):
-    """Add each sample's gradient into g_*; return the summed cost (samples are columns)."""
-    buf = _pack(({args},))
-    order = np.arange(Xs.shape[1])
-    total = run(buf, Xs, Ys, order, 0.0, order.shape[0] + 1, np.zeros(1), True, FORWARD_BACKWARD, UPDATE,
-                ACCUMULATE)[1]
-    for offset, g in zip(GRADS.values(), ({gargs},)):
-        g += buf[offset:offset + g.size].reshape(g.shape)
-    return total
-'''
