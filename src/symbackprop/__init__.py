@@ -9,6 +9,7 @@ from .blocks import LayerNorm, Residual  # noqa: E402
 from .check import Report, check_backprop, gradcheck  # noqa: E402
 from .costs import COSTS, Cost, get_cost  # noqa: E402
 from .datasets import load_dataset  # noqa: E402
+from .dense_spec import Dense  # noqa: E402
 from .derive import Derivation, derive  # noqa: E402
 from .errors import SymbackpropError  # noqa: E402
 from .formulas import define  # noqa: E402
@@ -17,7 +18,7 @@ from .images import AvgPool2d, Conv2d, Flatten, GlobalAvgPool2d, MaxPool2d  # no
 from .layers import Elementwise, Layer  # noqa: E402
 from .model import Model, load  # noqa: E402
 from .sequences import LSTM, RNN, Embedding, LSTMCell, PositionalEmbedding, SelfAttention  # noqa: E402
-from .spec import Dense, Network  # noqa: E402
+from .spec import Network  # noqa: E402
 from .train import train  # noqa: E402
 
 __all__ = [

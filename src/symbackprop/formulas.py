@@ -126,7 +126,7 @@ def _builtin_activations() -> dict:
 def reserved() -> set[str]:
     """The names a definition may not take: the built-in activations and costs (every alias), the formula
     functions, ``pi``, and the words of the spec grammar."""
-    from .spec import NORMS
+    from .dense_spec import NORMS
 
     builtin = {alias for registry in (ACTIVATIONS, COSTS) for alias, entry in registry.aliases().items()
                if not isinstance(entry, (Defined, DefinedCost))}

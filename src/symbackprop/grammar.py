@@ -5,11 +5,12 @@ from __future__ import annotations
 from .blocks import LayerNorm as LayerNormBlock
 from .blocks import Residual
 from .costs import Cost
+from .dense_spec import _INT, MAX_DROPOUT, NORMS, NOT_YET, USER_NORMS, Dense
 from .errors import SpecError
 from .images import is_image_token, parse_input, parse_token
 from .sequences import is_sequence_token
 from .sequences import parse_token as parse_sequence_token
-from .spec import _INT, MAX_DROPOUT, NORMS, NOT_YET, USER_NORMS, Dense, Network
+from .spec import Network
 
 
 def parse_spec(text: str, cost: str | Cost | None = None, definitions=()) -> Network:
