@@ -39,6 +39,13 @@ def test_the_test_extra_brings_every_package_the_tests_import():
     assert {"torch", "jax"} <= installed
 
 
+def test_the_plugin_that_addopts_calls_on_is_in_the_test_extra():
+    """``-n auto`` in addopts is pytest-xdist's option: without the plugin the README's command would stop at once."""
+    toml = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "-n auto" in toml["tool"]["pytest"]["ini_options"]["addopts"]
+    assert "pytest-xdist" in _requirement_names(toml["project"]["optional-dependencies"]["test"])
+
+
 def test_slow_tests_are_left_out_of_the_readme_command_and_the_readme_says_how_to_run_them():
     options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
     assert "-m 'not slow'" in options["addopts"] and any(m.startswith("slow:") for m in options["markers"])
