@@ -159,6 +159,21 @@ def test_a_network_too_deep_to_derive_in_a_minute_is_refused():
         derive("2-" + "-".join(["2:relu"] * 40_000) + "-1:logistic")
 
 
+def test_an_error_in_a_long_spec_names_the_layer_and_shortens_the_spec():
+    """A message repeated the whole spec for each layer parsed: quadratic in a generated spec's length (a 40,000
+    layer refusal took 17 s, 13 of them building messages), and a wall of text when one layer is wrong."""
+    from symbackprop import parse_spec
+    from symbackprop.errors import SpecError
+
+    spec = "2-" + "-".join(["2:relu"] * 100) + "-3:bogus"
+    with pytest.raises(SpecError) as err:
+        parse_spec(spec)
+    message = str(err.value)
+    assert "layer 101, '3:bogus'" in message and f"({len(spec):,} characters)" in message and len(message) < 500
+    with pytest.raises(SpecError, match=r"of spec '2-3:bogus'\)$"):
+        parse_spec("2-3:bogus")
+
+
 def test_an_abbreviated_option_is_not_taken_for_a_longer_one(run_cli, data_csv):
     """``--test 0.5`` used to mean ``--test-size 0.5`` silently (issue 22, item 1; ``--test`` is now a file)."""
     code, out, err = run_cli("train", data_csv, "--net", "2-1:logistic", "--test-si", "0.5")

@@ -36,15 +36,26 @@ def parse_spec(text: str, cost: str | Cost | None = None, definitions=()) -> Net
         raise SpecError(f"spec {text!r} must start with the number of inputs (or CxHxW), not {tokens[0]!r}")
     if len(tokens) < 2:
         raise SpecError(f"spec {text!r} has no layers; expected e.g. '{tokens[0].strip()}-1:logistic'")
-    layers = []
+    layers, shown = [], _shown(text)  # shown once: a message per layer that repeated a long spec grew quadratically
     for number, token in enumerate(tokens[1:], start=1):
         try:
-            layers.append(_parse_layer(token.strip(), local, f"layer {number} ({token!r}) of spec {text!r}"))
+            layers.append(_parse_layer(token.strip(), local, f"layer {number} ({token!r}) of spec {shown}"))
         except _Placed:
             raise
         except SpecError as err:
-            raise SpecError(f"{err} (layer {number}, {token.strip()!r}, of spec {text!r})") from None
+            raise SpecError(f"{err} (layer {number}, {token.strip()!r}, of spec {shown})") from None
     return Network(image or int(tokens[0]), layers, cost)
+
+
+SHOWN = 200  # characters of a spec that an error message repeats
+
+
+def _shown(text: str) -> str:
+    """The spec as an error message names it: whole up to SHOWN characters, else its start and end around its
+    length (a generated spec of 40,000 layers is 280 kB)."""
+    if len(text) <= SHOWN:
+        return repr(text)
+    return f"{text[:SHOWN // 2]!r}…{text[-SHOWN // 4:]!r} ({len(text):,} characters)"
 
 
 class _Placed(SpecError):
