@@ -131,6 +131,17 @@ def test_missing_model_and_wrong_value_count(run_cli, model_file, tmp_path):
     assert code == 2 and "'two' is not a number" in one_line(err)
 
 
+def test_a_csv_given_as_values_is_pointed_to_csv(run_cli, model_file, tmp_path):
+    """``predict MODEL data.csv`` (the file where values go) said only "expected 2 numbers, got 1"."""
+    data = tmp_path / "rows.csv"
+    data.write_text("a,b\n1,2\n")
+    code, out, err = run_cli("predict", model_file, data)
+    assert code == 2 and not out
+    assert f"'{data}' is a file, not 2 numbers; to predict each of its rows give --csv {data}" in one_line(err)
+    code, out, _ = run_cli("predict", model_file, "--csv", data)
+    assert code == 0 and out.splitlines()[0].startswith("row,prediction")
+
+
 def test_a_failed_write_leaves_the_old_file_intact(tmp_path, monkeypatch):
     path = tmp_path / "m.json"
     path.write_text("old contents")

@@ -198,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="MODEL.json written by train --out")
     p.add_argument("values", nargs="*", help="one sample's feature values (or comma-separated)")
     p.add_argument("--csv", metavar="FILE",
-                   help="predict every row of FILE; prints CSV: the file's row number, the prediction and its p")
+                   help="predict every row of FILE; prints CSV: the file's row number, the prediction and (a "
+                        "classifier's) its probability")
     header_option(p, "its columns are the model's features, in order")
     p.set_defaults(func=cli_train.predict)
 

@@ -4,6 +4,7 @@ print)."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from .cli_options import optimizer_of, resume_args
 from .errors import SymbackpropError
@@ -96,7 +97,7 @@ def train(args) -> int:
 
 
 def predict(args) -> int:
-    from .data import read_csv
+    from .data import is_number, read_csv
     from .model import load
     from .workflows import describe, parse_values, write_predictions
 
@@ -110,6 +111,9 @@ def predict(args) -> int:
         write_predictions(model, ds.X, ds.rows, sys.stdout, args.csv)
         return 0
     if args.values:
+        if len(args.values) == 1 and not is_number(args.values[0].split(",")[0]) and Path(args.values[0]).is_file():
+            raise SymbackpropError(f"values: {args.values[0]!r} is a file, not {n} numbers; to predict each of its "
+                                   f"rows give --csv {args.values[0]}")
         print(describe(model, parse_values(args.values, n))[0])
         return 0
     if not sys.stdin.isatty():  # values from a pipe: one sample a line
