@@ -239,6 +239,15 @@ def test_test_size_zero_trains_on_every_row(run_cli, tmp_path):
     assert "train accuracy" in out and "test accuracy" not in out
 
 
+def test_one_epoch_or_step_is_said_in_the_singular(run_cli, tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,y\n" + "".join(f"{a},{a},{a % 2}\n" for a in range(10)))
+    code, out, err = run_cli("train", path, "--net", "2-1:logistic", "--batch-size", "4", "--epochs", "1")
+    assert code == 0 and "batch size 4, 1 epoch, learning rate" in out, err
+    code, out, err = run_cli("train", path, "--net", "2-1:logistic", "--iterations", "1")
+    assert code == 0 and "per-sample SGD, 1 step, learning rate" in out, err
+
+
 def _write_csv(path, header, rows):
     path.write_text(",".join(header) + "\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from .errors import SymbackpropError
+from .terminal import counted
 
 # options of CSV training that a text's training does not take (its inputs are characters, its target the next)
 CSV_ONLY = ("target", "cost", "scale", "standardize", "per_sample", "iterations", "resume", "plot", "l2",
@@ -38,7 +39,7 @@ def train(args) -> int:
     print(f"trained {model.spec} on {m['train_' + unit]:,} {unit} of {args.data}"
           + (f", tested on {m['test_' + unit]:,}" + (f" {unit} of {args.test}" if args.test else "")
              if m["test_" + unit] else "")
-          + f": mini-batch {m['optimizer']}, batch size {m['batch_size']}, {m['epochs']} epochs, "
+          + f": mini-batch {m['optimizer']}, batch size {m['batch_size']}, {counted(m['epochs'], 'epoch')}, "
           f"learning rate {m['lr']:g}, {m['backend']}" + ("" if args.net else " (the default transformer)"))
     print(f"train cross-entropy: {m['train_cross_entropy']:.4f} nats per token")
     if "test_cross_entropy" in m:

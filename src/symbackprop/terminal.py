@@ -1,4 +1,5 @@
-"""What reaches a terminal: control characters in text from files (labels, column names, definitions) escaped."""
+"""What reaches a terminal: control characters in text from files (labels, column names, definitions) escaped, and
+counts with their nouns."""
 
 from __future__ import annotations
 
@@ -31,3 +32,8 @@ class Escaping:
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
+
+
+def counted(n: int, noun: str) -> str:
+    """``1 epoch``, ``2 epochs``: a count and its noun, plural unless one."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -13,6 +13,7 @@ from .grammar import parse_spec
 from .model import Model
 from .optimizers import get_optimizer
 from .sequences import check_ids
+from .terminal import counted
 from .train import train
 
 
@@ -92,9 +93,9 @@ def train_dataset(ds: Dataset, net: str, cost: str | None = None, *, scale=None,
     if model.checkpoint is not None:
         lr, batch_size = model.checkpoint.options["lr"], model.checkpoint.options["batch_size"]
     lr = get_optimizer(optimizer).default_lr if lr is None else lr
-    method = (f"per-sample {'SGD' if opt == 'sgd' else opt}, {iterations or 100_000} steps" if per_sample
+    method = (f"per-sample {'SGD' if opt == 'sgd' else opt}, {counted(iterations or 100_000, 'step')}" if per_sample
               else f"mini-batch {'SGD' if opt == 'sgd' else opt}, batch size {batch_size or 32}, "
-                   f"{epochs or 100} epochs")
+                   f"{counted(epochs or 100, 'epoch')}")
     if "device" in model.history:
         method += f", {model.history['device']}"
     return TrainResult(model, len(tr), len(te), method, lr)
