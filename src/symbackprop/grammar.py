@@ -33,9 +33,9 @@ def parse_spec(text: str, cost: str | Cost | None = None, definitions=()) -> Net
     tokens = text.strip().split("-")
     image = parse_input(tokens[0]) if "x" in tokens[0].lower() and not _INT.match(tokens[0]) else None
     if image is None and not _INT.match(tokens[0]):
-        raise SpecError(f"spec {text!r} must start with the number of inputs (or CxHxW), not {tokens[0]!r}")
+        raise SpecError(f"spec {_shown(text)} must start with the number of inputs (or CxHxW), not {tokens[0]!r}")
     if len(tokens) < 2:
-        raise SpecError(f"spec {text!r} has no layers; expected e.g. '{tokens[0].strip()}-1:logistic'")
+        raise SpecError(f"spec {_shown(text)} has no layers; expected e.g. '{tokens[0].strip()}-1:logistic'")
     layers, shown = [], _shown(text)  # shown once: a message per layer that repeated a long spec grew quadratically
     for number, token in enumerate(tokens[1:], start=1):
         try:
